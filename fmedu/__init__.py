@@ -1,0 +1,34 @@
+"""fmedu: teaching and verifying second-order factorization machines.
+
+Top-level names are the ones the notebooks use most; submodules hold the rest:
+``model`` (prediction), ``symbolic`` (sympy proofs), ``cost`` (operation counts and
+timings), ``figures`` (one function per figure, ``python -m fmedu figures``).
+"""
+
+from .model import (
+    FactorizationMachine,
+    dense_to_sparse,
+    pairwise_naive,
+    pairwise_rendle,
+    pairwise_sparse,
+    predict,
+    predict_naive,
+    predict_sparse,
+    sparse_to_dense,
+)
+from .validation import FMInputError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FMInputError",
+    "FactorizationMachine",
+    "dense_to_sparse",
+    "pairwise_naive",
+    "pairwise_rendle",
+    "pairwise_sparse",
+    "predict",
+    "predict_naive",
+    "predict_sparse",
+    "sparse_to_dense",
+]

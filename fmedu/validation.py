@@ -1,0 +1,141 @@
+"""Input checks shared by the whole package: each error says what was wrong and how to fix it."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class FMInputError(ValueError):
+    """Raised for malformed FM inputs (shapes, dtypes, indices, non-finite values, labels)."""
+
+
+def _require_tensor(name: str, value) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise FMInputError(
+            f"{name} must be a torch.Tensor, got {type(value).__name__}; "
+            f"convert it with torch.as_tensor({name}, dtype=torch.float64)"
+        )
+    return value
+
+
+def _require_float(name: str, t: Tensor) -> None:
+    if not t.is_floating_point():
+        raise FMInputError(
+            f"{name} has dtype {t.dtype}, but a floating dtype is required; "
+            f"use {name}.to(torch.float64)"
+        )
+
+
+def require_finite(name: str, t: Tensor) -> None:
+    """Raise if ``t`` holds NaN or ±inf, naming the first bad position."""
+    bad = ~torch.isfinite(t)
+    if bool(bad.any()):
+        where = tuple(int(i) for i in torch.nonzero(bad)[0]) if t.dim() else ()
+        raise FMInputError(
+            f"{name} contains non-finite values (first at index {where}: {t[where].item()}); "
+            "remove or impute NaN/inf entries before calling"
+        )
+
+
+def check_params(w0: Tensor, w: Tensor, V: Tensor) -> None:
+    """w0 scalar, w ``(n,)``, V ``(n, k)``, one floating dtype, all finite."""
+    for name, t in (("w0", w0), ("w", w), ("V", V)):
+        _require_tensor(name, t)
+        _require_float(name, t)
+    if w0.dim() != 0:
+        raise FMInputError(f"w0 must be a scalar tensor (shape ()), got shape {tuple(w0.shape)}")
+    if w.dim() != 1:
+        raise FMInputError(f"w must have shape (n,), got {tuple(w.shape)}")
+    if V.dim() != 2:
+        raise FMInputError(f"V must have shape (n, k), got {tuple(V.shape)}")
+    if V.shape[0] != w.shape[0]:
+        raise FMInputError(
+            f"w has {w.shape[0]} entries but V has {V.shape[0]} rows; both must equal n, "
+            "the number of features"
+        )
+    if not (w0.dtype == w.dtype == V.dtype):
+        raise FMInputError(
+            f"w0, w, V must share one dtype, got {w0.dtype}, {w.dtype}, {V.dtype}; "
+            "convert them with .to(torch.float64)"
+        )
+    for name, t in (("w0", w0), ("w", w), ("V", V)):
+        require_finite(name, t)
+
+
+def check_dense_batch(x: Tensor, V: Tensor) -> None:
+    """x ``(n,)`` or ``(batch, n)``, same floating dtype as V, finite."""
+    _require_tensor("x", x)
+    _require_float("x", x)
+    if x.dim() not in (1, 2):
+        raise FMInputError(f"x must have shape (n,) or (batch, n), got {tuple(x.shape)}")
+    if x.shape[-1] != V.shape[0]:
+        raise FMInputError(
+            f"x has {x.shape[-1]} features (last dimension) but V has {V.shape[0]} rows (n); "
+            "pass x of shape (n,) or (batch, n)"
+        )
+    if x.dtype != V.dtype:
+        raise FMInputError(
+            f"x has dtype {x.dtype} but the parameters have {V.dtype}; convert x with x.to({V.dtype})"
+        )
+    require_finite("x", x)
+
+
+def check_indices(idx: Tensor, n: int, name: str = "idx", allow_padding: bool = True) -> None:
+    """Integer indices in [0, n) (or −1 padding), distinct within each sample (last dim)."""
+    _require_tensor(name, idx)
+    if idx.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
+        raise FMInputError(f"{name} must be an integer tensor, got dtype {idx.dtype}; use .long()")
+    if idx.numel() == 0:
+        return
+    low = -1 if allow_padding else 0
+    bad = (idx < low) | (idx >= n)
+    if bool(bad.any()):
+        pos = tuple(int(i) for i in torch.nonzero(bad)[0])
+        allowed = "[0, n) or -1 for padding" if allow_padding else "[0, n)"
+        raise FMInputError(
+            f"{name} has index {int(idx[pos])} at position {pos}, outside {allowed} with n = {n}"
+        )
+    ordered, _ = torch.sort(idx, dim=-1)
+    repeat = (ordered[..., 1:] == ordered[..., :-1]) & (ordered[..., 1:] >= 0)
+    if bool(repeat.any()):
+        pos = tuple(int(i) for i in torch.nonzero(repeat)[0])
+        raise FMInputError(
+            f"{name} repeats feature index {int(ordered[pos[:-1] + (pos[-1] + 1,)])} within one sample "
+            f"(sample {pos[:-1] or 0}); indices of one sample must be distinct: merge repeated "
+            "features by adding their values"
+        )
+
+
+def check_sparse_batch(idx: Tensor, val: Tensor | None, V: Tensor) -> None:
+    """Padded index batch ``idx`` ``(m,)``/``(batch, m)`` with optional ``val`` of the same shape."""
+    _require_tensor("idx", idx)
+    if idx.dim() not in (1, 2):
+        raise FMInputError(f"idx must have shape (m,) or (batch, m), got {tuple(idx.shape)}")
+    check_indices(idx, V.shape[0])
+    if val is not None:
+        _require_tensor("val", val)
+        _require_float("val", val)
+        if val.shape != idx.shape:
+            raise FMInputError(
+                f"val has shape {tuple(val.shape)} but idx has {tuple(idx.shape)}; they must match"
+            )
+        if val.dtype != V.dtype:
+            raise FMInputError(
+                f"val has dtype {val.dtype} but the parameters have {V.dtype}; use val.to({V.dtype})"
+            )
+        require_finite("val", val)
+
+
+def check_labels(y: Tensor, allowed: tuple[float, ...] = (-1.0, 1.0), name: str = "y") -> None:
+    """Labels restricted to ``allowed`` (default ±1 for the logistic and hinge losses)."""
+    _require_tensor(name, y)
+    ok = torch.zeros_like(y, dtype=torch.bool)
+    for a in allowed:
+        ok |= y == a
+    if not bool(ok.all()):
+        bad = y[~ok].flatten()[0].item()
+        hint = ""
+        if set(allowed) == {-1.0, 1.0}:
+            hint = "; map {0, 1} labels with y = 2 * y - 1"
+        raise FMInputError(f"{name} must take values in {set(allowed)}, found {bad}{hint}")
