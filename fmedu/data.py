@@ -1,0 +1,273 @@
+"""MovieLens 100k: locate, download, verify, parse, encode, split.
+
+Used by notebook 06 and by ``fmedu.experiments``. The data set's licence forbids
+redistribution, so nothing here ever writes the data (or a transformed copy) into the
+repository: it is read from a folder the user points at, or downloaded into a per-user cache.
+
+Where the data comes from, in order: the ``root`` argument, the ``FMEDU_DATA`` environment
+variable, then ``$XDG_CACHE_HOME/fmedu/ml-100k`` (default ``~/.cache/fmedu/ml-100k``), which is
+filled by downloading the official ``ml-100k.zip`` when ``download=True``.
+
+Features (design.md): one-hot user id (943), movie id (1,682), age with every distinct age a
+category (61), gender (2), occupation (21), and multi-hot genres (19): 2,728 features and 6 to
+11 non-zeros per rating. Label ``y = +1`` when the rating is 5, else ``-1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "MOVIELENS_URL",
+    "SHA256",
+    "DataError",
+    "MovieLens",
+    "data_root",
+    "download_movielens",
+    "verify_files",
+    "load_movielens",
+    "validation_split",
+]
+
+MOVIELENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+ENV_VAR = "FMEDU_DATA"
+
+# sha256 of the files this module reads (values from the verified copy's SHA256SUMS)
+SHA256 = {
+    "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
+    "u.item": "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
+    "u.user": "f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c",
+    "u.genre": "9757e0d3e6b298159a80dd48eaf938114690e911e39af97a76949ef1663610bb",
+    "u.occupation": "cd5fbec9afe345d993a62fc7817df1a4a9079c4feb267b3118763b8fd942137d",
+}
+
+MAX_NNZ = 11  # 5 one-hot fields + at most 6 genres per movie
+N_RATINGS, N_USERS, N_MOVIES = 100_000, 943, 1_682
+
+
+class DataError(RuntimeError):
+    """The data could not be found, downloaded or verified; the message says how to fix it."""
+
+
+@dataclass
+class MovieLens:
+    """Encoded ratings. Row r is one rating; ``idx[r, :nnz[r]]`` are its feature indices (sorted),
+    padded with -1 to ``MAX_NNZ`` columns (the padded-index layout of ``fmedu.model``)."""
+
+    idx: np.ndarray  # int64 (N, 11)
+    nnz: np.ndarray  # int64 (N,)
+    y: np.ndarray  # float64 (N,), ±1
+    rating: np.ndarray  # int64 (N,), 1..5
+    user: np.ndarray  # int64 (N,), 0-based id of the rating's user
+    item: np.ndarray  # int64 (N,), 0-based id of the rating's movie
+    timestamp: np.ndarray  # int64 (N,)
+    feature_names: list[str] = field(repr=False)
+    join: str = "correct"
+    root: Path | None = None
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, rows) -> "MovieLens":
+        """The ratings at ``rows`` (an index array or slice), same features."""
+        pick = lambda a: a[rows]  # noqa: E731
+        return MovieLens(pick(self.idx), pick(self.nnz), pick(self.y), pick(self.rating), pick(self.user),
+                         pick(self.item), pick(self.timestamp), self.feature_names, self.join, self.root)
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fmedu" / "ml-100k"
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder to read: ``root``, else ``$FMEDU_DATA``, else the per-user cache folder."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return _cache_dir()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_files(folder: Path) -> None:
+    """Raise :class:`DataError` unless every file this module reads is present with the right sha256."""
+    folder = Path(folder)
+    missing = [name for name in SHA256 if not (folder / name).is_file()]
+    if missing:
+        raise DataError(
+            f"MovieLens 100k folder {folder} lacks {', '.join(missing)}. Set {ENV_VAR} to a folder "
+            f"holding the unpacked ml-100k files, or call load_movielens(download=True) to fetch "
+            f"{MOVIELENS_URL} into {_cache_dir()}."
+        )
+    for name, expected in SHA256.items():
+        actual = _sha256(folder / name)
+        if actual != expected:
+            raise DataError(
+                f"{folder / name} is corrupted or a different version: sha256 {actual}, expected "
+                f"{expected}. Replace the folder with a fresh copy of ml-100k (unpack {MOVIELENS_URL}) "
+                "or delete it and load with download=True."
+            )
+
+
+def download_movielens(dest: Path | None = None, url: str = MOVIELENS_URL, progress: bool | None = None) -> Path:
+    """Download and unpack ``ml-100k.zip`` into ``dest`` (default: the cache folder); return ``dest``.
+
+    The archive is streamed to a temporary file next to ``dest`` and unpacked into a temporary
+    folder; only after every file's sha256 checks out is that folder renamed to ``dest``. An
+    interrupted or failed download therefore leaves nothing half-made behind.
+    """
+    dest = Path(dest) if dest is not None else _cache_dir()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if progress is None:
+        progress = not os.environ.get("CI")
+    work = Path(tempfile.mkdtemp(prefix=".ml-100k-", dir=dest.parent))
+    try:
+        archive = work / "ml-100k.zip"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                bar = None
+                if progress:
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(total=total, unit="B", unit_scale=True, desc="ml-100k.zip")
+                for block in iter(lambda: response.read(1 << 16), b""):
+                    out.write(block)
+                    if bar is not None:
+                        bar.update(len(block))
+                if bar is not None:
+                    bar.close()
+        except OSError as error:  # URLError is an OSError
+            raise DataError(
+                f"could not download {url} ({error}). Without network access, set {ENV_VAR} to a local "
+                "copy of the unpacked ml-100k folder."
+            ) from error
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(work / "unpacked")
+        unpacked = work / "unpacked" / "ml-100k"
+        if not unpacked.is_dir():
+            unpacked = work / "unpacked"
+        verify_files(unpacked)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(unpacked, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dest
+
+
+def _read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="latin-1").splitlines()
+
+
+def _parse(folder: Path):
+    ratings = np.loadtxt(folder / "u.data", dtype=np.int64)  # user, item, rating, timestamp (1-based ids)
+    users = [line.split("|") for line in _read_lines(folder / "u.user") if line]
+    movies = [line.split("|") for line in _read_lines(folder / "u.item") if line]
+    genres = [line.split("|")[0] for line in _read_lines(folder / "u.genre") if line]
+    occupations = [line.strip() for line in _read_lines(folder / "u.occupation") if line.strip()]
+    return ratings, users, movies, genres, occupations
+
+
+def load_movielens(root=None, join: str = "correct", *, download: bool = False, verify: bool = True) -> MovieLens:
+    """Encode MovieLens 100k as padded feature indices, labels and feature names.
+
+    ``join="correct"`` attaches to each rating its own user's and movie's features (100,000
+    ratings). ``join="published"`` reproduces erratum E4 of the blog's loader: 1-based ids are
+    used as 0-based row positions, so each rating gets the features of the *next* user and the
+    *next* movie, and the ratings of user 943 and of movie 1682 (169 of them) have no row and are
+    dropped, leaving 99,831.
+    """
+    if join not in ("correct", "published"):
+        raise ValueError(f"join must be 'correct' or 'published', got {join!r}")
+    folder = data_root(root)
+    if not (folder / "u.data").is_file():
+        if download:
+            folder = download_movielens(folder if root is not None or os.environ.get(ENV_VAR) else None)
+        else:
+            where = "the root argument" if root is not None else (
+                f"{ENV_VAR}={os.environ[ENV_VAR]}" if os.environ.get(ENV_VAR) else f"the cache folder {folder}")
+            raise DataError(
+                f"MovieLens 100k not found ({where} has no u.data). Set {ENV_VAR} to the unpacked "
+                f"ml-100k folder, e.g. export {ENV_VAR}=../shared/data/ml-100k, or call "
+                f"load_movielens(download=True) to fetch {MOVIELENS_URL} (about 5 MB)."
+            )
+    if verify:
+        verify_files(folder)
+    ratings, users, movies, genres, occupations = _parse(folder)
+    if len(users) != N_USERS or len(movies) != N_MOVIES or len(ratings) != N_RATINGS:
+        raise DataError(f"{folder}: expected {N_RATINGS} ratings, {N_USERS} users, {N_MOVIES} movies")
+
+    ages = sorted({int(u[1]) for u in users})
+    genders = sorted({u[2] for u in users})
+    # feature blocks, in this order: user id, movie id, age, gender, occupation, genres
+    sizes = [N_USERS, N_MOVIES, len(ages), len(genders), len(occupations), len(genres)]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    names = ([f"user={u}" for u in range(1, N_USERS + 1)] + [f"movie={m}" for m in range(1, N_MOVIES + 1)]
+             + [f"age={a}" for a in ages] + [f"gender={g}" for g in genders]
+             + [f"occupation={o}" for o in occupations] + [f"genre={g}" for g in genres])
+
+    age_of = {a: i for i, a in enumerate(ages)}
+    gender_of = {g: i for i, g in enumerate(genders)}
+    occupation_of = {o: i for i, o in enumerate(occupations)}
+    # per user row: [user id, age, gender, occupation] feature indices; per movie row: id and genre flags
+    user_feats = np.array([[int(u[0]) - 1 + offsets[0], age_of[int(u[1])] + offsets[2],
+                            gender_of[u[2]] + offsets[3], occupation_of[u[3]] + offsets[4]] for u in users])
+    movie_ids = np.array([int(m[0]) - 1 for m in movies]) + offsets[1]
+    genre_flags = np.array([[int(flag) for flag in m[5:]] for m in movies], dtype=bool)  # (1682, 19)
+
+    user_id, movie_id = ratings[:, 0], ratings[:, 1]
+    if join == "correct":
+        user_row, movie_row = user_id - 1, movie_id - 1
+        keep = np.ones(len(ratings), dtype=bool)
+    else:  # erratum E4: 1-based id used as a 0-based position
+        user_row, movie_row = user_id, movie_id
+        keep = (user_row < N_USERS) & (movie_row < N_MOVIES)
+    user_row, movie_row, ratings = user_row[keep], movie_row[keep], ratings[keep]
+
+    count = len(ratings)
+    idx = np.full((count, MAX_NNZ), -1, dtype=np.int64)
+    idx[:, 0] = user_feats[user_row, 0]
+    idx[:, 1] = movie_ids[movie_row]
+    idx[:, 2:5] = user_feats[user_row, 1:4]
+    flags = genre_flags[movie_row]  # (count, 19)
+    nnz = 5 + flags.sum(1)
+    # genres go after the five one-hot fields, in increasing index order
+    genre_rank = np.cumsum(flags, axis=1) - 1
+    rows, cols = np.nonzero(flags)
+    idx[rows, 5 + genre_rank[rows, cols]] = offsets[5] + cols
+    return MovieLens(
+        idx=idx, nnz=nnz.astype(np.int64), y=np.where(ratings[:, 2] >= 5, 1.0, -1.0),
+        rating=ratings[:, 2].copy(), user=user_id[keep] - 1, item=movie_id[keep] - 1,
+        timestamp=ratings[:, 3].copy(), feature_names=names, join=join, root=folder,
+    )
+
+
+def validation_split(n_samples: int, fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed, seeded split of ``range(n_samples)`` into (train_rows, val_rows), each sorted."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(n_samples)
+    n_val = int(round(fraction * n_samples))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
