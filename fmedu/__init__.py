@@ -16,6 +16,18 @@ from .model import (
     predict_sparse,
     sparse_to_dense,
 )
+from .grad import (
+    batch_loss_grad,
+    batch_loss_grad_sparse,
+    hinge_loss,
+    hinge_loss_derivative,
+    logistic_loss,
+    logistic_loss_derivative,
+    predict_grad,
+    predict_grad_sparse,
+    squared_loss,
+    squared_loss_derivative,
+)
 from .validation import FMInputError
 
 __version__ = "0.1.0"
@@ -31,4 +43,15 @@ __all__ = [
     "predict_naive",
     "predict_sparse",
     "sparse_to_dense",
+    # gradients and losses (fmedu.grad, notebook 02)
+    "batch_loss_grad",
+    "batch_loss_grad_sparse",
+    "hinge_loss",
+    "hinge_loss_derivative",
+    "logistic_loss",
+    "logistic_loss_derivative",
+    "predict_grad",
+    "predict_grad_sparse",
+    "squared_loss",
+    "squared_loss_derivative",
 ]

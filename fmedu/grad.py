@@ -1,0 +1,452 @@
+"""Closed-form gradients of the FM prediction and of batch losses, and the checks behind them.
+
+Used by notebook 02 (the O(nk) gradient, checked three ways) and by ``fmedu.train``.
+
+**Prediction gradient.** For one sample x (design.md notation)
+
+    ∂ŷ/∂w0 = 1,   ∂ŷ/∂w_i = x_i,   ∂ŷ/∂v_if = x_i s_f − v_if x_i²,   s_f = Σ_j v_jf x_j .
+
+The k sums s_f are computed once per sample (O(nk), or O(nnz·k) on a sparse sample); each
+of the n·k entries then costs O(1), so the whole gradient costs O(nk) (O(nnz·k) sparse).
+
+**Sparse layout** (the padded index matrix of :mod:`fmedu.model`): ``idx`` is int64
+``(batch, m)`` (or ``(m,)``) with ``-1`` padding on the right and ``val`` optional values of
+the same shape (default 1). :func:`predict_grad_sparse` returns gradients only for the
+touched rows, aligned with ``idx``: ``g_w`` of shape ``(batch, m)`` with
+``g_w[b, t] = ∂ŷ_b/∂w[idx[b, t]]`` and ``g_V`` of shape ``(batch, m, k)`` with
+``g_V[b, t, f] = ∂ŷ_b/∂V[idx[b, t], f]``; entries at padding are exactly 0. Every
+parameter row not listed in a sample's ``idx`` has gradient 0 for that sample.
+
+**Losses.** ``squared``: (ŷ − y)², derivative 2(ŷ − y), any real y. ``logistic``:
+log(1 + exp(−yŷ)) computed as logaddexp(0, −yŷ), derivative −y·sigmoid(−yŷ), labels in
+{−1, +1}; both forms stay exact for margins of ±1000. ``hinge``: max(0, 1 − yŷ), labels in
+{−1, +1}, subgradient −y where yŷ ≤ 1 and 0 elsewhere (at the kink yŷ = 1 this picks −y,
+the same choice torch's autograd makes for ``clamp``).
+
+**Batch loss.** :func:`batch_loss_grad` (dense) and :func:`batch_loss_grad_sparse`
+return the mean loss over the batch and its gradient with respect to w0, w and V, built
+from the two pieces above by the chain rule: ∂L/∂θ = (1/B) Σ_b ℓ'(ŷ_b, y_b) ∂ŷ_b/∂θ.
+
+**Checks.** :func:`autograd_batch_grad` (torch autograd through ``fmedu.predict``),
+:func:`finite_difference_batch_grad` (central differences, one parameter at a time) and
+:func:`roundoff_bound` / :func:`finite_difference_bound` (the tolerances they are held to)
+make up the three-way check of notebook 02 and ``tests/test_grad.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+from torch import Tensor
+
+from .model import predict, predict_sparse
+from .validation import (
+    FMInputError,
+    check_dense_batch,
+    check_labels,
+    check_params,
+    check_sparse_batch,
+    require_finite,
+)
+
+__all__ = [
+    "predict_grad",
+    "predict_grad_sparse",
+    "squared_loss",
+    "squared_loss_derivative",
+    "logistic_loss",
+    "logistic_loss_derivative",
+    "hinge_loss",
+    "hinge_loss_derivative",
+    "LOSSES",
+    "Loss",
+    "get_loss",
+    "check_targets",
+    "batch_loss_grad",
+    "batch_loss_grad_sparse",
+    "autograd_batch_grad",
+    "finite_difference_batch_grad",
+    "roundoff_bound",
+    "finite_difference_bound",
+    "max_abs_error",
+    "three_way_check",
+    "kink_safe_step",
+]
+
+EPS64 = torch.finfo(torch.float64).eps
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def predict_grad(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = True):
+    """Closed-form (∂ŷ/∂w0, ∂ŷ/∂w, ∂ŷ/∂V) of dense samples.
+
+    ``x`` of shape ``(n,)`` gives tensors of shapes ``()``, ``(n,)``, ``(n, k)``;
+    ``(batch, n)`` gives ``(batch,)``, ``(batch, n)``, ``(batch, n, k)``. ``w`` and ``w0``
+    do not enter the gradient (ŷ is affine in them) but are validated with V.
+    """
+    if check:
+        check_params(w0, w, V)
+        check_dense_batch(x, V)
+    single = x.dim() == 1
+    xb = x.unsqueeze(0) if single else x  # (batch, n)
+    s = xb @ V  # (batch, k): s_f = Σ_j v_jf x_j, once per sample
+    g_w0 = torch.ones(xb.shape[0], dtype=V.dtype)  # (batch,)
+    g_w = xb.clone()  # (batch, n): ∂ŷ/∂w_i = x_i
+    # (batch, n, k): x_i s_f − v_if x_i²
+    g_V = xb.unsqueeze(-1) * s.unsqueeze(-2) - V.unsqueeze(0) * (xb * xb).unsqueeze(-1)
+    if single:
+        return g_w0[0], g_w[0], g_V[0]
+    return g_w0, g_w, g_V
+
+
+def _gather(idx: Tensor, val: Tensor | None, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Safe indices (padding → row 0) and values with padding set to 0, both ``(batch, m)``."""
+    present = idx >= 0
+    safe_idx = torch.where(present, idx, torch.zeros_like(idx))
+    values = present.to(dtype) if val is None else torch.where(present, val, torch.zeros_like(val))
+    return safe_idx, values
+
+
+def predict_grad_sparse(
+    idx: Tensor, w0: Tensor, w: Tensor, V: Tensor, val: Tensor | None = None, *, check: bool = True
+):
+    """Closed-form gradients of ŷ on a padded index batch, only for the touched rows.
+
+    Returns ``(g_w0, g_w, g_V)`` of shapes ``(batch,)``, ``(batch, m)``, ``(batch, m, k)``
+    (``()``, ``(m,)``, ``(m, k)`` for ``idx`` of shape ``(m,)``), aligned with ``idx`` as the
+    module docstring describes, zeros at padding. Cost O(batch·m·k), independent of n.
+    """
+    if check:
+        check_params(w0, w, V)
+        check_sparse_batch(idx, val, V)
+    single = idx.dim() == 1
+    if single:
+        idx = idx.unsqueeze(0)
+        val = None if val is None else val.unsqueeze(0)
+    safe_idx, values = _gather(idx, val, V.dtype)  # (batch, m)
+    rows = V[safe_idx]  # (batch, m, k): v_i for the touched i
+    xv = values.unsqueeze(-1)  # (batch, m, 1): x_i (0 at padding)
+    s = (rows * xv).sum(-2)  # (batch, k): Σ_j v_jf x_j, once per sample
+    g_w0 = torch.ones(idx.shape[0], dtype=V.dtype)
+    g_w = values.clone()  # (batch, m)
+    g_V = xv * s.unsqueeze(-2) - rows * (xv * xv)  # (batch, m, k); 0 where x_i = 0 (padding)
+    if single:
+        return g_w0[0], g_w[0], g_V[0]
+    return g_w0, g_w, g_V
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def squared_loss(y_hat: Tensor, y: Tensor) -> Tensor:
+    """(ŷ − y)², elementwise."""
+    return (y_hat - y) ** 2
+
+
+def squared_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
+    """∂/∂ŷ (ŷ − y)² = 2(ŷ − y)."""
+    return 2 * (y_hat - y)
+
+
+def logistic_loss(y_hat: Tensor, y: Tensor) -> Tensor:
+    """log(1 + exp(−yŷ)) = logaddexp(0, −yŷ): no overflow for any margin yŷ."""
+    margin = y * y_hat
+    return torch.logaddexp(torch.zeros_like(margin), -margin)
+
+
+def logistic_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
+    """∂/∂ŷ log(1 + exp(−yŷ)) = −y·sigmoid(−yŷ) (torch's sigmoid is stable at ±1000)."""
+    return -y * torch.sigmoid(-y * y_hat)
+
+
+def hinge_loss(y_hat: Tensor, y: Tensor) -> Tensor:
+    """max(0, 1 − yŷ)."""
+    return torch.clamp(1 - y * y_hat, min=0)
+
+
+def hinge_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
+    """A subgradient of max(0, 1 − yŷ) in ŷ: −y where yŷ ≤ 1, else 0."""
+    return torch.where(y * y_hat <= 1, -y, torch.zeros_like(y))
+
+
+class Loss(NamedTuple):
+    name: str
+    value: Callable[[Tensor, Tensor], Tensor]
+    derivative: Callable[[Tensor, Tensor], Tensor]
+    labels: tuple[float, ...] | None  # allowed label values, None = any real y
+    third_derivative_bound: float  # sup |ℓ'''| in ŷ (used by the finite-difference bound)
+
+
+LOSSES: dict[str, Loss] = {
+    "squared": Loss("squared", squared_loss, squared_loss_derivative, None, 0.0),
+    # |σ''(t)| ≤ 1/(6√3) < 0.0963 for the logistic sigmoid σ, and ℓ''' = −y³σ''(−yŷ)
+    "logistic": Loss("logistic", logistic_loss, logistic_loss_derivative, (-1.0, 1.0), 0.0963),
+    "hinge": Loss("hinge", hinge_loss, hinge_loss_derivative, (-1.0, 1.0), 0.0),
+}
+
+
+def get_loss(loss: str | Loss) -> Loss:
+    """The :class:`Loss` named ``loss`` (``"squared"``, ``"logistic"`` or ``"hinge"``)."""
+    if isinstance(loss, Loss):
+        return loss
+    if loss not in LOSSES:
+        raise FMInputError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    return LOSSES[loss]
+
+
+def check_targets(y: Tensor, batch: int, dtype: torch.dtype, loss: str | Loss) -> None:
+    """y of shape ``(batch,)``, the parameters' dtype, finite, and labels valid for ``loss``."""
+    spec = get_loss(loss)
+    if not isinstance(y, Tensor):
+        raise FMInputError(
+            f"y must be a torch.Tensor, got {type(y).__name__}; convert it with torch.as_tensor(y, dtype={dtype})"
+        )
+    if y.shape != (batch,):
+        raise FMInputError(
+            f"y has shape {tuple(y.shape)} but the batch has {batch} samples; pass y of shape ({batch},), "
+            "one target per sample"
+        )
+    if y.dtype != dtype:
+        raise FMInputError(f"y has dtype {y.dtype} but the parameters have {dtype}; use y.to({dtype})")
+    require_finite("y", y)
+    if spec.labels is not None:
+        check_labels(y, spec.labels)
+
+
+# --------------------------------------------------------------------------- batch losses
+
+
+def batch_loss_grad(x: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared",
+                    *, check: bool = True):
+    """Mean loss over a dense batch and its closed-form gradient: ``(L, g_w0, g_w, g_V)``.
+
+    ``x``: ``(batch, n)`` (or ``(n,)`` with ``y`` of shape ``()``); shapes of the gradients
+    are those of the parameters: ``()``, ``(n,)``, ``(n, k)``. The per-sample gradients are
+    never materialised: with d_b = ℓ'(ŷ_b, y_b)/B,
+    ∂L/∂V = xᵀ(d ⊙ s) − V ⊙ ((x²)ᵀ d), two (n × B)(B × k)-sized products, O(B·n·k).
+    """
+    spec = get_loss(loss)
+    if check:
+        check_params(w0, w, V)
+        check_dense_batch(x, V)
+    xb = x.unsqueeze(0) if x.dim() == 1 else x  # (B, n)
+    yb = y.unsqueeze(0) if (isinstance(y, Tensor) and x.dim() == 1 and y.dim() == 0) else y
+    if check:
+        check_targets(yb, xb.shape[0], V.dtype, spec)
+    B = xb.shape[0]
+    s = xb @ V  # (B, k): Σ_j v_jf x_j per sample, reused by prediction and gradient
+    x2 = xb * xb  # (B, n)
+    y_hat = w0 + xb @ w + 0.5 * (s * s - x2 @ (V * V)).sum(-1)  # (B,)
+    L = spec.value(y_hat, yb).mean()
+    d = spec.derivative(y_hat, yb) / B  # (B,): ∂L/∂ŷ_b
+    g_w0 = d.sum()
+    g_w = xb.T @ d  # (n,)
+    g_V = xb.T @ (d.unsqueeze(-1) * s) - V * (x2.T @ d).unsqueeze(-1)  # (n, k)
+    return L, g_w0, g_w, g_V
+
+
+def batch_loss_grad_sparse(idx: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor,
+                           loss: str | Loss = "squared", val: Tensor | None = None, *, check: bool = True):
+    """Mean loss over a padded index batch and its gradient, scattered to parameter shapes.
+
+    Returns ``(L, g_w0, g_w, g_V)`` with ``g_w`` ``(n,)`` and ``g_V`` ``(n, k)``; only rows
+    listed in ``idx`` are non-zero. Work O(batch·m·k) plus the O(nk) zero-filled outputs.
+    """
+    spec = get_loss(loss)
+    if check:
+        check_params(w0, w, V)
+        check_sparse_batch(idx, val, V)
+    single = idx.dim() == 1
+    if single:
+        idx = idx.unsqueeze(0)
+        val = None if val is None else val.unsqueeze(0)
+        y = y.unsqueeze(0) if isinstance(y, Tensor) and y.dim() == 0 else y
+    if check:
+        check_targets(y, idx.shape[0], V.dtype, spec)
+    B = idx.shape[0]
+    safe_idx, values = _gather(idx, val, V.dtype)  # (B, m)
+    rows = V[safe_idx]  # (B, m, k)
+    xv = values.unsqueeze(-1)  # (B, m, 1)
+    s = (rows * xv).sum(-2)  # (B, k)
+    y_hat = w0 + (w[safe_idx] * values).sum(-1) + 0.5 * (s * s - (rows * rows * xv * xv).sum(-2)).sum(-1)
+    L = spec.value(y_hat, y).mean()
+    d = spec.derivative(y_hat, y) / B  # (B,)
+    per_w = d.unsqueeze(-1) * values  # (B, m): d_b x_i
+    per_V = d.unsqueeze(-1).unsqueeze(-1) * (xv * s.unsqueeze(-2) - rows * xv * xv)  # (B, m, k)
+    n, k = V.shape
+    g_w = torch.zeros(n, dtype=V.dtype).index_add_(0, safe_idx.flatten(), per_w.flatten())
+    g_V = torch.zeros(n, k, dtype=V.dtype).index_add_(0, safe_idx.flatten(), per_V.reshape(-1, k))
+    return L, d.sum(), g_w, g_V
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _loss_of(params, spec: Loss, y: Tensor, x=None, idx=None, val=None) -> Tensor:
+    w0, w, V = params
+    if idx is None:
+        y_hat = predict(x, w0, w, V, check=False)
+    else:
+        y_hat = predict_sparse(idx, w0, w, V, val, check=False)
+    return spec.value(y_hat, y).mean()
+
+
+def autograd_batch_grad(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *,
+                        x: Tensor | None = None, idx: Tensor | None = None, val: Tensor | None = None):
+    """``(L, g_w0, g_w, g_V)`` by torch autograd through ``fmedu.predict`` (dense ``x``) or
+    ``fmedu.predict_sparse`` (``idx``, ``val``): the second leg of notebook 02's three-way check."""
+    spec = get_loss(loss)
+    params = [p.detach().clone().requires_grad_(True) for p in (w0, w, V)]
+    L = _loss_of(params, spec, y, x, idx, val)
+    grads = torch.autograd.grad(L, params)
+    return (L.detach(), *grads)
+
+
+def finite_difference_batch_grad(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *,
+                                 x: Tensor | None = None, idx: Tensor | None = None, val: Tensor | None = None,
+                                 h: float = 1e-5):
+    """``(g_w0, g_w, g_V)`` by central differences (L(θ + h) − L(θ − h)) / 2h, one coordinate at a time.
+
+    The third leg of notebook 02's three-way check: it uses only loss *values*, so it is
+    independent of any derivative formula. Cost: 2(1 + n + nk) loss evaluations.
+    """
+    spec = get_loss(loss)
+    base = [p.detach().clone() for p in (w0, w, V)]
+    out = [torch.zeros_like(p) for p in base]
+    with torch.no_grad():
+        for which, p in enumerate(base):
+            flat, g = p.view(-1), out[which].view(-1)
+            for c in range(flat.numel()):
+                keep = flat[c].item()
+                flat[c] = keep + h
+                up = _loss_of(base, spec, y, x, idx, val).item()
+                flat[c] = keep - h
+                down = _loss_of(base, spec, y, x, idx, val).item()
+                flat[c] = keep
+                g[c] = (up - down) / (2 * h)
+    return tuple(out)
+
+
+def _abs_scales(y: Tensor, w0, w, V, spec: Loss, x=None, idx=None, val=None):
+    """Per-sample sizes of the quantities the roundoff analysis needs (absolute values throughout).
+
+    Returns ``(xa, A_w, A_V, yhat_abs, d_abs)``: dense |x| ``(B, n)``; the absolute-value
+    gradient of ŷ, |x_i|, and |x_i| Σ_j |v_jf||x_j| + |v_if| x_i² as ``(B, n)``, ``(B, n, k)``;
+    the absolute-value prediction |w0| + Σ|w_i x_i| + ½Σ_f (Σ_i |v_if x_i|)²; |ℓ'(ŷ, y)|.
+    """
+    if idx is not None:
+        from .model import sparse_to_dense
+
+        x = sparse_to_dense(idx, V.shape[0], val, dtype=V.dtype)
+    xa = (x.unsqueeze(0) if x.dim() == 1 else x).abs()
+    Va = V.abs()
+    sa = xa @ Va  # (B, k)
+    A_V = xa.unsqueeze(-1) * sa.unsqueeze(-2) + Va.unsqueeze(0) * (xa * xa).unsqueeze(-1)
+    yhat_abs = w0.abs() + xa @ w.abs() + 0.5 * (sa * sa).sum(-1)
+    y_hat = predict(x, w0, w, V, check=False)
+    d_abs = spec.derivative(y_hat, y).abs()
+    return xa, xa, A_V, yhat_abs, d_abs
+
+
+def roundoff_bound(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *,
+                   x: Tensor | None = None, idx: Tensor | None = None, val: Tensor | None = None,
+                   c: float = 64.0):
+    """Entrywise float64 tolerance ``(b_w0, b_w, b_V)`` for closed form vs autograd.
+
+    Both compute the same sums in different orders, so they differ by at most a few
+    roundoffs per term: c·(n + k)·ε times the absolute-value version of each gradient,
+    (1/B) Σ_b (|ℓ'_b| + ℓ''-scale·|ŷ|_b) · |∂ŷ_b/∂θ|, where the second part covers the
+    roundoff of ŷ itself carried through ℓ' (|ℓ''| ≤ 2 for every loss here; hinge has a
+    jump only at the kink, which checks avoid).
+    """
+    spec = get_loss(loss)
+    _, A_w, A_V, yhat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
+    n, k = V.shape
+    weight = (d_abs + 2 * yhat_abs + 1) / d_abs.shape[0]  # (B,)
+    scale = c * (n + k) * EPS64
+    b_w0 = scale * weight.sum()
+    b_w = scale * (weight.unsqueeze(-1) * A_w).sum(0)
+    b_V = scale * (weight.unsqueeze(-1).unsqueeze(-1) * A_V).sum(0)
+    return b_w0, b_w, b_V
+
+
+def finite_difference_bound(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *,
+                            x: Tensor | None = None, idx: Tensor | None = None, val: Tensor | None = None,
+                            h: float = 1e-5, c: float = 64.0):
+    """Entrywise tolerance ``(b_w0, b_w, b_V)`` for closed form vs central differences with step h.
+
+    ŷ is affine in each single parameter (v_if never multiplies itself: the pairs have i < j),
+    so the central difference has truncation error only through the loss:
+    h²/6 · sup|ℓ'''| · |∂ŷ/∂θ|³ per sample (0 for squared and, away from the kink, hinge).
+    Roundoff: each loss value carries error ≲ c(n+k)ε(|ℓ| + |ℓ'||ŷ|_abs), divided by h.
+    """
+    spec = get_loss(loss)
+    xa, A_w, A_V, yhat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
+    n, k = V.shape
+    B = xa.shape[0]
+    y_hat = predict(x, w0, w, V, check=False) if idx is None else predict_sparse(idx, w0, w, V, val, check=False)
+    value_err = c * (n + k) * EPS64 * (spec.value(y_hat, y).abs() + (d_abs + 1) * (yhat_abs + 1)).mean()
+    round_part = value_err / h
+    t = spec.third_derivative_bound * h * h / 6 / B
+    b_w0 = round_part + t * B * torch.ones((), dtype=V.dtype)
+    b_w = round_part + t * (A_w**3).sum(0)
+    b_V = round_part + t * (A_V**3).sum(0)
+    return b_w0, b_w, b_V
+
+
+def max_abs_error(a, b) -> float:
+    """Largest |a − b| over a tuple of tensors (e.g. two ``(g_w0, g_w, g_V)`` triples)."""
+    return max(float((p - q).abs().max()) if p.numel() else 0.0 for p, q in zip(a, b))
+
+
+def _within(errors, bounds) -> bool:
+    return all(bool((e <= b).all()) for e, b in zip(errors, bounds))
+
+
+def three_way_check(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *,
+                    x: Tensor | None = None, idx: Tensor | None = None, val: Tensor | None = None,
+                    h: float = 1e-5) -> dict:
+    """Closed form vs autograd (float64) vs central differences on one batch.
+
+    Dense when ``x`` is given, sparse when ``idx`` is. Returns the largest absolute errors,
+    whether every entry lies within :func:`roundoff_bound` and :func:`finite_difference_bound`,
+    and whether autograd agrees with the finite differences within the same bound.
+    Used by notebook 02 and ``tests/test_grad.py``.
+    """
+    kw = dict(x=x, idx=idx, val=val)
+    if idx is None:
+        L, *closed = batch_loss_grad(x, y, w0, w, V, loss)
+    else:
+        L, *closed = batch_loss_grad_sparse(idx, y, w0, w, V, loss, val)
+    L_ad, *auto = autograd_batch_grad(y, w0, w, V, loss, **kw)
+    fd = finite_difference_batch_grad(y, w0, w, V, loss, h=h, **kw)
+    b_ad = roundoff_bound(y, w0, w, V, loss, **kw)
+    b_fd = finite_difference_bound(y, w0, w, V, loss, h=h, **kw)
+    err_ad = [(a - b).abs() for a, b in zip(closed, auto)]
+    err_fd = [(a - b).abs() for a, b in zip(closed, fd)]
+    err_ad_fd = [(a - b).abs() for a, b in zip(auto, fd)]
+    return {
+        "loss_equal": bool((L - L_ad).abs() <= 64 * EPS64 * (1 + L.abs())),
+        "closed_vs_autograd": max_abs_error(closed, auto),
+        "closed_vs_fd": max_abs_error(closed, fd),
+        "closed_vs_autograd_ok": _within(err_ad, b_ad),
+        "closed_vs_fd_ok": _within(err_fd, b_fd),
+        "autograd_vs_fd_ok": _within(err_ad_fd, [b + a for a, b in zip(b_ad, b_fd)]),
+        "fd_bound_max": max(float(b.max()) for b in b_fd),
+    }
+
+
+def kink_safe_step(y, w0, w, V, *, x=None, idx=None, val=None, h: float = 1e-5) -> bool:
+    """True when no sample's hinge margin can cross 1 under a ±h change of one parameter.
+
+    A ±h change moves ŷ_b by at most h·max_θ |∂ŷ_b/∂θ| (ŷ is affine in each parameter).
+    """
+    spec = LOSSES["hinge"]
+    _, A_w, A_V, _, _ = _abs_scales(y, w0, w, V, spec, x, idx, val)
+    reach = h * torch.maximum(A_w.amax(-1), A_V.flatten(1).amax(-1)).clamp(min=1.0)  # (B,)
+    y_hat = predict(x, w0, w, V, check=False) if idx is None else predict_sparse(idx, w0, w, V, val, check=False)
+    return bool(((1 - y * y_hat).abs() > 2 * reach).all())
+
