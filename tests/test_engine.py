@@ -1,0 +1,175 @@
+"""fmedu.engine: every method's multi-run trajectory equals a plain single-run reference.
+
+References: torch.optim (SGD, Adagrad, Adam) on fmedu.FactorizationMachine with autograd, and
+repeated fmedu.prox.prox_step (exact, and freeze_V=True for the published semantics).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fmedu
+from fmedu import engine, prox
+from fmedu.validation import FMInputError
+
+N_FEAT, K, M = 23, 4, 5  # n ≠ k, k ≥ 3
+
+
+def synthetic(N=80, n=N_FEAT, m=M, seed=0, rare=True):
+    """Padded one-hot-like data; features n-1 and n-2 appear in one sample each (rare rows)."""
+    rng = np.random.default_rng(seed)
+    common = n - 2 if rare else n
+    nnz = rng.integers(1, m + 1, N)
+    idx = -np.ones((N, m), np.int64)
+    for r in range(N):
+        idx[r, : nnz[r]] = np.sort(rng.choice(common, nnz[r], replace=False))
+    if rare:
+        idx[0, nnz[0] - 1] = n - 1
+        idx[N // 2, nnz[N // 2] - 1] = n - 2
+        for r in (0, N // 2):
+            idx[r, : nnz[r]] = np.sort(idx[r, : nnz[r]])
+    y = np.where(rng.random(N) < 0.35, 1.0, -1.0)
+    return idx, nnz, y
+
+
+def rel_err(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+def reference(method, eta, seed, idx, nnz, y, epochs, train_rows, val_rows, n=N_FEAT, k=K):
+    """Single run, plain loop: torch.optim on the nn.Module, or repeated prox.prox_step."""
+    w0, w, V = engine.init_params(seed, n, k)
+    model = fmedu.FactorizationMachine(n, k)
+    with torch.no_grad():
+        model.w0.fill_(w0)
+        model.w.copy_(torch.from_numpy(w))
+        model.V.copy_(torch.from_numpy(V))
+    opt = None
+    if method == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=eta)
+    elif method == "adagrad":
+        opt = torch.optim.Adagrad(model.parameters(), lr=eta)
+    elif method == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=eta)
+    rows_t = [torch.from_numpy(idx[r, : nnz[r]].copy()) for r in range(len(y))]
+    train_loss, val_loss = [], []
+    for e in range(epochs):
+        total = 0.0
+        for r in engine.epoch_permutation(seed, e, train_rows):
+            ir, yr = rows_t[r], float(y[r])
+            if opt is None:
+                with torch.no_grad():
+                    total += float(torch.nn.functional.softplus(-yr * model(ir)))
+                    res = prox.prox_step(model.w0.data, model.w.data, model.V.data, ir, yr, eta,
+                                         freeze_V=(method == "prox-published"))
+                    model.w0.data, model.w.data, model.V.data = res.w0, res.w, res.V
+            else:
+                opt.zero_grad()
+                loss = torch.nn.functional.softplus(-yr * model(ir))
+                loss.backward()
+                opt.step()
+                total += float(loss)
+        train_loss.append(total / len(train_rows))
+        with torch.no_grad():
+            val_loss.append(np.nan if len(val_rows) == 0 else np.mean([float(torch.nn.functional.softplus(-float(y[r]) * model(rows_t[r])))
+                                     for r in val_rows]))
+    return (np.array(train_loss), np.array(val_loss),
+            (float(model.w0.detach()), model.w.detach().numpy().copy(), model.V.detach().numpy().copy()))
+
+
+@pytest.mark.parametrize("method,eta", [("prox", 0.2), ("prox-published", 0.2), ("sgd", 0.3),
+                                        ("adagrad", 0.1), ("adam", 0.01)])
+def test_engine_matches_single_run_reference(method, eta):
+    idx, nnz, y = synthetic()
+    train_rows, val_rows = np.arange(10, 80), np.arange(10)
+    seeds = [3, 4]
+    runs = [engine.Run(method, eta, s) for s in seeds] + [engine.Run("sgd", 0.05, 9)]  # mixed batch
+    res = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=3, k=K,
+                       train_rows=train_rows, val_rows=val_rows)
+    for r, seed in enumerate(seeds):
+        tl, vl, (w0, w, V) = reference(method, eta, seed, idx, nnz, y, 3, train_rows, val_rows)
+        assert rel_err(res.train_loss[r], tl) <= 1e-8
+        assert rel_err(res.val_loss[r], vl) <= 1e-8
+        e_w0, e_w, e_V = res.trainer.params(r)
+        assert rel_err([e_w0], [w0]) <= 1e-8
+        assert rel_err(e_w, w) <= 1e-8
+        assert rel_err(e_V, V) <= 1e-8
+    if method == "prox-published":  # E3: the latent vectors never move
+        _, _, V_init = engine.init_params(seeds[0], N_FEAT, K)
+        assert np.array_equal(res.trainer.params(0)[2], V_init)
+
+
+def test_adam_lazy_replay_equals_dense_adam_over_long_gaps():
+    # 1,500 steps; two features are touched once each, so their zero-gradient tail is long
+    # enough for the closed-form jump of the moments to be taken.
+    idx, nnz, y = synthetic(N=750, seed=1)
+    runs = [engine.Run("adam", 0.02, 5)]
+    res = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=2, k=K)
+    tl, _, (w0, w, V) = reference("adam", 0.02, 5, idx, nnz, y, 2, np.arange(750), np.arange(0))
+    assert rel_err(res.train_loss[0], tl) <= 1e-8
+    e_w0, e_w, e_V = res.trainer.params(0)
+    assert rel_err(e_w, w) <= 1e-8 and rel_err(e_V, V) <= 1e-8 and rel_err([e_w0], [w0]) <= 1e-8
+    # the rare rows really moved while untouched (Adam moves every parameter every step)
+    _, w_init, _ = engine.init_params(5, N_FEAT, K)
+    assert abs(e_w[N_FEAT - 1] - w_init[N_FEAT - 1]) > 1e-4
+
+
+@given(B=st.floats(-5, 5), P=st.floats(0, 3), frac=st.floats(0, 1), d=st.integers(1, 11),
+       y=st.sampled_from([-1.0, 1.0]), eta_frac=st.floats(0.01, 0.95))
+def test_prox_z_solves_the_dual_optimality_condition(B, P, frac, d, y, eta_frac):
+    Q = frac * d * P  # ‖Σ v_i‖² ≤ d Σ‖v_i‖²
+    eta = eta_frac * min(prox.step_size_bound(d, "exact", y), 1.0)
+    z = engine.prox_step_scalar(B, P, Q, d, eta, y)
+    s = prox.ReducedScalars(B, P, Q, d)
+    assert 0.0 < z < 1.0
+    # q'(z*) = −y ŷ(x*(z*)) − logit z* = 0, with ŷ(x*(z)) from the engine's closed form
+    f, _ = engine._yhat_star(z, B, P, Q, float(d), eta, y)
+    assert abs(-y * f - math.log(z / (1 - z))) <= 1e-9 * (1 + abs(f))
+    assert abs(z - prox.maximise_q_newton(s, y, eta)) <= 1e-10
+
+
+def test_same_seed_same_numbers_and_different_seeds_differ():
+    idx, nnz, y = synthetic()
+    runs = [engine.Run("adagrad", 0.1, 1), engine.Run("adagrad", 0.1, 1), engine.Run("adagrad", 0.1, 2)]
+    res = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=2, k=K)
+    assert np.array_equal(res.train_loss[0], res.train_loss[1])
+    assert not np.array_equal(res.train_loss[0], res.train_loss[2])
+
+
+def test_bad_inputs_raise_clear_errors():
+    idx, nnz, y = synthetic()
+    ok = dict(n_features=N_FEAT, epochs=1, k=K)
+    with pytest.raises(FMInputError, match="unknown method"):
+        engine.train([engine.Run("lbfgs", 0.1, 0)], idx, nnz, y, **ok)
+    with pytest.raises(FMInputError, match="positive and finite"):
+        engine.train([engine.Run("sgd", -1.0, 0)], idx, nnz, y, **ok)
+    with pytest.raises(FMInputError, match="convexity bound"):
+        engine.train([engine.Run("prox", 0.3, 0)], idx, nnz, y, **ok)
+    with pytest.raises(FMInputError, match=r"labels y must be in \{-1, \+1\}"):
+        engine.train([engine.Run("sgd", 0.1, 0)], idx, nnz, (y + 1) / 2, **ok)
+    with pytest.raises(FMInputError, match="feature indices must lie"):
+        engine.train([engine.Run("sgd", 0.1, 0)], idx, nnz, y, n_features=5, epochs=1, k=K)
+    with pytest.raises(FMInputError, match="epochs must be a positive int"):
+        engine.train([engine.Run("sgd", 0.1, 0)], idx, nnz, y, n_features=N_FEAT, epochs=0, k=K)
+    with pytest.raises(FMInputError, match="runs is empty"):
+        engine.train([], idx, nnz, y, **ok)
+    # beyond the bound is allowed explicitly (demonstrations)
+    engine.train([engine.Run("prox", 0.3, 0)], idx, nnz, y, allow_beyond_bound=True, **ok)
+
+
+def test_cuda_backend_matches_cpu_when_a_gpu_is_present():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: the CUDA backend could not be run here")
+    from fmedu import engine_cuda
+
+    idx, nnz, y = synthetic()
+    runs = [engine.Run(m, 0.05, 3) for m in engine.METHODS]
+    cpu = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=2, k=K)
+    gpu = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=2, k=K, device="cuda")
+    assert rel_err(gpu.train_loss, cpu.train_loss) <= 1e-8
+    assert engine_cuda is not None
