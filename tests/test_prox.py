@@ -1,0 +1,334 @@
+"""Prox step: the bound, S(z)⁻¹, q and its pieces, the maximisers, the step against a generic
+optimiser and the KKT conditions, the in-place trainer, and every error path."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.optimize
+import sympy as sp
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fmedu import FMInputError, prox
+
+F64 = torch.float64
+EPS = torch.finfo(F64).eps
+
+
+def make_case(n, k, nnz, scale, seed):
+    """Random (w0, w, V, idx) with ``nnz`` distinct indices among ``n`` features."""
+    gen = torch.Generator().manual_seed(seed)
+    w0 = torch.randn((), dtype=F64, generator=gen)
+    w = torch.randn(n, dtype=F64, generator=gen)
+    V = scale * torch.randn(n, k, dtype=F64, generator=gen)
+    idx = torch.randperm(n, generator=gen)[:nnz]
+    return w0, w, V, idx
+
+
+def eta_below(nnz, y, fraction):
+    """A step size at ``fraction`` of the exact bound (capped at 2 where the bound is infinite)."""
+    return fraction * min(prox.step_size_bound(nnz, "exact", y), 2.0)
+
+
+cases = st.fixed_dictionaries({
+    "n": st.integers(12, 20),
+    "k": st.integers(3, 9),
+    "nnz": st.integers(1, 11),
+    "scale": st.sampled_from([0.01, 0.3, 1.0, 2.5]),
+    "seed": st.integers(0, 100_000),
+    "y": st.sampled_from([-1, 1]),
+    "fraction": st.floats(0.01, 0.99),
+})
+
+
+# ------------------------------------------------------------------------- the bound
+
+
+@given(nnz=st.integers(0, 40), y=st.sampled_from([-1, 1, None]))
+def test_bound_values(nnz, y):
+    exact = prox.step_size_bound(nnz, "exact", y)
+    if nnz <= 1:
+        assert exact == math.inf
+    elif y == -1:
+        assert exact == 1.0
+    else:
+        assert exact == 1.0 / (nnz - 1)
+    published = prox.step_size_bound(nnz, "published")
+    assert published == 1.0 / (2 * nnz + 1)
+    assert published < exact  # the published bound is safe, only too small
+
+
+@given(nnz=st.integers(2, 30), y=st.sampled_from([-1, 1]), fraction=st.floats(0.0, 0.999),
+       z=st.floats(0.0, 1.0))
+def test_s_positive_definite_below_bound(nnz, y, fraction, z):
+    eta = fraction * prox.step_size_bound(nnz, "exact", y)
+    lam = torch.linalg.eigvalsh(prox.s_matrix(nnz, eta, y, z))
+    assert float(lam.min()) > 0
+    lam_mean, lam_perp = prox.s_eigenvalues(nnz, eta, y, z)
+    expected = sorted([lam_mean] + [lam_perp] * (nnz - 1))
+    assert torch.allclose(lam, torch.tensor(expected, dtype=F64), atol=1e-12)
+
+
+@given(nnz=st.integers(2, 30), y=st.sampled_from([-1, 1]), over=st.floats(1.001, 3.0))
+def test_s_indefinite_beyond_bound(nnz, y, over):
+    eta = over * prox.step_size_bound(nnz, "exact", y)
+    lam = torch.linalg.eigvalsh(prox.s_matrix(nnz, eta, y, 1.0))
+    assert float(lam.min()) < 0
+    # and singular exactly at z = 1/(eta (d-1)) for y = +1, z = 1/eta for y = -1
+    z_pole = 1.0 / (eta * (nnz - 1)) if y > 0 else 1.0 / eta
+    lam_pole = torch.linalg.eigvalsh(prox.s_matrix(nnz, eta, y, z_pole))
+    assert float(lam_pole.abs().min()) <= 1e-12
+
+
+def test_bound_symbolic_eigenvalues():
+    """charpoly of S for concrete d: (λ − (1+β))^(d−1) (λ − (1 − β(d−1))), exactly."""
+    beta, lam = sp.symbols("beta lambda")
+    for d in range(1, 7):
+        S = (1 + beta) * sp.eye(d) - beta * sp.ones(d, d)
+        expected = (lam - (1 + beta)) ** (d - 1) * (lam - (1 - beta * (d - 1)))
+        assert sp.expand(S.charpoly(lam).as_expr() - expected) == 0
+
+
+# ------------------------------------------------------------------------- S(z)⁻¹
+
+
+@given(nnz=st.integers(1, 12), k=st.integers(3, 6), y=st.sampled_from([-1, 1]),
+       fraction=st.floats(0.0, 0.99), z=st.floats(0.0, 1.0), seed=st.integers(0, 1000))
+def test_sherman_morrison_matches_dense(nnz, k, y, fraction, z, seed):
+    eta = eta_below(nnz, y, fraction)
+    S = prox.s_matrix(nnz, eta, y, z)
+    assert torch.allclose(prox.s_inverse(nnz, eta, y, z), torch.linalg.inv(S), rtol=1e-10, atol=1e-10)
+    V_idx = torch.randn(nnz, k, dtype=F64, generator=torch.Generator().manual_seed(seed))
+    assert torch.allclose(prox.solve_vectors(V_idx, eta, y, z), torch.linalg.solve(S, V_idx),
+                          rtol=1e-10, atol=1e-10)
+
+
+def test_sherman_morrison_sympy():
+    beta = sp.Symbol("beta")
+    for d in range(1, 7):
+        S = (1 + beta) * sp.eye(d) - beta * sp.ones(d, d)
+        S_inv = (sp.eye(d) + beta / (1 - beta * (d - 1)) * sp.ones(d, d)) / (1 + beta)
+        assert sp.simplify(S * S_inv - sp.eye(d)) == sp.zeros(d, d)
+        assert sp.simplify(S.inv() - S_inv) == sp.zeros(d, d)
+
+
+# ------------------------------------------------------------------------- q and its pieces
+
+
+@given(case=cases, z=st.floats(0.0, 1.0))
+def test_q_pieces_agree(case, z):
+    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
+    s = prox.reduced_scalars(w0, w, V, idx)
+    scale = 1 + s.sq_norms / eta + abs(s.bias_sum)
+    assert abs(prox.q2(z, V[idx], y, eta) - prox.q2_reduced(z, s, y, eta)) <= 1e-11 * scale
+    # q2 is the minimum of the quadratic: compare with a dense solve
+    S = prox.s_matrix(case["nnz"], eta, y, z)
+    V_star = torch.linalg.solve(S, V[idx])
+    pairs = 0.5 * (V_star.sum(0).square().sum() - V_star.square().sum())
+    value = float(-z * y * pairs + (V_star - V[idx]).square().sum() / (2 * eta))
+    assert abs(value - prox.q2_reduced(z, s, y, eta)) <= 1e-11 * scale
+    # ŷ at θ(z) from the scalars equals ŷ of the updated parameters
+    after = prox.update_from_z(w0, w, V, idx, y, eta, z)
+    yhat = float(prox.sample_prediction(after.w0, after.w, after.V, idx))
+    assert abs(yhat - prox.prediction_after(z, s, y, eta)) <= 1e-11 * scale
+    assert abs(s.prediction - float(prox.sample_prediction(w0, w, V, idx))) <= 1e-12 * scale
+
+
+@given(case=cases, z=st.floats(0.02, 0.98))
+def test_q_derivatives_and_concavity(case, z):
+    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
+    s = prox.reduced_scalars(w0, w, V, idx)
+    h = 1e-6
+    fd1 = (prox.q_reduced(z + h, s, y, eta) - prox.q_reduced(z - h, s, y, eta)) / (2 * h)
+    fd2 = (prox.q_prime(z + h, s, y, eta) - prox.q_prime(z - h, s, y, eta)) / (2 * h)
+    d1, d2 = prox.q_prime(z, s, y, eta), prox.q_second(z, s, y, eta)
+    assert abs(fd1 - d1) <= 1e-5 * (1 + abs(d1) + abs(d2))
+    assert abs(fd2 - d2) <= 1e-4 * (1 + abs(d2))
+    assert d2 < 0
+
+
+def test_conjugate_is_the_conjugate_of_softplus():
+    # h*(z) = sup_u u z − log(1 + e^u), attained at u = logit(z)
+    for z in (0.1, 0.3, 0.5, 0.9):
+        u = math.log(z / (1 - z))
+        assert abs(prox.conjugate(z) - (u * z - math.log1p(math.exp(u)))) <= 1e-14
+    assert prox.conjugate(0.0) == 0.0 == prox.conjugate(1.0)
+
+
+def test_golden_section_on_a_parabola():
+    lo, hi, evaluations = prox.golden_section_max(lambda z: -(z - 0.3) ** 2, 0.0, 1.0, 1e-8)
+    assert hi - lo <= 1e-8 and lo <= 0.3 <= hi
+    assert evaluations == 40  # ceil(log(1e-8)/log(0.618...)) = 39 shrinkings, 2 + 38 evaluations
+
+
+@given(case=cases)
+def test_maximisers_agree(case):
+    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
+    s = prox.reduced_scalars(w0, w, V, idx)
+    z_newton = prox.maximise_q_newton(s, y, eta)
+    z_golden = prox.maximise_q_golden(s, y, eta)
+    assert 0 <= z_newton <= 1  # σ(t*) rounds to 1.0 once t* > 37
+    # golden section compares q values; near the top q is flat to within rounding, so its
+    # answer is only good to the tolerance 1e-8 plus sqrt(rounding of q / |q''|)
+    q_terms = 1 + s.sq_norms / eta + abs(s.bias_sum) + eta * (s.nnz + 1)  # size of q's largest terms
+    flat = math.sqrt(32 * EPS * q_terms / abs(prox.q_second(min(max(z_golden, 1e-6), 1 - 1e-6), s, y, eta)))
+    assert abs(z_newton - z_golden) <= 1e-8 + flat
+    # optimality in t = logit(z): g'(t) ≤ −1, so |t − t*| ≤ |g(t)| and |z − z*| ≲ z(1−z)|g(t)|
+    if 0 < z_newton < 1:
+        g = -y * prox.prediction_after(z_newton, s, y, eta) - math.log(z_newton / (1 - z_newton))
+        assert abs(g) * z_newton * (1 - z_newton) <= 1e-14
+
+
+# ------------------------------------------------------------------------- the step
+
+
+def kkt_residual(result, w0, w, V, idx, y, eta):
+    """Max |∇F| at the returned point (autograd, float64)."""
+    p = [t.clone().requires_grad_(True) for t in (result.w0, result.w, result.V)]
+    F = prox.prox_objective(*p, idx, y, eta, w0, w, V)
+    grads = torch.autograd.grad(F, p)
+    return max(float(g.abs().max()) for g in grads)
+
+
+def minimise_numerically(w0, w, V, idx, y, eta):
+    """L-BFGS-B on F over (w0, w[idx], V[idx]) in float64 with a tight gradient tolerance."""
+    d, k = int(idx.numel()), V.shape[1]
+    start = np.concatenate([[float(w0)], w[idx].numpy(), V[idx].reshape(-1).numpy()])
+    anchor = torch.tensor(start)
+
+    def fun(theta):
+        t = torch.tensor(theta, requires_grad=True)
+        rows = t[1 + d:].reshape(d, k)
+        yhat = t[0] + t[1:1 + d].sum() + 0.5 * (rows.sum(0).square().sum() - rows.square().sum())
+        F = torch.nn.functional.softplus(-y * yhat) + (t - anchor).square().sum() / (2 * eta)
+        (grad,) = torch.autograd.grad(F, t)
+        return float(F.detach()), grad.numpy()
+
+    res = scipy.optimize.minimize(fun, start, jac=True, method="L-BFGS-B",
+                                  options={"maxiter": 20_000, "gtol": 1e-13, "ftol": 0.0, "maxcor": 30})
+    return res.x
+
+
+@given(case=cases)
+def test_step_is_the_prox_minimiser(case):
+    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
+    copies = (w0.clone(), w.clone(), V.clone())
+    r = prox.prox_step(w0, w, V, idx, y, eta)
+    # inputs untouched; coordinates outside the sample unchanged
+    assert all(torch.equal(a, b) for a, b in zip((w0, w, V), copies))
+    others = torch.ones(w.shape[0], dtype=torch.bool)
+    others[idx] = False
+    assert torch.equal(r.w[others], w[others]) and torch.equal(r.V[others], V[others])
+    # KKT: ∇F = 0 at the returned point (autograd)
+    scale = 1 + float(V[idx].abs().max()) ** 2 * case["nnz"]
+    assert kkt_residual(r, w0, w, V, idx, y, eta) <= 1e-12 * scale / eta
+    # primal-dual link: z* = σ(−y ŷ(θ_{t+1}))
+    yhat_new = float(prox.sample_prediction(r.w0, r.w, r.V, idx))
+    assert abs(r.z - 1 / (1 + math.exp(y * yhat_new))) <= 1e-12
+
+
+@given(case=cases)
+def test_step_matches_generic_optimiser(case):
+    case["nnz"] = min(case["nnz"], 8)
+    case["k"] = min(case["k"], 5)
+    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
+    r = prox.prox_step(w0, w, V, idx, y, eta)
+    ours = np.concatenate([[float(r.w0)], r.w[idx].numpy(), r.V[idx].reshape(-1).numpy()])
+    theirs = minimise_numerically(w0, w, V, idx, y, eta)
+    assert np.abs(ours - theirs).max() <= 1e-6 * (1 + np.abs(ours).max())
+
+
+@given(case=cases)
+def test_freeze_V_is_the_published_semantics(case):
+    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
+    full = prox.prox_step(w0, w, V, idx, y, eta)
+    frozen = prox.prox_step(w0, w, V, idx, y, eta, freeze_V=True)
+    assert frozen.z == full.z  # z* from the full q
+    assert torch.equal(frozen.V, V) and torch.equal(frozen.w, full.w) and torch.equal(frozen.w0, full.w0)
+    assert frozen.V is not V
+
+
+@given(case=cases)
+def test_trainer_matches_prox_step(case):
+    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
+    for freeze in (False, True):
+        trainer = prox.ProxTrainer(w0, w, V, eta, freeze_V=freeze)
+        z = trainer.step(idx, y)
+        r = prox.prox_step(w0, w, V, idx, y, eta, freeze_V=freeze)
+        assert z == r.z
+        for a, b in zip(trainer.params(), r[:3]):
+            assert torch.allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+def test_empty_and_single_index_samples():
+    w0, w, V, _ = make_case(6, 3, 1, 1.0, 0)
+    r0 = prox.prox_step(w0, w, V, torch.tensor([], dtype=torch.int64), 1, 5.0)
+    assert torch.equal(r0.V, V) and torch.equal(r0.w, w) and float(r0.w0) > float(w0)
+    r1 = prox.prox_step(w0, w, V, torch.tensor([2]), -1, 5.0)  # nnz = 1: any eta is fine
+    assert torch.equal(r1.V, V)  # no pairs: the latent vector has nothing to interact with
+    assert kkt_residual(r1, w0, w, V, torch.tensor([2]), -1, 5.0) <= 1e-13
+
+
+def test_beyond_bound_dual_below_pole_is_stationary_and_golden_chases_pole():
+    w0, w, V, idx = make_case(15, 4, 11, 0.5, 3)
+    eta = 0.3  # three times the exact bound 1/10 for y = +1
+    exact = prox.prox_step(w0, w, V, idx, 1, eta, allow_beyond_bound=True)
+    assert 0 < exact.z < 1 / (eta * 10)
+    assert kkt_residual(exact, w0, w, V, idx, 1, eta) <= 1e-10
+    golden = prox.prox_step(w0, w, V, idx, 1, eta, solver="golden", allow_beyond_bound=True)
+    assert abs(golden.z - 1 / (eta * 10)) <= 1e-7  # the pole of S(z)⁻¹
+    F = lambda r: float(prox.prox_objective(r.w0, r.w, r.V, idx, 1, eta, w0, w, V))  # noqa: E731
+    assert F(golden) > 1e6 * F(exact)
+
+
+# ------------------------------------------------------------------------- errors
+
+
+def test_errors():
+    w0, w, V, idx = make_case(10, 3, 4, 1.0, 0)
+    with pytest.raises(FMInputError, match="repeats feature index 7"):
+        prox.prox_step(w0, w, V, torch.tensor([7, 1, 7]), 1, 0.1)
+    with pytest.raises(FMInputError, match="map \\{0, 1\\} labels"):
+        prox.prox_step(w0, w, V, idx, 0, 0.1)
+    with pytest.raises(FMInputError, match="y must be \\+1 or -1"):
+        prox.prox_step(w0, w, V, idx, 2.0, 0.1)
+    with pytest.raises(FMInputError, match="y must be one label"):
+        prox.prox_step(w0, w, V, idx, torch.tensor([1.0, -1.0]), 0.1)
+    with pytest.raises(FMInputError, match="exact convexity bound 0.333333 .*nnz = 4 and y = \\+1"):
+        prox.prox_step(w0, w, V, idx, 1, 1 / 3)
+    with pytest.raises(FMInputError, match="exact convexity bound 1 "):
+        prox.prox_step(w0, w, V, idx, -1, 1.5)
+    with pytest.raises(FMInputError, match="positive finite"):
+        prox.prox_step(w0, w, V, idx, 1, -0.1)
+    with pytest.raises(FMInputError, match="positive finite"):
+        prox.prox_step(w0, w, V, idx, 1, float("nan"))
+    bad_V = V.clone()
+    bad_V[2, 1] = float("inf")
+    with pytest.raises(FMInputError, match="V contains non-finite"):
+        prox.prox_step(w0, w, bad_V, idx, 1, 0.1)
+    with pytest.raises(FMInputError, match="w0 contains non-finite"):
+        prox.prox_step(torch.tensor(float("nan"), dtype=F64), w, V, idx, 1, 0.1)
+    with pytest.raises(FMInputError, match="idx must be 1-D"):
+        prox.prox_step(w0, w, V, idx.reshape(2, 2), 1, 0.1)
+    with pytest.raises(FMInputError, match="outside \\[0, n\\)"):
+        prox.prox_step(w0, w, V, torch.tensor([0, 10]), 1, 0.1)
+    with pytest.raises(FMInputError, match="integer tensor"):
+        prox.prox_step(w0, w, V, idx.double(), 1, 0.1)
+    with pytest.raises(FMInputError, match="solver must be"):
+        prox.prox_step(w0, w, V, idx, 1, 0.1, solver="brent")
+    with pytest.raises(FMInputError, match="kind must be"):
+        prox.step_size_bound(3, "loose")
+    with pytest.raises(FMInputError, match="nnz must be"):
+        prox.step_size_bound(-1)
+    trainer = prox.ProxTrainer(w0, w, V, 0.5)
+    with pytest.raises(FMInputError, match="exact convexity bound 0.333333"):
+        trainer.step(idx, 1)

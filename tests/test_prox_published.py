@@ -1,0 +1,84 @@
+"""The published trainer: its latent-vector write is lost (erratum E3); the corrected write
+reproduces the exact prox step; both agree with fmedu.prox's semantics."""
+
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fmedu import prox
+from fmedu.prox_published import PublishedProxTrainer
+
+F64 = torch.float64
+
+
+def setup_model(n, k, scale, seed):
+    gen = torch.Generator().manual_seed(seed)
+    w0 = torch.zeros((), dtype=F64)
+    w = scale * torch.randn(n, dtype=F64, generator=gen)
+    V = scale * torch.randn(n, k, dtype=F64, generator=gen)
+    return w0, w, V, gen
+
+
+def samples(n, count, max_nnz, gen):
+    out = []
+    for s in range(count):
+        nnz = int(torch.randint(1, max_nnz + 1, (), generator=gen))
+        out.append((torch.randperm(n, generator=gen)[:nnz], 1 if s % 3 == 0 else -1))
+    return out
+
+
+def test_advanced_indexing_returns_a_copy():
+    """The mechanism of E3: V[idx, :] is a new tensor, so an in-place op on it is lost."""
+    V = torch.arange(12, dtype=F64).reshape(4, 3)
+    before = V.clone()
+    idx = torch.tensor([0, 2])
+    V[idx, :].sub_(100.0)
+    assert torch.equal(V, before)
+    V[idx, :] = V[idx, :] - 100.0  # indexed assignment: writes through
+    assert torch.equal(V[idx], before[idx] - 100.0)
+    V[1:3, :].sub_(1.0)  # a slice is a view: in-place works there
+    assert torch.equal(V[1], before[1] - 1.0)
+
+
+@given(seed=st.integers(0, 10_000), scale=st.sampled_from([0.01, 0.5]), k=st.integers(3, 8))
+def test_published_write_is_lost(seed, scale, k):
+    n = 30
+    w0, w, V, gen = setup_model(n, k, scale, seed)
+    eta = prox.step_size_bound(11, "published")
+    trainer = PublishedProxTrainer(w0, w, V, eta, fix_write=False)
+    ref = (w0, w, V)
+    for idx, y in samples(n, 15, 11, gen):
+        trainer.step(idx, y)
+        ref = prox.prox_step(*ref, idx, y, eta, freeze_V=True, solver="golden")[:3]
+    w0_t, w_t, V_t = trainer.params()
+    assert torch.equal(V_t, V)  # not one bit of V moved
+    assert not torch.equal(w_t, w) and float(w0_t) != 0.0  # the biases did train
+    assert torch.allclose(w_t, ref[1], atol=1e-7) and torch.allclose(w0_t, ref[0], atol=1e-7)
+
+
+@given(seed=st.integers(0, 10_000), scale=st.sampled_from([0.01, 0.5]), k=st.integers(3, 8))
+def test_corrected_write_is_the_exact_step(seed, scale, k):
+    n = 30
+    w0, w, V, gen = setup_model(n, k, scale, seed)
+    eta = prox.step_size_bound(11, "published")
+    trainer = PublishedProxTrainer(w0, w, V, eta, fix_write=True)
+    exact = prox.ProxTrainer(w0, w, V, eta)
+    for idx, y in samples(n, 15, 11, gen):
+        z_pub = trainer.step(idx, y)
+        z_exact = exact.step(idx, y)
+        assert abs(z_pub - z_exact) <= 1e-6
+    for a, b in zip(trainer.params(), exact.params()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.equal(trainer.V, V)
+
+
+def test_published_q_equals_readable_q():
+    w0, w, V, gen = setup_model(20, 5, 0.7, 1)
+    idx = torch.tensor([3, 7, 11, 2])
+    trainer = PublishedProxTrainer(w0, w, V, 0.1)
+    trainer._cache(idx)
+    s = prox.reduced_scalars(w0, w, V, idx)
+    for z in (0.0, 0.1, 0.5, 0.93, 1.0):
+        for y in (-1.0, 1.0):
+            assert abs(trainer.q(y, z) - prox.q(z, float(w0 + w[idx].sum()), V[idx], y, 0.1)) <= 1e-12
+            assert abs(trainer.q(y, z) - prox.q_reduced(z, s, y, 0.1)) <= 1e-12
