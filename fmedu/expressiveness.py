@@ -456,7 +456,8 @@ def fit_fm(idx: Tensor, y: Tensor, n: int, k: int, seed: int, *, init_std: float
     """Fit an FM to (idx, y) by full-batch L-BFGS on the mean squared error (float64, seeded).
 
     Notebook 03 fits noiseless data from a planted FM, so the loss can go to ~1e-25; the
-    run stops early once the gradient is below 1e-13.
+    run stops early once the loss (at the start of a round) is below 1e-24 or the gradient
+    below 1e-13.
     """
     model = FactorizationMachine(n, k, init_std=init_std, generator=torch.Generator().manual_seed(seed))
     opt = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=max_iter, history_size=50,
@@ -469,9 +470,9 @@ def fit_fm(idx: Tensor, y: Tensor, n: int, k: int, seed: int, *, init_std: float
         return loss
 
     for _ in range(rounds):
-        opt.step(closure)
+        loss = float(opt.step(closure).detach())
         grads = [p.grad.abs().max() for p in model.parameters() if p.grad is not None]
-        if grads and float(max(grads)) < 1e-13:
+        if loss < 1e-24 or (grads and float(max(grads)) < 1e-13):
             break
     return model
 
