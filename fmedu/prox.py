@@ -572,3 +572,142 @@ class ProxTrainer:
             c = beta / (1.0 - beta * (d - 1))
             self.V[idx] = (rows + c * total) / (1.0 + beta)  # S(z)⁻¹ V_t, formula (C)
         return z
+
+
+# --------------------------------------------------------------------------- a generic optimiser
+
+
+def minimise_numerically(w0: Tensor, w: Tensor, V: Tensor, idx: Tensor, y, eta: float, *,
+                         start: tuple[Tensor, Tensor, Tensor] | None = None,
+                         gtol: float = 1e-13, max_iter: int = 20_000) -> ProxResult:
+    """argmin F by scipy's L-BFGS-B in float64 (autograd gradients): the independent reference.
+
+    Optimises the sample's coordinates (w0, w[idx], V[idx]) — every other coordinate of F is a
+    separate ‖·‖² term minimised at θ_t. ``start`` (default θ_t) lets notebook 04 run it from
+    several starting points when F is not convex. The returned ``z`` is σ(−y ŷ) at the
+    solution (the dual variable it implies). Notebooks 04 and 05 and the tests use it.
+    """
+    import numpy as np
+    import scipy.optimize
+
+    y = _check_label(y)
+    d, k = int(idx.numel()), V.shape[1]
+
+    def flat(a0, a, A):
+        return torch.cat([a0.reshape(1), a[idx], A[idx].reshape(-1)]).detach().to(torch.float64)
+
+    anchor = flat(w0, w, V)
+    x0 = anchor if start is None else flat(*start)
+
+    def fun(theta):
+        t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+        rows = t[1 + d:].reshape(d, k)
+        yhat = t[0] + t[1:1 + d].sum() + 0.5 * (rows.sum(0).square().sum() - rows.square().sum())
+        F = torch.nn.functional.softplus(-y * yhat) + (t - anchor).square().sum() / (2 * eta)
+        (grad,) = torch.autograd.grad(F, t)
+        return float(F.detach()), grad.numpy()
+
+    res = scipy.optimize.minimize(fun, x0.numpy(), jac=True, method="L-BFGS-B",
+                                  options={"maxiter": max_iter, "gtol": gtol, "ftol": 0.0, "maxcor": 30})
+    theta = torch.as_tensor(np.asarray(res.x), dtype=V.dtype)
+    w0_new = theta[0].clone()
+    w_new, V_new = w.clone(), V.clone()
+    w_new[idx] = theta[1:1 + d]
+    V_new[idx] = theta[1 + d:].reshape(d, k)
+    yhat = float(sample_prediction(w0_new, w_new, V_new, idx))
+    return ProxResult(w0_new, w_new, V_new, _sigmoid(-y * yhat))
+
+
+def kkt_residual(result: ProxResult, w0: Tensor, w: Tensor, V: Tensor, idx: Tensor, y, eta: float) -> float:
+    """max |∇F| at ``result``'s parameters (autograd, float64): 0 exactly at a stationary point."""
+    p = [t.detach().clone().requires_grad_(True) for t in (result.w0, result.w, result.V)]
+    F = prox_objective(*p, idx, y, eta, w0, w, V)
+    return max(float(g.abs().max()) for g in torch.autograd.grad(F, p))
+
+
+# --------------------------------------------------------------------------- sympy builders
+# (notebooks 04 and 05; sympy is imported lazily so that training code does not pay for it)
+
+
+def sym_brown(d: int, k: int, y: int):
+    """The V-part of φ for a sample with d ones: −z y Σ_{i<j}⟨v_i,v_j⟩ + Σ_i ‖v_i − v_i,t‖²/(2η).
+
+    Returns ``(expr, V, Vt, z, eta)`` with V, Vt sympy ``(d, k)`` matrices of symbols.
+    """
+    import sympy as sp
+
+    z, eta = sp.symbols("z eta", positive=True)
+    V = sp.Matrix(d, k, lambda i, f: sp.Symbol(f"v_{i + 1}_{f + 1}", real=True))
+    Vt = sp.Matrix(d, k, lambda i, f: sp.Symbol(f"vt_{i + 1}_{f + 1}", real=True))
+    dot = lambda A, B, i, j: sum(A[i, f] * B[j, f] for f in range(k))  # noqa: E731
+    pairs = sum(dot(V, V, i, j) for i in range(d) for j in range(i + 1, d))
+    prox_term = sum(dot(V - Vt, V - Vt, i, i) for i in range(d)) / (2 * eta)
+    return -z * y * pairs + prox_term, V, Vt, z, eta
+
+
+def sym_blog_decomposition(d: int, k: int, y: int, coefficient: str):
+    """The blog's rewriting of :func:`sym_brown` via v_iᵀv_j = ½‖v_i + v_j‖² − ½‖v_i‖² − ½‖v_j‖².
+
+    With α_ij = −z y x_i x_j (= −z y for the sample's pairs; |α_ij| = z, sign(α_ij) = −y):
+    ½ Σ_{i<j} |α_ij| ‖v_i + sign(α_ij) v_j‖² + Σ_i (1/(2η) − c_i) ‖v_i‖² − Σ_i v_iᵀv_i,t/η + Σ_i ‖v_i,t‖²/(2η),
+    where c_i = ½ Σ_j |α_ij| (``coefficient="corrected"``) or Σ_j |α_ij| (``"published"``).
+    Returns ``brown − decomposition``, expanded (0 exactly when the bookkeeping is right).
+    """
+    import sympy as sp
+
+    if coefficient not in ("corrected", "published"):
+        raise FMInputError(f"coefficient must be 'corrected' or 'published', got {coefficient!r}")
+    brown, V, Vt, z, eta = sym_brown(d, k, y)
+    abs_alpha, sign_alpha = z, -y
+    sq = lambda row: sum(e**2 for e in row)  # noqa: E731
+    squares = sum(abs_alpha * sq(V[i, :] + sign_alpha * V[j, :]) for i in range(d) for j in range(i + 1, d)) / 2
+    row_sum = abs_alpha * (d - 1)  # Σ_{j≠i} |α_ij|, the same for every i
+    c = row_sum / 2 if coefficient == "corrected" else row_sum
+    diagonal = sum((1 / (2 * eta) - c) * sq(V[i, :]) for i in range(d))
+    linear = sum(-sum(V[i, f] * Vt[i, f] for f in range(k)) / eta + sq(Vt[i, :]) / (2 * eta) for i in range(d))
+    return sp.expand(brown - (squares + diagonal + linear))
+
+
+def sym_s_matrix(d: int, beta=None):
+    """S = (1 + β) I − β 11ᵀ as a sympy ``(d, d)`` matrix (β a symbol unless given)."""
+    import sympy as sp
+
+    beta = sp.Symbol("beta") if beta is None else beta
+    return (1 + beta) * sp.eye(d) - beta * sp.ones(d, d)
+
+
+def ij_mul(A, B, d):
+    """Product in the algebra of matrices a I + b J (J = 11ᵀ, J² = d J), for symbolic d.
+
+    ``A = (a, b)`` stands for a I + b J; (a I + b J)(a' I + b' J) = a a' I + (a b' + b a' + b b' d) J.
+    Notebooks 04 and 05 use it to reason about S(z) without fixing its size.
+    """
+    (a1, b1), (a2, b2) = A, B
+    return (a1 * a2, a1 * b2 + b1 * a2 + b1 * b2 * d)
+
+
+def sym_s_general_d():
+    """Facts about S = (1+β) I − β J for symbolic d, each as an expression that must simplify to 0.
+
+    * ``eig_mean``: S 1 = (a + b d) 1 must equal (1 − β(d−1)) 1 (J 1 = d 1);
+    * ``eig_perp``: S u = a u for 1ᵀu = 0 (J u = 0) must equal (1 + β) u;
+    * ``inverse_I``, ``inverse_J``: S · (I + c J)/(1+β), c = β/(1 − β(d−1)), has coefficients (1, 0);
+    * ``determinant``: det(a I + b J) = a^(d−1) (a + b d) (eigenvalues' product) equals
+      (1+β)^(d−1) (1 − β(d−1)).
+    """
+    import sympy as sp
+
+    d, beta = sp.symbols("d beta")
+    S = (1 + beta, -beta)
+    c = beta / (1 - beta * (d - 1))
+    S_inv = (1 / (1 + beta), c / (1 + beta))
+    product = ij_mul(S, S_inv, d)
+    a, b = S
+    return {
+        "eig_mean": sp.simplify((a + b * d) - (1 - beta * (d - 1))),
+        "eig_perp": sp.simplify(a - (1 + beta)),
+        "inverse_I": sp.simplify(product[0] - 1),
+        "inverse_J": sp.simplify(product[1]),
+        "inverse_other_side_J": sp.simplify(ij_mul(S_inv, S, d)[1]),
+        "determinant": sp.simplify(a ** (d - 1) * (a + b * d) - (1 + beta) ** (d - 1) * (1 - beta * (d - 1))),
+    }

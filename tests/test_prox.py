@@ -332,3 +332,38 @@ def test_errors():
     trainer = prox.ProxTrainer(w0, w, V, 0.5)
     with pytest.raises(FMInputError, match="exact convexity bound 0.333333"):
         trainer.step(idx, 1)
+
+
+# ------------------------------------------------------------------------- sympy builders and helpers
+
+
+def test_symbolic_general_d_facts():
+    assert all(value == 0 for value in prox.sym_s_general_d().values())
+
+
+def test_blog_decomposition_slip():
+    for d in (2, 3, 4):
+        for y in (1, -1):
+            assert prox.sym_blog_decomposition(d, 3, y, "corrected") == 0
+            _, V, _, z, _ = prox.sym_brown(d, 3, y)
+            offset = sp.Rational(1, 2) * z * (d - 1) * sum(e**2 for e in V)
+            assert sp.expand(prox.sym_blog_decomposition(d, 3, y, "published") - offset) == 0
+    with pytest.raises(FMInputError, match="coefficient must be"):
+        prox.sym_blog_decomposition(2, 3, 1, "half")
+
+
+def test_brown_hessian_is_kron_s():
+    brown, V, _, z, eta = prox.sym_brown(3, 4, -1)
+    H = sp.hessian(brown, list(V))
+    assert sp.simplify(H - sp.kronecker_product(prox.sym_s_matrix(3, -eta * z) / eta, sp.eye(4))).is_zero_matrix
+
+
+def test_library_optimiser_and_kkt_helpers():
+    w0, w, V, idx = make_case(14, 4, 6, 1.0, 5)
+    eta = 0.15
+    r = prox.prox_step(w0, w, V, idx, 1, eta)
+    numerical = prox.minimise_numerically(w0, w, V, idx, 1, eta)
+    assert float((numerical.V - r.V).abs().max()) <= 1e-7
+    assert abs(numerical.z - r.z) <= 1e-7
+    assert prox.kkt_residual(r, w0, w, V, idx, 1, eta) <= 1e-13
+    assert prox.kkt_residual(prox.ProxResult(w0, w, V, 0.0), w0, w, V, idx, 1, eta) > 1e-3  # θ_t is not optimal
