@@ -184,19 +184,25 @@ def _adam_catch_up(Pr, M, S, row, last, t_to, lr):
     """
     K1 = Pr.shape[1]
     s = last[row] + 1
+    b1p = ADAM_BETA1 ** (s - 1)  # β1^(s−1), β2^(s−1), advanced by one multiplication per step
+    b2p = ADAM_BETA2 ** (s - 1)
+    Mr = M[row]
+    Sr = S[row]
+    Pw = Pr[row]
     while s <= t_to:
-        step_size = lr / (1.0 - ADAM_BETA1**s)
-        bc2_sqrt = math.sqrt(1.0 - ADAM_BETA2**s)
+        b1p *= ADAM_BETA1
+        b2p *= ADAM_BETA2
+        step_size = lr / (1.0 - b1p)
+        inv_bc2_sqrt = 1.0 / math.sqrt(1.0 - b2p)
         big = 0
-        for j in range(K1):
-            m = M[row, j]
-            m = m + (1.0 - ADAM_BETA1) * (0.0 - m)  # torch: exp_avg.lerp_(grad, 1 - beta1)
-            v = S[row, j] * ADAM_BETA2  # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1-beta2)
-            M[row, j] = m
-            S[row, j] = v
-            upd = step_size * (m / (math.sqrt(v) / bc2_sqrt + ADAM_EPS))
-            p = Pr[row, j]
-            Pr[row, j] = p - upd
+        for j in range(K1):  # branch-free so that it vectorises
+            m = Mr[j] * ADAM_BETA1  # zero gradient: exp_avg.lerp_(0, 1 − β1) = β1·m
+            v = Sr[j] * ADAM_BETA2  # exp_avg_sq.mul_(β2).addcmul_(0, 0)
+            Mr[j] = m
+            Sr[j] = v
+            upd = step_size * m / (math.sqrt(v) * inv_bc2_sqrt + ADAM_EPS)
+            p = Pw[j]
+            Pw[j] = p - upd
             big += abs(upd) > _ADAM_CUTOFF * abs(p)
         s += 1
         if big == 0 and s <= t_to:
@@ -204,8 +210,8 @@ def _adam_catch_up(Pr, M, S, row, last, t_to, lr):
             f1 = ADAM_BETA1**rest
             f2 = ADAM_BETA2**rest
             for j in range(K1):
-                M[row, j] *= f1
-                S[row, j] *= f2
+                Mr[j] *= f1
+                Sr[j] *= f2
             break
     last[row] = t_to
 
