@@ -95,8 +95,9 @@ def predict_grad(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = T
     s = xb @ V  # (batch, k): s_f = Σ_j v_jf x_j, once per sample
     g_w0 = torch.ones(xb.shape[0], dtype=V.dtype)  # (batch,)
     g_w = xb.clone()  # (batch, n): ∂ŷ/∂w_i = x_i
-    # (batch, n, k): x_i s_f − v_if x_i²
-    g_V = xb.unsqueeze(-1) * s.unsqueeze(-2) - V.unsqueeze(0) * (xb * xb).unsqueeze(-1)
+    # (batch, n, k): x_i s_f − v_if x_i², one (batch, n, k) allocation (the output itself)
+    g_V = xb.unsqueeze(-1) * s.unsqueeze(-2)
+    g_V.addcmul_(V.unsqueeze(0), (xb * xb).unsqueeze(-1), value=-1)
     if single:
         return g_w0[0], g_w[0], g_V[0]
     return g_w0, g_w, g_V
@@ -127,12 +128,13 @@ def predict_grad_sparse(
         idx = idx.unsqueeze(0)
         val = None if val is None else val.unsqueeze(0)
     safe_idx, values = _gather(idx, val, V.dtype)  # (batch, m)
-    rows = V[safe_idx]  # (batch, m, k): v_i for the touched i
+    rows = V[safe_idx]  # (batch, m, k): v_i for the touched i (a fresh copy, reused as the output)
     xv = values.unsqueeze(-1)  # (batch, m, 1): x_i (0 at padding)
-    s = (rows * xv).sum(-2)  # (batch, k): Σ_j v_jf x_j, once per sample
+    s = (values.unsqueeze(-2) @ rows).squeeze(-2)  # (batch, k): Σ_j v_jf x_j, once per sample
     g_w0 = torch.ones(idx.shape[0], dtype=V.dtype)
     g_w = values.clone()  # (batch, m)
-    g_V = xv * s.unsqueeze(-2) - rows * (xv * xv)  # (batch, m, k); 0 where x_i = 0 (padding)
+    # (batch, m, k): x_i s_f − v_if x_i², written over the gathered rows; 0 where x_i = 0 (padding)
+    g_V = rows.mul_(-(xv * xv)).addcmul_(xv, s.unsqueeze(-2))
     if single:
         return g_w0[0], g_w[0], g_V[0]
     return g_w0, g_w, g_V
