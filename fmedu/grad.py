@@ -199,23 +199,27 @@ def get_loss(loss: str | Loss) -> Loss:
     return LOSSES[loss]
 
 
-def check_targets(y: Tensor, batch: int, dtype: torch.dtype, loss: str | Loss) -> None:
-    """y of shape ``(batch,)``, the parameters' dtype, finite, and labels valid for ``loss``."""
+def check_targets(y: Tensor, batch: int, dtype: torch.dtype, loss: str | Loss, name: str = "y") -> None:
+    """y of shape ``(batch,)``, the parameters' dtype, finite, and labels valid for ``loss``.
+
+    ``name`` is the argument name used in the error messages (e.g. ``"y_val"``).
+    """
     spec = get_loss(loss)
     if not isinstance(y, Tensor):
         raise FMInputError(
-            f"y must be a torch.Tensor, got {type(y).__name__}; convert it with torch.as_tensor(y, dtype={dtype})"
+            f"{name} must be a torch.Tensor, got {type(y).__name__}; "
+            f"convert it with torch.as_tensor({name}, dtype={dtype})"
         )
     if y.shape != (batch,):
         raise FMInputError(
-            f"y has shape {tuple(y.shape)} but the batch has {batch} samples; pass y of shape ({batch},), "
+            f"{name} has shape {tuple(y.shape)} but the batch has {batch} samples; pass {name} of shape ({batch},), "
             "one target per sample"
         )
     if y.dtype != dtype:
-        raise FMInputError(f"y has dtype {y.dtype} but the parameters have {dtype}; use y.to({dtype})")
-    require_finite("y", y)
+        raise FMInputError(f"{name} has dtype {y.dtype} but the parameters have {dtype}; use {name}.to({dtype})")
+    require_finite(name, y)
     if spec.labels is not None:
-        check_labels(y, spec.labels)
+        check_labels(y, spec.labels, name=name)
 
 
 # --------------------------------------------------------------------------- batch losses

@@ -84,11 +84,7 @@ def _check_data(X: Tensor, y: Tensor, name: str, loss: str, n: int | None = None
         require_finite(name, X)
     # the remaining dense checks (floating dtype) with a V of the right shape and dtype
     check_dense_batch(X, torch.empty(X.shape[1], 1, dtype=X.dtype if X.is_floating_point() else torch.float64))
-    yname = "y" if name == "X" else "y_val"
-    try:
-        check_targets(y, X.shape[0], X.dtype, loss)
-    except FMInputError as err:
-        raise FMInputError(str(err).replace("y ", f"{yname} ", 1).replace("y must", f"{yname} must", 1)) from None
+    check_targets(y, X.shape[0], X.dtype, loss, name="y" if name == "X" else "y_val")
 
 
 def evaluate(X: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str) -> float:

@@ -312,7 +312,8 @@ plt.show()
 #
 # **Same trajectory as torch.** With `backend="autograd"` the same loop (same initialisation,
 # same shuffles) uses autograd gradients and `torch.optim.Adam`. In float64 the two runs agree to
-# roundoff after every epoch:
+# roundoff after every epoch (here with the logistic loss; `tests/test_train.py` checks the
+# squared and hinge losses the same way):
 
 # %%
 planted = training.planted_fm(12, 4, strength=2.0, seed=5)

@@ -113,6 +113,12 @@ def test_errors_are_clear():
     bad[3, 1] = float("nan")
     with pytest.raises(FMInputError, match=r"X contains non-finite values \(first at index \(3, 1\)"):
         T.train(bad, y, X_val, y_val, task="classification", k=3)
+    bad_y = y_val.clone()
+    bad_y[0] = float("nan")
+    with pytest.raises(FMInputError, match="y_val contains non-finite values"):
+        T.train(X, y, X_val, bad_y, task="classification", k=3)
+    with pytest.raises(FMInputError, match=r"y_val has shape \(19,\) but the batch has 20 samples"):
+        T.train(X, y, X_val, y_val[:19], task="classification", k=3)
     with pytest.raises(FMInputError, match="loss 'squared' does not fit task 'classification'"):
         T.train(X, y, X_val, y_val, task="classification", loss="squared", k=3)
     with pytest.raises(FMInputError, match="task must be"):
