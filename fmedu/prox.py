@@ -315,12 +315,16 @@ def q_prime(z: float, s: ReducedScalars, y, eta: float) -> float:
     return -_check_label(y) * prediction_after(z, s, y, eta) - _logit(z)
 
 
-def q_second(z: float, s: ReducedScalars, y, eta: float) -> float:
-    """q''(z) = −η[(d+1) + (d−1)² m/λ_mean³ + p/λ_perp³] − 1/(z(1−z)) < 0 below the bound."""
+def _curvature(z: float, s: ReducedScalars, y, eta: float) -> float:
+    """(d+1) + (d−1)² m/λ_mean³ + p/λ_perp³, so that −y dŷ(θ(z))/dz = −η·curvature."""
     d = s.nnz
     lam_mean, lam_perp = s_eigenvalues(d, eta, y, z)
-    curvature = (d + 1) + ((d - 1) ** 2 * s.mean_energy / lam_mean**3 + s.perp_energy / lam_perp**3 if d else 0.0)
-    return -eta * curvature - 1.0 / (z * (1.0 - z))
+    return (d + 1) + ((d - 1) ** 2 * s.mean_energy / lam_mean**3 + s.perp_energy / lam_perp**3 if d else 0.0)
+
+
+def q_second(z: float, s: ReducedScalars, y, eta: float) -> float:
+    """q''(z) = −η[(d+1) + (d−1)² m/λ_mean³ + p/λ_perp³] − 1/(z(1−z)) < 0 below the bound."""
+    return -eta * _curvature(z, s, y, eta) - 1.0 / (z * (1.0 - z))
 
 
 # --------------------------------------------------------------------------- dual maximisers
@@ -378,7 +382,8 @@ def _pole(s: ReducedScalars, y: float, eta: float) -> float:
     return z_pole if z_pole <= 1.0 else math.inf
 
 
-def maximise_q_newton(s: ReducedScalars, y, eta: float, *, max_iter: int = 200) -> float:
+def maximise_q_newton(s: ReducedScalars, y, eta: float, *, max_iter: int = 200,
+                      return_evaluations: bool = False):
     """z* = argmax q by a safeguarded Newton iteration on g(t) = q'(σ(t)) in t = logit(z).
 
     g(t) = −y ŷ(θ(σ(t))) − t is strictly decreasing with g'(t) = q''(z) z(1−z) ≤ −1, so the
@@ -389,43 +394,61 @@ def maximise_q_newton(s: ReducedScalars, y, eta: float, *, max_iter: int = 200) 
     Beyond the bound (only reachable with ``prox_step(..., allow_beyond_bound=True)``) the
     bracket is also cut at the pole z where S(z) becomes singular: q = −∞ past it, and the
     root below it is still the true maximiser of q (see notebook 04).
+    ``return_evaluations=True`` returns ``(z, number of evaluations of g)`` (notebook 05).
     """
     y = _check_label(y)
     z_pole = _pole(s, y, eta)
     t_pole = _logit(z_pole) if z_pole < 1.0 else math.inf
 
     def g_and_slope(t: float) -> tuple[float, float]:
-        z = _sigmoid(t)
+        z, one_minus_z = _sigmoid(t), _sigmoid(-t)
         g = -y * prediction_after(z, s, y, eta) - t
-        zz = z * (1.0 - z)
-        return g, q_second(z, s, y, eta) * zz if zz > 0 else -1.0
+        # g'(t) = q''(z) z(1−z) = −η·curvature·z(1−z) − 1
+        return g, -eta * _curvature(z, s, y, eta) * z * one_minus_z - 1.0
+
+    def fallback(lo: float, hi: float) -> float:
+        # midpoint in z when the t-bracket is wide (huge |t| ends), else midpoint in t
+        if hi - lo > 8.0:
+            z_mid = 0.5 * (_sigmoid(lo) + _sigmoid(hi))
+            if 0.0 < z_mid < 1.0:
+                t_mid = _logit(z_mid)
+                if lo < t_mid < hi:
+                    return t_mid
+        return 0.5 * (lo + hi)
 
     t = -y * s.prediction
     if t >= t_pole:
         t = t_pole - 1.0
     g, slope = g_and_slope(t)
-    if g == 0.0:
-        return _sigmoid(t)
-    lo, hi = (t, min(t + g, t_pole)) if g > 0 else (t + g, t)
-    for _ in range(max_iter):
-        if not math.isfinite(g):  # only at a pole: halve towards the bracket's other end
-            t_new = 0.5 * (lo + hi)
-        else:
-            if g > 0:
-                lo = t
+    evaluations = 1
+    if g != 0.0:
+        lo, hi = (t, min(t + 2 * g, t_pole)) if g > 0 else (t + 2 * g, t)  # root within |g|: strictly inside
+        step_before_last = step = hi - lo
+        for _ in range(max_iter):
+            if math.isfinite(g):
+                if g > 0:
+                    lo = t
+                else:
+                    hi = t
+            newton = t - g / slope if math.isfinite(g) else math.nan
+            if abs(newton - t) <= 4 * 2.2e-16 * max(1.0, abs(t)):
+                t = newton  # converged to machine precision
+                break
+            # Newton unless it leaves the bracket or |g| is not shrinking fast enough (a 2-cycle)
+            if not (lo < newton < hi) or abs(2 * g) > abs(step_before_last * slope):
+                t_new = fallback(lo, hi)
             else:
-                hi = t
-            t_new = t - g / slope
-            if not (lo < t_new < hi):
-                t_new = 0.5 * (lo + hi)
-        if abs(t_new - t) <= 4 * 2.2e-16 * max(1.0, abs(t)) or hi - lo <= 4 * 2.2e-16 * max(1.0, abs(t)):
+                t_new = newton
+            step_before_last, step = step, t_new - t
             t = t_new
-            break
-        t = t_new
-        g, slope = g_and_slope(t)
-        if g == 0.0:
-            break
-    return _sigmoid(t)
+            if abs(step) <= 4 * 2.2e-16 * max(1.0, abs(t)) or hi - lo <= 4 * 2.2e-16 * max(1.0, abs(t)):
+                break
+            g, slope = g_and_slope(t)
+            evaluations += 1
+            if g == 0.0:
+                break
+    z = _sigmoid(t)
+    return (z, evaluations) if return_evaluations else z
 
 
 # --------------------------------------------------------------------------- the step
