@@ -162,14 +162,23 @@ def test_bad_inputs_raise_clear_errors():
     engine.train([engine.Run("prox", 0.3, 0)], idx, nnz, y, allow_beyond_bound=True, **ok)
 
 
-def test_cuda_backend_matches_cpu_when_a_gpu_is_present():
-    if not torch.cuda.is_available():
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_vectorised_torch_backend_matches_the_compiled_engine(device):
+    """fmedu.engine_cuda on torch-CPU (always) and on CUDA (only where a GPU is present)."""
+    if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device: the CUDA backend could not be run here")
     from fmedu import engine_cuda
 
-    idx, nnz, y = synthetic()
-    runs = [engine.Run(m, 0.05, 3) for m in engine.METHODS]
-    cpu = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=2, k=K)
-    gpu = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=2, k=K, device="cuda")
-    assert rel_err(gpu.train_loss, cpu.train_loss) <= 1e-8
-    assert engine_cuda is not None
+    idx, nnz, y = synthetic(N=60)
+    runs = [engine.Run(m, eta, s) for m, eta in (("prox", 0.2), ("prox-published", 0.2), ("sgd", 0.3),
+                                                 ("adagrad", 0.1), ("adam", 0.01)) for s in (1, 2)]
+    kw = dict(n_features=N_FEAT, k=K, train_rows=np.arange(10, 60), val_rows=np.arange(10))
+    cpu = engine.Trainer(runs, idx, nnz, y, **kw)
+    vec = engine_cuda.Trainer(runs, idx, nnz, y, device=device, **kw)
+    for _ in range(2):
+        a, b = cpu.epoch(), vec.epoch()
+        for key in ("train_loss", "val_loss", "v_rms", "w0"):
+            assert rel_err(b[key], a[key]) <= 1e-8, key
+    for r in range(len(runs)):
+        for pa, pb in zip(cpu.params(r), vec.params(r)):
+            assert rel_err(np.atleast_1d(pb), np.atleast_1d(pa)) <= 1e-8

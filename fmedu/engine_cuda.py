@@ -1,0 +1,191 @@
+"""Vectorised torch backend of :mod:`fmedu.engine` (all runs advance one sample per step).
+
+Used by ``fmedu.engine.train(..., device="cuda")`` and the experiments' ``--device cuda``.
+Each step processes the t-th sample of every run at once: a gather of the touched rows
+``(R, m, k+1)``, the four sample scalars per run, the update of each method, a scatter back.
+Prox runs solve q'(z) = 0 by the same safeguarded Newton iteration in t = logit z as the CPU
+kernel, vectorised over runs. Adam is applied densely (every parameter, every step: the
+torch.optim semantics, and on a GPU the dense update is cheap); SGD and Adagrad touch only the
+gathered rows. Padding indices point at an extra all-zero dummy row ``n`` that absorbs writes.
+
+The module imports without a GPU (torch only); :class:`Trainer` also runs on ``device="cpu"``,
+which is how its exactness is tested on machines without CUDA (``tests/test_engine.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from . import engine
+from .validation import FMInputError
+
+__all__ = ["Trainer"]
+
+
+def _softplus_neg(m):
+    return torch.nn.functional.softplus(-m)
+
+
+class Trainer:
+    """Same contract as :class:`fmedu.engine.Trainer`; ``device`` is a torch device string."""
+
+    def __init__(self, runs, idx, nnz, y, *, n_features: int, train_rows=None, val_rows=None, k: int = 20,
+                 init_std: float = 0.01, allow_beyond_bound: bool = False, device: str = "cuda"):
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise FMInputError("device='cuda' but torch sees no CUDA device; use device='cpu'")
+        # validation and initial parameters exactly as the CPU engine
+        cpu = engine.Trainer(runs, idx, nnz, y, n_features=n_features, train_rows=train_rows, val_rows=val_rows,
+                             k=k, init_std=init_std, allow_beyond_bound=allow_beyond_bound)
+        self.runs, self.n, self.k = cpu.runs, cpu.n, cpu.k
+        self.train_rows, self.val_rows = cpu.train_rows, cpu.val_rows
+        self.dev = torch.device(device)
+        R, n, K1 = len(self.runs), self.n, self.k + 1
+        f64 = dict(dtype=torch.float64, device=self.dev)
+        pad = np.where(cpu.idx >= 0, cpu.idx, n)  # padding → dummy row n
+        self.idx = torch.as_tensor(pad, device=self.dev)
+        self.mask = torch.as_tensor(cpu.idx >= 0, **f64)
+        self.nnz = torch.as_tensor(cpu.nnz, **f64)
+        self.y = torch.as_tensor(cpu.y, **f64)
+        self.methods = torch.as_tensor(cpu.methods, device=self.dev)
+        self.eta = torch.as_tensor(cpu.etas, **f64)
+        self.w0 = torch.as_tensor(cpu.w0, **f64)
+        self.P = torch.zeros((R, n + 1, K1), **f64)
+        self.P[:, :n] = torch.as_tensor(cpu.P, **f64)
+        self.sel = {code: torch.nonzero(self.methods == code).flatten() for code in range(len(engine.METHODS))}
+        self.sel = {c: s for c, s in self.sel.items() if s.numel()}
+        if engine.ADAGRAD in self.sel:
+            self.G = torch.zeros((len(self.sel[engine.ADAGRAD]), n + 1, K1), **f64)
+            self.G0 = torch.zeros(len(self.sel[engine.ADAGRAD]), **f64)
+        if engine.ADAM in self.sel:
+            a = len(self.sel[engine.ADAM])
+            self.M, self.S = torch.zeros((a, n + 1, K1), **f64), torch.zeros((a, n + 1, K1), **f64)
+            self.M0, self.S0 = torch.zeros(a, **f64), torch.zeros(a, **f64)
+        self.t = 0
+        self.epochs_done = 0
+        self._cpu = cpu
+
+    def params(self, r: int):
+        return float(self.w0[r]), self.P[r, : self.n, 0].cpu().numpy().copy(), self.P[r, : self.n, 1:].cpu().numpy().copy()
+
+    # ------------------------------------------------------------------ pieces
+
+    def _prox_z(self, B, Psq, Qsq, d, eta, y, yhat):
+        """Vectorised safeguarded Newton in t = logit z (see engine._prox_z)."""
+        t = -y * yhat
+        lo = torch.full_like(t, -math.inf)
+        hi = torch.full_like(t, math.inf)
+        for it in range(100):
+            z = torch.sigmoid(t)
+            beta = eta * y * z
+            E = 1 + beta
+            D = 1 - (d - 1) * beta
+            num = 1 + (d - 1) * beta * beta
+            A = num / (D * D * E * E)
+            f = B + (d + 1) * beta + 0.5 * (Qsq * A - Psq / (E * E))
+            dA = A * (2 * (d - 1) * beta / num + 2 * (d - 1) / D - 2 / E)
+            df = eta * y * ((d + 1) + 0.5 * (Qsq * dA + 2 * Psq / (E * E * E)))
+            G = -y * f - t
+            pos = G > 0
+            lo = torch.where(pos, t, torch.maximum(lo, t + G))
+            hi = torch.where(pos, torch.minimum(hi, t + G), t)
+            dG = -y * df * z * (1 - z) - 1
+            tn = t - G / dG
+            done = (tn - t).abs() <= 4e-16 * (1 + t.abs())
+            inside = (tn > lo) & (tn < hi)
+            tn = torch.where(done | inside, tn, 0.5 * (lo + hi))
+            tn = torch.where(G == 0, t, tn)
+            t = tn
+            if it % 8 == 7 and bool(done.all()):
+                break
+        return torch.sigmoid(t)
+
+    def _step(self, rows):
+        R = len(self.runs)
+        ar = torch.arange(R, device=self.dev)[:, None]
+        I = self.idx[rows]  # (R, m)
+        msk = self.mask[rows]  # (R, m)
+        y = self.y[rows]
+        d = self.nnz[rows]
+        G = self.P[ar, I]  # (R, m, K1) gathered rows (dummy row is zero)
+        w_part = G[..., 0]
+        Vg = G[..., 1:]
+        B = self.w0 + w_part.sum(1)
+        s = Vg.sum(1)  # (R, k)
+        Psq = (Vg * Vg).sum((1, 2))
+        Qsq = (s * s).sum(1)
+        yhat = B + 0.5 * (Qsq - Psq)
+        loss = _softplus_neg(y * yhat)
+        self.t += 1
+        t = self.t
+        dl = -y * torch.sigmoid(-y * yhat)
+        for code, sel in self.sel.items():
+            r_ = sel[:, None]
+            Is, ms = I[sel], msk[sel]
+            eta = self.eta[sel]
+            if code in (engine.PROX, engine.PROX_PUB):
+                z = self._prox_z(B[sel], Psq[sel], Qsq[sel], d[sel], eta, y[sel], yhat[sel])
+                beta = eta * y[sel] * z
+                self.w0[sel] += beta
+                new = G[sel].clone()
+                new[..., 0] += beta[:, None] * ms
+                if code == engine.PROX:
+                    E = 1 + beta
+                    c = beta / (1 - (d[sel] - 1) * beta)
+                    newV = (new[..., 1:] + (c[:, None] * s[sel])[:, None, :]) / E[:, None, None]
+                    new[..., 1:] = newV * ms[..., None]
+                self.P[r_, Is] = new
+                continue
+            g = torch.empty_like(G[sel])
+            g[..., 0] = dl[sel][:, None] * ms
+            g[..., 1:] = dl[sel][:, None, None] * (s[sel][:, None, :] - Vg[sel]) * ms[..., None]
+            if code == engine.SGD:
+                self.w0[sel] -= eta * dl[sel]
+                self.P[r_, Is] = G[sel] - eta[:, None, None] * g
+            elif code == engine.ADAGRAD:
+                self.G0 += dl[sel] ** 2
+                self.w0[sel] -= eta * (dl[sel] / (self.G0.sqrt() + engine.ADAGRAD_EPS))
+                j = torch.arange(len(sel), device=self.dev)[:, None]
+                acc = self.G[j, Is] + g * g
+                self.G[j, Is] = acc
+                self.P[r_, Is] = G[sel] - eta[:, None, None] * (g / (acc.sqrt() + engine.ADAGRAD_EPS))
+            else:  # dense Adam, step t
+                b1, b2, eps = engine.ADAM_BETA1, engine.ADAM_BETA2, engine.ADAM_EPS
+                bc1, bc2_sqrt = 1 - b1**t, math.sqrt(1 - b2**t)
+                self.M0 += (1 - b1) * (dl[sel] - self.M0)
+                self.S0.mul_(b2).add_((1 - b2) * dl[sel] ** 2)
+                self.w0[sel] -= (eta / bc1) * (self.M0 / (self.S0.sqrt() / bc2_sqrt + eps))
+                j = torch.arange(len(sel), device=self.dev)[:, None]
+                grad = torch.zeros_like(self.M)
+                grad.index_put_((j.expand_as(Is), Is), g, accumulate=True)
+                self.M.lerp_(grad, 1 - b1)
+                self.S.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+                self.P[sel] -= (eta / bc1)[:, None, None] * (self.M / (self.S.sqrt() / bc2_sqrt + eps))
+                self.P[sel, self.n] = 0.0  # the dummy row stays zero
+        return loss
+
+    def _eval(self, rows, chunk=2048):
+        R = len(self.runs)
+        total = torch.zeros(R, dtype=torch.float64, device=self.dev)
+        ar = torch.arange(R, device=self.dev)[:, None, None]
+        for start in range(0, len(rows), chunk):
+            rr = torch.as_tensor(rows[start:start + chunk], device=self.dev)
+            G = self.P[ar, self.idx[rr][None]]  # (R, c, m, K1)
+            B = self.w0[:, None] + G[..., 0].sum(-1)
+            s = G[..., 1:].sum(-2)
+            yhat = B + 0.5 * ((s * s).sum(-1) - (G[..., 1:] ** 2).sum((-1, -2)))
+            total += _softplus_neg(self.y[rr][None] * yhat).sum(1)
+        return total / max(len(rows), 1)
+
+    def epoch(self) -> dict:
+        perm = torch.as_tensor(self._cpu.permutations(self.epochs_done), device=self.dev)
+        acc = torch.zeros(len(self.runs), dtype=torch.float64, device=self.dev)
+        for pos in range(perm.shape[1]):
+            acc += self._step(perm[:, pos])
+        train_loss = (acc / perm.shape[1]).cpu().numpy()
+        val = self._eval(self.val_rows).cpu().numpy() if len(self.val_rows) else np.full(len(self.runs), np.nan)
+        v_rms = (self.P[:, : self.n, 1:] ** 2).sum((1, 2)).div(self.n).sqrt().cpu().numpy()
+        self.epochs_done += 1
+        return {"train_loss": train_loss, "val_loss": val, "v_rms": v_rms, "w0": self.w0.cpu().numpy().copy()}
