@@ -5,7 +5,7 @@ writes, under ``--out`` (default ``results/``):
 
 * ``NAME.csv`` — one row per (run, epoch): ``preset, variant, join, method, eta, eta_index,
   attempt, seed, epoch, train_loss, val_loss, v_rms, w0, n_train, n_val``. Runs are trained
-  in chunks (one chunk = all attempts of one method and step size); a chunk's rows are
+  in chunks (up to 10 runs of one method, e.g. all attempts of one step size); a chunk's rows are
   appended in one write, flushed and fsync'ed as soon as it finishes.
 * ``NAME.json`` — provenance: the configuration, seeds, git commit, package versions,
   device, and the wall time of every session that added runs.
@@ -44,6 +44,7 @@ COLUMNS = ["preset", "variant", "join", "method", "eta", "eta_index", "attempt",
 
 PUBLISHED_ETA = 1.0 / 23.0  # 1/(2·max nnz + 1), the published prox step size
 ADAM_DEFAULT_LR = 1e-3
+CHUNK_RUNS = 10  # runs trained together (and written together) in one chunk
 
 
 class ResultsError(FMInputError):
@@ -329,10 +330,17 @@ def run_experiment(name: str, out="results", *, device: str = "cpu", methods=Non
                "command_line": " ".join(sys.argv)}
     prov["sessions"].append(session)
 
-    chunks: dict[tuple, list] = {}
+    # chunks: up to CHUNK_RUNS consecutive runs of one variant and method (all attempts of a
+    # step size, or several step sizes when there are few attempts), trained in parallel
+    chunks: list[list] = []
     for v, method, j, eta, a in preset.runs():
-        if (v.name, method, j, a) not in done:
-            chunks.setdefault((v.name, method, j), []).append((v, method, j, eta, a))
+        if (v.name, method, j, a) in done:
+            continue
+        head = chunks[-1][0] if chunks else None
+        if head is None or (head[0].name, head[1]) != (v.name, method) or \
+                len(chunks[-1]) >= max(CHUNK_RUNS, v.attempts):
+            chunks.append([])
+        chunks[-1].append((v, method, j, eta, a))
     total = sum(1 for _ in preset.runs())
     if progress is None:
         progress = not os.environ.get("CI") and sys.stderr.isatty()
@@ -345,18 +353,19 @@ def run_experiment(name: str, out="results", *, device: str = "cpu", methods=Non
     data_cache: dict[str, tuple] = {}
     start = time.perf_counter()
     try:
-        for (vname, method, j), members in chunks.items():
-            v = members[0][0]
+        for members in chunks:
+            v, method = members[0][0], members[0][1]
+            vname = v.name
             if vname not in data_cache:
                 data_cache[vname] = _load_variant(v, data_root)
             idx, nnz, y, n_features, train_rows, val_rows = data_cache[vname]
             runs = [engine.Run(method, eta, a) for _, _, _, eta, a in members]
             if bar is not None:
-                bar.set_postfix_str(f"{vname} {method} eta={members[0][3]:.3g}")
+                bar.set_postfix_str(f"{vname} {method} eta={members[0][3]:.3g}..{members[-1][3]:.3g}")
             res = engine.train(runs, idx, nnz, y, n_features=n_features, epochs=preset.epochs,
                                train_rows=train_rows, val_rows=val_rows, k=preset.k, device=device)
             rows = []
-            for r, (_, _, _, eta, a) in enumerate(members):
+            for r, (_, _, j, eta, a) in enumerate(members):
                 for e in range(preset.epochs):
                     rows.append({"preset": name, "variant": vname, "join": v.join, "method": method,
                                  "eta": float(eta), "eta_index": j, "attempt": a, "seed": a, "epoch": e + 1,
