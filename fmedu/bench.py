@@ -98,7 +98,7 @@ def main(published_steps: int = 200, quick: bool = False, threads: int | None = 
     import torch
 
     idx, nnz, y, n_features, source = _data()
-    rows = np.arange(20_000 if quick else len(y))
+    rows = np.arange(min(20_000, len(y)) if quick else len(y))
     print(f"data: {source}, {len(y):,} samples, {n_features:,} features, k = 20, eta = 1/23")
     pub = published_steps_per_second(idx, nnz, y, n_features, steps=min(published_steps, 50) if quick else published_steps)
     eng = engine_steps_per_second(idx, nnz, y, n_features, "prox", runs=1, threads=1, rows=rows)
