@@ -73,6 +73,9 @@ __all__ = [
     "prox_step",
     "prox_objective",
     "sample_prediction",
+    "logistic_loss",
+    "minimise_numerically",
+    "kkt_residual",
     "ProxTrainer",
     "GOLDEN_TOL",
 ]
@@ -528,6 +531,16 @@ def prox_step(w0: Tensor, w: Tensor, V: Tensor, idx: Tensor, y, eta: float, *,
 # --------------------------------------------------------------------------- the primal objective
 
 
+def logistic_loss(yhat: Tensor, y: float) -> Tensor:
+    """log(1 + exp(−y ŷ)) computed exactly as logaddexp(0, −y ŷ).
+
+    (torch's ``softplus`` switches to the linear branch above 20, so its gradient there is
+    exactly 1 instead of σ(−yŷ); the KKT residuals of notebook 05 would see that.)
+    """
+    u = -y * yhat
+    return torch.logaddexp(torch.zeros_like(u), u)
+
+
 def sample_prediction(w0: Tensor, w: Tensor, V: Tensor, idx: Tensor) -> Tensor:
     """ŷ on the sample with ones at ``idx`` (autograd-friendly; no checks)."""
     rows = V[idx]
@@ -542,7 +555,7 @@ def prox_objective(w0: Tensor, w: Tensor, V: Tensor, idx: Tensor, y, eta: float,
     residual) at the closed-form step.
     """
     y = _check_label(y)
-    loss = torch.nn.functional.softplus(-y * sample_prediction(w0, w, V, idx))
+    loss = logistic_loss(sample_prediction(w0, w, V, idx), y)
     move = (w0 - w0_t).square() + (w - w_t).square().sum() + (V - V_t).square().sum()
     return loss + move / (2 * eta)
 
@@ -626,7 +639,7 @@ def minimise_numerically(w0: Tensor, w: Tensor, V: Tensor, idx: Tensor, y, eta: 
         t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
         rows = t[1 + d:].reshape(d, k)
         yhat = t[0] + t[1:1 + d].sum() + 0.5 * (rows.sum(0).square().sum() - rows.square().sum())
-        F = torch.nn.functional.softplus(-y * yhat) + (t - anchor).square().sum() / (2 * eta)
+        F = logistic_loss(yhat, y) + (t - anchor).square().sum() / (2 * eta)
         (grad,) = torch.autograd.grad(F, t)
         return float(F.detach()), grad.numpy()
 

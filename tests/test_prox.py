@@ -208,7 +208,8 @@ def minimise_numerically(w0, w, V, idx, y, eta):
         t = torch.tensor(theta, requires_grad=True)
         rows = t[1 + d:].reshape(d, k)
         yhat = t[0] + t[1:1 + d].sum() + 0.5 * (rows.sum(0).square().sum() - rows.square().sum())
-        F = torch.nn.functional.softplus(-y * yhat) + (t - anchor).square().sum() / (2 * eta)
+        u = -y * yhat
+        F = torch.logaddexp(torch.zeros_like(u), u) + (t - anchor).square().sum() / (2 * eta)
         (grad,) = torch.autograd.grad(F, t)
         return float(F.detach()), grad.numpy()
 

@@ -1,0 +1,180 @@
+"""Figures and demos of notebook 05 (the Sherman–Morrison prox solve).
+
+``05_dual_function``: q(z) and q'(z) of three samples, with z* from both maximisers.
+``05_step_cost``: seconds per prox step, the published-style torch implementation
+(golden section, torch ops per evaluation of q) against the reduced closed form, at
+MovieLens size (n = 2728, k = 20), against nnz.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .. import cost, prox
+from ..prox_published import PublishedProxTrainer
+from . import figure, save_png, write_csv
+
+F64 = torch.float64
+
+
+def random_sample(n: int, k: int, nnz: int, scale: float, seed: int):
+    """``(w0, w, V, idx)``: w0, w ~ N(0, 1), V ~ N(0, scale²), ``nnz`` distinct indices of ``n``."""
+    gen = torch.Generator().manual_seed(seed)
+    w0 = torch.randn((), dtype=F64, generator=gen)
+    w = torch.randn(n, dtype=F64, generator=gen)
+    V = scale * torch.randn(n, k, dtype=F64, generator=gen)
+    idx = torch.randperm(n, generator=gen)[:nnz]
+    return w0, w, V, idx
+
+
+# --------------------------------------------------------------------------- q and q'
+
+DUAL_EXAMPLES = (  # (label, y, nnz, scale, fraction of the exact bound, seed)
+    ("y = +1, d = 11, η = 0.9·bound", 1, 11, 0.5, 0.9, 1),
+    ("y = −1, d = 6, η = 0.5", -1, 6, 0.5, 0.5, 2),
+    ("y = +1, d = 3, small V", 1, 3, 0.01, 0.5, 3),
+)
+
+
+def dual_rows(points: int = 199) -> list[dict]:
+    """Rows ``{example, z, q, q_prime, z_newton, z_golden}`` on an interior grid of (0, 1)."""
+    rows = []
+    for label, y, nnz, scale, fraction, seed in DUAL_EXAMPLES:
+        w0, w, V, idx = random_sample(20, 5, nnz, scale, seed)
+        eta = fraction * min(prox.step_size_bound(nnz, "exact", y), 2.0)
+        s = prox.reduced_scalars(w0, w, V, idx)
+        z_newton, z_golden = prox.maximise_q_newton(s, y, eta), prox.maximise_q_golden(s, y, eta)
+        for z in np.linspace(0.0, 1.0, points + 2)[1:-1]:
+            rows.append({"example": label, "z": float(z), "q": prox.q_reduced(float(z), s, y, eta),
+                         "q_prime": prox.q_prime(float(z), s, y, eta), "z_newton": z_newton, "z_golden": z_golden})
+    return rows
+
+
+def plot_dual(rows: list[dict]):
+    """Two panels: q(z) with its maximiser, and q'(z) crossing zero there."""
+    fig, (ax_q, ax_d) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label in dict.fromkeys(r["example"] for r in rows):
+        sel = [r for r in rows if r["example"] == label]
+        z = [r["z"] for r in sel]
+        line, = ax_q.plot(z, [r["q"] for r in sel], label=label)
+        z_star = sel[0]["z_newton"]
+        q_star = np.interp(z_star, z, [r["q"] for r in sel])
+        ax_q.plot([z_star], [q_star], "o", color=line.get_color())
+        ax_d.plot(z, [r["q_prime"] for r in sel], color=line.get_color())
+        ax_d.plot([z_star], [0.0], "o", color=line.get_color())
+    ax_q.set_xlabel("z")
+    ax_q.set_ylabel("q(z)")
+    ax_q.set_title("dual function q (● maximiser z*)")
+    ax_q.legend(fontsize=8)
+    ax_d.axhline(0.0, color="k", lw=0.8)
+    ax_d.set_ylim(-15, 15)
+    ax_d.set_xlabel("z")
+    ax_d.set_ylabel("q'(z)")
+    ax_d.set_title("q'(z) = −y ŷ(θ(z)) − log(z/(1−z)), decreasing")
+    for ax in (ax_q, ax_d):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+@figure("05_dual_function")
+def dual_figure(out_dir: Path) -> list[Path]:
+    rows = dual_rows()
+    return [write_csv(out_dir / "05_dual_function.csv", rows), save_png(plot_dual(rows), out_dir / "05_dual_function.png")]
+
+
+# --------------------------------------------------------------------------- against a generic optimiser
+
+
+def optimiser_cases(count: int = 132, seed: int = 0) -> list[dict]:
+    """Cases covering both labels, 1 to 11 non-zeros, k ∈ {3, 20}, V scale ∈ {0.01, 1, 3} and
+    η ∈ {0.1, 0.5, 0.9, 0.999} × the exact bound (capped at 2 where the bound is infinite)."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for c in range(count):
+        y = 1 if c % 2 == 0 else -1
+        nnz = 1 + (c // 2) % 11
+        cases.append({"case": c, "y": y, "nnz": nnz, "k": (3, 20)[(c // 22) % 2],
+                      "scale": (0.01, 1.0, 3.0)[(c // 44) % 3], "fraction": (0.1, 0.5, 0.9, 0.999)[c % 4],
+                      "seed": int(rng.integers(1 << 30))})
+    return cases
+
+
+def compare_with_optimiser(cases: list[dict], n: int = 30) -> list[dict]:
+    """For each case: the closed-form step, L-BFGS-B's minimiser of F, their largest coordinate
+    difference (absolute, and relative to 1 + the largest parameter) and both KKT residuals."""
+    rows = []
+    for c in cases:
+        w0, w, V, idx = random_sample(n, c["k"], c["nnz"], c["scale"], c["seed"])
+        eta = c["fraction"] * min(prox.step_size_bound(c["nnz"], "exact", c["y"]), 2.0)
+        ours = prox.prox_step(w0, w, V, idx, c["y"], eta)
+        theirs = prox.minimise_numerically(w0, w, V, idx, c["y"], eta)
+        diff = max(float((ours.w0 - theirs.w0).abs()), float((ours.w - theirs.w).abs().max()),
+                   float((ours.V - theirs.V).abs().max()))
+        size = 1 + max(float(ours.w0.abs()), float(ours.w.abs().max()), float(ours.V.abs().max()))
+        rows.append({**c, "eta": eta, "z": ours.z, "max_abs_diff": diff, "max_rel_diff": diff / size,
+                     "kkt_closed_form": prox.kkt_residual(ours, w0, w, V, idx, c["y"], eta),
+                     "kkt_optimiser": prox.kkt_residual(theirs, w0, w, V, idx, c["y"], eta)})
+    return rows
+
+
+# --------------------------------------------------------------------------- cost per step
+
+COST_NNZ = (2, 4, 6, 8, 11)
+
+
+def step_cost_rows(nnzs=COST_NNZ, n: int = 2728, k: int = 20, seed: int = 0, repeat: int = 5) -> list[dict]:
+    """Rows ``{nnz, implementation, seconds}``: one step of each trainer on a fixed sample.
+
+    ``published`` is :class:`fmedu.prox_published.PublishedProxTrainer` (corrected write, so it
+    does the same work as the exact step); ``reduced`` is :class:`fmedu.prox.ProxTrainer`.
+    Both at the published step size 1/(2·11 + 1) and MovieLens size (n = 2728, k = 20).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    w0 = torch.zeros((), dtype=F64)
+    w = 0.01 * torch.randn(n, dtype=F64, generator=gen)
+    V = 0.01 * torch.randn(n, k, dtype=F64, generator=gen)
+    eta = prox.step_size_bound(11, "published")
+    rows = []
+    for nnz in nnzs:
+        idx = torch.randperm(n, generator=gen)[:nnz]
+        for name, trainer in (("published", PublishedProxTrainer(w0, w, V, eta, fix_write=True)),
+                              ("reduced", prox.ProxTrainer(w0, w, V, eta))):
+            labels = iter([1, -1] * 10_000_000)
+            seconds = cost.best_time(lambda: trainer.step(idx, next(labels)), repeat=repeat)
+            rows.append({"nnz": nnz, "implementation": name, "seconds": seconds})
+    return rows
+
+
+def cost_ratios(rows: list[dict]) -> dict[int, float]:
+    """published seconds / reduced seconds, per nnz."""
+    by = {(r["nnz"], r["implementation"]): r["seconds"] for r in rows}
+    return {nnz: by[(nnz, "published")] / by[(nnz, "reduced")] for nnz in sorted({r["nnz"] for r in rows})}
+
+
+def plot_step_cost(rows: list[dict]):
+    """Seconds per step against nnz for both implementations, ratio in the legend."""
+    ratios = cost_ratios(rows)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name, marker, label in (("published", "o", "published: golden section, torch ops per q"),
+                                ("reduced", "s", "reduced closed form + Newton")):
+        sel = [r for r in rows if r["implementation"] == name]
+        ax.semilogy([r["nnz"] for r in sel], [r["seconds"] for r in sel], marker=marker, label=label)
+    ax.set_xlabel("nnz (non-zeros of the sample)")
+    ax.set_ylabel("seconds per prox step")
+    low, high = min(ratios.values()), max(ratios.values())
+    ax.set_title(f"One prox step, n = 2728, k = 20: {low:.0f}–{high:.0f}× faster")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+@figure("05_step_cost")
+def step_cost_figure(out_dir: Path) -> list[Path]:
+    rows = step_cost_rows()
+    return [write_csv(out_dir / "05_step_cost.csv", rows), save_png(plot_step_cost(rows), out_dir / "05_step_cost.png")]
