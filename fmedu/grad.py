@@ -40,13 +40,12 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
-from .model import predict, predict_sparse
+from .model import gather_sparse, predict, predict_sparse, sparse_batch
 from .validation import (
     FMInputError,
     check_dense_batch,
     check_labels,
     check_params,
-    check_sparse_batch,
     require_finite,
 )
 
@@ -103,14 +102,6 @@ def predict_grad(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = T
     return g_w0, g_w, g_V
 
 
-def _gather(idx: Tensor, val: Tensor | None, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """Safe indices (padding → row 0) and values with padding set to 0, both ``(batch, m)``."""
-    present = idx >= 0
-    safe_idx = torch.where(present, idx, torch.zeros_like(idx))
-    values = present.to(dtype) if val is None else torch.where(present, val, torch.zeros_like(val))
-    return safe_idx, values
-
-
 def predict_grad_sparse(
     idx: Tensor, w0: Tensor, w: Tensor, V: Tensor, val: Tensor | None = None, *, check: bool = True
 ):
@@ -120,14 +111,8 @@ def predict_grad_sparse(
     (``()``, ``(m,)``, ``(m, k)`` for ``idx`` of shape ``(m,)``), aligned with ``idx`` as the
     module docstring describes, zeros at padding. Cost O(batch·m·k), independent of n.
     """
-    if check:
-        check_params(w0, w, V)
-        check_sparse_batch(idx, val, V)
-    single = idx.dim() == 1
-    if single:
-        idx = idx.unsqueeze(0)
-        val = None if val is None else val.unsqueeze(0)
-    safe_idx, values = _gather(idx, val, V.dtype)  # (batch, m)
+    idx, val, single = sparse_batch(idx, val, w0, w, V, check)
+    safe_idx, values = gather_sparse(idx, val, V.dtype)  # (batch, m)
     rows = V[safe_idx]  # (batch, m, k): v_i for the touched i (a fresh copy, reused as the output)
     xv = values.unsqueeze(-1)  # (batch, m, 1): x_i (0 at padding)
     s = (values.unsqueeze(-2) @ rows).squeeze(-2)  # (batch, k): Σ_j v_jf x_j, once per sample
@@ -262,18 +247,13 @@ def batch_loss_grad_sparse(idx: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Ten
     listed in ``idx`` are non-zero. Work O(batch·m·k) plus the O(nk) zero-filled outputs.
     """
     spec = get_loss(loss)
-    if check:
-        check_params(w0, w, V)
-        check_sparse_batch(idx, val, V)
-    single = idx.dim() == 1
+    idx, val, single = sparse_batch(idx, val, w0, w, V, check)
     if single:
-        idx = idx.unsqueeze(0)
-        val = None if val is None else val.unsqueeze(0)
         y = y.unsqueeze(0) if isinstance(y, Tensor) and y.dim() == 0 else y
     if check:
         check_targets(y, idx.shape[0], V.dtype, spec)
     B = idx.shape[0]
-    safe_idx, values = _gather(idx, val, V.dtype)  # (B, m)
+    safe_idx, values = gather_sparse(idx, val, V.dtype)  # (B, m)
     rows = V[safe_idx]  # (B, m, k)
     xv = values.unsqueeze(-1)  # (B, m, 1)
     s = (rows * xv).sum(-2)  # (B, k)

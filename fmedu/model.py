@@ -86,7 +86,22 @@ def predict(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = True) 
     return _dense(x, w0, w, V, pairwise_rendle, check)
 
 
-def _gather(idx: Tensor, val: Tensor | None, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+def sparse_batch(idx: Tensor, val: Tensor | None, w0: Tensor, w: Tensor, V: Tensor, check: bool):
+    """Validate (when ``check``) and lift a single sample to a batch: ``(idx, val, single)``.
+
+    Shared by the sparse prediction here and the sparse gradients in ``fmedu.grad``.
+    """
+    if check:
+        check_params(w0, w, V)
+        check_sparse_batch(idx, val, V)
+    single = idx.dim() == 1
+    if single:
+        idx = idx.unsqueeze(0)
+        val = None if val is None else val.unsqueeze(0)
+    return idx, val, single
+
+
+def gather_sparse(idx: Tensor, val: Tensor | None, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """Safe indices (padding → 0) and values with padding zeroed, both ``(batch, m)``."""
     present = idx >= 0
     safe_idx = torch.where(present, idx, torch.zeros_like(idx))
@@ -99,7 +114,7 @@ def _gather(idx: Tensor, val: Tensor | None, dtype: torch.dtype) -> tuple[Tensor
 
 def pairwise_sparse(idx: Tensor, val: Tensor | None, V: Tensor) -> Tensor:
     """Rendle's pairwise term on a padded index batch: O(m·k) per sample, independent of n."""
-    safe_idx, values = _gather(idx, val, V.dtype)
+    safe_idx, values = gather_sparse(idx, val, V.dtype)
     rows = V[safe_idx] * values.unsqueeze(-1)  # (batch, m, k): v_i x_i
     sum_f = rows.sum(-2)  # (batch, k)
     return 0.5 * (sum_f * sum_f - (rows * rows).sum(-2)).sum(-1)
@@ -119,14 +134,8 @@ def predict_sparse(
     ``idx`` of shape ``(m,)`` gives a scalar tensor, ``(batch, m)`` gives ``(batch,)``.
     The cost is O(batch·m·k): it depends on the number of non-zeros, not on n.
     """
-    if check:
-        check_params(w0, w, V)
-        check_sparse_batch(idx, val, V)
-    single = idx.dim() == 1
-    if single:
-        idx = idx.unsqueeze(0)
-        val = None if val is None else val.unsqueeze(0)
-    safe_idx, values = _gather(idx, val, V.dtype)
+    idx, val, single = sparse_batch(idx, val, w0, w, V, check)
+    safe_idx, values = gather_sparse(idx, val, V.dtype)
     out = w0 + (w[safe_idx] * values).sum(-1) + pairwise_sparse(idx, val, V)
     return out[0] if single else out
 
@@ -151,7 +160,7 @@ def sparse_to_dense(idx: Tensor, n: int, val: Tensor | None = None, dtype=torch.
     single = idx.dim() == 1
     idx2 = idx.unsqueeze(0) if single else idx
     val2 = None if val is None else (val.unsqueeze(0) if single else val)
-    safe_idx, values = _gather(idx2, val2, dtype)
+    safe_idx, values = gather_sparse(idx2, val2, dtype)
     x = torch.zeros((idx2.shape[0], n), dtype=dtype)
     x.scatter_add_(1, safe_idx, values)
     return x[0] if single else x

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor
 
 from .prox import GOLDEN_TOL, _check_eta, _check_label, golden_section_max

@@ -115,7 +115,6 @@ def multistart_minimum(w0, w, V, idx, y, eta, starts: int = 12, seed: int = 0) -
 
 def unbounded_direction_values(w0, w, V, idx, y, eta, z, steps=(0, 1, 10, 100, 1000)) -> list[float]:
     """φ(θ_t + s·(1 ⊗ e_1 on V[idx]), z) for growing s: → −∞ when z is past the pole."""
-    d, k = int(idx.numel()), V.shape[1]
     direction = torch.zeros_like(V)
     direction[idx, 0] = 1.0  # every v_i moves along the first axis: the eigenvector 1 of S
     out = []
