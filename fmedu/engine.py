@@ -262,12 +262,14 @@ def _run_epoch(r, method, eta, w0, P, S1, S2, S10, S20, last, tstep, idx, nnz, y
             for a in range(d):
                 Pr[idx[row, a], 0] += beta
             if method == PROX:
-                E = 1.0 + beta
+                inv_E = 1.0 / (1.0 + beta)  # v_i ← (v_i + c s)/(1 + β), c = β/(1 − (d−1)β)
                 c = beta / (1.0 - (d - 1.0) * beta)
+                for f in range(k):
+                    s[f] *= c
                 for a in range(d):
                     i = idx[row, a]
                     for f in range(k):
-                        Pr[i, 1 + f] = (Pr[i, 1 + f] + c * s[f]) / E
+                        Pr[i, 1 + f] = (Pr[i, 1 + f] + s[f]) * inv_E
             continue
 
         dl = -yy * _sigmoid(-yy * yhat)  # dℓ/dŷ of ℓ = log(1 + exp(−y ŷ))
