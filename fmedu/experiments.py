@@ -134,9 +134,9 @@ PRESETS = {
     ),
     "long": Preset(
         "long",
-        "exact prox for 50 epochs on all ratings (correct join, 10% held out), 10 step sizes, 3 attempts",
+        "exact prox for 50 epochs on all ratings (correct join, 10% held out), 10 step sizes, 10 attempts",
         epochs=50,
-        variants=(Variant("full", "correct", {"prox": step_sizes("prox")}, attempts=3),),
+        variants=(Variant("full", "correct", {"prox": step_sizes("prox")}, attempts=10),),
     ),
 }
 
