@@ -341,15 +341,16 @@ def run_experiment(name: str, out="results", *, device: str = "cpu", methods=Non
                 len(chunks[-1]) >= max(CHUNK_RUNS, v.attempts):
             chunks.append([])
         chunks[-1].append((v, method, j, eta, a))
-    total = sum(1 for _ in preset.runs())
+    selected = {(v.name, m, j, a) for v, m, j, _, a in preset.runs()}
+    total = len(selected)
+    done_here = len(done & selected)
     if progress is None:
         progress = not os.environ.get("CI") and sys.stderr.isatty()
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, initial=len(done & {(v.name, m, j, a) for v, m, j, _, a in preset.runs()}),
-                   desc=name, unit="run")
+        bar = tqdm(total=total, initial=done_here, desc=name, unit="run")
     data_cache: dict[str, tuple] = {}
     start = time.perf_counter()
     try:
@@ -375,7 +376,7 @@ def run_experiment(name: str, out="results", *, device: str = "cpu", methods=Non
             _append(csv_path, rows)
             session["runs_added"] += len(members)
             session["wall_s"] = round(time.perf_counter() - start, 3)
-            prov["runs_complete"] = len(done) + session["runs_added"]
+            prov["runs_complete"] = done_here + session["runs_added"]
             prov["runs_total"] = total
             prov["wall_s_total"] = round(sum(s["wall_s"] for s in prov["sessions"]), 3)
             _atomic_write(json_path, json.dumps(prov, indent=1) + "\n")
@@ -388,7 +389,7 @@ def run_experiment(name: str, out="results", *, device: str = "cpu", methods=Non
             bar.close()
     session["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     session["wall_s"] = round(time.perf_counter() - start, 3)
-    prov["runs_complete"] = len(done) + session["runs_added"]
+    prov["runs_complete"] = done_here + session["runs_added"]
     prov["runs_total"] = total
     prov["wall_s_total"] = round(sum(s["wall_s"] for s in prov["sessions"]), 3)
     _atomic_write(json_path, json.dumps(prov, indent=1) + "\n")
