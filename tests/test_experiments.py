@@ -120,3 +120,28 @@ def test_cli_help_and_list():
                          check=True)
     assert {"smoke", "published-10epoch", "stability-published", "stability-full", "long"} <= \
         {line.split(":")[0] for line in out.stdout.splitlines()}
+
+
+def test_figure_summaries_read_results_files(movielens, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fmedu.figures import nb06
+
+    experiments.run_experiment("smoke", tmp_path, progress=False)
+    rows = nb06.results("smoke", tmp_path)
+    summary = nb06.stability_summary(rows, "val_loss")
+    assert len(summary) == 5 * 2 and {s["attempts"] for s in summary} == {2}
+    assert all(s["lo"] <= s["mean"] <= s["hi"] for s in summary)
+    best = nb06.best_per_run(rows, "train_loss")
+    for (variant, method, eta), vals in best.items():
+        per_run = [min(r["train_loss"] for r in rows if (r["method"], r["eta"], r["attempt"]) == (method, eta, a))
+                   for a in range(2)]
+        assert list(vals) == per_run
+    fig = nb06.plot_stability_full(rows)
+    assert len(fig.axes) == 2
+    plt.close("all")
+    with pytest.raises(FileNotFoundError, match="python -m fmedu experiment long"):
+        nb06.results("long", tmp_path)
