@@ -138,7 +138,8 @@ def _prox_z(B, P, Q, d, eta, y, yhat0):
         z = _sigmoid(t)
         f, df = _yhat_star(z, B, P, Q, d, eta, y)
         G = -y * f - t
-        if G == 0.0:
+        # residual at rounding level: since G' ≤ −1, |t − t*| ≤ |G| ≈ 1e-15 (1 + |t| + |ŷ|)
+        if abs(G) <= 1e-15 * (1.0 + abs(t) + abs(f) + abs(B)):
             break
         # G' ≤ −1, so |t − t*| ≤ |G(t)|: the first evaluation already gives a finite bracket
         if G > 0.0:
@@ -149,11 +150,11 @@ def _prox_z(B, P, Q, d, eta, y, yhat0):
             lo = max(lo, t + G)
         dG = -y * df * z * (1.0 - z) - 1.0
         tn = t - G / dG
-        if abs(tn - t) <= 4e-16 * (1.0 + abs(t)):
-            t = tn
-            break
         if not (tn > lo and tn < hi):
             tn = 0.5 * (lo + hi)
+        if abs(tn - t) <= 1e-15 * (1.0 + abs(t)):
+            t = tn
+            break
         t = tn
     return _sigmoid(t)
 

@@ -88,15 +88,16 @@ class Trainer:
             dA = A * (2 * (d - 1) * beta / num + 2 * (d - 1) / D - 2 / E)
             df = eta * y * ((d + 1) + 0.5 * (Qsq * dA + 2 * Psq / (E * E * E)))
             G = -y * f - t
+            small = G.abs() <= 1e-15 * (1 + t.abs() + f.abs() + B.abs())
             pos = G > 0
             lo = torch.where(pos, t, torch.maximum(lo, t + G))
             hi = torch.where(pos, torch.minimum(hi, t + G), t)
             dG = -y * df * z * (1 - z) - 1
             tn = t - G / dG
-            done = (tn - t).abs() <= 4e-16 * (1 + t.abs())
             inside = (tn > lo) & (tn < hi)
-            tn = torch.where(done | inside, tn, 0.5 * (lo + hi))
-            tn = torch.where(G == 0, t, tn)
+            tn = torch.where(inside, tn, 0.5 * (lo + hi))
+            done = small | ((tn - t).abs() <= 1e-15 * (1 + t.abs()))
+            tn = torch.where(small, t, tn)
             t = tn
             if it % 8 == 7 and bool(done.all()):
                 break
