@@ -314,19 +314,27 @@ def run_experiment(name: str, out="results", *, device: str = "cpu", methods=Non
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
     prov = json.loads(json_path.read_text()) if json_path.exists() else None
-    if prov is not None and prov.get("data_key") != _data_key(preset) and csv_path.exists():
-        raise ResultsError(
-            f"{csv_path} holds runs of a different configuration ({prov.get('data_key')}); "
-            "pass another --out folder or delete the old files to start over")
+    key = _data_key(preset)
+    if prov is not None and csv_path.exists():
+        old = prov.get("data_key") or {}
+        same = old.get("epochs") == key["epochs"] and old.get("k") == key["k"] and all(
+            old.get("variants", {}).get(name, setup) == setup for name, setup in key["variants"].items())
+        if not same:
+            raise ResultsError(
+                f"{csv_path} holds runs of a different configuration ({old}); "
+                "pass another --out folder or delete the old files to start over")
+        key = {**key, "variants": {**old.get("variants", {}), **key["variants"]}}
     done, kept = _complete_runs(csv_path, preset.epochs)
     _atomic_write(csv_path, ",".join(COLUMNS) + "\n" + _format_rows(kept))  # drop cut-off runs
     if prov is None:
         prov = {"preset": name, "description": preset.description, "sessions": []}
-    prov.update({"data_key": _data_key(preset), "config": _config(preset),
+    prov.update({"data_key": key, "config": _config(PRESETS[name]) if epochs is None else _config(preset),
                  "seeds": "attempt a uses seed a: init SeedSequence([a, 0]), epoch e shuffle SeedSequence([a, 1, e])",
                  "columns": COLUMNS})
     session = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": _git_commit(),
                "versions": _versions(), "device": _device(device), "runs_added": 0, "wall_s": 0.0,
+               "selection": {"methods": list(methods) if methods else "all", "attempts": attempts or "preset",
+                             "epochs": preset.epochs},
                "command_line": " ".join(sys.argv)}
     prov["sessions"].append(session)
 

@@ -29,7 +29,8 @@ def movielens():
 def _table(path):
     rows = experiments.load_results(path)
     key = lambda r: (r["variant"], r["method"], r["eta_index"], r["attempt"], r["epoch"])  # noqa: E731
-    return {key(r): (r["train_loss"], r["val_loss"], r["v_rms"]) for r in rows}
+    nan_free = lambda v: None if v != v else v  # noqa: E731 - NaN (no held-out set) compares equal
+    return {key(r): (r["train_loss"], nan_free(r["val_loss"]), r["v_rms"]) for r in rows}
 
 
 def test_smoke_preset_end_to_end(movielens, tmp_path):
@@ -145,3 +146,20 @@ def test_figure_summaries_read_results_files(movielens, tmp_path):
     plt.close("all")
     with pytest.raises(FileNotFoundError, match="python -m fmedu experiment long"):
         nb06.results("long", tmp_path)
+
+
+def test_method_subsets_of_a_multi_variant_preset_resume(movielens, tmp_path, monkeypatch):
+    two = experiments.Preset("two", "two variants", epochs=1, variants=(
+        experiments.Variant("a", "published", {"sgd": [0.01], "adagrad": [0.01]}, attempts=2, subset=300,
+                            validation=False),
+        experiments.Variant("b", "correct", {"sgd": [0.01]}, attempts=2, subset=300)))
+    monkeypatch.setitem(experiments.PRESETS, "two", two)
+    experiments.run_experiment("two", tmp_path, progress=False)
+    table = _table(tmp_path / "two.csv")
+    # redo only adagrad (variant a only): drop its rows, resume with a method subset
+    lines = (tmp_path / "two.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "two.csv").write_text("".join(line for line in lines if ",adagrad," not in line))
+    prov = experiments.run_experiment("two", tmp_path, progress=False, methods=["adagrad"])
+    assert prov["sessions"][-1]["runs_added"] == 2
+    assert prov["sessions"][-1]["selection"]["methods"] == ["adagrad"]
+    assert _table(tmp_path / "two.csv") == table
