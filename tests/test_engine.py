@@ -73,7 +73,7 @@ def reference(method, eta, seed, idx, nnz, y, epochs, train_rows, val_rows, n=N_
                 loss = torch.nn.functional.softplus(-yr * model(ir))
                 loss.backward()
                 opt.step()
-                total += float(loss)
+                total += float(loss.detach())
         train_loss.append(total / len(train_rows))
         with torch.no_grad():
             val_loss.append(np.nan if len(val_rows) == 0 else np.mean([float(torch.nn.functional.softplus(-float(y[r]) * model(rows_t[r])))
