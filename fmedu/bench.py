@@ -5,8 +5,9 @@
    torch operations at every evaluation of q, the corrected write) against the compiled
    engine's exact step (:mod:`fmedu.engine`, one run, one epoch), on the same MovieLens
    samples and the same step size η = 1/23; their ratio.
-2. Sweep throughput: sample-steps per second of the engine for each method with every
-   thread (several runs in parallel), per backend (CUDA only where a GPU is present).
+2. Sweep throughput: sample-steps per second for each method with several runs in parallel,
+   per backend: the compiled CPU engine (every thread), the vectorised torch backend on the
+   CPU, and on CUDA where a GPU is present.
 
 The last line reads ``prox step speed-up: N×``. Only ratios measured in the same run are
 meaningful on a shared CPU; absolute rates are printed for orientation.
@@ -93,6 +94,30 @@ def sweep_throughput(idx, nnz, y, n_features, runs: int = 8, threads: int | None
     return {"threads": used, "rates": out}
 
 
+def torch_backend_throughput(idx, nnz, y, n_features, device: str, runs: int = 8, rows=None,
+                             methods=("prox", "sgd", "adagrad")) -> dict:
+    """Sample-steps/s of the vectorised torch backend (:mod:`fmedu.engine_cuda`) on ``device``."""
+    import torch
+
+    from . import engine, engine_cuda
+
+    rows = np.arange(2000) if rows is None else rows
+    out = {}
+    for method in methods:
+        eta = ETA if method.startswith("prox") else 1e-2
+        trainer = engine_cuda.Trainer([engine.Run(method, eta, s) for s in range(runs)], idx, nnz, y,
+                                      n_features=n_features, train_rows=rows, device=device)
+        trainer.epoch()  # warm-up
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        trainer.epoch()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        out[method] = runs * len(rows) / (time.perf_counter() - start)
+    return out
+
+
 def main(published_steps: int = 200, quick: bool = False, threads: int | None = None) -> float:
     """Print the benchmark table; returns the prox-step speed-up."""
     import torch
@@ -107,8 +132,16 @@ def main(published_steps: int = 200, quick: bool = False, threads: int | None = 
     print(f"sweep throughput, cpu backend ({sweep['threads']} threads, sample-steps/s):")
     for method, rate in sweep["rates"].items():
         print(f"  {method:15s} {rate:14,.0f}")
+    small = rows[: 500 if quick else 2000]
+    rates = torch_backend_throughput(idx, nnz, y, n_features, "cpu", runs=4 if quick else 8, rows=small)
+    print("sweep throughput, vectorised torch backend on cpu (sample-steps/s):")
+    for method, rate in rates.items():
+        print(f"  {method:15s} {rate:14,.0f}")
     if torch.cuda.is_available():
-        print("cuda backend: a GPU is present; run the CUDA tests (tests/test_engine.py)")
+        rates = torch_backend_throughput(idx, nnz, y, n_features, "cuda", runs=100 if not quick else 8, rows=small)
+        print(f"sweep throughput, cuda backend ({torch.cuda.get_device_name(0)}, sample-steps/s):")
+        for method, rate in rates.items():
+            print(f"  {method:15s} {rate:14,.0f}")
     else:
         print("cuda backend: not available on this machine (no GPU); not measured")
     ratio = eng / pub
