@@ -19,27 +19,33 @@ import time
 
 import numpy as np
 
-__all__ = ["published_steps_per_second", "engine_steps_per_second", "sweep_throughput", "main"]
+__all__ = ["synthetic_data", "published_steps_per_second", "engine_steps_per_second", "sweep_throughput", "main"]
 
 ETA = 1.0 / 23.0
 
 
-def _data():
-    """MovieLens (correct join) if available, else synthetic data of the same shape."""
-    try:
-        from . import data
+def synthetic_data(N: int = 100_000, n: int = 2728, positive: float = 0.212, seed: int = 0):
+    """``(idx, nnz, y, n, label)`` shaped like MovieLens: 6 to 11 sorted distinct indices per row."""
+    rng = np.random.default_rng(seed)
+    nnz = rng.integers(6, 12, N)
+    idx = -np.ones((N, 11), np.int64)
+    for r in range(N):
+        idx[r, : nnz[r]] = np.sort(rng.choice(n, nnz[r], replace=False))
+    y = np.where(rng.random(N) < positive, 1.0, -1.0)
+    return idx, nnz, y, n, "synthetic (MovieLens not found)"
 
-        ds = data.load_movielens()
-        return ds.idx, ds.nnz, ds.y, ds.n_features, "MovieLens 100k"
-    except Exception:  # noqa: BLE001 - fall back to synthetic data of the same shape
-        rng = np.random.default_rng(0)
-        N, n = 100_000, 2728
-        nnz = rng.integers(6, 12, N)
-        idx = -np.ones((N, 11), np.int64)
-        for r in range(N):
-            idx[r, : nnz[r]] = np.sort(rng.choice(n, nnz[r], replace=False))
-        y = np.where(rng.random(N) < 0.212, 1.0, -1.0)
-        return idx, nnz, y, n, "synthetic (MovieLens not found)"
+
+def _data():
+    """MovieLens (correct join) if available, else synthetic data of the same shape.
+
+    Only a missing data folder falls back; a corrupted one raises ``data.DataError``.
+    """
+    from . import data
+
+    if not (data.data_root() / "u.data").is_file():
+        return synthetic_data()
+    ds = data.load_movielens()
+    return ds.idx, ds.nnz, ds.y, ds.n_features, "MovieLens 100k"
 
 
 def published_steps_per_second(idx, nnz, y, n_features, steps: int = 200, k: int = 20) -> float:

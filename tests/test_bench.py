@@ -8,13 +8,7 @@ from fmedu import bench, engine
 
 
 def small_data(N=3000, n=300, seed=0):
-    rng = np.random.default_rng(seed)
-    nnz = rng.integers(6, 12, N)
-    idx = -np.ones((N, 11), np.int64)
-    for r in range(N):
-        idx[r, : nnz[r]] = np.sort(rng.choice(n, nnz[r], replace=False))
-    y = np.where(rng.random(N) < 0.2, 1.0, -1.0)
-    return idx, nnz, y, n, "synthetic test data"
+    return bench.synthetic_data(N, n, positive=0.2, seed=seed)
 
 
 def test_engine_outpaces_the_published_torch_step():

@@ -12,19 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fmedu import FMInputError, prox
+from fmedu.figures.nb05 import random_sample as make_case  # (w0, w, V, idx) from (n, k, nnz, scale, seed)
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps
-
-
-def make_case(n, k, nnz, scale, seed):
-    """Random (w0, w, V, idx) with ``nnz`` distinct indices among ``n`` features."""
-    gen = torch.Generator().manual_seed(seed)
-    w0 = torch.randn((), dtype=F64, generator=gen)
-    w = torch.randn(n, dtype=F64, generator=gen)
-    V = scale * torch.randn(n, k, dtype=F64, generator=gen)
-    idx = torch.randperm(n, generator=gen)[:nnz]
-    return w0, w, V, idx
 
 
 def eta_below(nnz, y, fraction):

@@ -22,7 +22,10 @@ F64 = torch.float64
 
 
 def random_sample(n: int, k: int, nnz: int, scale: float, seed: int):
-    """``(w0, w, V, idx)``: w0, w ~ N(0, 1), V ~ N(0, scale²), ``nnz`` distinct indices of ``n``."""
+    """``(w0, w, V, idx)``: w0, w ~ N(0, 1), V ~ N(0, scale²), ``nnz`` distinct indices of ``n``.
+
+    Used by notebook 05 and by tests/test_prox.py.
+    """
     gen = torch.Generator().manual_seed(seed)
     w0 = torch.randn((), dtype=F64, generator=gen)
     w = torch.randn(n, dtype=F64, generator=gen)
