@@ -1,6 +1,7 @@
 # fmedu: every target sets itself up in a local .venv on a fresh clone.
 #   make figures    regenerate every figure in figures/ (the main job)
-#   make test       pytest over tests/ plus nbval (strict) over notebooks/
+#   make test       lint and types, then pytest over tests/ plus nbval (strict) over notebooks/
+#   make lint       ruff (lint and format check) and mypy on the package
 #   make notebooks  re-execute the notebooks in place with the CI environment
 #   make lab        open JupyterLab on the notebooks
 SHELL := /bin/bash
@@ -19,7 +20,7 @@ export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export FMEDU_DATA ?= $(abspath ../shared/data/ml-100k)
 
-.PHONY: setup figures test notebooks lab clean
+.PHONY: setup figures test lint notebooks lab clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +33,12 @@ setup: $(STAMP)
 figures: $(STAMP)
 	$(PY) -m fmedu figures --out figures
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check fmedu tests notebooks/*.py
+	$(VENV)/bin/ruff format --check fmedu tests notebooks/*.py
+	$(VENV)/bin/mypy
+
+test: lint
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest tests notebooks --nbval \
 		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=1200 -p no:cacheprovider
 

@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from .errors import FMError
+
 
 def _set_threads() -> None:
     import torch
@@ -27,29 +29,45 @@ def main(argv: list[str] | None = None) -> int:
 
     fig = sub.add_parser("figures", help="regenerate figures/NN_name.png and their CSVs")
     fig.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures)")
-    fig.add_argument("--only", nargs="*", default=None, metavar="PREFIX",
-                     help="only figures whose name starts with PREFIX, e.g. --only 01 05")
+    fig.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        metavar="PREFIX",
+        help="only figures whose name starts with PREFIX, e.g. --only 01 05",
+    )
     fig.add_argument("--list", action="store_true", help="list the registered figures and exit")
 
-    exp = sub.add_parser("experiment", help="run or resume a MovieLens experiment preset (results/NAME.csv + .json)",
-                         description="Run or resume a named MovieLens experiment. Finished runs are appended "
-                                     "to OUT/NAME.csv as they complete, with provenance in OUT/NAME.json; "
-                                     "running the same command again resumes an interrupted sweep.")
+    exp = sub.add_parser(
+        "experiment",
+        help="run or resume a MovieLens experiment preset (results/NAME.csv + .json)",
+        description="Run or resume a named MovieLens experiment. Finished runs are appended "
+        "to OUT/NAME.csv as they complete, with provenance in OUT/NAME.json; "
+        "running the same command again resumes an interrupted sweep.",
+    )
     exp.add_argument("name", nargs="?", help="preset name (see --list)")
     exp.add_argument("--list", action="store_true", help="list the presets and exit")
     exp.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="engine backend (default: cpu)")
     exp.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
-    exp.add_argument("--methods", nargs="*", default=None, metavar="METHOD",
-                     help="only these methods (prox, prox-published, sgd, adagrad, adam)")
+    exp.add_argument(
+        "--methods",
+        nargs="*",
+        default=None,
+        metavar="METHOD",
+        help="only these methods (prox, prox-published, sgd, adagrad, adam)",
+    )
     exp.add_argument("--attempts", type=int, default=None, help="attempts (seeds) per method and step size")
     exp.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (new --out needed)")
     exp.add_argument("--threads", type=int, default=None, help="CPU threads (default: $FMEDU_THREADS or all)")
     exp.add_argument("--no-progress", action="store_true", help="no progress bar (also off when CI is set)")
 
-    ben = sub.add_parser("bench", help="prox steps/s of the published torch step vs the engine; sweep throughput",
-                         description="Side-by-side benchmark in one run: prox steps per second of a "
-                                     "published-style torch step (golden-section search) and of the compiled "
-                                     "engine, their ratio, and sweep throughput in sample-steps/s per backend.")
+    ben = sub.add_parser(
+        "bench",
+        help="prox steps/s of the published torch step vs the engine; sweep throughput",
+        description="Side-by-side benchmark in one run: prox steps per second of a "
+        "published-style torch step (golden-section search) and of the compiled "
+        "engine, their ratio, and sweep throughput in sample-steps/s per backend.",
+    )
     ben.add_argument("--published-steps", type=int, default=200, help="steps timed for the torch step")
     ben.add_argument("--quick", action="store_true", help="smaller workloads (CI)")
     ben.add_argument("--threads", type=int, default=None, help="CPU threads for the sweep (default: all)")
@@ -63,23 +81,37 @@ def main(argv: list[str] | None = None) -> int:
             for name in figures.discover():
                 print(name)
             return 0
-        for path in figures.generate(args.out, args.only):
+        try:
+            paths = figures.generate(args.out, args.only)
+        except FMError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for path in paths:
             print(path)
     elif args.command == "experiment":
-        from . import experiments
+        from .movielens import experiments
 
         if args.list or not args.name:
             for name, preset in experiments.PRESETS.items():
                 print(f"{name}: {preset.description}")
             return 0 if args.list else 2
-        prov = experiments.run_experiment(args.name, args.out, device=args.device, methods=args.methods,
-                                          attempts=args.attempts, epochs=args.epochs, threads=args.threads,
-                                          progress=False if args.no_progress else None)
+        prov = experiments.run_experiment(
+            args.name,
+            args.out,
+            device=args.device,
+            methods=args.methods,
+            attempts=args.attempts,
+            epochs=args.epochs,
+            threads=args.threads,
+            progress=False if args.no_progress else None,
+        )
         last = prov["sessions"][-1]
-        print(f"{args.name}: {prov['runs_complete']}/{prov['runs_total']} runs in {args.out / (args.name + '.csv')}; "
-              f"this session added {last['runs_added']} runs in {last['wall_s']:.1f} s on {last['device']['backend']}")
+        print(
+            f"{args.name}: {prov['runs_complete']}/{prov['runs_total']} runs in {args.out / (args.name + '.csv')}; "
+            f"this session added {last['runs_added']} runs in {last['wall_s']:.1f} s on {last['device']['backend']}"
+        )
     elif args.command == "bench":
-        from . import bench
+        from .movielens import bench
 
         bench.main(published_steps=args.published_steps, quick=args.quick, threads=args.threads)
     return 0

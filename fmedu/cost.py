@@ -84,7 +84,9 @@ def time_dense_forms(ns, *, k: int = 16, batch: int = 64, seed: int = 0, repeat:
     return rows
 
 
-def time_sparse_form(nnzs, *, ns=(10_000,), k: int = 16, batch: int = 256, seed: int = 0, repeat: int = 5) -> list[Timing]:
+def time_sparse_form(
+    nnzs, *, ns=(10_000,), k: int = 16, batch: int = 256, seed: int = 0, repeat: int = 5
+) -> list[Timing]:
     """Seconds per batch of the sparse form for each (n, nnz): the cost follows nnz, not n."""
     rows = []
     for n in ns:

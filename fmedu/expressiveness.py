@@ -80,8 +80,7 @@ def check_symmetric(W, name: str = "W") -> None:
             raise FMInputError(f"{name} must be square (n, n), got shape {W.shape}")
         if not (W - W.T).is_zero_matrix:
             raise FMInputError(
-                f"{name} must be symmetric; an FM's interactions are symmetric "
-                f"(use (W + W.T) / 2 to symmetrise)"
+                f"{name} must be symmetric; an FM's interactions are symmetric (use (W + W.T) / 2 to symmetrise)"
             )
         return
     if not isinstance(W, Tensor):
@@ -97,8 +96,7 @@ def check_symmetric(W, name: str = "W") -> None:
     gap = (W - W.T).abs().max() if W.numel() else torch.tensor(0.0)
     if float(gap) > 1e-12 * max(1.0, float(W.abs().max())):
         raise FMInputError(
-            f"{name} must be symmetric (max |W - W.T| = {float(gap):.3g}); "
-            f"use (W + W.T) / 2 to symmetrise"
+            f"{name} must be symmetric (max |W - W.T| = {float(gap):.3g}); use (W + W.T) / 2 to symmetrise"
         )
 
 
@@ -258,9 +256,7 @@ def block_rank_exact(W: sp.Matrix, rows, cols) -> int:
     V[rows] V[cols]ᵀ must equal W[rows, cols]; a product through k columns has rank ≤ k.
     """
     if set(rows) & set(cols):
-        raise FMInputError(
-            "rows and cols must be disjoint: a block that touches the diagonal is not fixed by W"
-        )
+        raise FMInputError("rows and cols must be disjoint: a block that touches the diagonal is not fixed by W")
     return W.extract(list(rows), list(cols)).rank()
 
 
@@ -326,8 +322,13 @@ def fit_offdiag(W, k: int, seeds=(0, 1, 2, 3), maxiter: int = 3000) -> tuple[flo
             value, grad = offdiag_loss(flat.reshape(n, k), Wn)
             return value, grad.ravel()
 
-        res = minimize(fun, x0, jac=True, method="L-BFGS-B",
-                       options={"maxiter": maxiter, "ftol": 1e-30, "gtol": 1e-14, "maxcor": 30})
+        res = minimize(
+            fun,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": maxiter, "ftol": 1e-30, "gtol": 1e-14, "maxcor": 30},
+        )
         rel = np.sqrt(max(res.fun, 0.0)) / norm if norm > 0 else np.sqrt(max(res.fun, 0.0))
         if rel < best[0]:
             best = (rel, res.x.reshape(n, k))
@@ -336,8 +337,9 @@ def fit_offdiag(W, k: int, seeds=(0, 1, 2, 3), maxiter: int = 3000) -> tuple[flo
 
 def k_scan(examples: dict, ks, seeds=(0, 1, 2, 3)) -> list[dict]:
     """Rows ``{example, k, rel_error}`` of :func:`fit_offdiag` over ``ks`` for each named W."""
-    return [{"example": name, "k": k, "rel_error": fit_offdiag(W, k, seeds)[0]}
-            for name, W in examples.items() for k in ks]
+    return [
+        {"example": name, "k": k, "rel_error": fit_offdiag(W, k, seeds)[0]} for name, W in examples.items() for k in ks
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,8 +453,9 @@ def double_centre(M):
     return M - M.mean(0, keepdim=True) - M.mean(1, keepdim=True) + M.mean()
 
 
-def fit_fm(idx: Tensor, y: Tensor, n: int, k: int, seed: int, *, init_std: float = 0.5,
-           rounds: int = 20, max_iter: int = 200) -> FactorizationMachine:
+def fit_fm(
+    idx: Tensor, y: Tensor, n: int, k: int, seed: int, *, init_std: float = 0.5, rounds: int = 20, max_iter: int = 200
+) -> FactorizationMachine:
     """Fit an FM to (idx, y) by full-batch L-BFGS on the mean squared error (float64, seeded).
 
     Notebook 03 fits noiseless data from a planted FM, so the loss can go to ~1e-25; the
@@ -460,8 +463,15 @@ def fit_fm(idx: Tensor, y: Tensor, n: int, k: int, seed: int, *, init_std: float
     below 1e-13.
     """
     model = FactorizationMachine(n, k, init_std=init_std, generator=torch.Generator().manual_seed(seed))
-    opt = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=max_iter, history_size=50,
-                            tolerance_grad=1e-13, tolerance_change=0.0, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        model.parameters(),
+        lr=1,
+        max_iter=max_iter,
+        history_size=50,
+        tolerance_grad=1e-13,
+        tolerance_change=0.0,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -519,7 +529,7 @@ def k_examples(n: int = 10, seed: int = 0) -> dict:
     signs = random_sign_offdiag(n, seed)
     half = list(range(n // 2)), list(range(n // 2, n))
     rng = np.random.default_rng(seed)
-    splits = [half] + [(list(p[: n // 2]), list(p[n // 2:])) for p in (rng.permutation(n) for _ in range(20))]
+    splits = [half] + [(list(p[: n // 2]), list(p[n // 2 :])) for p in (rng.permutation(n) for _ in range(20))]
     sign_lower = max(block_rank_exact(signs, r, c) for r, c in splits)
     return {
         "planted rank 3": (planted, block_rank_exact(planted, *half), 3),
@@ -531,8 +541,11 @@ def k_examples(n: int = 10, seed: int = 0) -> dict:
 
 def _planted(n: int, k: int, seed: int):
     gen = torch.Generator().manual_seed(seed)
-    return (torch.randn((), dtype=F64, generator=gen), torch.randn(n, dtype=F64, generator=gen),
-            torch.randn(n, k, dtype=F64, generator=gen))
+    return (
+        torch.randn((), dtype=F64, generator=gen),
+        torch.randn(n, dtype=F64, generator=gen),
+        torch.randn(n, k, dtype=F64, generator=gen),
+    )
 
 
 def recovery_samples(setting: str, n: int) -> Tensor:
@@ -550,8 +563,9 @@ def recovery_samples(setting: str, n: int) -> Tensor:
     raise FMInputError(f"unknown setting {setting!r}; use 'pairs' or 'pairs+triples'")
 
 
-def planted_recovery(setting: str, seed: int, *, n_u: int = 10, n_i: int = 12, n: int = 10,
-                     k: int = 3, planted_seed: int = 3) -> dict:
+def planted_recovery(
+    setting: str, seed: int, *, n_u: int = 10, n_i: int = 12, n: int = 10, k: int = 3, planted_seed: int = 3
+) -> dict:
     """Fit an FM to the noiseless predictions of a planted one; max-abs errors of what it recovered.
 
     ``setting``: ``"user-item"`` (all n_u·n_i pairs), ``"pairs"`` or ``"pairs+triples"``
@@ -578,5 +592,65 @@ def planted_recovery(setting: str, seed: int, *, n_u: int = 10, n_i: int = 12, n
             P, Ph = torch.cat(svd_factor(double_centre(B))), torch.cat(svd_factor(double_centre(Bh)))
             out["B"] = (Bh - B).abs().max()
             out["centred B"] = (double_centre(Bh) - double_centre(B)).abs().max()
-            out["balanced centred"] = (Ph @ procrustes(Ph, P) - P).abs().max() if Ph.shape == P.shape else torch.tensor(float("inf"))
+            out["balanced centred"] = (
+                (Ph @ procrustes(Ph, P) - P).abs().max() if Ph.shape == P.shape else torch.tensor(float("inf"))
+            )
     return {key: float(v) for key, v in out.items()}
+
+
+# --------------------------------------------------------------------------- tables behind chapter 03
+
+K_SCAN_N = 10
+
+
+def k_scan_rows(n: int = K_SCAN_N, seeds=(0, 1, 2, 3)) -> list[dict]:
+    """Rows ``{example, k, rel_error, proven_lower, proven_upper}`` for the examples of
+    :func:`fmedu.expressiveness.k_examples` and every k = 1 … n."""
+    rows = []
+    for name, (W, lower, upper) in k_examples(n).items():
+        for k in range(1, n + 1):
+            rows.append(
+                {
+                    "example": name,
+                    "k": k,
+                    "rel_error": fit_offdiag(W, k, seeds, maxiter=1500)[0],
+                    "proven_lower": lower,
+                    "proven_upper": upper,
+                }
+            )
+    return rows
+
+
+def observed_k(rows: list[dict], tol: float = 1e-8) -> dict[str, int]:
+    """Smallest k whose best fit has relative error ≤ tol, per example (an observation)."""
+    out = {}
+    for r in rows:
+        if r["rel_error"] <= tol and r["example"] not in out:
+            out[r["example"]] = r["k"]
+    return out
+
+
+def gauge_rows(seed: int = 3, n_u: int = 10, n_i: int = 12, k: int = 3, ts=None) -> list[dict]:
+    """Both regularisers along V_u A_t, V_i A_t⁻ᵀ with A_t = diag(t, 1/t, 1) from the balanced factor.
+
+    Every member gives the same B = V_u V_iᵀ, hence the same user–item predictions.
+    """
+    ts = np.logspace(-1, 1, 41) if ts is None else ts
+    gen = torch.Generator().manual_seed(seed)
+    V = torch.randn(n_u + n_i, k, dtype=torch.float64, generator=gen)
+    B = V[:n_u] @ V[n_u:].T
+    Vu, Vi = svd_factor(B)
+    rows = []
+    for t in ts:
+        A = torch.diag(torch.tensor([t, 1 / t] + [1.0] * (k - 2), dtype=torch.float64))
+        Vt = torch.cat([Vu @ A, Vi @ torch.linalg.inv(A).T])
+        rows.append(
+            {
+                "t": float(t),
+                "frobenius_sq": float(frobenius_sq(Vt)),
+                "pair_interaction_sq": float(pair_interaction_sq(Vt, n_u)),
+                "two_nuclear_norm": float(2 * nuclear_norm(B)),
+                "max_B_change": float((Vt[:n_u] @ Vt[n_u:].T - B).abs().max()),
+            }
+        )
+    return rows

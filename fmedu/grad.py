@@ -2,7 +2,7 @@
 
 Used by notebook 02 (the O(nk) gradient, checked three ways) and by ``fmedu.train``.
 
-**Prediction gradient.** For one sample x (design.md notation)
+**Prediction gradient.** For one sample x (notation as in the README)
 
     ∂ŷ/∂w0 = 1,   ∂ŷ/∂w_i = x_i,   ∂ŷ/∂v_if = x_i s_f − v_if x_i²,   s_f = Σ_j v_jf x_j .
 
@@ -35,33 +35,17 @@ make up the three-way check of notebook 02 and ``tests/test_grad.py``.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
-
 import torch
 from torch import Tensor
 
+from . import symbolic
+from .losses import LOSSES, Loss, check_targets, get_loss
 from .model import gather_sparse, predict, predict_sparse, sparse_batch
-from .validation import (
-    FMInputError,
-    check_dense_batch,
-    check_labels,
-    check_params,
-    require_finite,
-)
+from .validation import check_dense_batch, check_params
 
 __all__ = [
     "predict_grad",
     "predict_grad_sparse",
-    "squared_loss",
-    "squared_loss_derivative",
-    "logistic_loss",
-    "logistic_loss_derivative",
-    "hinge_loss",
-    "hinge_loss_derivative",
-    "LOSSES",
-    "Loss",
-    "get_loss",
-    "check_targets",
     "batch_loss_grad",
     "batch_loss_grad_sparse",
     "autograd_batch_grad",
@@ -71,6 +55,8 @@ __all__ = [
     "max_abs_error",
     "three_way_check",
     "kink_safe_step",
+    "slipped_batch_grad_V",
+    "e6_gradient_test",
 ]
 
 EPS64 = torch.finfo(torch.float64).eps
@@ -125,93 +111,12 @@ def predict_grad_sparse(
     return g_w0, g_w, g_V
 
 
-# --------------------------------------------------------------------------- losses
-
-
-def squared_loss(y_hat: Tensor, y: Tensor) -> Tensor:
-    """(ŷ − y)², elementwise."""
-    return (y_hat - y) ** 2
-
-
-def squared_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
-    """∂/∂ŷ (ŷ − y)² = 2(ŷ − y)."""
-    return 2 * (y_hat - y)
-
-
-def logistic_loss(y_hat: Tensor, y: Tensor) -> Tensor:
-    """log(1 + exp(−yŷ)) = logaddexp(0, −yŷ): no overflow for any margin yŷ."""
-    margin = y * y_hat
-    return torch.logaddexp(torch.zeros_like(margin), -margin)
-
-
-def logistic_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
-    """∂/∂ŷ log(1 + exp(−yŷ)) = −y·sigmoid(−yŷ) (torch's sigmoid is stable at ±1000)."""
-    return -y * torch.sigmoid(-y * y_hat)
-
-
-def hinge_loss(y_hat: Tensor, y: Tensor) -> Tensor:
-    """max(0, 1 − yŷ)."""
-    return torch.clamp(1 - y * y_hat, min=0)
-
-
-def hinge_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
-    """A subgradient of max(0, 1 − yŷ) in ŷ: −y where yŷ ≤ 1, else 0."""
-    return torch.where(y * y_hat <= 1, -y, torch.zeros_like(y))
-
-
-class Loss(NamedTuple):
-    name: str
-    value: Callable[[Tensor, Tensor], Tensor]
-    derivative: Callable[[Tensor, Tensor], Tensor]
-    labels: tuple[float, ...] | None  # allowed label values, None = any real y
-    third_derivative_bound: float  # sup |ℓ'''| in ŷ (used by the finite-difference bound)
-
-
-LOSSES: dict[str, Loss] = {
-    "squared": Loss("squared", squared_loss, squared_loss_derivative, None, 0.0),
-    # |σ''(t)| ≤ 1/(6√3) < 0.0963 for the logistic sigmoid σ, and ℓ''' = −y³σ''(−yŷ)
-    "logistic": Loss("logistic", logistic_loss, logistic_loss_derivative, (-1.0, 1.0), 0.0963),
-    "hinge": Loss("hinge", hinge_loss, hinge_loss_derivative, (-1.0, 1.0), 0.0),
-}
-
-
-def get_loss(loss: str | Loss) -> Loss:
-    """The :class:`Loss` named ``loss`` (``"squared"``, ``"logistic"`` or ``"hinge"``)."""
-    if isinstance(loss, Loss):
-        return loss
-    if loss not in LOSSES:
-        raise FMInputError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    return LOSSES[loss]
-
-
-def check_targets(y: Tensor, batch: int, dtype: torch.dtype, loss: str | Loss, name: str = "y") -> None:
-    """y of shape ``(batch,)``, the parameters' dtype, finite, and labels valid for ``loss``.
-
-    ``name`` is the argument name used in the error messages (e.g. ``"y_val"``).
-    """
-    spec = get_loss(loss)
-    if not isinstance(y, Tensor):
-        raise FMInputError(
-            f"{name} must be a torch.Tensor, got {type(y).__name__}; "
-            f"convert it with torch.as_tensor({name}, dtype={dtype})"
-        )
-    if y.shape != (batch,):
-        raise FMInputError(
-            f"{name} has shape {tuple(y.shape)} but the batch has {batch} samples; pass {name} of shape ({batch},), "
-            "one target per sample"
-        )
-    if y.dtype != dtype:
-        raise FMInputError(f"{name} has dtype {y.dtype} but the parameters have {dtype}; use {name}.to({dtype})")
-    require_finite(name, y)
-    if spec.labels is not None:
-        check_labels(y, spec.labels, name=name)
-
-
 # --------------------------------------------------------------------------- batch losses
 
 
-def batch_loss_grad(x: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared",
-                    *, check: bool = True):
+def batch_loss_grad(
+    x: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *, check: bool = True
+):
     """Mean loss over a dense batch and its closed-form gradient: ``(L, g_w0, g_w, g_V)``.
 
     ``x``: ``(batch, n)`` (or ``(n,)`` with ``y`` of shape ``()``); shapes of the gradients
@@ -239,8 +144,17 @@ def batch_loss_grad(x: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss
     return L, g_w0, g_w, g_V
 
 
-def batch_loss_grad_sparse(idx: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor,
-                           loss: str | Loss = "squared", val: Tensor | None = None, *, check: bool = True):
+def batch_loss_grad_sparse(
+    idx: Tensor,
+    y: Tensor,
+    w0: Tensor,
+    w: Tensor,
+    V: Tensor,
+    loss: str | Loss = "squared",
+    val: Tensor | None = None,
+    *,
+    check: bool = True,
+):
     """Mean loss over a padded index batch and its gradient, scattered to parameter shapes.
 
     Returns ``(L, g_w0, g_w, g_V)`` with ``g_w`` ``(n,)`` and ``g_V`` ``(n, k)``; only rows
@@ -280,8 +194,17 @@ def _loss_of(params, spec: Loss, y: Tensor, x=None, idx=None, val=None) -> Tenso
     return spec.value(y_hat, y).mean()
 
 
-def autograd_batch_grad(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *,
-                        x: Tensor | None = None, idx: Tensor | None = None, val: Tensor | None = None):
+def autograd_batch_grad(
+    y: Tensor,
+    w0: Tensor,
+    w: Tensor,
+    V: Tensor,
+    loss: str | Loss = "squared",
+    *,
+    x: Tensor | None = None,
+    idx: Tensor | None = None,
+    val: Tensor | None = None,
+):
     """``(L, g_w0, g_w, g_V)`` by torch autograd through ``fmedu.predict`` (dense ``x``) or
     ``fmedu.predict_sparse`` (``idx``, ``val``): the second leg of notebook 02's three-way check."""
     spec = get_loss(loss)
@@ -291,9 +214,18 @@ def autograd_batch_grad(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str |
     return (L.detach(), *grads)
 
 
-def finite_difference_batch_grad(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *,
-                                 x: Tensor | None = None, idx: Tensor | None = None, val: Tensor | None = None,
-                                 h: float = 1e-5):
+def finite_difference_batch_grad(
+    y: Tensor,
+    w0: Tensor,
+    w: Tensor,
+    V: Tensor,
+    loss: str | Loss = "squared",
+    *,
+    x: Tensor | None = None,
+    idx: Tensor | None = None,
+    val: Tensor | None = None,
+    h: float = 1e-5,
+):
     """``(g_w0, g_w, g_V)`` by central differences (L(θ + h) − L(θ − h)) / 2h, one coordinate at a time.
 
     The third leg of notebook 02's three-way check: it uses only loss *values*, so it is
@@ -337,9 +269,18 @@ def _abs_scales(y: Tensor, w0, w, V, spec: Loss, x=None, idx=None, val=None):
     return xa, xa, A_V, yhat_abs, d_abs
 
 
-def roundoff_bound(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *,
-                   x: Tensor | None = None, idx: Tensor | None = None, val: Tensor | None = None,
-                   c: float = 64.0):
+def roundoff_bound(
+    y: Tensor,
+    w0: Tensor,
+    w: Tensor,
+    V: Tensor,
+    loss: str | Loss = "squared",
+    *,
+    x: Tensor | None = None,
+    idx: Tensor | None = None,
+    val: Tensor | None = None,
+    c: float = 64.0,
+):
     """Entrywise float64 tolerance ``(b_w0, b_w, b_V)`` for closed form vs autograd.
 
     Both compute the same sums in different orders, so they differ by at most a few
@@ -359,9 +300,19 @@ def roundoff_bound(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss
     return b_w0, b_w, b_V
 
 
-def finite_difference_bound(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *,
-                            x: Tensor | None = None, idx: Tensor | None = None, val: Tensor | None = None,
-                            h: float = 1e-5, c: float = 64.0):
+def finite_difference_bound(
+    y: Tensor,
+    w0: Tensor,
+    w: Tensor,
+    V: Tensor,
+    loss: str | Loss = "squared",
+    *,
+    x: Tensor | None = None,
+    idx: Tensor | None = None,
+    val: Tensor | None = None,
+    h: float = 1e-5,
+    c: float = 64.0,
+):
     """Entrywise tolerance ``(b_w0, b_w, b_V)`` for closed form vs central differences with step h.
 
     ŷ is affine in each single parameter (v_if never multiplies itself: the pairs have i < j),
@@ -392,9 +343,18 @@ def _within(errors, bounds) -> bool:
     return all(bool((e <= b).all()) for e, b in zip(errors, bounds))
 
 
-def three_way_check(y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *,
-                    x: Tensor | None = None, idx: Tensor | None = None, val: Tensor | None = None,
-                    h: float = 1e-5) -> dict:
+def three_way_check(
+    y: Tensor,
+    w0: Tensor,
+    w: Tensor,
+    V: Tensor,
+    loss: str | Loss = "squared",
+    *,
+    x: Tensor | None = None,
+    idx: Tensor | None = None,
+    val: Tensor | None = None,
+    h: float = 1e-5,
+) -> dict:
     """Closed form vs autograd (float64) vs central differences on one batch.
 
     Dense when ``x`` is given, sparse when ``idx`` is. Returns the largest absolute errors,
@@ -436,3 +396,27 @@ def kink_safe_step(y, w0, w, V, *, x=None, idx=None, val=None, h: float = 1e-5) 
     y_hat = predict(x, w0, w, V, check=False) if idx is None else predict_sparse(idx, w0, w, V, val, check=False)
     return bool(((1 - y * y_hat).abs() > 2 * reach).all())
 
+
+# --------------------------------------------------------------------------- erratum E6 (chapter 02)
+
+
+def slipped_batch_grad_V(x, y, w0, w, V, loss: str, variant: str):
+    """The V-gradient of the mean batch loss with the factor-index slip (a numeric stand-in for the
+    published backward pass; our own code, same arithmetic)."""
+    spec = get_loss(loss)
+    s = x @ V  # (B, k)
+    d = spec.derivative(predict(x, w0, w, V), y) / x.shape[0]  # (B,)
+    s_used = s[:, symbolic.slipped_columns(V.shape[1], variant)]  # (B, k): the slip
+    return x.T @ (d.unsqueeze(-1) * s_used) - V * ((x * x).T @ d).unsqueeze(-1)
+
+
+def e6_gradient_test(n: int, k: int, variant: str, *, loss: str = "squared", batch: int = 8, seed: int = 0) -> bool:
+    """A standard gradient test of the slipped V-gradient: does it match autograd on random data
+    within the float64 roundoff bound?"""
+    from .testing import random_problem
+
+    x, y, w0, w, V = random_problem(n, k, batch, loss, torch.Generator().manual_seed(seed))
+    slipped = slipped_batch_grad_V(x, y, w0, w, V, loss, variant)
+    auto = autograd_batch_grad(y, w0, w, V, loss, x=x)[3]
+    bound = roundoff_bound(y, w0, w, V, loss, x=x)[2]
+    return bool(((slipped - auto).abs() <= bound).all())

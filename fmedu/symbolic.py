@@ -20,6 +20,12 @@ __all__ = [
 ]
 
 
+def fm_prediction(x: sp.Matrix, w0: sp.Expr, w: sp.Matrix, V: sp.Matrix) -> sp.Expr:
+    """ŷ(x) = w0 + Σ_i w_i x_i + Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j, the pairs spelled out (any sympy entries)."""
+    x = sp.Matrix(x)
+    return w0 + (w.T * x)[0] + pairwise_double_sum(x, V)
+
+
 def fm_symbols(n: int, k: int):
     """Symbols of an FM with n features and k factors: ``(x, w0, w, V)``.
 
@@ -46,8 +52,7 @@ def pairwise_rendle(x: sp.Matrix, V: sp.Matrix):
     """½ Σ_f [(Σ_i v_if x_i)² − Σ_i v_if² x_i²]."""
     n, k = V.shape
     return sp.Rational(1, 2) * sum(
-        sum(V[i, f] * x[i] for i in range(n)) ** 2 - sum(V[i, f] ** 2 * x[i] ** 2 for i in range(n))
-        for f in range(k)
+        sum(V[i, f] * x[i] for i in range(n)) ** 2 - sum(V[i, f] ** 2 * x[i] ** 2 for i in range(n)) for f in range(k)
     )
 
 
@@ -147,3 +152,73 @@ def rendle_induction() -> dict[str, sp.Expr]:
         "pair_increment": sp.simplify(pairs_next - pairs(n) - increment),
         "step": sp.simplify(sp.expand(rendle_next - rendle(n)) - increment),
     }
+
+
+# --------------------------------------------------------------------------- the gradient (chapter 02)
+
+
+def symbolic_gradient(n: int, k: int):
+    """``(x, V, y_hat, derived, closed)`` for a symbolic FM of size (n, k).
+
+    ``y_hat`` is the definition w0 + Σ w_i x_i + Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j (pairs spelled
+    out); ``derived[i, f] = ∂ŷ/∂v_if`` by sympy from it; ``closed[i, f]`` is
+    x_i Σ_j v_jf x_j − v_if x_i².
+    """
+    x, w0, w, V = fm_symbols(n, k)
+    y_hat = w0 + sum(w[i] * x[i] for i in range(n)) + pairwise_double_sum(x, V)
+    derived = sp.Matrix(n, k, lambda i, f: sp.diff(y_hat, V[i, f]))
+    closed = sp.Matrix(n, k, lambda i, f: x[i] * sum(V[j, f] * x[j] for j in range(n)) - V[i, f] * x[i] ** 2)
+    return x, V, y_hat, derived, closed
+
+
+def note_gradient(x: sp.Matrix, V: sp.Matrix) -> sp.Matrix:
+    """The gradient note's final formula in our symbols: x_i Σ_j v_jf x_j − 2 v_if x_i² (erratum E1)."""
+    n, k = V.shape
+    return sp.Matrix(n, k, lambda i, f: x[i] * sum(V[j, f] * x[j] for j in range(n)) - 2 * V[i, f] * x[i] ** 2)
+
+
+def e1_explanation(n: int, k: int, i: int, f: int) -> dict[str, sp.Expr]:
+    """Why the note's formula has −2 v_if x_i²: it differentiates with Z_f held fixed.
+
+    With Z = Σ_j v_jf x_j (the note's memoised Z_i, our s_f), the terms of the pairwise
+    part that contain v_if are φ_if = v_if x_i Z − v_if² x_i². Returned (all sympy):
+
+    * ``rest``: ∂(pairwise − φ_if)/∂v_if with Z substituted: 0 when φ_if holds every
+      v_if term (it does);
+    * ``z_fixed``: ∂φ_if/∂v_if treating Z as a constant (the note's result);
+    * ``total``: ∂φ_if/∂v_if after substituting Z (the correct derivative);
+    * ``chain_term``: ∂φ_if/∂Z · ∂Z/∂v_if, the term the note drops (= v_if x_i²).
+    """
+    x, _, _, V = fm_symbols(n, k)
+    Z = sp.Symbol("Z", real=True)
+    Z_expr = sum(V[j, f] * x[j] for j in range(n))
+    v, xi = V[i, f], x[i]
+    phi = v * xi * Z - v**2 * xi**2
+    return {
+        "phi_if": phi,
+        "rest": sp.expand(sp.diff(pairwise_rendle(x, V) - phi.subs(Z, Z_expr), v)),
+        "z_fixed": sp.diff(phi, v),
+        "total": sp.expand(sp.diff(phi.subs(Z, Z_expr), v)),
+        "chain_term": sp.expand(sp.diff(phi, Z).subs(Z, Z_expr) * sp.diff(Z_expr, v)),
+        "Z": Z_expr,
+    }
+
+
+SLIP_VARIANTS = {
+    # the published backward pass: factor 1 uses its own column of XV, factors 2..k the last one
+    "first-own-rest-last": lambda k: [0] + [k - 1] * (k - 1),
+    # the slip as often paraphrased: the last column of XV for every factor
+    "all-last": lambda k: [k - 1] * k,
+}
+
+
+def slipped_columns(k: int, variant: str) -> list[int]:
+    """Which column of XV (0-based) the slipped backward pass uses for each factor f = 0..k−1."""
+    return SLIP_VARIANTS[variant](k)
+
+
+def slipped_symbolic_gradient(n: int, k: int, variant: str) -> sp.Matrix:
+    """∂ŷ/∂V as the slipped backward pass computes it, symbolically: x_i s_{c(f)} − v_if x_i²."""
+    x, _, _, V = fm_symbols(n, k)
+    cols = slipped_columns(k, variant)
+    return sp.Matrix(n, k, lambda i, f: x[i] * sum(V[j, cols[f]] * x[j] for j in range(n)) - V[i, f] * x[i] ** 2)

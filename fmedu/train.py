@@ -211,8 +211,9 @@ def planted_fm(n: int, k: int, *, strength: float = 1.0, seed: int = 0, dtype=to
     return w0, w, V
 
 
-def planted_data(w0: Tensor, w: Tensor, V: Tensor, N: int, *, task: str = "regression",
-                 noise: float = 0.3, seed: int = 0):
+def planted_data(
+    w0: Tensor, w: Tensor, V: Tensor, N: int, *, task: str = "regression", noise: float = 0.3, seed: int = 0
+):
     """``(X, y)`` from the planted FM: X ~ N(0, I) of shape ``(N, n)``.
 
     Regression: y = ŷ(x) + N(0, noise²). Classification: y = +1 with probability

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-
-class FMInputError(ValueError):
-    """Raised for malformed FM inputs (shapes, dtypes, indices, non-finite values, labels)."""
+from .errors import FMInputError
 
 
 def _require_tensor(name: str, value) -> Tensor:
@@ -22,8 +22,7 @@ def _require_tensor(name: str, value) -> Tensor:
 def _require_float(name: str, t: Tensor) -> None:
     if not t.is_floating_point():
         raise FMInputError(
-            f"{name} has dtype {t.dtype}, but a floating dtype is required; "
-            f"use {name}.to(torch.float64)"
+            f"{name} has dtype {t.dtype}, but a floating dtype is required; use {name}.to(torch.float64)"
         )
 
 
@@ -51,13 +50,11 @@ def check_params(w0: Tensor, w: Tensor, V: Tensor) -> None:
         raise FMInputError(f"V must have shape (n, k), got {tuple(V.shape)}")
     if V.shape[0] != w.shape[0]:
         raise FMInputError(
-            f"w has {w.shape[0]} entries but V has {V.shape[0]} rows; both must equal n, "
-            "the number of features"
+            f"w has {w.shape[0]} entries but V has {V.shape[0]} rows; both must equal n, the number of features"
         )
     if not (w0.dtype == w.dtype == V.dtype):
         raise FMInputError(
-            f"w0, w, V must share one dtype, got {w0.dtype}, {w.dtype}, {V.dtype}; "
-            "convert them with .to(torch.float64)"
+            f"w0, w, V must share one dtype, got {w0.dtype}, {w.dtype}, {V.dtype}; convert them with .to(torch.float64)"
         )
     for name, t in (("w0", w0), ("w", w), ("V", V)):
         require_finite(name, t)
@@ -75,9 +72,7 @@ def check_dense_batch(x: Tensor, V: Tensor) -> None:
             "pass x of shape (n,) or (batch, n)"
         )
     if x.dtype != V.dtype:
-        raise FMInputError(
-            f"x has dtype {x.dtype} but the parameters have {V.dtype}; convert x with x.to({V.dtype})"
-        )
+        raise FMInputError(f"x has dtype {x.dtype} but the parameters have {V.dtype}; convert x with x.to({V.dtype})")
     require_finite("x", x)
 
 
@@ -93,9 +88,7 @@ def check_indices(idx: Tensor, n: int, name: str = "idx", allow_padding: bool = 
     if bool(bad.any()):
         pos = tuple(int(i) for i in torch.nonzero(bad)[0])
         allowed = "[0, n) or -1 for padding" if allow_padding else "[0, n)"
-        raise FMInputError(
-            f"{name} has index {int(idx[pos])} at position {pos}, outside {allowed} with n = {n}"
-        )
+        raise FMInputError(f"{name} has index {int(idx[pos])} at position {pos}, outside {allowed} with n = {n}")
     ordered, _ = torch.sort(idx, dim=-1)
     repeat = (ordered[..., 1:] == ordered[..., :-1]) & (ordered[..., 1:] >= 0)
     if bool(repeat.any()):
@@ -117,13 +110,9 @@ def check_sparse_batch(idx: Tensor, val: Tensor | None, V: Tensor) -> None:
         _require_tensor("val", val)
         _require_float("val", val)
         if val.shape != idx.shape:
-            raise FMInputError(
-                f"val has shape {tuple(val.shape)} but idx has {tuple(idx.shape)}; they must match"
-            )
+            raise FMInputError(f"val has shape {tuple(val.shape)} but idx has {tuple(idx.shape)}; they must match")
         if val.dtype != V.dtype:
-            raise FMInputError(
-                f"val has dtype {val.dtype} but the parameters have {V.dtype}; use val.to({V.dtype})"
-            )
+            raise FMInputError(f"val has dtype {val.dtype} but the parameters have {V.dtype}; use val.to({V.dtype})")
         require_finite("val", val)
 
 
@@ -139,3 +128,61 @@ def check_labels(y: Tensor, allowed: tuple[float, ...] = (-1.0, 1.0), name: str 
         if set(allowed) == {-1.0, 1.0}:
             hint = "; map {0, 1} labels with y = 2 * y - 1"
         raise FMInputError(f"{name} must take values in {set(allowed)}, found {bad}{hint}")
+
+
+# --------------------------------------------------------------------------- scalars of one sample
+
+
+def check_nnz(nnz) -> int:
+    if isinstance(nnz, bool) or not isinstance(nnz, int) or nnz < 0:
+        raise FMInputError(f"nnz must be a non-negative int (non-zeros of the sample), got {nnz!r}")
+    return nnz
+
+
+def check_label(y) -> float:
+    if isinstance(y, Tensor):
+        if y.numel() != 1:
+            raise FMInputError(f"y must be one label (+1 or -1), got a tensor of shape {tuple(y.shape)}")
+        y = y.item()
+    try:
+        value = float(y)
+    except (TypeError, ValueError):
+        raise FMInputError(f"y must be +1 or -1, got {y!r}") from None
+    if value not in (-1.0, 1.0):
+        hint = "; map {0, 1} labels with y = 2 * y - 1" if value == 0.0 else ""
+        raise FMInputError(f"y must be +1 or -1, got {y!r}{hint}")
+    return value
+
+
+def check_eta(eta) -> float:
+    if isinstance(eta, Tensor):
+        eta = eta.item()
+    try:
+        value = float(eta)
+    except (TypeError, ValueError):
+        raise FMInputError(f"eta (step size) must be a positive real number, got {eta!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise FMInputError(f"eta (step size) must be a positive finite number, got {eta!r}")
+    return value
+
+
+def check_z(z) -> float:
+    value = float(z)
+    if not (0.0 <= value <= 1.0):
+        raise FMInputError(f"z (dual variable) must lie in [0, 1], got {z!r}")
+    return value
+
+
+def check_one_sample(idx, n: int) -> Tensor:
+    """The non-zero feature indices of ONE sample: a 1-D integer tensor of distinct values in [0, n)."""
+    if not isinstance(idx, Tensor):
+        raise FMInputError(
+            f"idx must be a 1-D integer tensor of feature indices, got {type(idx).__name__}; "
+            "convert it with torch.as_tensor(idx, dtype=torch.int64)"
+        )
+    if idx.dim() != 1:
+        raise FMInputError(
+            f"idx must be 1-D (the non-zero feature indices of ONE sample), got shape {tuple(idx.shape)}"
+        )
+    check_indices(idx, n, allow_padding=False)
+    return idx.long()

@@ -148,6 +148,7 @@ all(difference == 0 for difference in induction.values())
 # $\varepsilon$ the float64 unit roundoff. We draw random shapes with dense real-valued inputs,
 # one-hot inputs and multi-hot inputs, and check the sparse (index) form too.
 
+
 # %%
 def roundoff_bound(x, w0, w, V):
     """c·n·eps × (sum of |terms| of ŷ), per sample: a generous float64 error bound."""
@@ -192,6 +193,7 @@ all(agree), len(agree)
 # forms spend their work. For a batch of $B$ samples the naive form builds $VV^\top$
 # ($2n^2k$ flops) and applies its upper triangle to the batch ($2Bn^2$); Rendle's form needs two
 # $(B\times n)(n\times k)$ products ($4Bnk$). The counts match these formulas exactly:
+
 
 # %%
 def counted(n, k=16, batch=64):

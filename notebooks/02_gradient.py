@@ -45,7 +45,7 @@ import sympy as sp
 import torch
 
 import fmedu
-from fmedu import grad
+from fmedu import grad, symbolic, testing
 from fmedu import train as training
 from fmedu.figures import nb02
 from fmedu.notebook import setup
@@ -60,7 +60,7 @@ setup()
 # differentiate. One entry, $\partial\hat y/\partial v_{23}$:
 
 # %%
-xs, Vs, y_def, derived, closed = nb02.symbolic_gradient(5, 3)
+xs, Vs, y_def, derived, closed = symbolic.symbolic_gradient(5, 3)
 derived[1, 2]
 
 # %% [markdown]
@@ -90,7 +90,7 @@ sp.diff(y_def, w0s), [sp.diff(y_def, wi) for wi in ws] == list(xs)
 # by exactly $-v_{if}x_i^2$ in every entry:
 
 # %%
-note = nb02.note_gradient(xs, Vs)
+note = symbolic.note_gradient(xs, Vs)
 (note - derived).applyfunc(sp.expand)
 
 # %% [markdown]
@@ -102,7 +102,7 @@ note = nb02.note_gradient(xs, Vs)
 # $\partial\phi_{if}/\partial Z\cdot x_i = v_{if}x_i^2$, which cancels half of the $-2v_{if}x_i^2$.
 
 # %%
-e1 = nb02.e1_explanation(5, 3, 1, 2)
+e1 = symbolic.e1_explanation(5, 3, 1, 2)
 Z = sp.Symbol("Z", real=True)
 {
     "phi_if": e1["phi_if"],
@@ -124,7 +124,7 @@ Z = sp.Symbol("Z", real=True)
 
 # %%
 gen = torch.Generator().manual_seed(7)
-x, y, w0, w, V = nb02.random_problem(7, 3, 6, "logistic", gen)
+x, y, w0, w, V = testing.random_problem(7, 3, 6, "logistic", gen)
 d = fmedu.logistic_loss_derivative(fmedu.predict(x, w0, w, V), y) / 6  # ∂L/∂ŷ_b for the mean loss
 s = x @ V  # (batch, k)
 g_V_note = x.T @ (d.unsqueeze(-1) * s) - 2 * V * ((x * x).T @ d).unsqueeze(-1)
@@ -160,8 +160,13 @@ bound = grad.roundoff_bound(y, w0, w, V, "logistic", x=x)[2]
 
 # %%
 {
-    variant: {k: (nb02.slipped_symbolic_gradient(k + 3, k, variant) - nb02.symbolic_gradient(k + 3, k)[3])
-              .applyfunc(sp.expand) == sp.zeros(k + 3, k) for k in (1, 2, 3, 4, 5)}
+    variant: {
+        k: (symbolic.slipped_symbolic_gradient(k + 3, k, variant) - symbolic.symbolic_gradient(k + 3, k)[3]).applyfunc(
+            sp.expand
+        )
+        == sp.zeros(k + 3, k)
+        for k in (1, 2, 3, 4, 5)
+    }
     for variant in nb02.SLIP_VARIANTS
 }
 
@@ -171,8 +176,14 @@ bound = grad.roundoff_bound(y, w0, w, V, "logistic", x=x)[2]
 
 # %%
 {
-    variant: {k: all(nb02.e6_gradient_test(k + 3, k, variant, loss=loss, seed=seed)
-                     for loss in ("squared", "logistic") for seed in range(3)) for k in (1, 2, 3, 4, 5)}
+    variant: {
+        k: all(
+            grad.e6_gradient_test(k + 3, k, variant, loss=loss, seed=seed)
+            for loss in ("squared", "logistic")
+            for seed in range(3)
+        )
+        for k in (1, 2, 3, 4, 5)
+    }
     for variant in nb02.SLIP_VARIANTS
 }
 
@@ -207,8 +218,11 @@ bound = grad.roundoff_bound(y, w0, w, V, "logistic", x=x)[2]
 
 # %%
 rows = nb02.three_way_sweep(trials=36, seed=0)
-{(loss, kind): sum(1 for r in rows if (r["loss"], r["kind"]) == (loss, kind))
- for loss in ("squared", "logistic", "hinge") for kind in ("dense", "sparse", "one-hot")}
+{
+    (loss, kind): sum(1 for r in rows if (r["loss"], r["kind"]) == (loss, kind))
+    for loss in ("squared", "logistic", "hinge")
+    for kind in ("dense", "sparse", "one-hot")
+}
 
 # %%
 checks = ("loss_equal", "closed_vs_autograd_ok", "closed_vs_fd_ok", "autograd_vs_fd_ok")
@@ -245,8 +259,12 @@ largest["closed form vs autograd"] <= 1e-12, largest["closed form vs central dif
 idx = torch.tensor([[1, 4, -1], [0, 2, 3]])
 g_w0, g_w, g_V = fmedu.predict_grad_sparse(idx, w0, w, V)
 tol = 1e-15 * (1 + V.abs().max())  # (v_1 + v_4) − v_1 rounds once
-g_w, bool(((g_V[0, 0] - V[4]).abs() <= tol).all()), bool(((g_V[0, 1] - V[1]).abs() <= tol).all()), bool(
-    (g_V[0, 2] == 0).all())
+(
+    g_w,
+    bool(((g_V[0, 0] - V[4]).abs() <= tol).all()),
+    bool(((g_V[0, 1] - V[1]).abs() <= tol).all()),
+    bool((g_V[0, 2] == 0).all()),
+)
 
 # %% [markdown]
 # and it equals the dense per-sample gradient `fmedu.predict_grad` at those rows:
@@ -254,8 +272,12 @@ g_w, bool(((g_V[0, 0] - V[4]).abs() <= tol).all()), bool(((g_V[0, 1] - V[1]).abs
 # %%
 x_dense = fmedu.sparse_to_dense(idx, V.shape[0])
 d_w0, d_w, d_V = fmedu.predict_grad(x_dense, w0, w, V)
-all(torch.allclose(g_V[b, t], d_V[b, idx[b, t]], rtol=0, atol=1e-14)
-    for b in range(2) for t in range(3) if idx[b, t] >= 0)
+all(
+    torch.allclose(g_V[b, t], d_V[b, idx[b, t]], rtol=0, atol=1e-14)
+    for b in range(2)
+    for t in range(3)
+    if idx[b, t] >= 0
+)
 
 # %% [markdown]
 # ### Large margins
@@ -269,8 +291,11 @@ y_hat_big = torch.tensor([1000.0, -1000.0, 0.0], dtype=torch.float64)
 y_big = torch.ones(3, dtype=torch.float64)
 t = y_hat_big.clone().requires_grad_(True)
 (auto_big,) = torch.autograd.grad(fmedu.logistic_loss(t, y_big).sum(), t)
-fmedu.logistic_loss(y_hat_big, y_big), fmedu.logistic_loss_derivative(y_hat_big, y_big), torch.equal(
-    auto_big, fmedu.logistic_loss_derivative(y_hat_big, y_big))
+(
+    fmedu.logistic_loss(y_hat_big, y_big),
+    fmedu.logistic_loss_derivative(y_hat_big, y_big),
+    torch.equal(auto_big, fmedu.logistic_loss_derivative(y_hat_big, y_big)),
+)
 
 # %% [markdown]
 # ## Cost
@@ -319,8 +344,12 @@ plt.show()
 planted = training.planted_fm(12, 4, strength=2.0, seed=5)
 X, y = training.planted_data(*planted, 800, task="classification", seed=6)
 X_val, y_val = training.planted_data(*planted, 200, task="classification", seed=7)
-runs = {backend: training.train(X, y, X_val, y_val, task="classification", k=4, epochs=8, lr=0.01,
-                                batch_size=32, seed=0, backend=backend) for backend in ("closed-form", "autograd")}
+runs = {
+    backend: training.train(
+        X, y, X_val, y_val, task="classification", k=4, epochs=8, lr=0.01, batch_size=32, seed=0, backend=backend
+    )
+    for backend in ("closed-form", "autograd")
+}
 a, b = runs["closed-form"], runs["autograd"]
 parameter_gap = max(float((p - q).abs().max()) for p, q in zip(a[:3], b[:3]))
 history_gap = max(abs(r[c] - s[c]) for r, s in zip(a.history, b.history) for c in r)
@@ -347,8 +376,10 @@ regression, classification = experiments
 # off-diagonal of $VV^\top$ is what the data can identify):
 
 # %% tags=["nbval-ignore-output"]
-{e["task"]: {key: round(e[key], 4) for key in e if key.startswith(("planted_val", "learned_val", "offdiag"))}
- for e in experiments}
+{
+    e["task"]: {key: round(e[key], 4) for key in e if key.startswith(("planted_val", "learned_val", "offdiag"))}
+    for e in experiments
+}
 
 # %% [markdown]
 # The claims, as exact comparisons against stated thresholds:
@@ -362,8 +393,8 @@ regression, classification = experiments
 {
     "regression: val MSE <= 1.1 x planted": regression["learned_val_loss"] <= 1.1 * regression["planted_val_loss"],
     "regression: offdiag error <= 0.10": regression["offdiag_error"] <= 0.10,
-    "classification: accuracy >= planted - 0.02":
-        classification["learned_val_accuracy"] >= classification["planted_val_accuracy"] - 0.02,
+    "classification: accuracy >= planted - 0.02": classification["learned_val_accuracy"]
+    >= classification["planted_val_accuracy"] - 0.02,
     "classification: offdiag error <= 0.15": classification["offdiag_error"] <= 0.15,
 }
 
@@ -382,8 +413,10 @@ plt.show()
 # %%
 r = classification["result"]
 labels = training.predict_labels(classification["X_val"], r.w0, r.w, r.V, "classification")
-(set(labels.tolist()) == {-1.0, 1.0},
- float((labels == classification["y_val"]).double().mean()) == r.history[-1]["val_accuracy"])
+(
+    set(labels.tolist()) == {-1.0, 1.0},
+    float((labels == classification["y_val"]).double().mean()) == r.history[-1]["val_accuracy"],
+)
 
 # %% [markdown]
 # ## Summary

@@ -115,13 +115,15 @@ sp.simplify(V3 * V3.T - ex.dominant_completion(W3))
 # $5\times5$ example, exact:
 
 # %%
-W5 = sp.Matrix([
-    [0, 2, -1, sp.Rational(1, 2), 0],
-    [2, 0, 3, 0, -sp.Rational(3, 4)],
-    [-1, 3, 0, -4, 1],
-    [sp.Rational(1, 2), 0, -4, 0, 2],
-    [0, -sp.Rational(3, 4), 1, 2, 0],
-])
+W5 = sp.Matrix(
+    [
+        [0, 2, -1, sp.Rational(1, 2), 0],
+        [2, 0, 3, 0, -sp.Rational(3, 4)],
+        [-1, 3, 0, -4, 1],
+        [sp.Rational(1, 2), 0, -4, 0, 2],
+        [0, -sp.Rational(3, 4), 1, 2, 0],
+    ]
+)
 V5 = ex.pair_factor(W5)
 V5.shape, (V5 * V5.T - ex.dominant_completion(W5)).applyfunc(sp.simplify).is_zero_matrix, ex.offdiag_error(V5, W5)
 
@@ -217,8 +219,13 @@ n = 6
 W_plus = ex.ones_offdiag(n, 1)
 Y = sp.Rational(n, n - 1) * (sp.eye(n) - sp.ones(n, n) / n)
 certificate = -sum(W_plus[i, j] * Y[i, j] for i in range(n) for j in range(n) if i != j)
-(ex.dominant_completion(W_plus).trace(), sp.ones(n, n).trace(), certificate,
- min(Y.eigenvals()) >= 0, all(Y[i, i] == 1 for i in range(n)))
+(
+    ex.dominant_completion(W_plus).trace(),
+    sp.ones(n, n).trace(),
+    certificate,
+    min(Y.eigenvals()) >= 0,
+    all(Y[i, i] == 1 for i in range(n)),
+)
 
 # %% [markdown]
 # **Proven:** the dominant completion is not minimum-norm in general; finding the minimum-trace
@@ -261,7 +268,11 @@ a_sym = sp.symbols("a_1:7", real=True)
 W_minus = ex.ones_offdiag(6, -1)
 completion = W_minus + sp.diag(*a_sym)
 V_minus = ex.ldl_factor_exact(6 * sp.eye(6) - sp.ones(6, 6))
-(completion - (sp.diag(*[ai + 1 for ai in a_sym]) - sp.ones(6, 6))).is_zero_matrix, V_minus.shape, ex.offdiag_error(V_minus, W_minus)
+(
+    (completion - (sp.diag(*[ai + 1 for ai in a_sym]) - sp.ones(6, 6))).is_zero_matrix,
+    V_minus.shape,
+    ex.offdiag_error(V_minus, W_minus),
+)
 
 # %% [markdown]
 # So $k^*\big(-(\mathbf 1\mathbf 1^\top - I)\big) = n-1$ exactly, while $k^*(\mathbf 1\mathbf 1^\top - I) = 1$:
@@ -292,7 +303,7 @@ examples = ex.k_examples(10)
 # miss a solution that exists.
 
 # %%
-scan = nb03.k_scan_rows()
+scan = ex.k_scan_rows()
 nb03.plot_k_scan(scan)
 plt.show()
 
@@ -300,7 +311,7 @@ plt.show()
 # The smallest $k$ whose best fit reaches relative error $10^{-8}$, per example:
 
 # %%
-observed = nb03.observed_k(scan)
+observed = ex.observed_k(scan)
 observed
 
 # %% [markdown]
@@ -309,8 +320,10 @@ observed
 # almost every real $W$, not to $\pm1$ matrices):
 
 # %%
-all(observed[name] == lower for name, (_, lower, upper) in examples.items() if lower == upper), \
-    examples["random ±1"][1] <= observed["random ±1"] <= examples["random ±1"][2]
+(
+    all(observed[name] == lower for name, (_, lower, upper) in examples.items() if lower == upper),
+    examples["random ±1"][1] <= observed["random ±1"] <= examples["random ±1"][2],
+)
 
 # %% [markdown]
 # ## 4 · User–item data: only one block matters
@@ -331,7 +344,9 @@ def one_hot_pair(u, i):
 
 all(
     sp.expand(sum(W_ui[p, q] * x[p] * x[q] for p in range(n) for q in range(p + 1, n)) - W_ui[u, n_u + i]) == 0
-    for u in range(n_u) for i in range(n_i) for x in [one_hot_pair(u, i)]
+    for u in range(n_u)
+    for i in range(n_i)
+    for x in [one_hot_pair(u, i)]
 )
 
 # %% [markdown]
@@ -349,7 +364,8 @@ all(
 n_u, n_i = 4, 5
 n = n_u + n_i
 B_exact = sp.Matrix([[1, 2], [-1, sp.Rational(1, 3)], [0, 3], [2, -1]]) * sp.Matrix(
-    [[1, 0, -2, sp.Rational(1, 2), 3], [2, 1, 0, -1, sp.Rational(2, 5)]])
+    [[1, 0, -2, sp.Rational(1, 2), 3], [2, 1, 0, -1, sp.Rational(2, 5)]]
+)
 V_u, V_i = ex.rank_factor_exact(B_exact)
 V_exact = V_u.col_join(V_i)
 w0_exact = sp.Rational(1, 7)
@@ -365,9 +381,14 @@ def full_exact(u, i):
     return w0_exact + w_exact[u] + w_exact[n_u + i] + B_exact[u, i]
 
 
-V_exact.shape, B_exact.rank(), all(
-    fm_exact([1 if f in (u, n_u + i) else 0 for f in range(n)]) == full_exact(u, i)
-    for u in range(n_u) for i in range(n_i)
+(
+    V_exact.shape,
+    B_exact.rank(),
+    all(
+        fm_exact([1 if f in (u, n_u + i) else 0 for f in range(n)]) == full_exact(u, i)
+        for u in range(n_u)
+        for i in range(n_i)
+    ),
 )
 
 # %% [markdown]
@@ -420,11 +441,17 @@ VQ = V_sym * Q
 Q, (Q.T * Q - sp.eye(3)).is_zero_matrix
 
 # %%
-(sp.expand(VQ * VQ.T - V_sym * V_sym.T).is_zero_matrix, [sp.expand(e) for e in (
-    symbolic.pairwise_rendle(x_sym, VQ) - symbolic.pairwise_rendle(x_sym, V_sym),
-    ex.frobenius_sq(VQ) - ex.frobenius_sq(V_sym),
-    ex.pair_interaction_sq(VQ, 2) - ex.pair_interaction_sq(V_sym, 2),
-)])
+(
+    sp.expand(VQ * VQ.T - V_sym * V_sym.T).is_zero_matrix,
+    [
+        sp.expand(e)
+        for e in (
+            symbolic.pairwise_rendle(x_sym, VQ) - symbolic.pairwise_rendle(x_sym, V_sym),
+            ex.frobenius_sq(VQ) - ex.frobenius_sq(V_sym),
+            ex.pair_interaction_sq(VQ, 2) - ex.pair_interaction_sq(V_sym, 2),
+        )
+    ],
+)
 
 # %% [markdown]
 # In float64 with a random orthogonal $Q$ ($n = 50$, $k = 8$, dense inputs):
@@ -432,7 +459,11 @@ Q, (Q.T * Q - sp.eye(3)).is_zero_matrix
 # %%
 gen = torch.Generator().manual_seed(7)
 x = torch.randn(32, 50, dtype=F64, generator=gen)
-w0, w, V = torch.tensor(0.3, dtype=F64), torch.randn(50, dtype=F64, generator=gen), torch.randn(50, 8, dtype=F64, generator=gen)
+w0, w, V = (
+    torch.tensor(0.3, dtype=F64),
+    torch.randn(50, dtype=F64, generator=gen),
+    torch.randn(50, 8, dtype=F64, generator=gen),
+)
 Qf = ex.random_orthogonal(8, gen)
 diff = (fmedu.predict(x, w0, w, V @ Qf) - fmedu.predict(x, w0, w, V)).abs().max()
 bound = 16 * 50 * EPS * (1 + 0.5 * ((x.abs() @ V.abs()) ** 2).sum(-1).max())
@@ -474,16 +505,19 @@ sp.expand((Vu_s * A_gauge) * (Vi_s * A_gauge.inv().T).T - Vu_s * Vi_s.T).is_zero
 # with $A_t = \operatorname{diag}(t, 1/t, 1)$:
 
 # %%
-gauge = nb03.gauge_rows()
+gauge = ex.gauge_rows()
 nb03.plot_regularisers(gauge)
 plt.show()
 
 # %%
 balanced = min(gauge, key=lambda row: abs(row["t"] - 1))
-(all(r["frobenius_sq"] >= r["two_nuclear_norm"] * (1 - 1e-12) for r in gauge),
- abs(balanced["frobenius_sq"] - balanced["two_nuclear_norm"]) <= 1e-12 * balanced["two_nuclear_norm"],
- max(r["max_B_change"] for r in gauge) <= 1e-12 * balanced["two_nuclear_norm"],
- max(r["pair_interaction_sq"] for r in gauge) - min(r["pair_interaction_sq"] for r in gauge) <= 1e-10 * balanced["pair_interaction_sq"])
+(
+    all(r["frobenius_sq"] >= r["two_nuclear_norm"] * (1 - 1e-12) for r in gauge),
+    abs(balanced["frobenius_sq"] - balanced["two_nuclear_norm"]) <= 1e-12 * balanced["two_nuclear_norm"],
+    max(r["max_B_change"] for r in gauge) <= 1e-12 * balanced["two_nuclear_norm"],
+    max(r["pair_interaction_sq"] for r in gauge) - min(r["pair_interaction_sq"] for r in gauge)
+    <= 1e-10 * balanced["pair_interaction_sq"],
+)
 
 # %% [markdown]
 # ### Translations: the linear terms absorb part of the interactions
@@ -514,8 +548,12 @@ def fm_sym(x, w0_, w_, V_):
     return w0_ + (w_.T * x)[0] + symbolic.pairwise_double_sum(x, V_)
 
 
-all(sp.expand(fm_sym(x, w0_t, w_t, V_t) - fm_sym(x, w0_s, w_s, V_s)) == 0
-    for u in range(n_u) for i in range(n_i) for x in [[1 if f in (u, n_u + i) else 0 for f in range(4)]])
+all(
+    sp.expand(fm_sym(x, w0_t, w_t, V_t) - fm_sym(x, w0_s, w_s, V_s)) == 0
+    for u in range(n_u)
+    for i in range(n_i)
+    for x in [[1 if f in (u, n_u + i) else 0 for f in range(4)]]
+)
 
 # %% [markdown]
 # So $B$ itself is **not** identifiable from user–item predictions: it changes by $a\mathbf 1^\top +
@@ -535,14 +573,18 @@ sp.simplify(ex.double_centre(Y_table) - ex.double_centre(Bs))
 # $(d-1)\sum_{a\in S}v_a\cdot c + \binom d2\|c\|^2$, absorbed by $w_a - (d-1)v_a\cdot c$ and
 # $w_0 - \binom d2\|c\|^2$. Exact for $n = 5$, every support of size $d = 2$ and $d = 3$:
 
+
 # %%
 def translated(d):
     x_, w0_, w_, V_ = symbolic.fm_symbols(5, 3)
     Vc = V_ + sp.ones(5, 1) * c_s
     wc = sp.Matrix([w_[a] - (d - 1) * (V_[a, :] * c_s.T)[0] for a in range(5)])
     w0c = w0_ - sp.binomial(d, 2) * (c_s * c_s.T)[0]
-    return all(sp.expand(fm_sym(x, w0c, wc, Vc) - fm_sym(x, w0_, w_, V_)) == 0
-               for S in itertools.combinations(range(5), d) for x in [[1 if f in S else 0 for f in range(5)]])
+    return all(
+        sp.expand(fm_sym(x, w0c, wc, Vc) - fm_sym(x, w0_, w_, V_)) == 0
+        for S in itertools.combinations(range(5), d)
+        for x in [[1 if f in S else 0 for f in range(5)]]
+    )
 
 
 translated(2), translated(3)
@@ -579,6 +621,7 @@ recovery = nb03.recovery_rows()
 nb03.plot_recovery(recovery)
 plt.show()
 
+
 # %%
 def recovered(setting, quantity, threshold=1e-6):
     """True if every seed recovered the quantity, False if none did (None if mixed)."""
@@ -586,8 +629,12 @@ def recovered(setting, quantity, threshold=1e-6):
     return hits.pop() if len(hits) == 1 else None
 
 
-{setting: {q: recovered(setting, q) for q in dict.fromkeys(r["quantity"] for r in recovery if r["setting"] == setting)}
- for setting in nb03.RECOVERY_SETTINGS}
+{
+    setting: {
+        q: recovered(setting, q) for q in dict.fromkeys(r["quantity"] for r in recovery if r["setting"] == setting)
+    }
+    for setting in nb03.RECOVERY_SETTINGS
+}
 
 # %% [markdown]
 # **Observed**, consistently with the proofs: every fit reproduces the predictions. With user–item

@@ -48,6 +48,7 @@ import torch
 from fmedu import FMInputError, prox
 from fmedu.figures import nb04
 from fmedu.notebook import setup
+from fmedu.prox import symbolic as prox_symbolic
 
 setup()
 
@@ -108,11 +109,14 @@ sp.simplify(sp.expand_log(bracket.subs(z, z_best[0]), force=True) - sp.log(1 + s
 #
 # sympy, for $d = 4$ rows and $k = 3$ (rows flattened row-major), both labels:
 
+
 # %%
 def hessian_is_kron_s(d, k, y):
-    brown, V, _, z, eta = prox.sym_brown(d, k, y)
+    brown, V, _, z, eta = prox_symbolic.sym_brown(d, k, y)
     H = sp.hessian(brown, list(V))
-    return sp.simplify(H - sp.kronecker_product(prox.sym_s_matrix(d, eta * y * z) / eta, sp.eye(k))).is_zero_matrix
+    return sp.simplify(
+        H - sp.kronecker_product(prox_symbolic.sym_s_matrix(d, eta * y * z) / eta, sp.eye(k))
+    ).is_zero_matrix
 
 
 [hessian_is_kron_s(4, 3, y) for y in (1, -1)]
@@ -135,22 +139,27 @@ def hessian_is_kron_s(d, k, y):
 # identity for $d = 2\ldots5$, $k = 3$, both labels, with either coefficient (`0` = exact):
 
 # %%
-{(d, y, c): prox.sym_blog_decomposition(d, 3, y, c) == 0
- for d in range(2, 6) for y in (1, -1) for c in ("corrected", "published")}
+{
+    (d, y, c): prox_symbolic.sym_blog_decomposition(d, 3, y, c) == 0
+    for d in range(2, 6)
+    for y in (1, -1)
+    for c in ("corrected", "published")
+}
 
 # %% [markdown]
 # Only the corrected coefficient makes the rewriting an identity. The published one is off by
 # exactly $\tfrac12 z(d-1)\sum_i\|v_i\|^2$ (for $d = 3$ and for all four sizes):
 
 # %%
-_, V3, _, z_sym, _ = prox.sym_brown(3, 3, 1)
-sp.factor(prox.sym_blog_decomposition(3, 3, 1, "published"))
+_, V3, _, z_sym, _ = prox_symbolic.sym_brown(3, 3, 1)
+sp.factor(prox_symbolic.sym_blog_decomposition(3, 3, 1, "published"))
+
 
 # %%
 def published_offset_is_half(d, y):
-    _, V, _, z, _ = prox.sym_brown(d, 3, y)
+    _, V, _, z, _ = prox_symbolic.sym_brown(d, 3, y)
     offset = sp.Rational(1, 2) * z * (d - 1) * sum(e**2 for e in V)
-    return sp.expand(prox.sym_blog_decomposition(d, 3, y, "published") - offset) == 0
+    return sp.expand(prox_symbolic.sym_blog_decomposition(d, 3, y, "published") - offset) == 0
 
 
 all(published_offset_is_half(d, y) for d in range(2, 6) for y in (1, -1))
@@ -173,7 +182,7 @@ all(published_offset_is_half(d, y) for d in range(2, 6) for y in (1, -1))
 # $(aI + bJ)(a'I + b'J) = aa'I + (ab' + ba' + bb'd)J$ (from $J^2 = dJ$). With $d$ a sympy symbol:
 
 # %%
-general = prox.sym_s_general_d()
+general = prox_symbolic.sym_s_general_d()
 general
 
 # %% [markdown]
@@ -188,8 +197,14 @@ general
 
 # %%
 beta, lam = sp.symbols("beta lambda")
-all(sp.expand(prox.sym_s_matrix(d, beta).charpoly(lam).as_expr()
-              - (lam - (1 + beta)) ** (d - 1) * (lam - (1 - beta * (d - 1)))) == 0 for d in range(1, 8))
+all(
+    sp.expand(
+        prox_symbolic.sym_s_matrix(d, beta).charpoly(lam).as_expr()
+        - (lam - (1 + beta)) ** (d - 1) * (lam - (1 - beta * (d - 1)))
+    )
+    == 0
+    for d in range(1, 8)
+)
 
 # %% [markdown]
 # ## The exact bound
@@ -215,7 +230,8 @@ for d in range(2, 12):
     assert prox.step_size_bound(d, "exact", -1) == 1.0
     assert prox.step_size_bound(d, "published") == float(Fraction(1, 2 * d + 1))
 [("d", "published 1/(2d+1)", "blog 1/(2d)", "exact 1/(d-1)", "exact/published")] + [
-    tuple(str(v) for v in r) for r in rows]
+    tuple(str(v) for v in r) for r in rows
+]
 
 # %% [markdown]
 # The published bound is *safe* — always below the exact one — but about half of it: the
@@ -262,11 +278,11 @@ sp.simplify(det_s.subs(beta, eta_sym * (1 / (eta_sym * (d_sym - 1)))))
 # grows. So the true $q(z) = \min_\theta\varphi(\theta, z)$ is $-\infty$ on $(z_s, 1]$:
 
 # %%
-w0, w, V, idx = nb04.beyond_bound_case()
+idx, w0, w, V = nb04.beyond_bound_case()
 eta = 0.3
 y = 1
-above = nb04.unbounded_direction_values(w0, w, V, idx, y, eta, z=0.5)
-below = nb04.unbounded_direction_values(w0, w, V, idx, y, eta, z=0.2)
+above = nb04.unbounded_direction_values(idx, y, w0, w, V, eta, z=0.5)
+below = nb04.unbounded_direction_values(idx, y, w0, w, V, eta, z=0.2)
 all(a > b for a, b in zip(above, above[1:])) and above[-1] < -1e4, below[-1] > below[1]
 
 # %% [markdown]
@@ -275,6 +291,7 @@ all(a > b for a, b in zip(above, above[1:])) and above[-1] < -1e4, below[-1] > b
 # rank-one term cannot repair a $k$-dimensional negative eigenspace. At $\theta_t$ with the global
 # bias moved to $-20$ (so $z(\theta)\approx 1$), the smallest Hessian eigenvalue of $F$ is negative:
 
+
 # %%
 def prox_hessian_min_eig(w0_at):
     k = V.shape[1]
@@ -282,9 +299,9 @@ def prox_hessian_min_eig(w0_at):
 
     def F_flat(theta):
         w_at, V_at = w.clone(), V.clone()
-        w_at[idx] = theta[1:1 + d]
-        V_at[idx] = theta[1 + d:].reshape(d, k)
-        return prox.prox_objective(theta[0], w_at, V_at, idx, y, eta, w0, w, V)
+        w_at[idx] = theta[1 : 1 + d]
+        V_at[idx] = theta[1 + d :].reshape(d, k)
+        return prox.prox_objective(idx, y, theta[0], w_at, V_at, eta, w0, w, V)
 
     theta = torch.cat([w0_at.reshape(1), w[idx], V[idx].reshape(-1)])
     return float(torch.linalg.eigvalsh(torch.autograd.functional.hessian(F_flat, theta))[0])
@@ -299,8 +316,8 @@ prox_hessian_min_eig(torch.tensor(-20.0, dtype=torch.float64)) < 0
 # golden-section search over $[0, 1]$ assumes $q$ unimodal and walks into the pole:
 
 # %%
-golden = prox.prox_step(w0, w, V, idx, y, eta, solver="golden", allow_beyond_bound=True)
-dual = prox.prox_step(w0, w, V, idx, y, eta, allow_beyond_bound=True)
+golden = prox.prox_step(idx, y, w0, w, V, eta, solver="golden", allow_beyond_bound=True)
+dual = prox.prox_step(idx, y, w0, w, V, eta, allow_beyond_bound=True)
 abs(golden.z - 1 / 3) <= 1e-7, dual.z < 1 / 3
 
 # %%
@@ -313,12 +330,13 @@ plt.show()
 # astronomically larger than the minimum a generic optimiser finds (L-BFGS-B from a dozen starting
 # points, since $F$ is not convex):
 
+
 # %%
 def F_at(r):
-    return float(prox.prox_objective(r.w0, r.w, r.V, idx, y, eta, w0, w, V))
+    return float(prox.prox_objective(idx, y, r.w0, r.w, r.V, eta, w0, w, V))
 
 
-numerical = nb04.multistart_minimum(w0, w, V, idx, y, eta)
+numerical = nb04.multistart_minimum(idx, y, w0, w, V, eta)
 F_at(golden) > 1e10 * F_at(numerical), float(golden.V.abs().max()) > 1e6
 
 # %% [markdown]
@@ -336,9 +354,12 @@ F_at(golden) > 1e10 * F_at(numerical), float(golden.V.abs().max()) > 1e6
 # pole; the result matches the generic optimiser and is a stationary point of $F$:
 
 # %%
-agree = max(float((dual.w0 - numerical.w0).abs()), float((dual.w - numerical.w).abs().max()),
-            float((dual.V - numerical.V).abs().max()))
-agree <= 1e-6, prox.kkt_residual(dual, w0, w, V, idx, y, eta) <= 1e-12
+agree = max(
+    float((dual.w0 - numerical.w0).abs()),
+    float((dual.w - numerical.w).abs().max()),
+    float((dual.V - numerical.V).abs().max()),
+)
+agree <= 1e-6, prox.kkt_residual(dual, idx, y, w0, w, V, eta) <= 1e-12
 
 # %% [markdown]
 # Still, `prox_step` refuses such step sizes by default: past the bound Sion's theorem no longer
@@ -347,7 +368,7 @@ agree <= 1e-6, prox.kkt_residual(dual, w0, w, V, idx, y, eta) <= 1e-12
 
 # %%
 try:
-    prox.prox_step(w0, w, V, idx, y, eta)
+    prox.prox_step(idx, y, w0, w, V, eta)
 except FMInputError as error:
     print(error)
 

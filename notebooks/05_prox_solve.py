@@ -38,10 +38,12 @@ import matplotlib.pyplot as plt
 import sympy as sp
 import torch
 
-from fmedu import prox
+import fmedu
+from fmedu import prox, testing
 from fmedu.figures import nb05
 from fmedu.notebook import setup
-from fmedu.prox_published import PublishedProxTrainer
+from fmedu.prox import symbolic as prox_symbolic
+from fmedu.prox.published import PublishedProxTrainer
 
 setup()
 
@@ -85,11 +87,12 @@ q1_formula = -y * sum(bt) * z - eta * (1 + 3) * z**2 / 2  # −y B z − η(1+d)
 # sympy for $d = 3$, $k = 3$, both labels: the stationarity equations are exactly $S V - V_t = 0$
 # (times $1/\eta$):
 
+
 # %%
 def stationarity_is_s_system(d, k, y_value):
-    brown, V, Vt, z_, eta_ = prox.sym_brown(d, k, y_value)
+    brown, V, Vt, z_, eta_ = prox_symbolic.sym_brown(d, k, y_value)
     gradient = sp.Matrix(d, k, lambda i, f: sp.diff(brown, V[i, f]))
-    S = prox.sym_s_matrix(d, eta_ * y_value * z_)
+    S = prox_symbolic.sym_s_matrix(d, eta_ * y_value * z_)
     return sp.simplify(gradient - (S * V - Vt) / eta_).is_zero_matrix
 
 
@@ -115,8 +118,10 @@ d_sym, beta = sp.symbols("d beta")
 ours = (1 / (1 + beta), beta / ((1 - beta * (d_sym - 1)) * (1 + beta)))
 blog = (1 - beta / (1 + beta), beta / ((1 + beta) * (1 + beta * (1 - d_sym))))
 S_pair = (1 + beta, -beta)
-[sp.simplify(e) for e in (*prox.ij_mul(S_pair, ours, d_sym), *prox.ij_mul(ours, S_pair, d_sym))], \
-    [sp.simplify(o - b_) for o, b_ in zip(ours, blog)]
+(
+    [sp.simplify(e) for e in (*prox_symbolic.ij_mul(S_pair, ours, d_sym), *prox_symbolic.ij_mul(ours, S_pair, d_sym))],
+    [sp.simplify(o - b_) for o, b_ in zip(ours, blog)],
+)
 
 # %% [markdown]
 # That is $(1, 0, 1, 0)$ and $(0, 0)$: $S S^{-1} = S^{-1}S = I$ for every $d$, and (C) agrees.
@@ -124,8 +129,13 @@ S_pair = (1 + beta, -beta)
 # **2. sympy's own inverse** of the concrete $d\times d$ matrix, $d = 1\ldots7$:
 
 # %%
-all(sp.simplify(prox.sym_s_matrix(d, beta).inv() - (sp.eye(d) + beta / (1 - beta * (d - 1)) * sp.ones(d, d))
-                / (1 + beta)).is_zero_matrix for d in range(1, 8))
+all(
+    sp.simplify(
+        prox_symbolic.sym_s_matrix(d, beta).inv()
+        - (sp.eye(d) + beta / (1 - beta * (d - 1)) * sp.ones(d, d)) / (1 + beta)
+    ).is_zero_matrix
+    for d in range(1, 8)
+)
 
 # %% [markdown]
 # **3. A dense solve in float64**, over random sizes, labels, $z$, and step sizes up to 0.999 of the
@@ -139,8 +149,11 @@ for trial in range(300):
     d = int(torch.randint(1, 12, (), generator=gen))
     y_value = (1, -1)[trial % 2]
     z_value = float(torch.rand((), generator=gen, dtype=torch.float64))
-    eta_value = 0.999 * float(torch.rand((), generator=gen, dtype=torch.float64)) * min(
-        prox.step_size_bound(d, "exact", y_value), 2.0)
+    eta_value = (
+        0.999
+        * float(torch.rand((), generator=gen, dtype=torch.float64))
+        * min(prox.step_size_bound(d, "exact", y_value), 2.0)
+    )
     V_idx = torch.randn(d, 20, dtype=torch.float64, generator=gen)
     S = prox.s_matrix(d, eta_value, y_value, z_value)
     lam_mean, lam_perp = prox.s_eigenvalues(d, eta_value, y_value, z_value)
@@ -148,8 +161,10 @@ for trial in range(300):
     dense = torch.linalg.solve(S, V_idx)
     closed = prox.solve_vectors(V_idx, eta_value, y_value, z_value)
     ok.append(float((dense - closed).abs().max()) <= 64 * d * condition * 2.2e-16 * float(dense.abs().max() + 1))
-    ok.append(float((torch.linalg.inv(S) - prox.s_inverse(d, eta_value, y_value, z_value)).abs().max())
-              <= 64 * d * condition * 2.2e-16 * (1 + 1 / min(abs(lam_mean), abs(lam_perp))))
+    ok.append(
+        float((torch.linalg.inv(S) - prox.s_inverse(d, eta_value, y_value, z_value)).abs().max())
+        <= 64 * d * condition * 2.2e-16 * (1 + 1 / min(abs(lam_mean), abs(lam_perp)))
+    )
 all(ok), len(ok)
 
 # %% [markdown]
@@ -179,16 +194,19 @@ for trial in range(300):
     d = int(torch.randint(1, 12, (), generator=gen))
     y_value = (1, -1)[trial % 2]
     scale = (0.01, 1.0, 3.0)[trial % 3]
-    w0, w, V, idx = nb05.random_sample(30, 20, d, scale, trial)
-    eta_value = 0.999 * float(torch.rand((), generator=gen, dtype=torch.float64)) * min(
-        prox.step_size_bound(d, "exact", y_value), 2.0)
+    idx, w0, w, V = testing.random_prox_case(30, 20, d, scale, trial)
+    eta_value = (
+        0.999
+        * float(torch.rand((), generator=gen, dtype=torch.float64))
+        * min(prox.step_size_bound(d, "exact", y_value), 2.0)
+    )
     z_value = float(torch.rand((), generator=gen, dtype=torch.float64))
-    s = prox.reduced_scalars(w0, w, V, idx)
-    size = 1 + abs(s.bias_sum) + s.sq_norms / eta_value / min(prox.s_eigenvalues(d, eta_value, y_value, z_value)) ** 2
-    readable = prox.q(z_value, s.bias_sum, V[idx], y_value, eta_value)
+    s = prox.sample_scalars(idx, w0, w, V)
+    size = 1 + abs(s.B) + s.A / eta_value / min(prox.s_eigenvalues(d, eta_value, y_value, z_value)) ** 2
+    readable = prox.q(z_value, s.B, V[idx], y_value, eta_value)
     ok.append(abs(readable - prox.q_reduced(z_value, s, y_value, eta_value)) <= 1e-13 * size)
-    moved = prox.update_from_z(w0, w, V, idx, y_value, eta_value, z_value)
-    yhat = float(prox.sample_prediction(moved.w0, moved.w, moved.V, idx))
+    moved = prox.update_from_z(idx, y_value, w0, w, V, eta_value, z_value)
+    yhat = float(fmedu.predict_sparse(idx, moved.w0, moved.w, moved.V))
     ok.append(abs(yhat - prox.prediction_after(z_value, s, y_value, eta_value)) <= 1e-13 * size)
 all(ok), len(ok)
 
@@ -209,13 +227,17 @@ ok = []
 for trial in range(60):
     d = 1 + trial % 11
     y_value = (1, -1)[trial % 2]
-    w0, w, V, idx = nb05.random_sample(30, 5, d, (0.01, 0.5, 2.0)[trial % 3], 100 + trial)
+    idx, w0, w, V = testing.random_prox_case(30, 5, d, (0.01, 0.5, 2.0)[trial % 3], 100 + trial)
     eta_value = (0.3, 0.9, 0.999)[trial % 3] * min(prox.step_size_bound(d, "exact", y_value), 2.0)
-    s = prox.reduced_scalars(w0, w, V, idx)
+    s = prox.sample_scalars(idx, w0, w, V)
     for z_value in (0.05, 0.2, 0.5, 0.8, 0.95):
         h = 1e-6
-        fd1 = (prox.q_reduced(z_value + h, s, y_value, eta_value) - prox.q_reduced(z_value - h, s, y_value, eta_value)) / (2 * h)
-        fd2 = (prox.q_prime(z_value + h, s, y_value, eta_value) - prox.q_prime(z_value - h, s, y_value, eta_value)) / (2 * h)
+        fd1 = (
+            prox.q_reduced(z_value + h, s, y_value, eta_value) - prox.q_reduced(z_value - h, s, y_value, eta_value)
+        ) / (2 * h)
+        fd2 = (prox.q_prime(z_value + h, s, y_value, eta_value) - prox.q_prime(z_value - h, s, y_value, eta_value)) / (
+            2 * h
+        )
         d1, d2 = prox.q_prime(z_value, s, y_value, eta_value), prox.q_second(z_value, s, y_value, eta_value)
         ok.append(abs(fd1 - d1) <= 1e-5 * (1 + abs(d1) + abs(d2)) and abs(fd2 - d2) <= 1e-4 * (1 + abs(d2)) and d2 < 0)
 all(ok), len(ok)
@@ -247,12 +269,12 @@ ok, evaluations = [], []
 for trial in range(300):
     d = 1 + trial % 11
     y_value = (1, -1)[trial % 2]
-    w0, w, V, idx = nb05.random_sample(30, 20, d, (0.01, 1.0, 3.0)[trial % 3], 1000 + trial)
+    idx, w0, w, V = testing.random_prox_case(30, 20, d, (0.01, 1.0, 3.0)[trial % 3], 1000 + trial)
     eta_value = (0.1, 0.5, 0.9, 0.999)[trial % 4] * min(prox.step_size_bound(d, "exact", y_value), 2.0)
-    s = prox.reduced_scalars(w0, w, V, idx)
+    s = prox.sample_scalars(idx, w0, w, V)
     z_newton, count = prox.maximise_q_newton(s, y_value, eta_value, return_evaluations=True)
     z_golden = prox.maximise_q_golden(s, y_value, eta_value)
-    q_terms = 1 + s.sq_norms / eta_value + abs(s.bias_sum) + eta_value * (d + 1)
+    q_terms = 1 + s.A / eta_value + abs(s.B) + eta_value * (d + 1)
     z_inner = min(max(z_golden, 1e-6), 1 - 1e-6)
     flat = math.sqrt(32 * 2.2e-16 * q_terms / abs(prox.q_second(z_inner, s, y_value, eta_value)))
     ok.append(abs(z_newton - z_golden) <= 1e-8 + flat)
@@ -300,9 +322,9 @@ largest_rel <= 1e-7, kkt_ours <= 1e-11
 # would use, but evaluated at the *new* point:
 
 # %%
-w0, w, V, idx = nb05.random_sample(30, 20, 11, 1.0, 7)
-step = prox.prox_step(w0, w, V, idx, 1, 0.09)
-abs(step.z - 1 / (1 + math.exp(float(prox.sample_prediction(step.w0, step.w, step.V, idx))))) <= 1e-15
+idx, w0, w, V = testing.random_prox_case(30, 20, 11, 1.0, 7)
+step = prox.prox_step(idx, 1, w0, w, V, 0.09)
+abs(step.z - 1 / (1 + math.exp(float(fmedu.predict_sparse(idx, step.w0, step.w, step.V))))) <= 1e-15
 
 # %% [markdown]
 # ## Erratum E3: the published code never moves the latent vectors
@@ -333,16 +355,21 @@ n_demo, k_demo = 100, 5
 w0 = torch.zeros((), dtype=torch.float64)
 w = 0.01 * torch.randn(n_demo, dtype=torch.float64, generator=gen)
 V = 0.01 * torch.randn(n_demo, k_demo, dtype=torch.float64, generator=gen)
-samples = [(torch.randperm(n_demo, generator=gen)[:int(torch.randint(2, 12, (), generator=gen))],
-            (1, -1, -1, -1)[s % 4]) for s in range(300)]
+samples = [
+    (torch.randperm(n_demo, generator=gen)[: int(torch.randint(2, 12, (), generator=gen))], (1, -1, -1, -1)[s % 4])
+    for s in range(300)
+]
 eta_published = prox.step_size_bound(11, "published")
 trainers = {fix: PublishedProxTrainer(w0, w, V, eta_published, fix_write=fix) for fix in (False, True)}
 for sample_idx, label in samples:
     for trainer in trainers.values():
         trainer.step(sample_idx, label)
-{("published" if not fix else "corrected"): {name: not torch.equal(new, old) for name, new, old in
-                                              zip(("w0", "w", "V"), trainer.params(), (w0, w, V))}
- for fix, trainer in trainers.items()}
+{
+    ("published" if not fix else "corrected"): {
+        name: not torch.equal(new, old) for name, new, old in zip(("w0", "w", "V"), trainer.params(), (w0, w, V))
+    }
+    for fix, trainer in trainers.items()
+}
 
 # %% [markdown]
 # As published, $w_0$ and $w$ train and $V$ stays bit-for-bit at its initial value: the model being
@@ -354,10 +381,12 @@ for sample_idx, label in samples:
 frozen = (w0, w, V)
 exact = prox.ProxTrainer(w0, w, V, eta_published)
 for sample_idx, label in samples:
-    frozen = prox.prox_step(*frozen, sample_idx, label, eta_published, freeze_V=True, solver="golden")[:3]
+    frozen = prox.prox_step(sample_idx, label, *frozen, eta_published, freeze_V=True, solver="golden")[:3]
     exact.step(sample_idx, label)
 published_matches = all(torch.allclose(a, b, atol=1e-7, rtol=0) for a, b in zip(trainers[False].params(), frozen))
-corrected_matches = all(torch.allclose(a, b, atol=1e-6, rtol=0) for a, b in zip(trainers[True].params(), exact.params()))
+corrected_matches = all(
+    torch.allclose(a, b, atol=1e-6, rtol=0) for a, b in zip(trainers[True].params(), exact.params())
+)
 published_matches, corrected_matches
 
 # %% [markdown]

@@ -43,10 +43,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from fmedu import data, engine
+from fmedu import engine
 from fmedu.figures import nb06
+from fmedu.movielens import data
 from fmedu.notebook import setup
-from fmedu.prox_published import PublishedProxTrainer
+from fmedu.prox.published import PublishedProxTrainer
 
 setup()
 engine.set_threads(1)
@@ -62,8 +63,7 @@ engine.set_threads(1)
 
 # %%
 ml = data.load_movielens()
-(len(ml), int(ml.user.max()) + 1, int(ml.item.max()) + 1, ml.n_features,
- int(ml.nnz.min()), int(ml.nnz.max()))
+(len(ml), int(ml.user.max()) + 1, int(ml.item.max()) + 1, ml.n_features, int(ml.nnz.min()), int(ml.nnz.max()))
 
 # %% [markdown]
 # 100,000 ratings of 943 users on 1,682 movies, 2,728 features, 6 to 11 non-zeros per rating.
@@ -138,27 +138,27 @@ bool(torch.all(V_demo == 0))
 # the engine equals the published algorithm (`PublishedProxTrainer`, golden-section search,
 # lost write) up to the golden-section tolerance on $z$ ($10^{-8}$).
 
+
 # %%
 def published_trainer_epoch(ds, rows, seed, eta, fix_write):
     """One epoch of the published torch trainer in the engine's order for ``seed``."""
     w0, w, V = engine.init_params(seed, ds.n_features, 20)
-    tr = PublishedProxTrainer(torch.tensor(w0, dtype=torch.float64), torch.from_numpy(w),
-                              torch.from_numpy(V), eta, fix_write=fix_write)
+    tr = PublishedProxTrainer(
+        torch.tensor(w0, dtype=torch.float64), torch.from_numpy(w), torch.from_numpy(V), eta, fix_write=fix_write
+    )
     for r in engine.epoch_permutation(seed, 0, rows):
         tr.step(torch.from_numpy(ds.idx[r, : ds.nnz[r]].copy()), float(ds.y[r]))
     return [t.numpy() for t in tr.params()]
 
 
 def engine_epoch(ds, rows, seed, eta, method):
-    t = engine.Trainer([engine.Run(method, eta, seed)], ds.idx, ds.nnz, ds.y,
-                       n_features=ds.n_features, train_rows=rows)
+    t = engine.Trainer([engine.Run(method, eta, seed)], ds.idx, ds.nnz, ds.y, n_features=ds.n_features, train_rows=rows)
     t.epoch()
     return t.params(0)
 
 
 def max_rel_diff(a, b):
-    return max(float(np.abs(np.asarray(x) - np.asarray(y)).max() / np.abs(np.asarray(y)).max())
-               for x, y in zip(a, b))
+    return max(float(np.abs(np.asarray(x) - np.asarray(y)).max() / np.abs(np.asarray(y)).max()) for x, y in zip(a, b))
 
 
 rows300 = np.arange(300)
@@ -175,8 +175,10 @@ p10 = nb06.results("published-10epoch")
 table = nb06.reproduction_table(p10)
 print("epoch  blog prox  ours   diff    | blog Adam  ours   diff")
 for t in table:
-    print(f"{t['epoch']:5d}  {t['published_prox']:.4f}   {t['ours_prox']:.4f} {t['diff_prox']:+.4f} |"
-          f" {t['published_adam']:.4f}   {t['ours_adam']:.4f} {t['diff_adam']:+.4f}")
+    print(
+        f"{t['epoch']:5d}  {t['published_prox']:.4f}   {t['ours_prox']:.4f} {t['diff_prox']:+.4f} |"
+        f" {t['published_adam']:.4f}   {t['ours_adam']:.4f} {t['diff_adam']:+.4f}"
+    )
 
 # %% [markdown]
 # The prox curve is reproduced within $\pm 0.01$ at every epoch (in fact within about
@@ -194,9 +196,13 @@ max(abs(t["diff_prox"]) for t in table) <= 0.01
 # %%
 adam = nb06.curves(p10, "published", "adam")
 adam_w0 = nb06.curves(p10, "published", "adam", "w0").mean(0)
-(int(np.argmin(adam.mean(0))) + 1, int(np.argmin(nb06.PUBLISHED_ADAM)) + 1,
- max(abs(t["diff_adam"]) for t in table) <= 0.01,
- bool(np.all(np.diff(adam_w0) > 0)), bool(abs(adam_w0[-1] - nb06.PUBLISHED_ADAM_W0[-1]) <= 1.5))
+(
+    int(np.argmin(adam.mean(0))) + 1,
+    int(np.argmin(nb06.PUBLISHED_ADAM)) + 1,
+    max(abs(t["diff_adam"]) for t in table) <= 0.01,
+    bool(np.all(np.diff(adam_w0) > 0)),
+    bool(abs(adam_w0[-1] - nb06.PUBLISHED_ADAM_W0[-1]) <= 1.5),
+)
 
 # %% [markdown]
 # ### The exact step at the same step size
@@ -264,14 +270,23 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 parts = {}
 for eta in (1 / 23, 1.1e-3):
-    one = engine.Trainer([engine.Run("prox", eta, 0)], ml.idx, ml.nnz, ml.y, n_features=ml.n_features,
-                         train_rows=train_rows, val_rows=val_rows)
+    one = engine.Trainer(
+        [engine.Run("prox", eta, 0)],
+        ml.idx,
+        ml.nnz,
+        ml.y,
+        n_features=ml.n_features,
+        train_rows=train_rows,
+        val_rows=val_rows,
+    )
     rec = one.epoch()
     print(f"eta = {eta:.4f}: training loss {rec['train_loss'][0]:.3f}, validation loss {rec['val_loss'][0]:.3f}")
     parts[eta] = nb06.prediction_parts(ml.idx, ml.nnz, ml.y, *one.params(0), val_rows)
     for part in parts[eta]:
-        print(f"   y = {part['y']:+d}: linear part {part['linear_mean']:+7.2f},"
-              f" pairwise part {part['pairwise_mean']:+6.2f} (sd {part['pairwise_sd']:.2f})")
+        print(
+            f"   y = {part['y']:+d}: linear part {part['linear_mean']:+7.2f},"
+            f" pairwise part {part['pairwise_mean']:+6.2f} (sd {part['pairwise_sd']:.2f})"
+        )
 
 # %% [markdown]
 # (The printed values depend on rounding in a diverging run and may differ slightly between
@@ -279,9 +294,13 @@ for eta in (1 / 23, 1.1e-3):
 
 # %%
 big, small = parts[1 / 23], parts[1.1e-3]
-(all(p["pairwise_mean"] > 3 and p["pairwise_sd"] > abs(big[0]["pairwise_mean"] - big[1]["pairwise_mean"])
-     for p in big),
- all(abs(p["pairwise_mean"]) < 0.1 for p in small))
+(
+    all(
+        p["pairwise_mean"] > 3 and p["pairwise_sd"] > abs(big[0]["pairwise_mean"] - big[1]["pairwise_mean"])
+        for p in big
+    ),
+    all(abs(p["pairwise_mean"]) < 0.1 for p in small),
+)
 
 # %% [markdown]
 # At $\eta = 1/23$ the stretched common directions make the pairwise part large and positive
@@ -395,7 +414,9 @@ spreads_subset, min(spreads_subset, key=spreads_subset.get) == "prox-published"
 # vectors blow up (section 2):
 
 # %%
-spreads_full = {m: round(spread(sf_val, m), 3) for m in sorted({r["method"] for r in sf_rows}, key=engine.METHODS.index)}
+spreads_full = {
+    m: round(spread(sf_val, m), 3) for m in sorted({r["method"] for r in sf_rows}, key=engine.METHODS.index)
+}
 spreads_full, all(spreads_full["prox"] > spreads_full[m] for m in ("prox-published", "sgd", "adagrad"))
 
 # %% [markdown]
@@ -410,8 +431,12 @@ spreads_full, all(spreads_full["prox"] > spreads_full[m] for m in ("prox-publish
 best_val = {m: round(best_eta(sf_val, m)[1], 4) for m in spreads_full}
 sparse_methods = ("prox", "sgd", "adagrad")
 fm_best = min(best_val[m] for m in sparse_methods)
-(best_val, max(best_val[m] for m in sparse_methods) - fm_best <= 0.005,
- best_val["prox-published"] - fm_best <= 0.003, best_val["adam"] - fm_best >= 0.01)
+(
+    best_val,
+    max(best_val[m] for m in sparse_methods) - fm_best <= 0.005,
+    best_val["prox-published"] - fm_best <= 0.003,
+    best_val["adam"] - fm_best >= 0.01,
+)
 
 # %% [markdown]
 # **(c) "Adam degrades when the step size is too large."** This survives, and more strongly
@@ -423,8 +448,12 @@ fm_best = min(best_val[m] for m in sparse_methods)
 adam_sub = sorted((s for s in sp if s["method"] == "adam"), key=lambda s: s["eta"])
 adam_val = sorted((s for s in sf_val if s["method"] == "adam"), key=lambda s: s["eta"])
 upper = [s["mean"] for s in adam_val if s["eta"] > 1e-4]
-(adam_sub[-1]["mean"] > 10 * min(s["mean"] for s in adam_sub),
- bool(np.all(np.diff(upper) > 0)), adam_val[-1]["mean"] > base_rate_loss, adam_val[0]["attempts"])
+(
+    adam_sub[-1]["mean"] > 10 * min(s["mean"] for s in adam_sub),
+    bool(np.all(np.diff(upper) > 0)),
+    adam_val[-1]["mean"] > base_rate_loss,
+    adam_val[0]["attempts"],
+)
 
 # **(d) "Prox converges slowly; 50 epochs do not help much."** Half of it survives. The exact
 # step is slow at the step sizes where it is stable: at $\eta \approx 4\cdot 10^{-4}$ its held-out
@@ -435,13 +464,18 @@ upper = [s["mean"] for s in adam_val if s["eta"] > 1e-4]
 # %%
 best_long_val = min(long_val, key=lambda s: s["mean"])
 long_curves = nb06.long_table(long_rows)
-val_at = {eta: [t["mean"] for t in long_curves if t["eta"] == eta and t["column"] == "val_loss"]
-          for eta in sorted({t["eta"] for t in long_curves})}
+val_at = {
+    eta: [t["mean"] for t in long_curves if t["eta"] == eta and t["column"] == "val_loss"]
+    for eta in sorted({t["eta"] for t in long_curves})
+}
 etas_long = sorted(val_at)
-(f"{best_long_val['eta']:.2g}", round(best_long_val["mean"], 4),
- best_long_val["mean"] <= fm_best + 0.001,
- int(np.argmin(val_at[best_long_val["eta"]])) + 1 >= 40,
- all(val_at[eta][-1] > val_at[eta][0] for eta in etas_long if eta > 2.5e-3))
+(
+    f"{best_long_val['eta']:.2g}",
+    round(best_long_val["mean"], 4),
+    best_long_val["mean"] <= fm_best + 0.001,
+    int(np.argmin(val_at[best_long_val["eta"]])) + 1 >= 40,
+    all(val_at[eta][-1] > val_at[eta][0] for eta in etas_long if eta > 2.5e-3),
+)
 
 # %% [markdown]
 # In short: the published curve is reproduced, but it is the curve of a linear model (E3) on
@@ -461,15 +495,17 @@ etas_long = sorted(val_at)
 # (the exact step at the largest step sizes) are chaotic and agree only statistically.
 
 # %%
-import json  # noqa: E402
+import json
 
 for name in ("published-10epoch", "stability-published", "stability-full", "long"):
     prov = json.loads((nb06.RESULTS / f"{name}.json").read_text())
     for sess in prov["sessions"]:
         if sess["runs_added"]:
             dev = sess["device"]
-            print(f"{name:20s} +{sess['runs_added']:4d} runs  {sess['wall_s']:7.1f} s  {dev['backend']}, "
-                  f"{dev['threads']} threads, {dev.get('cpu', '?')}, fmedu commit {sess['git']['commit'][:7]}")
+            print(
+                f"{name:20s} +{sess['runs_added']:4d} runs  {sess['wall_s']:7.1f} s  {dev['backend']}, "
+                f"{dev['threads']} threads, {dev.get('cpu', '?')}, fmedu commit {sess['git']['commit'][:7]}"
+            )
 
 # %% [markdown]
 # ## 5 · Speed
@@ -480,9 +516,11 @@ for name in ("published-10epoch", "stability-published", "stability-full", "long
 # safeguarded Newton iteration on $q'$). A small live version (timings vary between runs):
 
 # %% tags=["nbval-ignore-output"]
-from fmedu import bench  # noqa: E402
+from fmedu import bench
 
 pub_rate = bench.published_steps_per_second(ml.idx, ml.nnz, ml.y, ml.n_features, steps=100)
 eng_rate = bench.engine_steps_per_second(ml.idx, ml.nnz, ml.y, ml.n_features, "prox", rows=train_rows[:20000])
-print(f"published-style torch step: {pub_rate:,.0f} steps/s; engine: {eng_rate:,.0f} steps/s; "
-      f"speed-up {eng_rate / pub_rate:,.0f}x")
+print(
+    f"published-style torch step: {pub_rate:,.0f} steps/s; engine: {eng_rate:,.0f} steps/s; "
+    f"speed-up {eng_rate / pub_rate:,.0f}x"
+)

@@ -4,7 +4,8 @@ import re
 
 import numpy as np
 
-from fmedu import bench, engine
+from fmedu import engine
+from fmedu.movielens import bench
 
 
 def small_data(N=3000, n=300, seed=0):

@@ -12,7 +12,11 @@ def test_flop_counts_match_formulas():
     for n, k, batch in [(30, 3, 4), (64, 5, 8)]:
         gen = torch.Generator().manual_seed(n)
         x = torch.randn(batch, n, dtype=torch.float64, generator=gen)
-        w0, w, V = torch.zeros((), dtype=torch.float64), torch.zeros(n, dtype=torch.float64), torch.randn(n, k, dtype=torch.float64, generator=gen)
+        w0, w, V = (
+            torch.zeros((), dtype=torch.float64),
+            torch.zeros(n, dtype=torch.float64),
+            torch.randn(n, k, dtype=torch.float64, generator=gen),
+        )
         assert cost.matmul_flops(fmedu.predict_naive, x, w0, w, V) == 2 * n * n * k + 2 * batch * n * n
         assert cost.matmul_flops(fmedu.predict, x, w0, w, V) == 4 * batch * n * k
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmedu import data
-from fmedu.data import DataError
+from fmedu.errors import DataError
+from fmedu.movielens import data
 
 
 def _data_folder() -> Path:
@@ -55,7 +55,14 @@ def test_encoding_layout(correct):
     assert idx.max() < correct.n_features
     names = correct.feature_names
     fields = [name.split("=")[0] for name in names]
-    assert [fields.count(f) for f in ("user", "movie", "age", "gender", "occupation", "genre")] == [943, 1682, 61, 2, 21, 19]
+    assert [fields.count(f) for f in ("user", "movie", "age", "gender", "occupation", "genre")] == [
+        943,
+        1682,
+        61,
+        2,
+        21,
+        19,
+    ]
     assert (idx[:, 0] == correct.user).all() and (idx[:, 1] == 943 + correct.item).all()
 
 
@@ -63,8 +70,13 @@ def test_first_rating_features(correct, folder):
     first = (folder / "u.data").read_text().split("\n")[0].split("\t")
     user_line = (folder / "u.user").read_text().split("\n")[int(first[0]) - 1].split("|")
     names = [correct.feature_names[i] for i in correct.idx[0, : correct.nnz[0]]]
-    assert names[:5] == [f"user={first[0]}", f"movie={first[1]}", f"age={user_line[1]}", f"gender={user_line[2]}",
-                         f"occupation={user_line[3]}"]
+    assert names[:5] == [
+        f"user={first[0]}",
+        f"movie={first[1]}",
+        f"age={user_line[1]}",
+        f"gender={user_line[2]}",
+        f"occupation={user_line[3]}",
+    ]
     assert correct.y[0] == (1.0 if int(first[2]) >= 5 else -1.0)
 
 

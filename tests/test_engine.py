@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import fmedu
 from fmedu import engine, prox
-from fmedu.validation import FMInputError
+from fmedu.errors import FMInputError
 
 N_FEAT, K, M = 23, 4, 5  # n ≠ k, k ≥ 3
 
@@ -65,8 +65,9 @@ def reference(method, eta, seed, idx, nnz, y, epochs, train_rows, val_rows, n=N_
             if opt is None:
                 with torch.no_grad():
                     total += float(torch.nn.functional.softplus(-yr * model(ir)))
-                    res = prox.prox_step(model.w0.data, model.w.data, model.V.data, ir, yr, eta,
-                                         freeze_V=(method == "prox-published"))
+                    res = prox.prox_step(
+                        ir, yr, model.w0.data, model.w.data, model.V.data, eta, freeze_V=(method == "prox-published")
+                    )
                     model.w0.data, model.w.data, model.V.data = res.w0, res.w, res.V
             else:
                 opt.zero_grad()
@@ -76,21 +77,27 @@ def reference(method, eta, seed, idx, nnz, y, epochs, train_rows, val_rows, n=N_
                 total += float(loss.detach())
         train_loss.append(total / len(train_rows))
         with torch.no_grad():
-            val_loss.append(np.nan if len(val_rows) == 0 else np.mean([float(torch.nn.functional.softplus(-float(y[r]) * model(rows_t[r])))
-                                     for r in val_rows]))
-    return (np.array(train_loss), np.array(val_loss),
-            (float(model.w0.detach()), model.w.detach().numpy().copy(), model.V.detach().numpy().copy()))
+            val_loss.append(
+                np.nan
+                if len(val_rows) == 0
+                else np.mean([float(torch.nn.functional.softplus(-float(y[r]) * model(rows_t[r]))) for r in val_rows])
+            )
+    return (
+        np.array(train_loss),
+        np.array(val_loss),
+        (float(model.w0.detach()), model.w.detach().numpy().copy(), model.V.detach().numpy().copy()),
+    )
 
 
-@pytest.mark.parametrize("method,eta", [("prox", 0.2), ("prox-published", 0.2), ("sgd", 0.3),
-                                        ("adagrad", 0.1), ("adam", 0.01)])
+@pytest.mark.parametrize(
+    "method,eta", [("prox", 0.2), ("prox-published", 0.2), ("sgd", 0.3), ("adagrad", 0.1), ("adam", 0.01)]
+)
 def test_engine_matches_single_run_reference(method, eta):
     idx, nnz, y = synthetic()
     train_rows, val_rows = np.arange(10, 80), np.arange(10)
     seeds = [3, 4]
     runs = [engine.Run(method, eta, s) for s in seeds] + [engine.Run("sgd", 0.05, 9)]  # mixed batch
-    res = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=3, k=K,
-                       train_rows=train_rows, val_rows=val_rows)
+    res = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=3, k=K, train_rows=train_rows, val_rows=val_rows)
     for r, seed in enumerate(seeds):
         tl, vl, (w0, w, V) = reference(method, eta, seed, idx, nnz, y, 3, train_rows, val_rows)
         assert rel_err(res.train_loss[r], tl) <= 1e-8
@@ -119,18 +126,26 @@ def test_adam_lazy_replay_equals_dense_adam_over_long_gaps():
     assert abs(e_w[N_FEAT - 1] - w_init[N_FEAT - 1]) > 1e-4
 
 
-@given(B=st.floats(-5, 5), P=st.floats(0, 3), frac=st.floats(0, 1), d=st.integers(1, 11),
-       y=st.sampled_from([-1.0, 1.0]), eta_frac=st.floats(0.01, 0.95))
+@given(
+    B=st.floats(-5, 5),
+    P=st.floats(0, 3),
+    frac=st.floats(0, 1),
+    d=st.integers(1, 11),
+    y=st.sampled_from([-1.0, 1.0]),
+    eta_frac=st.floats(0.01, 0.95),
+)
 def test_prox_z_solves_the_dual_optimality_condition(B, P, frac, d, y, eta_frac):
-    Q = frac * d * P  # ‖Σ v_i‖² ≤ d Σ‖v_i‖²
+    A, C = P, frac * d * P  # ‖Σ v_i‖² ≤ d Σ‖v_i‖²
     eta = eta_frac * min(prox.step_size_bound(d, "exact", y), 1.0)
-    z = engine.prox_step_scalar(B, P, Q, d, eta, y)
-    s = prox.ReducedScalars(B, P, Q, d)
+    z = engine.newton_z(B, A, C, d, eta, y)  # compiled
+    s = prox.SampleScalars(B, A, C, d)
     assert 0.0 < z < 1.0
-    # q'(z*) = −y ŷ(x*(z*)) − logit z* = 0, with ŷ(x*(z)) from the engine's closed form
-    f, _ = engine._yhat_star(z, B, P, Q, float(d), eta, y)
+    # the compiled kernel and the interpreted source agree
+    assert abs(z - prox.maximise_q_newton(s, y, eta)) <= 1e-14
+    # q'(z*) = −y ŷ(θ(z*)) − logit z* = 0, with ŷ(θ(z)) in its eigenvalue form (mean and perp energies)
+    lam_mean, lam_perp = prox.s_eigenvalues(d, eta, y, z)
+    f = B + eta * y * z * (d + 1) + 0.5 * ((d - 1) * s.mean_energy / lam_mean**2 - s.perp_energy / lam_perp**2)
     assert abs(-y * f - math.log(z / (1 - z))) <= 1e-9 * (1 + abs(f))
-    assert abs(z - prox.maximise_q_newton(s, y, eta)) <= 1e-10
 
 
 def test_same_seed_same_numbers_and_different_seeds_differ():
@@ -164,17 +179,20 @@ def test_bad_inputs_raise_clear_errors():
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_vectorised_torch_backend_matches_the_compiled_engine(device):
-    """fmedu.engine_cuda on torch-CPU (always) and on CUDA (only where a GPU is present)."""
+    """The torch backend on torch-CPU (always) and on CUDA (only where a GPU is present)."""
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device: the CUDA backend could not be run here")
-    from fmedu import engine_cuda
+    from fmedu.engine.cuda import CudaTrainer
 
     idx, nnz, y = synthetic(N=60)
-    runs = [engine.Run(m, eta, s) for m, eta in (("prox", 0.2), ("prox-published", 0.2), ("sgd", 0.3),
-                                                 ("adagrad", 0.1), ("adam", 0.01)) for s in (1, 2)]
+    runs = [
+        engine.Run(m, eta, s)
+        for m, eta in (("prox", 0.2), ("prox-published", 0.2), ("sgd", 0.3), ("adagrad", 0.1), ("adam", 0.01))
+        for s in (1, 2)
+    ]
     kw = dict(n_features=N_FEAT, k=K, train_rows=np.arange(10, 60), val_rows=np.arange(10))
     cpu = engine.Trainer(runs, idx, nnz, y, **kw)
-    vec = engine_cuda.Trainer(runs, idx, nnz, y, device=device, **kw)
+    vec = CudaTrainer(runs, idx, nnz, y, device=device, **kw)
     for _ in range(2):
         a, b = cpu.epoch(), vec.epoch()
         for key in ("train_loss", "val_loss", "v_rms", "w0"):

@@ -9,18 +9,18 @@ import sys
 import numpy as np
 import pytest
 
-from fmedu import experiments
-from fmedu.validation import FMInputError
+from fmedu.errors import FMInputError, ResultsError
+from fmedu.movielens import analysis, experiments
 
 
 @pytest.fixture(scope="module")
 def movielens():
     """The real data; a missing copy fails under CI (it must be there) and skips elsewhere."""
-    from fmedu import data
+    from fmedu.movielens import data
 
     try:
         return data.load_movielens()
-    except Exception as exc:  # noqa: BLE001 - DataError or a checksum problem
+    except Exception as exc:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set but the MovieLens data is missing or broken: {exc}")
         pytest.skip(f"MovieLens data not available: {exc}")
@@ -28,8 +28,8 @@ def movielens():
 
 def _table(path):
     rows = experiments.load_results(path)
-    key = lambda r: (r["variant"], r["method"], r["eta_index"], r["attempt"], r["epoch"])  # noqa: E731
-    nan_free = lambda v: None if v != v else v  # noqa: E731 - NaN (no held-out set) compares equal
+    key = lambda r: (r["variant"], r["method"], r["eta_index"], r["attempt"], r["epoch"])
+    nan_free = lambda v: None if v != v else v
     return {key(r): (r["train_loss"], nan_free(r["val_loss"]), r["v_rms"]) for r in rows}
 
 
@@ -117,42 +117,43 @@ def test_cli_help_and_list():
     for args in (["experiment", "--help"], ["bench", "--help"], ["figures", "--help"]):
         out = subprocess.run([sys.executable, "-m", "fmedu", *args], capture_output=True, text=True, check=True)
         assert "usage" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "fmedu", "experiment", "--list"], capture_output=True, text=True,
-                         check=True)
-    assert {"smoke", "published-10epoch", "stability-published", "stability-full", "long"} <= \
-        {line.split(":")[0] for line in out.stdout.splitlines()}
+    out = subprocess.run(
+        [sys.executable, "-m", "fmedu", "experiment", "--list"], capture_output=True, text=True, check=True
+    )
+    assert {"smoke", "published-10epoch", "stability-published", "stability-full", "long"} <= {
+        line.split(":")[0] for line in out.stdout.splitlines()
+    }
 
 
 def test_figure_summaries_read_results_files(movielens, tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from fmedu.figures import nb06
-
     experiments.run_experiment("smoke", tmp_path, progress=False)
-    rows = nb06.results("smoke", tmp_path)
-    summary = nb06.stability_summary(rows, "val_loss")
+    rows = analysis.results("smoke", tmp_path)
+    summary = analysis.stability_summary(rows, "val_loss")
     assert len(summary) == 5 * 2 and {s["attempts"] for s in summary} == {2}
     assert all(s["lo"] <= s["mean"] <= s["hi"] for s in summary)
-    best = nb06.best_per_run(rows, "train_loss")
-    for (variant, method, eta), vals in best.items():
-        per_run = [min(r["train_loss"] for r in rows if (r["method"], r["eta"], r["attempt"]) == (method, eta, a))
-                   for a in range(2)]
+    best = analysis.best_per_run(rows, "train_loss")
+    for (_variant, method, eta), vals in best.items():
+        per_run = [
+            min(r["train_loss"] for r in rows if (r["method"], r["eta"], r["attempt"]) == (method, eta, a))
+            for a in range(2)
+        ]
         assert list(vals) == per_run
-    fig = nb06.plot_stability_full(rows)
-    assert len(fig.axes) == 2
-    plt.close("all")
-    with pytest.raises(FileNotFoundError, match="python -m fmedu experiment long"):
-        nb06.results("long", tmp_path)
+    with pytest.raises(ResultsError, match="python -m fmedu experiment long"):
+        analysis.results("long", tmp_path)
 
 
 def test_method_subsets_of_a_multi_variant_preset_resume(movielens, tmp_path, monkeypatch):
-    two = experiments.Preset("two", "two variants", epochs=1, variants=(
-        experiments.Variant("a", "published", {"sgd": [0.01], "adagrad": [0.01]}, attempts=2, subset=300,
-                            validation=False),
-        experiments.Variant("b", "correct", {"sgd": [0.01]}, attempts=2, subset=300)))
+    two = experiments.Preset(
+        "two",
+        "two variants",
+        epochs=1,
+        variants=(
+            experiments.Variant(
+                "a", "published", {"sgd": [0.01], "adagrad": [0.01]}, attempts=2, subset=300, validation=False
+            ),
+            experiments.Variant("b", "correct", {"sgd": [0.01]}, attempts=2, subset=300),
+        ),
+    )
     monkeypatch.setitem(experiments.PRESETS, "two", two)
     experiments.run_experiment("two", tmp_path, progress=False)
     table = _table(tmp_path / "two.csv")

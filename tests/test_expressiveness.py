@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 import fmedu
 from fmedu import FMInputError, symbolic
 from fmedu import expressiveness as ex
-from fmedu.figures import nb03
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps
@@ -169,8 +168,8 @@ def test_fit_offdiag_finds_planted_rank_and_not_less():
 def test_k_examples_bounds_and_observed_scan():
     examples = ex.k_examples(6)
     assert {name: (lo, up) for name, (_, lo, up) in examples.items()}["all -1"] == (5, 5)
-    rows = [r for r in nb03.k_scan_rows(6, seeds=(0, 1)) if r["example"] != "random ±1"]
-    observed = nb03.observed_k(rows)
+    rows = [r for r in ex.k_scan_rows(6, seeds=(0, 1)) if r["example"] != "random ±1"]
+    observed = ex.observed_k(rows)
     assert observed == {"planted rank 3": 3, "all +1": 1, "all -1": 5}
 
 
@@ -212,7 +211,9 @@ def test_rank_factor_exact_and_sympy_fm_predictions():
 
 def test_full_interaction_predict_checks_shapes():
     with pytest.raises(FMInputError, match=r"n_u \+ n_i"):
-        ex.full_interaction_predict(torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.zeros(2, 3, dtype=F64))
+        ex.full_interaction_predict(
+            torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.zeros(2, 3, dtype=F64)
+        )
 
 
 def test_param_counts():
@@ -272,7 +273,7 @@ def test_regularisers_differ_exactly():
 
 
 def test_balanced_factor_minimises_frobenius():
-    rows = nb03.gauge_rows(ts=np.logspace(-1, 1, 9))
+    rows = ex.gauge_rows(ts=np.logspace(-1, 1, 9))
     two_nuc = rows[0]["two_nuclear_norm"]
     assert all(r["frobenius_sq"] >= two_nuc * (1 - 1e-12) for r in rows)
     assert abs(rows[4]["frobenius_sq"] - two_nuc) <= 1e-12 * two_nuc  # t = 1
@@ -283,7 +284,9 @@ def test_balanced_factor_minimises_frobenius():
 def test_double_centre_sympy_torch_and_gauge():
     B = torch.randn(3, 4, dtype=F64, generator=torch.Generator().manual_seed(1))
     Bs = sp.Matrix(B.tolist())
-    assert torch.allclose(ex.double_centre(B), torch.tensor(np.array(ex.double_centre(Bs).tolist(), dtype=float)), atol=1e-13)
+    assert torch.allclose(
+        ex.double_centre(B), torch.tensor(np.array(ex.double_centre(Bs).tolist(), dtype=float)), atol=1e-13
+    )
     a, b = torch.randn(3, 1, dtype=F64), torch.randn(1, 4, dtype=F64)
     assert torch.allclose(ex.double_centre(B + a + b + 2.0), ex.double_centre(B), atol=1e-13)
     assert not torch.allclose(ex.double_centre(B), B)

@@ -7,15 +7,15 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import fmedu
-from fmedu import FMInputError, grad
-from fmedu.figures import nb02
+from fmedu import FMInputError, grad, symbolic, testing
 
 F64 = torch.float64
 
 
 def problem(n, k, batch, loss, seed, density=1.0, one_hot=False):
-    return nb02.random_problem(n, k, batch, loss, torch.Generator().manual_seed(seed), density=density,
-                               one_hot=one_hot)
+    return testing.random_problem(
+        n, k, batch, loss, torch.Generator().manual_seed(seed), density=density, one_hot=one_hot
+    )
 
 
 # ----------------------------------------------------------------------------- three-way agreement
@@ -31,8 +31,9 @@ def problem(n, k, batch, loss, seed, density=1.0, one_hot=False):
     seed=st.integers(0, 10_000),
 )
 def test_three_way_agreement(n, k, batch, loss, layout, density, seed):
-    x, y, w0, w, V = problem(n, k, batch, loss, seed, density=1.0 if layout == "dense" else density,
-                             one_hot=layout == "one-hot")
+    x, y, w0, w, V = problem(
+        n, k, batch, loss, seed, density=1.0 if layout == "dense" else density, one_hot=layout == "one-hot"
+    )
     kw = {"x": x} if layout == "dense" else dict(zip(("idx", "val"), fmedu.dense_to_sparse(x)))
     if loss == "hinge":
         assume(grad.kink_safe_step(y, w0, w, V, **kw))
@@ -94,18 +95,18 @@ def test_one_hot_default_values():
 
 @pytest.mark.parametrize("n,k", [(4, 3), (5, 3), (3, 4), (6, 5)])
 def test_sympy_derivation_equals_closed_form(n, k):
-    x, V, y_hat, derived, closed = nb02.symbolic_gradient(n, k)
+    x, V, y_hat, derived, closed = symbolic.symbolic_gradient(n, k)
     assert (derived - closed).applyfunc(sp.expand) == sp.zeros(n, k)
     assert sp.diff(y_hat, sp.Symbol("w_0", real=True)) == 1
     assert [sp.diff(y_hat, sp.Symbol(f"w_{i + 1}", real=True)) for i in range(n)] == list(x)
 
 
 def test_e1_note_formula_is_wrong_by_v_x_squared():
-    x, V, _, derived, _ = nb02.symbolic_gradient(5, 3)
-    wrong = nb02.note_gradient(x, V)
+    x, V, _, derived, _ = symbolic.symbolic_gradient(5, 3)
+    wrong = symbolic.note_gradient(x, V)
     diff = (wrong - derived).applyfunc(sp.expand)
     assert diff == sp.Matrix(5, 3, lambda i, f: -V[i, f] * x[i] ** 2)
-    e = nb02.e1_explanation(5, 3, 1, 2)
+    e = symbolic.e1_explanation(5, 3, 1, 2)
     assert e["rest"] == 0
     assert sp.expand(e["z_fixed"].subs(sp.Symbol("Z", real=True), e["Z"]) - wrong[1, 2]) == 0
     assert sp.expand(e["total"] - derived[1, 2]) == 0
@@ -126,13 +127,13 @@ def test_e1_note_formula_fails_numeric_gradient_check():
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 def test_e6_factor_index_slip(k):
     n = k + 3
-    first_own = (nb02.slipped_symbolic_gradient(n, k, "first-own-rest-last") - nb02.symbolic_gradient(n, k)[3])
-    all_last = (nb02.slipped_symbolic_gradient(n, k, "all-last") - nb02.symbolic_gradient(n, k)[3])
+    first_own = symbolic.slipped_symbolic_gradient(n, k, "first-own-rest-last") - symbolic.symbolic_gradient(n, k)[3]
+    all_last = symbolic.slipped_symbolic_gradient(n, k, "all-last") - symbolic.symbolic_gradient(n, k)[3]
     assert (first_own.applyfunc(sp.expand) == sp.zeros(n, k)) == (k <= 2)
     assert (all_last.applyfunc(sp.expand) == sp.zeros(n, k)) == (k == 1)
     for seed in range(3):
-        assert nb02.e6_gradient_test(n, k, "first-own-rest-last", seed=seed) == (k <= 2)
-        assert nb02.e6_gradient_test(n, k, "all-last", loss="logistic", seed=seed) == (k == 1)
+        assert grad.e6_gradient_test(n, k, "first-own-rest-last", seed=seed) == (k <= 2)
+        assert grad.e6_gradient_test(n, k, "all-last", loss="logistic", seed=seed) == (k == 1)
 
 
 # ----------------------------------------------------------------------------- losses

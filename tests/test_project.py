@@ -69,8 +69,9 @@ def test_notebook_executed_cleanly(path):
             assert out.get("name") != "stderr", f"stderr output in {path.name}: {''.join(out['text'])[:200]}"
             assert "image/svg+xml" not in out.get("data", {}), "SVG figures embed dates; use PNG"
             text = "".join(out.get("data", {}).get("text/plain", ""))
-            assert not text.startswith("[<matplotlib") and not text.startswith("Text("), \
+            assert not text.startswith("[<matplotlib") and not text.startswith("Text("), (
                 "end plot cells with ';' or plt.show()"
+            )
 
 
 def test_figure_registry_names_match_notebooks():
@@ -104,7 +105,9 @@ def test_figure_writer_roundtrip(tmp_path):
 def test_cli_help():
     out = subprocess.run([sys.executable, "-m", "fmedu", "--help"], capture_output=True, text=True, check=True)
     assert "figures" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "fmedu", "figures", "--list"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fmedu", "figures", "--list"], capture_output=True, text=True, check=True
+    )
     assert "01_cost_vs_n" in out.stdout.split()
 
 
@@ -116,5 +119,9 @@ def test_ci_calls_readme_test_command():
 
 def test_movielens_never_tracked():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
-    leaked = [p for p in tracked if re.search(r"(^|/)(u\.(data|item|user)|u[1-5]\.(base|test)|u[ab]\.(base|test)|ml-100k\.zip)$", p)]
+    leaked = [
+        p
+        for p in tracked
+        if re.search(r"(^|/)(u\.(data|item|user)|u[1-5]\.(base|test)|u[ab]\.(base|test)|ml-100k\.zip)$", p)
+    ]
     assert leaked == []

@@ -11,8 +11,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import fmedu
 from fmedu import FMInputError, prox
-from fmedu.figures.nb05 import random_sample as make_case  # (w0, w, V, idx) from (n, k, nnz, scale, seed)
+from fmedu.prox import symbolic as prox_symbolic
+from fmedu.testing import random_prox_case
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps
@@ -23,15 +25,17 @@ def eta_below(nnz, y, fraction):
     return fraction * min(prox.step_size_bound(nnz, "exact", y), 2.0)
 
 
-cases = st.fixed_dictionaries({
-    "n": st.integers(12, 20),
-    "k": st.integers(3, 9),
-    "nnz": st.integers(1, 11),
-    "scale": st.sampled_from([0.01, 0.3, 1.0, 2.5]),
-    "seed": st.integers(0, 100_000),
-    "y": st.sampled_from([-1, 1]),
-    "fraction": st.floats(0.01, 0.99),
-})
+cases = st.fixed_dictionaries(
+    {
+        "n": st.integers(12, 20),
+        "k": st.integers(3, 9),
+        "nnz": st.integers(1, 11),
+        "scale": st.sampled_from([0.01, 0.3, 1.0, 2.5]),
+        "seed": st.integers(0, 100_000),
+        "y": st.sampled_from([-1, 1]),
+        "fraction": st.floats(0.01, 0.99),
+    }
+)
 
 
 # ------------------------------------------------------------------------- the bound
@@ -51,8 +55,7 @@ def test_bound_values(nnz, y):
     assert published < exact  # the published bound is safe, only too small
 
 
-@given(nnz=st.integers(2, 30), y=st.sampled_from([-1, 1]), fraction=st.floats(0.0, 0.999),
-       z=st.floats(0.0, 1.0))
+@given(nnz=st.integers(2, 30), y=st.sampled_from([-1, 1]), fraction=st.floats(0.0, 0.999), z=st.floats(0.0, 1.0))
 def test_s_positive_definite_below_bound(nnz, y, fraction, z):
     eta = fraction * prox.step_size_bound(nnz, "exact", y)
     lam = torch.linalg.eigvalsh(prox.s_matrix(nnz, eta, y, z))
@@ -85,15 +88,20 @@ def test_bound_symbolic_eigenvalues():
 # ------------------------------------------------------------------------- S(z)⁻¹
 
 
-@given(nnz=st.integers(1, 12), k=st.integers(3, 6), y=st.sampled_from([-1, 1]),
-       fraction=st.floats(0.0, 0.99), z=st.floats(0.0, 1.0), seed=st.integers(0, 1000))
+@given(
+    nnz=st.integers(1, 12),
+    k=st.integers(3, 6),
+    y=st.sampled_from([-1, 1]),
+    fraction=st.floats(0.0, 0.99),
+    z=st.floats(0.0, 1.0),
+    seed=st.integers(0, 1000),
+)
 def test_sherman_morrison_matches_dense(nnz, k, y, fraction, z, seed):
     eta = eta_below(nnz, y, fraction)
     S = prox.s_matrix(nnz, eta, y, z)
     assert torch.allclose(prox.s_inverse(nnz, eta, y, z), torch.linalg.inv(S), rtol=1e-10, atol=1e-10)
     V_idx = torch.randn(nnz, k, dtype=F64, generator=torch.Generator().manual_seed(seed))
-    assert torch.allclose(prox.solve_vectors(V_idx, eta, y, z), torch.linalg.solve(S, V_idx),
-                          rtol=1e-10, atol=1e-10)
+    assert torch.allclose(prox.solve_vectors(V_idx, eta, y, z), torch.linalg.solve(S, V_idx), rtol=1e-10, atol=1e-10)
 
 
 def test_sherman_morrison_sympy():
@@ -110,10 +118,10 @@ def test_sherman_morrison_sympy():
 
 @given(case=cases, z=st.floats(0.0, 1.0))
 def test_q_pieces_agree(case, z):
-    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    idx, w0, w, V = random_prox_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
     y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
-    s = prox.reduced_scalars(w0, w, V, idx)
-    scale = 1 + s.sq_norms / eta + abs(s.bias_sum)
+    s = prox.sample_scalars(idx, w0, w, V)
+    scale = 1 + s.A / eta + abs(s.B)
     assert abs(prox.q2(z, V[idx], y, eta) - prox.q2_reduced(z, s, y, eta)) <= 1e-11 * scale
     # q2 is the minimum of the quadratic: compare with a dense solve
     S = prox.s_matrix(case["nnz"], eta, y, z)
@@ -122,17 +130,17 @@ def test_q_pieces_agree(case, z):
     value = float(-z * y * pairs + (V_star - V[idx]).square().sum() / (2 * eta))
     assert abs(value - prox.q2_reduced(z, s, y, eta)) <= 1e-11 * scale
     # ŷ at θ(z) from the scalars equals ŷ of the updated parameters
-    after = prox.update_from_z(w0, w, V, idx, y, eta, z)
-    yhat = float(prox.sample_prediction(after.w0, after.w, after.V, idx))
+    after = prox.update_from_z(idx, y, w0, w, V, eta, z)
+    yhat = float(fmedu.predict_sparse(idx, after.w0, after.w, after.V))
     assert abs(yhat - prox.prediction_after(z, s, y, eta)) <= 1e-11 * scale
-    assert abs(s.prediction - float(prox.sample_prediction(w0, w, V, idx))) <= 1e-12 * scale
+    assert abs(s.y_hat - float(fmedu.predict_sparse(idx, w0, w, V))) <= 1e-12 * scale
 
 
 @given(case=cases, z=st.floats(0.02, 0.98))
 def test_q_derivatives_and_concavity(case, z):
-    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    idx, w0, w, V = random_prox_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
     y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
-    s = prox.reduced_scalars(w0, w, V, idx)
+    s = prox.sample_scalars(idx, w0, w, V)
     h = 1e-6
     fd1 = (prox.q_reduced(z + h, s, y, eta) - prox.q_reduced(z - h, s, y, eta)) / (2 * h)
     fd2 = (prox.q_prime(z + h, s, y, eta) - prox.q_prime(z - h, s, y, eta)) / (2 * h)
@@ -151,29 +159,29 @@ def test_conjugate_is_the_conjugate_of_softplus():
 
 
 def test_golden_section_on_a_parabola():
-    lo, hi, evaluations = prox.golden_section_max(lambda z: -(z - 0.3) ** 2, 0.0, 1.0, 1e-8)
+    lo, hi, evaluations = prox.golden_section_max(lambda z: -((z - 0.3) ** 2), 0.0, 1.0, 1e-8)
     assert hi - lo <= 1e-8 and lo <= 0.3 <= hi
     assert evaluations == 40  # ceil(log(1e-8)/log(0.618...)) = 39 shrinkings, 2 + 38 evaluations
 
 
 @given(case=cases)
 def test_maximisers_agree(case):
-    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    idx, w0, w, V = random_prox_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
     y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
-    s = prox.reduced_scalars(w0, w, V, idx)
+    s = prox.sample_scalars(idx, w0, w, V)
     z_newton = prox.maximise_q_newton(s, y, eta)
     z_golden = prox.maximise_q_golden(s, y, eta)
     assert 0 <= z_newton <= 1  # σ(t*) rounds to 1.0 once t* > 37
     # golden section compares q values; near the top q is flat to within rounding, so its
     # answer is only good to the tolerance 1e-8 plus sqrt(rounding of q / |q''|)
-    q_terms = 1 + s.sq_norms / eta + abs(s.bias_sum) + eta * (s.nnz + 1)  # size of q's largest terms
+    q_terms = 1 + s.A / eta + abs(s.B) + eta * (s.d + 1)  # size of q's largest terms
     flat = math.sqrt(32 * EPS * q_terms / abs(prox.q_second(min(max(z_golden, 1e-6), 1 - 1e-6), s, y, eta)))
     assert abs(z_newton - z_golden) <= 1e-8 + flat
     # optimality in t = logit(z): g'(t) ≤ −1, so |t − t*| ≤ |g(t)| and |z − z*| ≲ z(1−z)|g(t)|
     if 0 < z_newton < 1:
         g = -y * prox.prediction_after(z_newton, s, y, eta) - math.log(z_newton / (1 - z_newton))
-        lam_mean, lam_perp = prox.s_eigenvalues(s.nnz, eta, y, z_newton)
-        terms = 1 + abs(s.bias_sum) + eta * (s.nnz + 1) + s.nnz * s.mean_energy / lam_mean**2 + s.perp_energy / lam_perp**2
+        lam_mean, lam_perp = prox.s_eigenvalues(s.d, eta, y, z_newton)
+        terms = 1 + abs(s.B) + eta * (s.d + 1) + s.d * s.mean_energy / lam_mean**2 + s.perp_energy / lam_perp**2
         logit_rounding = 4 * EPS / (z_newton * (1 - z_newton))  # log(z/(1−z)) recomputed from a rounded z
         assert abs(g) <= 64 * EPS * (terms + abs(math.log(z_newton / (1 - z_newton)))) + logit_rounding
 
@@ -181,15 +189,15 @@ def test_maximisers_agree(case):
 # ------------------------------------------------------------------------- the step
 
 
-def kkt_residual(result, w0, w, V, idx, y, eta):
+def kkt_residual(result, idx, y, w0, w, V, eta):
     """Max |∇F| at the returned point (autograd, float64)."""
     p = [t.clone().requires_grad_(True) for t in (result.w0, result.w, result.V)]
-    F = prox.prox_objective(*p, idx, y, eta, w0, w, V)
+    F = prox.prox_objective(idx, y, *p, eta, w0, w, V)
     grads = torch.autograd.grad(F, p)
     return max(float(g.abs().max()) for g in grads)
 
 
-def minimise_numerically(w0, w, V, idx, y, eta):
+def minimise_numerically(idx, y, w0, w, V, eta):
     """L-BFGS-B on F over (w0, w[idx], V[idx]) in float64 with a tight gradient tolerance."""
     d, k = int(idx.numel()), V.shape[1]
     start = np.concatenate([[float(w0)], w[idx].numpy(), V[idx].reshape(-1).numpy()])
@@ -197,24 +205,25 @@ def minimise_numerically(w0, w, V, idx, y, eta):
 
     def fun(theta):
         t = torch.tensor(theta, requires_grad=True)
-        rows = t[1 + d:].reshape(d, k)
-        yhat = t[0] + t[1:1 + d].sum() + 0.5 * (rows.sum(0).square().sum() - rows.square().sum())
+        rows = t[1 + d :].reshape(d, k)
+        yhat = t[0] + t[1 : 1 + d].sum() + 0.5 * (rows.sum(0).square().sum() - rows.square().sum())
         u = -y * yhat
         F = torch.logaddexp(torch.zeros_like(u), u) + (t - anchor).square().sum() / (2 * eta)
         (grad,) = torch.autograd.grad(F, t)
         return float(F.detach()), grad.numpy()
 
-    res = scipy.optimize.minimize(fun, start, jac=True, method="L-BFGS-B",
-                                  options={"maxiter": 20_000, "gtol": 1e-13, "ftol": 0.0, "maxcor": 30})
+    res = scipy.optimize.minimize(
+        fun, start, jac=True, method="L-BFGS-B", options={"maxiter": 20_000, "gtol": 1e-13, "ftol": 0.0, "maxcor": 30}
+    )
     return res.x
 
 
 @given(case=cases)
 def test_step_is_the_prox_minimiser(case):
-    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    idx, w0, w, V = random_prox_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
     y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
     copies = (w0.clone(), w.clone(), V.clone())
-    r = prox.prox_step(w0, w, V, idx, y, eta)
+    r = prox.prox_step(idx, y, w0, w, V, eta)
     # inputs untouched; coordinates outside the sample unchanged
     assert all(torch.equal(a, b) for a, b in zip((w0, w, V), copies))
     others = torch.ones(w.shape[0], dtype=torch.bool)
@@ -222,9 +231,9 @@ def test_step_is_the_prox_minimiser(case):
     assert torch.equal(r.w[others], w[others]) and torch.equal(r.V[others], V[others])
     # KKT: ∇F = 0 at the returned point (autograd)
     scale = 1 + float(V[idx].abs().max()) ** 2 * case["nnz"]
-    assert kkt_residual(r, w0, w, V, idx, y, eta) <= 1e-12 * scale / eta
+    assert kkt_residual(r, idx, y, w0, w, V, eta) <= 1e-12 * scale / eta
     # primal-dual link: z* = σ(−y ŷ(θ_{t+1}))
-    yhat_new = float(prox.sample_prediction(r.w0, r.w, r.V, idx))
+    yhat_new = float(fmedu.predict_sparse(idx, r.w0, r.w, r.V))
     assert abs(r.z - 1 / (1 + math.exp(y * yhat_new))) <= 1e-12
 
 
@@ -232,20 +241,20 @@ def test_step_is_the_prox_minimiser(case):
 def test_step_matches_generic_optimiser(case):
     case["nnz"] = min(case["nnz"], 8)
     case["k"] = min(case["k"], 5)
-    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    idx, w0, w, V = random_prox_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
     y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
-    r = prox.prox_step(w0, w, V, idx, y, eta)
+    r = prox.prox_step(idx, y, w0, w, V, eta)
     ours = np.concatenate([[float(r.w0)], r.w[idx].numpy(), r.V[idx].reshape(-1).numpy()])
-    theirs = minimise_numerically(w0, w, V, idx, y, eta)
+    theirs = minimise_numerically(idx, y, w0, w, V, eta)
     assert np.abs(ours - theirs).max() <= 1e-6 * (1 + np.abs(ours).max())
 
 
 @given(case=cases)
 def test_freeze_V_is_the_published_semantics(case):
-    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    idx, w0, w, V = random_prox_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
     y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
-    full = prox.prox_step(w0, w, V, idx, y, eta)
-    frozen = prox.prox_step(w0, w, V, idx, y, eta, freeze_V=True)
+    full = prox.prox_step(idx, y, w0, w, V, eta)
+    frozen = prox.prox_step(idx, y, w0, w, V, eta, freeze_V=True)
     assert frozen.z == full.z  # z* from the full q
     assert torch.equal(frozen.V, V) and torch.equal(frozen.w, full.w) and torch.equal(frozen.w0, full.w0)
     assert frozen.V is not V
@@ -253,35 +262,35 @@ def test_freeze_V_is_the_published_semantics(case):
 
 @given(case=cases)
 def test_trainer_matches_prox_step(case):
-    w0, w, V, idx = make_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
+    idx, w0, w, V = random_prox_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
     y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
     for freeze in (False, True):
         trainer = prox.ProxTrainer(w0, w, V, eta, freeze_V=freeze)
         z = trainer.step(idx, y)
-        r = prox.prox_step(w0, w, V, idx, y, eta, freeze_V=freeze)
+        r = prox.prox_step(idx, y, w0, w, V, eta, freeze_V=freeze)
         assert z == r.z
         for a, b in zip(trainer.params(), r[:3]):
             assert torch.allclose(a, b, rtol=1e-13, atol=1e-13)
 
 
 def test_empty_and_single_index_samples():
-    w0, w, V, _ = make_case(6, 3, 1, 1.0, 0)
-    r0 = prox.prox_step(w0, w, V, torch.tensor([], dtype=torch.int64), 1, 5.0)
+    _, w0, w, V = random_prox_case(6, 3, 1, 1.0, 0)
+    r0 = prox.prox_step(torch.tensor([], dtype=torch.int64), 1, w0, w, V, 5.0)
     assert torch.equal(r0.V, V) and torch.equal(r0.w, w) and float(r0.w0) > float(w0)
-    r1 = prox.prox_step(w0, w, V, torch.tensor([2]), -1, 5.0)  # nnz = 1: any eta is fine
+    r1 = prox.prox_step(torch.tensor([2]), -1, w0, w, V, 5.0)  # nnz = 1: any eta is fine
     assert torch.equal(r1.V, V)  # no pairs: the latent vector has nothing to interact with
-    assert kkt_residual(r1, w0, w, V, torch.tensor([2]), -1, 5.0) <= 1e-13
+    assert kkt_residual(r1, torch.tensor([2]), -1, w0, w, V, 5.0) <= 1e-13
 
 
 def test_beyond_bound_dual_below_pole_is_stationary_and_golden_chases_pole():
-    w0, w, V, idx = make_case(15, 4, 11, 0.5, 3)
+    idx, w0, w, V = random_prox_case(15, 4, 11, 0.5, 3)
     eta = 0.3  # three times the exact bound 1/10 for y = +1
-    exact = prox.prox_step(w0, w, V, idx, 1, eta, allow_beyond_bound=True)
+    exact = prox.prox_step(idx, 1, w0, w, V, eta, allow_beyond_bound=True)
     assert 0 < exact.z < 1 / (eta * 10)
-    assert kkt_residual(exact, w0, w, V, idx, 1, eta) <= 1e-10
-    golden = prox.prox_step(w0, w, V, idx, 1, eta, solver="golden", allow_beyond_bound=True)
+    assert kkt_residual(exact, idx, 1, w0, w, V, eta) <= 1e-10
+    golden = prox.prox_step(idx, 1, w0, w, V, eta, solver="golden", allow_beyond_bound=True)
     assert abs(golden.z - 1 / (eta * 10)) <= 1e-7  # the pole of S(z)⁻¹
-    F = lambda r: float(prox.prox_objective(r.w0, r.w, r.V, idx, 1, eta, w0, w, V))  # noqa: E731
+    F = lambda r: float(prox.prox_objective(idx, 1, r.w0, r.w, r.V, eta, w0, w, V))
     assert F(golden) > 1e6 * F(exact)
 
 
@@ -289,37 +298,37 @@ def test_beyond_bound_dual_below_pole_is_stationary_and_golden_chases_pole():
 
 
 def test_errors():
-    w0, w, V, idx = make_case(10, 3, 4, 1.0, 0)
+    idx, w0, w, V = random_prox_case(10, 3, 4, 1.0, 0)
     with pytest.raises(FMInputError, match="repeats feature index 7"):
-        prox.prox_step(w0, w, V, torch.tensor([7, 1, 7]), 1, 0.1)
+        prox.prox_step(torch.tensor([7, 1, 7]), 1, w0, w, V, 0.1)
     with pytest.raises(FMInputError, match="map \\{0, 1\\} labels"):
-        prox.prox_step(w0, w, V, idx, 0, 0.1)
+        prox.prox_step(idx, 0, w0, w, V, 0.1)
     with pytest.raises(FMInputError, match="y must be \\+1 or -1"):
-        prox.prox_step(w0, w, V, idx, 2.0, 0.1)
+        prox.prox_step(idx, 2.0, w0, w, V, 0.1)
     with pytest.raises(FMInputError, match="y must be one label"):
-        prox.prox_step(w0, w, V, idx, torch.tensor([1.0, -1.0]), 0.1)
+        prox.prox_step(idx, torch.tensor([1.0, -1.0]), w0, w, V, 0.1)
     with pytest.raises(FMInputError, match="exact convexity bound 0.333333 .*nnz = 4 and y = \\+1"):
-        prox.prox_step(w0, w, V, idx, 1, 1 / 3)
+        prox.prox_step(idx, 1, w0, w, V, 1 / 3)
     with pytest.raises(FMInputError, match="exact convexity bound 1 "):
-        prox.prox_step(w0, w, V, idx, -1, 1.5)
+        prox.prox_step(idx, -1, w0, w, V, 1.5)
     with pytest.raises(FMInputError, match="positive finite"):
-        prox.prox_step(w0, w, V, idx, 1, -0.1)
+        prox.prox_step(idx, 1, w0, w, V, -0.1)
     with pytest.raises(FMInputError, match="positive finite"):
-        prox.prox_step(w0, w, V, idx, 1, float("nan"))
+        prox.prox_step(idx, 1, w0, w, V, float("nan"))
     bad_V = V.clone()
     bad_V[2, 1] = float("inf")
     with pytest.raises(FMInputError, match="V contains non-finite"):
-        prox.prox_step(w0, w, bad_V, idx, 1, 0.1)
+        prox.prox_step(idx, 1, w0, w, bad_V, 0.1)
     with pytest.raises(FMInputError, match="w0 contains non-finite"):
-        prox.prox_step(torch.tensor(float("nan"), dtype=F64), w, V, idx, 1, 0.1)
+        prox.prox_step(idx, 1, torch.tensor(float("nan"), dtype=F64), w, V, 0.1)
     with pytest.raises(FMInputError, match="idx must be 1-D"):
-        prox.prox_step(w0, w, V, idx.reshape(2, 2), 1, 0.1)
+        prox.prox_step(idx.reshape(2, 2), 1, w0, w, V, 0.1)
     with pytest.raises(FMInputError, match="outside \\[0, n\\)"):
-        prox.prox_step(w0, w, V, torch.tensor([0, 10]), 1, 0.1)
+        prox.prox_step(torch.tensor([0, 10]), 1, w0, w, V, 0.1)
     with pytest.raises(FMInputError, match="integer tensor"):
-        prox.prox_step(w0, w, V, idx.double(), 1, 0.1)
+        prox.prox_step(idx.double(), 1, w0, w, V, 0.1)
     with pytest.raises(FMInputError, match="solver must be"):
-        prox.prox_step(w0, w, V, idx, 1, 0.1, solver="brent")
+        prox.prox_step(idx, 1, w0, w, V, 0.1, solver="brent")
     with pytest.raises(FMInputError, match="kind must be"):
         prox.step_size_bound(3, "loose")
     with pytest.raises(FMInputError, match="nnz must be"):
@@ -333,32 +342,34 @@ def test_errors():
 
 
 def test_symbolic_general_d_facts():
-    assert all(value == 0 for value in prox.sym_s_general_d().values())
+    assert all(value == 0 for value in prox_symbolic.sym_s_general_d().values())
 
 
 def test_blog_decomposition_slip():
     for d in (2, 3, 4):
         for y in (1, -1):
-            assert prox.sym_blog_decomposition(d, 3, y, "corrected") == 0
-            _, V, _, z, _ = prox.sym_brown(d, 3, y)
+            assert prox_symbolic.sym_blog_decomposition(d, 3, y, "corrected") == 0
+            _, V, _, z, _ = prox_symbolic.sym_brown(d, 3, y)
             offset = sp.Rational(1, 2) * z * (d - 1) * sum(e**2 for e in V)
-            assert sp.expand(prox.sym_blog_decomposition(d, 3, y, "published") - offset) == 0
+            assert sp.expand(prox_symbolic.sym_blog_decomposition(d, 3, y, "published") - offset) == 0
     with pytest.raises(FMInputError, match="coefficient must be"):
-        prox.sym_blog_decomposition(2, 3, 1, "half")
+        prox_symbolic.sym_blog_decomposition(2, 3, 1, "half")
 
 
 def test_brown_hessian_is_kron_s():
-    brown, V, _, z, eta = prox.sym_brown(3, 4, -1)
+    brown, V, _, z, eta = prox_symbolic.sym_brown(3, 4, -1)
     H = sp.hessian(brown, list(V))
-    assert sp.simplify(H - sp.kronecker_product(prox.sym_s_matrix(3, -eta * z) / eta, sp.eye(4))).is_zero_matrix
+    assert sp.simplify(
+        H - sp.kronecker_product(prox_symbolic.sym_s_matrix(3, -eta * z) / eta, sp.eye(4))
+    ).is_zero_matrix
 
 
 def test_library_optimiser_and_kkt_helpers():
-    w0, w, V, idx = make_case(14, 4, 6, 1.0, 5)
+    idx, w0, w, V = random_prox_case(14, 4, 6, 1.0, 5)
     eta = 0.15
-    r = prox.prox_step(w0, w, V, idx, 1, eta)
-    numerical = prox.minimise_numerically(w0, w, V, idx, 1, eta)
+    r = prox.prox_step(idx, 1, w0, w, V, eta)
+    numerical = prox.minimise_numerically(idx, 1, w0, w, V, eta)
     assert float((numerical.V - r.V).abs().max()) <= 1e-7
     assert abs(numerical.z - r.z) <= 1e-7
-    assert prox.kkt_residual(r, w0, w, V, idx, 1, eta) <= 1e-13
-    assert prox.kkt_residual(prox.ProxResult(w0, w, V, 0.0), w0, w, V, idx, 1, eta) > 1e-3  # θ_t is not optimal
+    assert prox.kkt_residual(r, idx, 1, w0, w, V, eta) <= 1e-13
+    assert prox.kkt_residual(prox.ProxResult(w0, w, V, 0.0), idx, 1, w0, w, V, eta) > 1e-3  # θ_t is not optimal

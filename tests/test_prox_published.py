@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fmedu import prox
-from fmedu.prox_published import PublishedProxTrainer
+from fmedu.prox.published import PublishedProxTrainer
 
 F64 = torch.float64
 
@@ -49,7 +49,7 @@ def test_published_write_is_lost(seed, scale, k):
     ref = (w0, w, V)
     for idx, y in samples(n, 15, 11, gen):
         trainer.step(idx, y)
-        ref = prox.prox_step(*ref, idx, y, eta, freeze_V=True, solver="golden")[:3]
+        ref = prox.prox_step(idx, y, *ref, eta, freeze_V=True, solver="golden")[:3]
     w0_t, w_t, V_t = trainer.params()
     assert torch.equal(V_t, V)  # not one bit of V moved
     assert not torch.equal(w_t, w) and float(w0_t) != 0.0  # the biases did train
@@ -77,7 +77,7 @@ def test_published_q_equals_readable_q():
     idx = torch.tensor([3, 7, 11, 2])
     trainer = PublishedProxTrainer(w0, w, V, 0.1)
     trainer._cache(idx)
-    s = prox.reduced_scalars(w0, w, V, idx)
+    s = prox.sample_scalars(idx, w0, w, V)
     for z in (0.0, 0.1, 0.5, 0.93, 1.0):
         for y in (-1.0, 1.0):
             assert abs(trainer.q(y, z) - prox.q(z, float(w0 + w[idx].sum()), V[idx], y, 0.1)) <= 1e-12

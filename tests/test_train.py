@@ -24,8 +24,9 @@ def max_difference(a, b):
     return max(params, hist)
 
 
-@pytest.mark.parametrize("task,loss", [("regression", "squared"), ("classification", "logistic"),
-                                       ("classification", "hinge")])
+@pytest.mark.parametrize(
+    "task,loss", [("regression", "squared"), ("classification", "logistic"), ("classification", "hinge")]
+)
 def test_closed_form_adam_equals_torch_adam_on_autograd(task, loss):
     _, X, y, X_val, y_val = data(task)
     kw = dict(task=task, k=4, epochs=6, lr=0.01, batch_size=32, seed=3, loss=loss)

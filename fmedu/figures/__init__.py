@@ -1,7 +1,8 @@
 """Figures: one function per figure, a registry, and ``python -m fmedu figures``.
 
-Each notebook's plotting code lives in a module ``fmedu/figures/nbNN.py``; a function
-decorated with ``@figure("NN_name")`` writes ``figures/NN_name.png`` together with
+Each chapter's plotting and demo code (the presentation layer: nothing a test imports)
+lives in a module ``fmedu/figures/nbNN.py``; a function decorated with ``@figure("NN_name")``
+writes ``figures/NN_name.png`` together with
 ``figures/NN_name.csv``, the numbers it was drawn from, and returns both paths. Modules
 are discovered automatically, so adding a notebook never edits this file.
 """
@@ -11,8 +12,10 @@ from __future__ import annotations
 import csv
 import importlib
 import pkgutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+
+from ..errors import FMInputError
 
 REGISTRY: dict[str, Callable[[Path], list[Path]]] = {}
 
@@ -24,7 +27,7 @@ def figure(name: str):
 
     def register(fn):
         if name in REGISTRY:
-            raise ValueError(f"figure {name!r} is registered twice")
+            raise FMInputError(f"figure {name!r} is registered twice")
         REGISTRY[name] = fn
         fn.figure_name = name
         return fn
@@ -67,7 +70,7 @@ def generate(out_dir: Path, only: list[str] | None = None, progress: bool = True
     registry = discover()
     chosen = [n for n in registry if not only or any(n.startswith(p) for p in only)]
     if only and not chosen:
-        raise SystemExit(f"no figure matches {only}; known figures: {', '.join(registry)}")
+        raise FMInputError(f"no figure matches {only}; known figures: {', '.join(registry)}")
     written: list[Path] = []
     for name in chosen:
         if progress:

@@ -52,8 +52,12 @@ def plot_dense_cost(rows: list[dict]):
     labels = {"naive": "naive double sum, O(n²k)", "rendle": "Rendle's form, O(nk)"}
     for form, marker in (("naive", "o"), ("rendle", "s")):
         sel = [r for r in rows if r["form"] == form]
-        ax.loglog([r["n"] for r in sel], [r["seconds"] for r in sel], marker=marker,
-                  label=f"{labels[form]}: slope {slopes[form]:.2f}")
+        ax.loglog(
+            [r["n"] for r in sel],
+            [r["seconds"] for r in sel],
+            marker=marker,
+            label=f"{labels[form]}: slope {slopes[form]:.2f}",
+        )
     ax.set_xlabel("n (features)")
     ax.set_ylabel("seconds per batch of 64")
     ax.set_title("Cost of the pairwise term against n")
@@ -69,8 +73,12 @@ def plot_sparse_cost(rows: list[dict]):
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for n, marker in zip(sorted({r["n"] for r in rows}), "o^"):
         sel = [r for r in rows if r["n"] == n]
-        ax.loglog([r["nnz"] for r in sel], [r["seconds"] for r in sel], marker=marker,
-                  label=f"n = {n:,}: slope {slopes[n]:.2f} (nnz ≥ 8)")
+        ax.loglog(
+            [r["nnz"] for r in sel],
+            [r["seconds"] for r in sel],
+            marker=marker,
+            label=f"n = {n:,}: slope {slopes[n]:.2f} (nnz ≥ 8)",
+        )
     ax.set_xlabel("nnz (non-zeros per sample)")
     ax.set_ylabel("seconds per batch of 256")
     ax.set_title("Sparse form: cost follows nnz, not n")
@@ -83,10 +91,16 @@ def plot_sparse_cost(rows: list[dict]):
 @figure("01_cost_vs_n")
 def cost_vs_n(out_dir: Path) -> list[Path]:
     rows = measure_dense_cost()
-    return [write_csv(out_dir / "01_cost_vs_n.csv", rows), save_png(plot_dense_cost(rows), out_dir / "01_cost_vs_n.png")]
+    return [
+        write_csv(out_dir / "01_cost_vs_n.csv", rows),
+        save_png(plot_dense_cost(rows), out_dir / "01_cost_vs_n.png"),
+    ]
 
 
 @figure("01_sparse_cost")
 def sparse_cost(out_dir: Path) -> list[Path]:
     rows = measure_sparse_cost()
-    return [write_csv(out_dir / "01_sparse_cost.csv", rows), save_png(plot_sparse_cost(rows), out_dir / "01_sparse_cost.png")]
+    return [
+        write_csv(out_dir / "01_sparse_cost.csv", rows),
+        save_png(plot_sparse_cost(rows), out_dir / "01_sparse_cost.png"),
+    ]

@@ -9,137 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import NullFormatter
-import sympy as sp
 import torch
+from matplotlib.ticker import NullFormatter
 
-from .. import cost, grad, symbolic
+from .. import cost, grad, testing
 from .. import train as training
-from ..model import predict
 from . import figure, save_png, write_csv
 
 F64 = torch.float64
 
-# --------------------------------------------------------------------------- sympy
-
-
-def symbolic_gradient(n: int, k: int):
-    """``(x, V, y_hat, derived, closed)`` for a symbolic FM of size (n, k).
-
-    ``y_hat`` is the definition w0 + Σ w_i x_i + Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j (pairs spelled
-    out); ``derived[i, f] = ∂ŷ/∂v_if`` by sympy from it; ``closed[i, f]`` is
-    x_i Σ_j v_jf x_j − v_if x_i².
-    """
-    x, w0, w, V = symbolic.fm_symbols(n, k)
-    y_hat = w0 + sum(w[i] * x[i] for i in range(n)) + symbolic.pairwise_double_sum(x, V)
-    derived = sp.Matrix(n, k, lambda i, f: sp.diff(y_hat, V[i, f]))
-    closed = sp.Matrix(n, k, lambda i, f: x[i] * sum(V[j, f] * x[j] for j in range(n)) - V[i, f] * x[i] ** 2)
-    return x, V, y_hat, derived, closed
-
-
-def note_gradient(x: sp.Matrix, V: sp.Matrix) -> sp.Matrix:
-    """The gradient note's final formula in our symbols: x_i Σ_j v_jf x_j − 2 v_if x_i² (erratum E1)."""
-    n, k = V.shape
-    return sp.Matrix(n, k, lambda i, f: x[i] * sum(V[j, f] * x[j] for j in range(n)) - 2 * V[i, f] * x[i] ** 2)
-
-
-def e1_explanation(n: int, k: int, i: int, f: int) -> dict[str, sp.Expr]:
-    """Why the note's formula has −2 v_if x_i²: it differentiates with Z_f held fixed.
-
-    With Z = Σ_j v_jf x_j (the note's memoised Z_i, our s_f), the terms of the pairwise
-    part that contain v_if are φ_if = v_if x_i Z − v_if² x_i². Returned (all sympy):
-
-    * ``rest``: ∂(pairwise − φ_if)/∂v_if with Z substituted: 0 when φ_if holds every
-      v_if term (it does);
-    * ``z_fixed``: ∂φ_if/∂v_if treating Z as a constant (the note's result);
-    * ``total``: ∂φ_if/∂v_if after substituting Z (the correct derivative);
-    * ``chain_term``: ∂φ_if/∂Z · ∂Z/∂v_if, the term the note drops (= v_if x_i²).
-    """
-    x, _, _, V = symbolic.fm_symbols(n, k)
-    Z = sp.Symbol("Z", real=True)
-    Z_expr = sum(V[j, f] * x[j] for j in range(n))
-    v, xi = V[i, f], x[i]
-    phi = v * xi * Z - v**2 * xi**2
-    return {
-        "phi_if": phi,
-        "rest": sp.expand(sp.diff(symbolic.pairwise_rendle(x, V) - phi.subs(Z, Z_expr), v)),
-        "z_fixed": sp.diff(phi, v),
-        "total": sp.expand(sp.diff(phi.subs(Z, Z_expr), v)),
-        "chain_term": sp.expand(sp.diff(phi, Z).subs(Z, Z_expr) * sp.diff(Z_expr, v)),
-        "Z": Z_expr,
-    }
-
-
-# --------------------------------------------------------------------------- erratum E6
-
-SLIP_VARIANTS = {
-    # the published backward pass: factor 1 uses its own column of XV, factors 2..k the last one
-    "first-own-rest-last": lambda k: [0] + [k - 1] * (k - 1),
-    # the slip as often paraphrased: the last column of XV for every factor
-    "all-last": lambda k: [k - 1] * k,
-}
-
-
-def slipped_columns(k: int, variant: str) -> list[int]:
-    """Which column of XV (0-based) the slipped backward pass uses for each factor f = 0..k−1."""
-    return SLIP_VARIANTS[variant](k)
-
-
-def slipped_symbolic_gradient(n: int, k: int, variant: str) -> sp.Matrix:
-    """∂ŷ/∂V as the slipped backward pass computes it, symbolically: x_i s_{c(f)} − v_if x_i²."""
-    x, _, _, V = symbolic.fm_symbols(n, k)
-    cols = slipped_columns(k, variant)
-    return sp.Matrix(n, k, lambda i, f: x[i] * sum(V[j, cols[f]] * x[j] for j in range(n)) - V[i, f] * x[i] ** 2)
-
-
-def slipped_batch_grad_V(x, y, w0, w, V, loss: str, variant: str):
-    """The V-gradient of the mean batch loss with the factor-index slip (a numeric stand-in for the
-    published backward pass; our own code, same arithmetic)."""
-    spec = grad.get_loss(loss)
-    s = x @ V  # (B, k)
-    d = spec.derivative(predict(x, w0, w, V), y) / x.shape[0]  # (B,)
-    s_used = s[:, slipped_columns(V.shape[1], variant)]  # (B, k): the slip
-    return x.T @ (d.unsqueeze(-1) * s_used) - V * ((x * x).T @ d).unsqueeze(-1)
-
-
-def e6_gradient_test(n: int, k: int, variant: str, *, loss: str = "squared", batch: int = 8, seed: int = 0) -> bool:
-    """A standard gradient test of the slipped V-gradient: does it match autograd on random data
-    within the float64 roundoff bound?"""
-    gen = torch.Generator().manual_seed(seed)
-    w0 = torch.randn((), dtype=F64, generator=gen)
-    w = torch.randn(n, dtype=F64, generator=gen)
-    V = torch.randn(n, k, dtype=F64, generator=gen)
-    x = torch.randn(batch, n, dtype=F64, generator=gen)
-    y = torch.randn(batch, dtype=F64, generator=gen)
-    if loss != "squared":
-        y = torch.where(y < 0, -1.0, 1.0).to(F64)
-    slipped = slipped_batch_grad_V(x, y, w0, w, V, loss, variant)
-    auto = grad.autograd_batch_grad(y, w0, w, V, loss, x=x)[3]
-    bound = grad.roundoff_bound(y, w0, w, V, loss, x=x)[2]
-    return bool(((slipped - auto).abs() <= bound).all())
-
-
 # --------------------------------------------------------------------------- three-way checks
-
-
-def random_problem(n: int, k: int, batch: int, loss: str, gen: torch.Generator, *, density: float = 1.0,
-                   one_hot: bool = False):
-    """Random float64 FM parameters, a batch and targets for ``loss``; sparse x when density < 1.
-
-    Returns ``(x, y, w0, w, V)``; at least one non-zero per sample.
-    """
-    w0 = torch.randn((), dtype=F64, generator=gen)
-    w = torch.randn(n, dtype=F64, generator=gen)
-    V = torch.randn(n, k, dtype=F64, generator=gen) / k**0.5
-    x = torch.ones(batch, n, dtype=F64) if one_hot else torch.randn(batch, n, dtype=F64, generator=gen)
-    keep = torch.rand(batch, n, generator=gen) < density
-    keep[torch.arange(batch), torch.randint(0, n, (batch,), generator=gen)] = True
-    x = x * keep
-    if loss == "squared":
-        y = torch.randn(batch, dtype=F64, generator=gen)
-    else:
-        y = torch.where(torch.rand(batch, generator=gen) < 0.5, -1.0, 1.0).to(F64)
-    return x, y, w0, w, V
 
 
 def three_way_sweep(trials: int = 24, seed: int = 0) -> list[dict]:
@@ -162,7 +41,7 @@ def three_way_sweep(trials: int = 24, seed: int = 0) -> list[dict]:
                 continue
             batch = int(torch.randint(1, 9, (), generator=gen))
             density = 1.0 if kind == "dense" else 0.3
-            x, y, w0, w, V = random_problem(n, k, batch, loss, gen, density=density, one_hot=kind == "one-hot")
+            x, y, w0, w, V = testing.random_problem(n, k, batch, loss, gen, density=density, one_hot=kind == "one-hot")
             kw = {"x": x} if kind == "dense" else dict(zip(("idx", "val"), _to_sparse(x)))
             if loss != "hinge" or grad.kink_safe_step(y, w0, w, V, **kw):
                 break
@@ -185,8 +64,9 @@ SPARSE_NS = (1_000, 1_000_000)
 SPARSE_FIT_MIN = 16  # below it the fixed cost per call dominates
 
 
-def measure_gradient_cost(ns=DENSE_NS, k: int = 16, batch: int = 64, per_sample_batch: int = 8,
-                          seed: int = 0) -> list[dict]:
+def measure_gradient_cost(
+    ns=DENSE_NS, k: int = 16, batch: int = 64, per_sample_batch: int = 8, seed: int = 0
+) -> list[dict]:
     """Seconds per sample on dense data for three computations.
 
     The closed-form batch-loss gradient (``batch_loss_grad``) and autograd of the same batch
@@ -197,7 +77,7 @@ def measure_gradient_cost(ns=DENSE_NS, k: int = 16, batch: int = 64, per_sample_
     rows = []
     for n in ns:
         gen = torch.Generator().manual_seed(seed + n)
-        x, y, w0, w, V = random_problem(n, k, batch, "squared", gen)
+        x, y, w0, w, V = testing.random_problem(n, k, batch, "squared", gen)
         xs = x[:per_sample_batch]
         forms = {
             "closed form, batch loss": (batch, lambda: grad.batch_loss_grad(x, y, w0, w, V, "squared", check=False)),
@@ -209,8 +89,9 @@ def measure_gradient_cost(ns=DENSE_NS, k: int = 16, batch: int = 64, per_sample_
     return rows
 
 
-def measure_sparse_gradient_cost(nnzs=SPARSE_NNZ, ns=SPARSE_NS, k: int = 16, batch: int = 256,
-                                 seed: int = 0) -> list[dict]:
+def measure_sparse_gradient_cost(
+    nnzs=SPARSE_NNZ, ns=SPARSE_NS, k: int = 16, batch: int = 256, seed: int = 0
+) -> list[dict]:
     """Seconds per sample of ``predict_grad_sparse`` (timed on a padded index batch) for each (n, nnz)."""
     rows = []
     for n in ns:
@@ -237,7 +118,9 @@ def slopes(rows: list[dict], x_key: str = "n", min_x: int = 0) -> dict[str, floa
 def autograd_ratios(rows: list[dict]) -> dict[int, float]:
     """Autograd time / closed-form batch-loss time at each n."""
     t = {(r["n"], r["form"]): r["seconds"] for r in rows}
-    return {n: t[(n, "autograd, batch loss")] / t[(n, "closed form, batch loss")] for n in sorted({r["n"] for r in rows})}
+    return {
+        n: t[(n, "autograd, batch loss")] / t[(n, "closed form, batch loss")] for n in sorted({r["n"] for r in rows})
+    }
 
 
 def plot_gradient_cost(dense_rows: list[dict], sparse_rows: list[dict]):
@@ -245,7 +128,9 @@ def plot_gradient_cost(dense_rows: list[dict], sparse_rows: list[dict]):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for (form, slope), marker in zip(slopes(dense_rows).items(), "os^"):
         sel = [r for r in dense_rows if r["form"] == form]
-        left.loglog([r["n"] for r in sel], [r["seconds"] for r in sel], marker=marker, label=f"{form}: slope {slope:.2f}")
+        left.loglog(
+            [r["n"] for r in sel], [r["seconds"] for r in sel], marker=marker, label=f"{form}: slope {slope:.2f}"
+        )
     ns = sorted({r["n"] for r in dense_rows})
     left.xaxis.set_minor_formatter(NullFormatter())
     left.set_xticks(ns, [str(n) for n in ns])
@@ -254,8 +139,12 @@ def plot_gradient_cost(dense_rows: list[dict], sparse_rows: list[dict]):
     left.set_title("Dense gradient cost against n")
     for (form, slope), marker in zip(slopes(sparse_rows, "nnz", SPARSE_FIT_MIN).items(), "o^"):
         sel = [r for r in sparse_rows if r["form"] == form]
-        right.loglog([r["nnz"] for r in sel], [r["seconds"] for r in sel], marker=marker,
-                     label=f"{form}: slope {slope:.2f} (nnz ≥ {SPARSE_FIT_MIN})")
+        right.loglog(
+            [r["nnz"] for r in sel],
+            [r["seconds"] for r in sel],
+            marker=marker,
+            label=f"{form}: slope {slope:.2f} (nnz ≥ {SPARSE_FIT_MIN})",
+        )
     right.set_xlabel("nnz (non-zeros per sample)")
     right.set_ylabel("seconds per sample (k = 16)")
     right.set_title("Sparse gradient: cost follows nnz, not n")
@@ -297,8 +186,18 @@ def planted_experiment(task: str, *, seed: int = 1) -> dict:
     planted = training.planted_fm(PLANTED_N, PLANTED_K, strength=cfg["strength"], seed=seed)
     X, y = training.planted_data(*planted, cfg["N"], task=task, seed=seed + 1)
     X_val, y_val = training.planted_data(*planted, N_VAL, task=task, seed=seed + 2)
-    result = training.train(X, y, X_val, y_val, task=task, k=PLANTED_K, epochs=cfg["epochs"],
-                            batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed)
+    result = training.train(
+        X,
+        y,
+        X_val,
+        y_val,
+        task=task,
+        k=PLANTED_K,
+        epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"],
+        lr=cfg["lr"],
+        seed=seed,
+    )
     out = {
         "task": task,
         "loss": loss,
@@ -321,9 +220,17 @@ def training_rows(experiments: list[dict]) -> list[dict]:
     rows = []
     for e in experiments:
         for h in e["result"].history:
-            rows.append({"task": e["task"], "loss": e["loss"], "epoch": h["epoch"], "train_loss": h["train_loss"],
-                         "val_loss": h["val_loss"], "val_accuracy": h.get("val_accuracy", ""),
-                         "planted_val_loss": e["planted_val_loss"]})
+            rows.append(
+                {
+                    "task": e["task"],
+                    "loss": e["loss"],
+                    "epoch": h["epoch"],
+                    "train_loss": h["train_loss"],
+                    "val_loss": h["val_loss"],
+                    "val_accuracy": h.get("val_accuracy", ""),
+                    "planted_val_loss": e["planted_val_loss"],
+                }
+            )
     return rows
 
 

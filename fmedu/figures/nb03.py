@@ -7,7 +7,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
 from .. import expressiveness as ex
 from . import figure, save_png, write_csv
@@ -18,34 +17,18 @@ RECOVERY_SETTINGS = ("user-item", "pairs", "pairs+triples")
 RECOVERY_SEEDS = (0, 1, 2)
 
 
-def k_scan_rows(n: int = K_SCAN_N, seeds=(0, 1, 2, 3)) -> list[dict]:
-    """Rows ``{example, k, rel_error, proven_lower, proven_upper}`` for the examples of
-    :func:`fmedu.expressiveness.k_examples` and every k = 1 … n."""
-    rows = []
-    for name, (W, lower, upper) in ex.k_examples(n).items():
-        for k in range(1, n + 1):
-            rows.append({"example": name, "k": k, "rel_error": ex.fit_offdiag(W, k, seeds, maxiter=1500)[0],
-                         "proven_lower": lower, "proven_upper": upper})
-    return rows
-
-
-def observed_k(rows: list[dict], tol: float = 1e-8) -> dict[str, int]:
-    """Smallest k whose best fit has relative error ≤ tol, per example (an observation)."""
-    out = {}
-    for r in rows:
-        if r["rel_error"] <= tol and r["example"] not in out:
-            out[r["example"]] = r["k"]
-    return out
-
-
 def plot_k_scan(rows: list[dict]):
     """Best relative off-diagonal error against k (log scale), with the proven lower bounds."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     names = list(dict.fromkeys(r["example"] for r in rows))
     for name, marker in zip(names, "os^D"):
         sel = [r for r in rows if r["example"] == name]
-        line, = ax.semilogy([r["k"] for r in sel], [max(r["rel_error"], FLOOR) for r in sel], marker=marker,
-                            label=f"{name} (proven {sel[0]['proven_lower']} ≤ k* ≤ {sel[0]['proven_upper']})")
+        (line,) = ax.semilogy(
+            [r["k"] for r in sel],
+            [max(r["rel_error"], FLOOR) for r in sel],
+            marker=marker,
+            label=f"{name} (proven {sel[0]['proven_lower']} ≤ k* ≤ {sel[0]['proven_upper']})",
+        )
         ax.axvline(sel[0]["proven_lower"] - 0.5, color=line.get_color(), ls=":", alpha=0.6)
     ax.axhline(1e-8, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("k (columns of V)")
@@ -55,27 +38,6 @@ def plot_k_scan(rows: list[dict]):
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
-
-
-def gauge_rows(seed: int = 3, n_u: int = 10, n_i: int = 12, k: int = 3, ts=None) -> list[dict]:
-    """Both regularisers along V_u A_t, V_i A_t⁻ᵀ with A_t = diag(t, 1/t, 1) from the balanced factor.
-
-    Every member gives the same B = V_u V_iᵀ, hence the same user–item predictions.
-    """
-    ts = np.logspace(-1, 1, 41) if ts is None else ts
-    gen = torch.Generator().manual_seed(seed)
-    V = torch.randn(n_u + n_i, k, dtype=torch.float64, generator=gen)
-    B = V[:n_u] @ V[n_u:].T
-    Vu, Vi = ex.svd_factor(B)
-    rows = []
-    for t in ts:
-        A = torch.diag(torch.tensor([t, 1 / t] + [1.0] * (k - 2), dtype=torch.float64))
-        Vt = torch.cat([Vu @ A, Vi @ torch.linalg.inv(A).T])
-        rows.append({"t": float(t), "frobenius_sq": float(ex.frobenius_sq(Vt)),
-                     "pair_interaction_sq": float(ex.pair_interaction_sq(Vt, n_u)),
-                     "two_nuclear_norm": float(2 * ex.nuclear_norm(B)),
-                     "max_B_change": float((Vt[:n_u] @ Vt[n_u:].T - B).abs().max())})
-    return rows
 
 
 def plot_regularisers(rows: list[dict]):
@@ -115,8 +77,13 @@ def plot_recovery(rows: list[dict]):
         for q in quantities:
             errs = [r["max_abs_error"] for r in rows if r["setting"] == setting and r["quantity"] == q]
             worst.append(max(errs) if errs else np.nan)
-        ax.bar(np.arange(len(quantities)) + (s - (len(settings) - 1) / 2) * width,
-               [max(e, FLOOR) for e in worst], width, label=setting, log=True)
+        ax.bar(
+            np.arange(len(quantities)) + (s - (len(settings) - 1) / 2) * width,
+            [max(e, FLOOR) for e in worst],
+            width,
+            label=setting,
+            log=True,
+        )
     ax.axhline(1e-6, color="grey", lw=0.8, ls="--", label="recovered threshold 1e-6")
     ax.set_xticks(np.arange(len(quantities)), quantities, rotation=20, fontsize=8)
     ax.set_ylabel("max |fitted − planted| (worst of 3 seeds)")
@@ -129,16 +96,20 @@ def plot_recovery(rows: list[dict]):
 
 @figure("03_k_reconstruction")
 def k_reconstruction(out_dir: Path) -> list[Path]:
-    rows = k_scan_rows()
-    return [write_csv(out_dir / "03_k_reconstruction.csv", rows),
-            save_png(plot_k_scan(rows), out_dir / "03_k_reconstruction.png")]
+    rows = ex.k_scan_rows()
+    return [
+        write_csv(out_dir / "03_k_reconstruction.csv", rows),
+        save_png(plot_k_scan(rows), out_dir / "03_k_reconstruction.png"),
+    ]
 
 
 @figure("03_regularisers")
 def regularisers(out_dir: Path) -> list[Path]:
-    rows = gauge_rows()
-    return [write_csv(out_dir / "03_regularisers.csv", rows),
-            save_png(plot_regularisers(rows), out_dir / "03_regularisers.png")]
+    rows = ex.gauge_rows()
+    return [
+        write_csv(out_dir / "03_regularisers.csv", rows),
+        save_png(plot_regularisers(rows), out_dir / "03_regularisers.png"),
+    ]
 
 
 @figure("03_recovery")

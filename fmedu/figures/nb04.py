@@ -15,7 +15,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .. import prox
+import fmedu
+
+from .. import prox, testing
 from . import figure, save_png, write_csv
 
 DS = (2, 3, 6, 11)
@@ -32,8 +34,8 @@ def phi_hessian(d: int, k: int, y: int, eta: float, z: float) -> torch.Tensor:
     anchor = torch.randn(1 + d + d * k, dtype=F64, generator=gen)
 
     def phi(theta):
-        rows = theta[1 + d:].reshape(d, k)
-        yhat = theta[0] + theta[1:1 + d].sum() + 0.5 * (rows.sum(0).square().sum() - rows.square().sum())
+        rows = theta[1 + d :].reshape(d, k)
+        yhat = theta[0] + theta[1 : 1 + d].sum() + 0.5 * (rows.sum(0).square().sum() - rows.square().sum())
         return -z * y * yhat + (theta - anchor).square().sum() / (2 * eta)
 
     return torch.autograd.functional.hessian(phi, anchor.clone())
@@ -52,8 +54,16 @@ def min_eigenvalue_rows(ds=DS, k: int = 3, etas=None) -> list[dict]:
         published = prox.step_size_bound(d, "published")
         for eta in sorted(set(grid.tolist()) | {exact, published}):
             lam = float(torch.linalg.eigvalsh(phi_hessian(d, k, 1, eta, 1.0))[0])
-            rows.append({"d": d, "eta": eta, "scaled_min_eig": eta * lam, "formula": 1 - eta * (d - 1),
-                         "published_bound": published, "exact_bound": exact})
+            rows.append(
+                {
+                    "d": d,
+                    "eta": eta,
+                    "scaled_min_eig": eta * lam,
+                    "formula": 1 - eta * (d - 1),
+                    "published_bound": published,
+                    "exact_bound": exact,
+                }
+            )
     return rows
 
 
@@ -62,7 +72,7 @@ def plot_min_eigenvalue(rows: list[dict]):
     fig, ax = plt.subplots(figsize=(6, 4))
     for d in sorted({r["d"] for r in rows}):
         sel = [r for r in rows if r["d"] == d]
-        line, = ax.plot([r["eta"] for r in sel], [r["scaled_min_eig"] for r in sel], label=f"d = {d}")
+        (line,) = ax.plot([r["eta"] for r in sel], [r["scaled_min_eig"] for r in sel], label=f"d = {d}")
         exact, published = sel[0]["exact_bound"], sel[0]["published_bound"]
         ax.plot([exact], [0.0], "o", color=line.get_color(), mfc="none")
         ax.plot([published], [1 - published * (d - 1)], "x", color=line.get_color())
@@ -80,47 +90,46 @@ def plot_min_eigenvalue(rows: list[dict]):
 @figure("04_min_eigenvalue")
 def min_eigenvalue_figure(out_dir: Path) -> list[Path]:
     rows = min_eigenvalue_rows()
-    return [write_csv(out_dir / "04_min_eigenvalue.csv", rows),
-            save_png(plot_min_eigenvalue(rows), out_dir / "04_min_eigenvalue.png")]
+    return [
+        write_csv(out_dir / "04_min_eigenvalue.csv", rows),
+        save_png(plot_min_eigenvalue(rows), out_dir / "04_min_eigenvalue.png"),
+    ]
 
 
 # --------------------------------------------------------------------------- beyond the bound
 
 
 def beyond_bound_case(d: int = 11, k: int = 4, scale: float = 0.3, seed: int = 6):
-    """A sample with ``d`` ones and random parameters (n = 15): ``(w0, w, V, idx)``."""
-    gen = torch.Generator().manual_seed(seed)
-    w0 = torch.randn((), dtype=F64, generator=gen)
-    w = torch.randn(15, dtype=F64, generator=gen)
-    V = scale * torch.randn(15, k, dtype=F64, generator=gen)
-    idx = torch.randperm(15, generator=gen)[:d]
-    return w0, w, V, idx
+    """A sample with ``d`` ones and random parameters (n = 15): ``(idx, w0, w, V)``."""
+    return testing.random_prox_case(15, k, d, scale, seed)
 
 
-def multistart_minimum(w0, w, V, idx, y, eta, starts: int = 12, seed: int = 0) -> prox.ProxResult:
+def multistart_minimum(idx, y, w0, w, V, eta, starts: int = 12, seed: int = 0) -> prox.ProxResult:
     """Lowest F found by L-BFGS-B from θ_t and from random perturbations of it (F may be non-convex)."""
     rng = np.random.default_rng(seed)
     best, best_F = None, math.inf
     for s in range(starts):
         spread = (0.0, 0.3, 1.0, 3.0)[s % 4]
-        start = (w0 + spread * float(rng.normal()),
-                 w + spread * torch.as_tensor(rng.normal(size=w.shape)),
-                 V + spread * torch.as_tensor(rng.normal(size=V.shape)))
-        r = prox.minimise_numerically(w0, w, V, idx, y, eta, start=start, gtol=1e-12)
-        F = float(prox.prox_objective(r.w0, r.w, r.V, idx, y, eta, w0, w, V))
+        start = (
+            w0 + spread * float(rng.normal()),
+            w + spread * torch.as_tensor(rng.normal(size=w.shape)),
+            V + spread * torch.as_tensor(rng.normal(size=V.shape)),
+        )
+        r = prox.minimise_numerically(idx, y, w0, w, V, eta, start=start, gtol=1e-12)
+        F = float(prox.prox_objective(idx, y, r.w0, r.w, r.V, eta, w0, w, V))
         if F < best_F:
             best, best_F = r, F
     return best
 
 
-def unbounded_direction_values(w0, w, V, idx, y, eta, z, steps=(0, 1, 10, 100, 1000)) -> list[float]:
+def unbounded_direction_values(idx, y, w0, w, V, eta, z, steps=(0, 1, 10, 100, 1000)) -> list[float]:
     """φ(θ_t + s·(1 ⊗ e_1 on V[idx]), z) for growing s: → −∞ when z is past the pole."""
     direction = torch.zeros_like(V)
     direction[idx, 0] = 1.0  # every v_i moves along the first axis: the eigenvector 1 of S
     out = []
     for s in steps:
         Vs = V + s * direction
-        yhat = prox.sample_prediction(w0, w, Vs, idx)
+        yhat = fmedu.predict_sparse(idx, w0, w, Vs)
         out.append(float(-z * y * yhat + (Vs - V).square().sum() / (2 * eta) - prox.conjugate(z)))
     return out
 
@@ -131,14 +140,15 @@ def beyond_bound_rows(eta: float = 0.3, y: int = 1, points: int = 400) -> list[d
     ``q_closed_form`` is formula (C) evaluated blindly; ``q_true`` = min_θ φ(θ, z) equals it
     below the pole and is −∞ above it (written as NaN in the CSV).
     """
-    w0, w, V, idx = beyond_bound_case()
-    s = prox.reduced_scalars(w0, w, V, idx)
-    z_pole = 1.0 / (eta * (s.nnz - 1)) if y > 0 else 1.0 / eta
+    idx, w0, w, V = beyond_bound_case()
+    s = prox.sample_scalars(idx, w0, w, V)
+    z_pole = 1.0 / (eta * (s.d - 1)) if y > 0 else 1.0 / eta
     rows = []
     for z in np.linspace(0.0, 1.0, points + 1)[1:-1]:
         closed = prox.q_reduced(float(z), s, y, eta)
-        rows.append({"z": float(z), "q_closed_form": closed, "q_true": closed if z < z_pole else float("nan"),
-                     "z_pole": z_pole})
+        rows.append(
+            {"z": float(z), "q_closed_form": closed, "q_true": closed if z < z_pole else float("nan"), "z_pole": z_pole}
+        )
     return rows
 
 
@@ -152,8 +162,13 @@ def plot_beyond_bound(rows: list[dict], z_golden: float, z_dual: float):
     ax.axvline(z_pole, color="r", ls=":", label=f"pole z = 1/(η(d−1)) = {z_pole:.3f}")
     ax.axvspan(z_pole, 1.0, color="r", alpha=0.07)
     ax.axvline(z_golden, color="k", ls="--", lw=0.8, label=f"golden section → z = {z_golden:.4f}")
-    ax.plot([z_dual], [next(r["q_closed_form"] for r in rows if r["z"] >= z_dual)], "o", color="g",
-            label=f"max of the true q, z* = {z_dual:.4f}")
+    ax.plot(
+        [z_dual],
+        [next(r["q_closed_form"] for r in rows if r["z"] >= z_dual)],
+        "o",
+        color="g",
+        label=f"max of the true q, z* = {z_dual:.4f}",
+    )
     finite = [r["q_true"] for r in rows if not math.isnan(r["q_true"])]
     top = max(finite)
     ax.set_ylim(top - 4 * (top - min(finite[: len(finite) // 2 + 1])) - 1, top + 3)
@@ -170,12 +185,22 @@ def plot_beyond_bound(rows: list[dict], z_golden: float, z_dual: float):
 def beyond_bound_figure(out_dir: Path) -> list[Path]:
     eta = 0.3
     rows = beyond_bound_rows(eta)
-    w0, w, V, idx = beyond_bound_case()
-    z_golden = prox.prox_step(w0, w, V, idx, 1, eta, solver="golden", allow_beyond_bound=True).z
-    z_dual = prox.prox_step(w0, w, V, idx, 1, eta, allow_beyond_bound=True).z
-    return [write_csv(out_dir / "04_beyond_bound.csv", rows),
-            save_png(plot_beyond_bound(rows, z_golden, z_dual), out_dir / "04_beyond_bound.png")]
+    idx, w0, w, V = beyond_bound_case()
+    z_golden = prox.prox_step(idx, 1, w0, w, V, eta, solver="golden", allow_beyond_bound=True).z
+    z_dual = prox.prox_step(idx, 1, w0, w, V, eta, allow_beyond_bound=True).z
+    return [
+        write_csv(out_dir / "04_beyond_bound.csv", rows),
+        save_png(plot_beyond_bound(rows, z_golden, z_dual), out_dir / "04_beyond_bound.png"),
+    ]
 
 
-__all__ = ["phi_hessian", "min_eigenvalue_rows", "plot_min_eigenvalue", "beyond_bound_case",
-           "multistart_minimum", "unbounded_direction_values", "beyond_bound_rows", "plot_beyond_bound"]
+__all__ = [
+    "phi_hessian",
+    "min_eigenvalue_rows",
+    "plot_min_eigenvalue",
+    "beyond_bound_case",
+    "multistart_minimum",
+    "unbounded_direction_values",
+    "beyond_bound_rows",
+    "plot_beyond_bound",
+]

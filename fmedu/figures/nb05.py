@@ -14,24 +14,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .. import cost, prox
-from ..prox_published import PublishedProxTrainer
+from .. import cost, prox, testing
+from ..prox.published import PublishedProxTrainer
 from . import figure, save_png, write_csv
 
 F64 = torch.float64
-
-
-def random_sample(n: int, k: int, nnz: int, scale: float, seed: int):
-    """``(w0, w, V, idx)``: w0, w ~ N(0, 1), V ~ N(0, scale²), ``nnz`` distinct indices of ``n``.
-
-    Used by notebook 05 and by tests/test_prox.py.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    w0 = torch.randn((), dtype=F64, generator=gen)
-    w = torch.randn(n, dtype=F64, generator=gen)
-    V = scale * torch.randn(n, k, dtype=F64, generator=gen)
-    idx = torch.randperm(n, generator=gen)[:nnz]
-    return w0, w, V, idx
 
 
 # --------------------------------------------------------------------------- q and q'
@@ -47,13 +34,21 @@ def dual_rows(points: int = 199) -> list[dict]:
     """Rows ``{example, z, q, q_prime, z_newton, z_golden}`` on an interior grid of (0, 1)."""
     rows = []
     for label, y, nnz, scale, fraction, seed in DUAL_EXAMPLES:
-        w0, w, V, idx = random_sample(20, 5, nnz, scale, seed)
+        idx, w0, w, V = testing.random_prox_case(20, 5, nnz, scale, seed)
         eta = fraction * min(prox.step_size_bound(nnz, "exact", y), 2.0)
-        s = prox.reduced_scalars(w0, w, V, idx)
+        s = prox.sample_scalars(idx, w0, w, V)
         z_newton, z_golden = prox.maximise_q_newton(s, y, eta), prox.maximise_q_golden(s, y, eta)
         for z in np.linspace(0.0, 1.0, points + 2)[1:-1]:
-            rows.append({"example": label, "z": float(z), "q": prox.q_reduced(float(z), s, y, eta),
-                         "q_prime": prox.q_prime(float(z), s, y, eta), "z_newton": z_newton, "z_golden": z_golden})
+            rows.append(
+                {
+                    "example": label,
+                    "z": float(z),
+                    "q": prox.q_reduced(float(z), s, y, eta),
+                    "q_prime": prox.q_prime(float(z), s, y, eta),
+                    "z_newton": z_newton,
+                    "z_golden": z_golden,
+                }
+            )
     return rows
 
 
@@ -63,7 +58,7 @@ def plot_dual(rows: list[dict]):
     for label in dict.fromkeys(r["example"] for r in rows):
         sel = [r for r in rows if r["example"] == label]
         z = [r["z"] for r in sel]
-        line, = ax_q.plot(z, [r["q"] for r in sel], label=label)
+        (line,) = ax_q.plot(z, [r["q"] for r in sel], label=label)
         z_star = sel[0]["z_newton"]
         q_star = np.interp(z_star, z, [r["q"] for r in sel])
         ax_q.plot([z_star], [q_star], "o", color=line.get_color())
@@ -87,7 +82,10 @@ def plot_dual(rows: list[dict]):
 @figure("05_dual_function")
 def dual_figure(out_dir: Path) -> list[Path]:
     rows = dual_rows()
-    return [write_csv(out_dir / "05_dual_function.csv", rows), save_png(plot_dual(rows), out_dir / "05_dual_function.png")]
+    return [
+        write_csv(out_dir / "05_dual_function.csv", rows),
+        save_png(plot_dual(rows), out_dir / "05_dual_function.png"),
+    ]
 
 
 # --------------------------------------------------------------------------- against a generic optimiser
@@ -101,9 +99,17 @@ def optimiser_cases(count: int = 132, seed: int = 0) -> list[dict]:
     for c in range(count):
         y = 1 if c % 2 == 0 else -1
         nnz = 1 + (c // 2) % 11
-        cases.append({"case": c, "y": y, "nnz": nnz, "k": (3, 20)[(c // 22) % 2],
-                      "scale": (0.01, 1.0, 3.0)[(c // 44) % 3], "fraction": (0.1, 0.5, 0.9, 0.999)[c % 4],
-                      "seed": int(rng.integers(1 << 30))})
+        cases.append(
+            {
+                "case": c,
+                "y": y,
+                "nnz": nnz,
+                "k": (3, 20)[(c // 22) % 2],
+                "scale": (0.01, 1.0, 3.0)[(c // 44) % 3],
+                "fraction": (0.1, 0.5, 0.9, 0.999)[c % 4],
+                "seed": int(rng.integers(1 << 30)),
+            }
+        )
     return cases
 
 
@@ -112,16 +118,27 @@ def compare_with_optimiser(cases: list[dict], n: int = 30) -> list[dict]:
     difference (absolute, and relative to 1 + the largest parameter) and both KKT residuals."""
     rows = []
     for c in cases:
-        w0, w, V, idx = random_sample(n, c["k"], c["nnz"], c["scale"], c["seed"])
+        idx, w0, w, V = testing.random_prox_case(n, c["k"], c["nnz"], c["scale"], c["seed"])
         eta = c["fraction"] * min(prox.step_size_bound(c["nnz"], "exact", c["y"]), 2.0)
-        ours = prox.prox_step(w0, w, V, idx, c["y"], eta)
-        theirs = prox.minimise_numerically(w0, w, V, idx, c["y"], eta)
-        diff = max(float((ours.w0 - theirs.w0).abs()), float((ours.w - theirs.w).abs().max()),
-                   float((ours.V - theirs.V).abs().max()))
+        ours = prox.prox_step(idx, c["y"], w0, w, V, eta)
+        theirs = prox.minimise_numerically(idx, c["y"], w0, w, V, eta)
+        diff = max(
+            float((ours.w0 - theirs.w0).abs()),
+            float((ours.w - theirs.w).abs().max()),
+            float((ours.V - theirs.V).abs().max()),
+        )
         size = 1 + max(float(ours.w0.abs()), float(ours.w.abs().max()), float(ours.V.abs().max()))
-        rows.append({**c, "eta": eta, "z": ours.z, "max_abs_diff": diff, "max_rel_diff": diff / size,
-                     "kkt_closed_form": prox.kkt_residual(ours, w0, w, V, idx, c["y"], eta),
-                     "kkt_optimiser": prox.kkt_residual(theirs, w0, w, V, idx, c["y"], eta)})
+        rows.append(
+            {
+                **c,
+                "eta": eta,
+                "z": ours.z,
+                "max_abs_diff": diff,
+                "max_rel_diff": diff / size,
+                "kkt_closed_form": prox.kkt_residual(ours, idx, c["y"], w0, w, V, eta),
+                "kkt_optimiser": prox.kkt_residual(theirs, idx, c["y"], w0, w, V, eta),
+            }
+        )
     return rows
 
 
@@ -145,8 +162,10 @@ def step_cost_rows(nnzs=COST_NNZ, n: int = 2728, k: int = 20, seed: int = 0, rep
     rows = []
     for nnz in nnzs:
         idx = torch.randperm(n, generator=gen)[:nnz]
-        for name, trainer in (("published", PublishedProxTrainer(w0, w, V, eta, fix_write=True)),
-                              ("reduced", prox.ProxTrainer(w0, w, V, eta))):
+        for name, trainer in (
+            ("published", PublishedProxTrainer(w0, w, V, eta, fix_write=True)),
+            ("reduced", prox.ProxTrainer(w0, w, V, eta)),
+        ):
             labels = iter([1, -1] * 10_000_000)
             seconds = cost.best_time(lambda: trainer.step(idx, next(labels)), repeat=repeat)
             rows.append({"nnz": nnz, "implementation": name, "seconds": seconds})
@@ -163,8 +182,10 @@ def plot_step_cost(rows: list[dict]):
     """Seconds per step against nnz for both implementations, ratio in the legend."""
     ratios = cost_ratios(rows)
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for name, marker, label in (("published", "o", "published: golden section, torch ops per q"),
-                                ("reduced", "s", "reduced closed form + Newton")):
+    for name, marker, label in (
+        ("published", "o", "published: golden section, torch ops per q"),
+        ("reduced", "s", "reduced closed form + Newton"),
+    ):
         sel = [r for r in rows if r["implementation"] == name]
         ax.semilogy([r["nnz"] for r in sel], [r["seconds"] for r in sel], marker=marker, label=label)
     ax.set_xlabel("nnz (non-zeros of the sample)")

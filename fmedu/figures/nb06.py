@@ -12,100 +12,24 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..experiments import load_results
+from ..movielens.analysis import (
+    PUBLISHED_ADAM,
+    PUBLISHED_PROX,
+    curves,
+    long_table,
+    results,
+    stability_summary,
+)
 from . import figure, save_png, write_csv
 
-RESULTS = Path(__file__).resolve().parents[2] / "results"
-
-# The blog's printed 10-epoch training losses (its prox trainer and torch Adam, default settings).
-PUBLISHED_PROX = (0.4695, 0.4362, 0.427, 0.4224, 0.4194, 0.4173, 0.4167, 0.4155, 0.4145, 0.4146)
-PUBLISHED_ADAM = (0.4655, 0.4596, 0.4655, 0.471, 0.4744, 0.4747, 0.4777, 0.4793, 0.4802, 0.4824)
-# ... and the global bias w0 it printed after each epoch
-PUBLISHED_PROX_W0 = (-1.148, -1.468, -1.294, -1.254, -1.419, -1.301, -1.368, -1.467, -1.605, -1.365)
-PUBLISHED_ADAM_W0 = (0.539, 1.586, 2.668, 3.805, 5.116, 6.48, 7.992, 9.433, 11.15, 12.72)
-
 COLORS = {"prox": "C3", "prox-published": "C1", "sgd": "C0", "adagrad": "C2", "adam": "C4"}
-LABELS = {"prox": "prox (exact step)", "prox-published": "prox as published (V frozen, E3)",
-          "sgd": "SGD", "adagrad": "Adagrad", "adam": "Adam"}
-
-
-def results(preset: str, folder: Path | None = None) -> list[dict]:
-    """Rows of ``results/<preset>.csv``; a clear error if the file was never produced."""
-    path = Path(folder or RESULTS) / f"{preset}.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `python -m fmedu experiment {preset}` first")
-    return load_results(path)
-
-
-def curves(rows: list[dict], variant: str, method: str, column: str = "train_loss") -> np.ndarray:
-    """``(attempts, epochs)`` array of ``column`` for one variant and method (first step size)."""
-    sel = [r for r in rows if r["variant"] == variant and r["method"] == method]
-    attempts = sorted({r["attempt"] for r in sel})
-    epochs = max(r["epoch"] for r in sel)
-    out = np.full((len(attempts), epochs), np.nan)
-    for r in sel:
-        out[attempts.index(r["attempt"]), r["epoch"] - 1] = r[column]
-    return out
-
-
-def prediction_parts(idx, nnz, y, w0, w, V, rows) -> list[dict]:
-    """Per label: mean linear part w0 + Σ w_i and mean / sd of the pairwise part ½(‖Σv_i‖² − Σ‖v_i‖²).
-
-    Notebook 06 uses it to show where the exact step's predictions go wrong."""
-    out = []
-    for label in (1.0, -1.0):
-        sel = np.asarray(rows)[y[rows] == label]
-        I = idx[sel]  # (S, m) padded with -1
-        present = (I >= 0)[..., None]
-        Vg = np.where(present, V[np.where(I >= 0, I, 0)], 0.0)  # (S, m, k)
-        s = Vg.sum(1)
-        pair = 0.5 * ((s * s).sum(1) - (Vg * Vg).sum((1, 2)))
-        lin = w0 + np.where(I >= 0, w[np.where(I >= 0, I, 0)], 0.0).sum(1)
-        out.append({"y": int(label), "samples": len(sel), "linear_mean": float(lin.mean()),
-                    "pairwise_mean": float(pair.mean()), "pairwise_sd": float(pair.std())})
-    return out
-
-
-def reproduction_table(rows: list[dict]) -> list[dict]:
-    """Per epoch: the published losses and our published-mode means (prox and Adam), differences."""
-    prox = curves(rows, "published", "prox-published").mean(0)
-    adam = curves(rows, "published", "adam").mean(0)
-    out = []
-    for e, (pp, pa) in enumerate(zip(PUBLISHED_PROX, PUBLISHED_ADAM)):
-        out.append({"epoch": e + 1, "published_prox": pp, "ours_prox": float(prox[e]),
-                    "diff_prox": float(prox[e] - pp), "published_adam": pa, "ours_adam": float(adam[e]),
-                    "diff_adam": float(adam[e] - pa)})
-    return out
-
-
-def best_per_run(rows: list[dict], column: str = "train_loss") -> dict:
-    """(variant, method, eta) → array over attempts of the best (smallest) epoch value of ``column``.
-
-    A run whose losses became non-finite counts as +inf (it never recovered)."""
-    runs: dict[tuple, dict[int, float]] = {}
-    for r in rows:
-        key = (r["variant"], r["method"], r["eta"])
-        v = r[column]
-        v = math.inf if not math.isfinite(v) else v
-        att = runs.setdefault(key, {})
-        att[r["attempt"]] = min(att.get(r["attempt"], math.inf), v)
-    return {key: np.array([att[a] for a in sorted(att)]) for key, att in runs.items()}
-
-
-def stability_summary(rows: list[dict], column: str = "train_loss") -> list[dict]:
-    """Rows ``variant, method, eta, attempts, mean, sd, lo, hi`` of the best loss per run.
-
-    Band: mean ± 2 standard errors over attempts (about a 95 % interval for the mean)."""
-    out = []
-    for (variant, method, eta), vals in sorted(best_per_run(rows, column).items()):
-        finite = vals[np.isfinite(vals)]
-        n = len(vals)
-        mean = float(vals.mean()) if len(finite) == n else math.inf
-        sd = float(vals.std(ddof=1)) if n > 1 and len(finite) == n else 0.0
-        se = sd / math.sqrt(n) if n else 0.0
-        out.append({"variant": variant, "method": method, "eta": eta, "column": column, "attempts": n,
-                    "mean": mean, "sd": sd, "lo": mean - 2 * se, "hi": mean + 2 * se})
-    return out
+LABELS = {
+    "prox": "prox (exact step)",
+    "prox-published": "prox as published (V frozen, E3)",
+    "sgd": "SGD",
+    "adagrad": "Adagrad",
+    "adam": "Adam",
+}
 
 
 def _plot_stability(ax, summary, title, methods=None, ymax=None):
@@ -115,8 +39,9 @@ def _plot_stability(ax, summary, title, methods=None, ymax=None):
             continue
         eta = [s["eta"] for s in sel]
         mean = np.array([s["mean"] for s in sel])
-        ax.plot(eta, mean, marker="o", ms=3, color=COLORS[method],
-                label=f"{LABELS[method]} ({sel[0]['attempts']} attempts)")
+        ax.plot(
+            eta, mean, marker="o", ms=3, color=COLORS[method], label=f"{LABELS[method]} ({sel[0]['attempts']} attempts)"
+        )
         ax.fill_between(eta, [s["lo"] for s in sel], [s["hi"] for s in sel], color=COLORS[method], alpha=0.25)
     ax.set_xscale("log")
     ax.set_xlabel("step size η")
@@ -145,8 +70,15 @@ def plot_published(rows: list[dict]):
     for method in ("prox", "adam"):
         for column, style in (("train_loss", "-"), ("val_loss", "--")):
             c = curves(rows, "corrected", method, column)
-            ax.plot(ep, c.mean(0), style, color=COLORS[method], marker="o", ms=3,
-                    label=f"{LABELS[method]}, {'training' if column == 'train_loss' else 'validation'}")
+            ax.plot(
+                ep,
+                c.mean(0),
+                style,
+                color=COLORS[method],
+                marker="o",
+                ms=3,
+                label=f"{LABELS[method]}, {'training' if column == 'train_loss' else 'validation'}",
+            )
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_title("Corrected (correct join, V trained, η = 1/23 for prox)", fontsize=10)
@@ -161,8 +93,14 @@ def plot_latent_norms(rows: list[dict]):
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for variant, method in (("published", "prox-published"), ("corrected", "prox"), ("corrected", "adam")):
         c = curves(rows, variant, method, "v_rms")
-        ax.plot(np.arange(0, c.shape[1] + 1), np.r_[0.01 * math.sqrt(20), c.mean(0)], marker="o", ms=3,
-                color=COLORS[method], label=LABELS[method])
+        ax.plot(
+            np.arange(0, c.shape[1] + 1),
+            np.r_[0.01 * math.sqrt(20), c.mean(0)],
+            marker="o",
+            ms=3,
+            color=COLORS[method],
+            label=LABELS[method],
+        )
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("RMS of ‖v_i‖ over the 2,728 features")
@@ -174,8 +112,9 @@ def plot_latent_norms(rows: list[dict]):
 
 
 def _summary_rows(summary):
-    return [{k: s[k] for k in ("variant", "method", "eta", "column", "attempts", "mean", "sd", "lo", "hi")}
-            for s in summary]
+    return [
+        {k: s[k] for k in ("variant", "method", "eta", "column", "attempts", "mean", "sd", "lo", "hi")} for s in summary
+    ]
 
 
 @figure("06_published_curves")
@@ -187,24 +126,53 @@ def published_curves(out_dir: Path) -> list[Path]:
             for column in ("train_loss", "val_loss", "v_rms", "w0"):
                 c = curves(rows, variant, method, column)
                 for e in range(c.shape[1]):
-                    table.append({"variant": variant, "method": method, "column": column, "epoch": e + 1,
-                                  "mean": float(np.mean(c[:, e])), "min": float(np.min(c[:, e])),
-                                  "max": float(np.max(c[:, e]))})
+                    table.append(
+                        {
+                            "variant": variant,
+                            "method": method,
+                            "column": column,
+                            "epoch": e + 1,
+                            "mean": float(np.mean(c[:, e])),
+                            "min": float(np.min(c[:, e])),
+                            "max": float(np.max(c[:, e])),
+                        }
+                    )
     for e in range(10):
         for method, pub in (("blog-prox", PUBLISHED_PROX), ("blog-adam", PUBLISHED_ADAM)):
-            table.append({"variant": "blog", "method": method, "column": "train_loss", "epoch": e + 1,
-                          "mean": pub[e], "min": pub[e], "max": pub[e]})
-    return [write_csv(out_dir / "06_published_curves.csv", table),
-            save_png(plot_published(rows), out_dir / "06_published_curves.png")]
+            table.append(
+                {
+                    "variant": "blog",
+                    "method": method,
+                    "column": "train_loss",
+                    "epoch": e + 1,
+                    "mean": pub[e],
+                    "min": pub[e],
+                    "max": pub[e],
+                }
+            )
+    return [
+        write_csv(out_dir / "06_published_curves.csv", table),
+        save_png(plot_published(rows), out_dir / "06_published_curves.png"),
+    ]
 
 
 @figure("06_latent_norms")
 def latent_norms(out_dir: Path) -> list[Path]:
     rows = results("published-10epoch")
-    table = [{"variant": r["variant"], "method": r["method"], "attempt": r["attempt"], "epoch": r["epoch"],
-              "v_rms": r["v_rms"]} for r in rows]
-    return [write_csv(out_dir / "06_latent_norms.csv", table),
-            save_png(plot_latent_norms(rows), out_dir / "06_latent_norms.png")]
+    table = [
+        {
+            "variant": r["variant"],
+            "method": r["method"],
+            "attempt": r["attempt"],
+            "epoch": r["epoch"],
+            "v_rms": r["v_rms"],
+        }
+        for r in rows
+    ]
+    return [
+        write_csv(out_dir / "06_latent_norms.csv", table),
+        save_png(plot_latent_norms(rows), out_dir / "06_latent_norms.png"),
+    ]
 
 
 def plot_stability_published(rows: list[dict]):
@@ -236,18 +204,6 @@ def plot_stability_full(rows: list[dict]):
     return fig
 
 
-def long_table(rows: list[dict]) -> list[dict]:
-    """Mean over attempts of training and validation loss per (η, epoch)."""
-    table = []
-    for eta in sorted({r["eta"] for r in rows}):
-        sel = [r for r in rows if r["eta"] == eta]
-        for column in ("train_loss", "val_loss"):
-            for e in sorted({r["epoch"] for r in sel}):
-                vals = [r[column] for r in sel if r["epoch"] == e]
-                table.append({"eta": eta, "column": column, "epoch": e, "mean": float(np.mean(vals))})
-    return table
-
-
 def plot_long(rows: list[dict]):
     """Exact prox for 50 epochs: mean training and validation loss per epoch, one line per η."""
     table = long_table(rows)
@@ -257,8 +213,12 @@ def plot_long(rows: list[dict]):
     for i, eta in enumerate(etas):
         for ax, column in zip(axes, ("train_loss", "val_loss")):
             sel = [t for t in table if t["eta"] == eta and t["column"] == column]
-            ax.plot([t["epoch"] for t in sel], [t["mean"] for t in sel], color=cmap(i / max(len(etas) - 1, 1)),
-                    label=f"η = {eta:.2g}")
+            ax.plot(
+                [t["epoch"] for t in sel],
+                [t["mean"] for t in sel],
+                color=cmap(i / max(len(etas) - 1, 1)),
+                label=f"η = {eta:.2g}",
+            )
     axes[0].set_ylabel("mean loss over attempts")
     for ax, title in zip(axes, ("exact prox, 50 epochs: training loss", "validation loss")):
         ax.set_xlabel("epoch")
@@ -281,16 +241,20 @@ def _clip(ax, summary, margin=0.05):
 @figure("06_stability_published")
 def stability_published(out_dir: Path) -> list[Path]:
     rows = results("stability-published")
-    return [write_csv(out_dir / "06_stability_published.csv", _summary_rows(stability_summary(rows, "train_loss"))),
-            save_png(plot_stability_published(rows), out_dir / "06_stability_published.png")]
+    return [
+        write_csv(out_dir / "06_stability_published.csv", _summary_rows(stability_summary(rows, "train_loss"))),
+        save_png(plot_stability_published(rows), out_dir / "06_stability_published.png"),
+    ]
 
 
 @figure("06_stability_full")
 def stability_full(out_dir: Path) -> list[Path]:
     rows = results("stability-full")
     summary = stability_summary(rows, "train_loss") + stability_summary(rows, "val_loss")
-    return [write_csv(out_dir / "06_stability_full.csv", _summary_rows(summary)),
-            save_png(plot_stability_full(rows), out_dir / "06_stability_full.png")]
+    return [
+        write_csv(out_dir / "06_stability_full.csv", _summary_rows(summary)),
+        save_png(plot_stability_full(rows), out_dir / "06_stability_full.png"),
+    ]
 
 
 @figure("06_long")

@@ -9,7 +9,7 @@ torch.optim semantics, and on a GPU the dense update is cheap); SGD and Adagrad 
 gathered rows. Padding indices point at an extra all-zero dummy row ``n`` that absorbs writes.
 
 The module imports without a GPU (torch only); :class:`Trainer` also runs on ``device="cpu"``,
-which is how its exactness is tested on machines without CUDA (``tests/test_engine.py``).
+which is how its exactness is tested on machines without CUDA .
 """
 
 from __future__ import annotations
@@ -19,41 +19,60 @@ import math
 import numpy as np
 import torch
 
-from . import engine
-from .validation import FMInputError
+from ..errors import FMInputError
+from . import common as engine
+from .common import check_data, check_rows, check_runs, epoch_permutation, init_params
 
-__all__ = ["Trainer"]
+__all__ = ["CudaTrainer"]
 
 
 def _softplus_neg(m):
     return torch.nn.functional.softplus(-m)
 
 
-class Trainer:
+class CudaTrainer:
     """Same contract as :class:`fmedu.engine.Trainer`; ``device`` is a torch device string."""
 
-    def __init__(self, runs, idx, nnz, y, *, n_features: int, train_rows=None, val_rows=None, k: int = 20,
-                 init_std: float = 0.01, allow_beyond_bound: bool = False, device: str = "cuda"):
+    def __init__(
+        self,
+        runs,
+        idx,
+        nnz,
+        y,
+        *,
+        n_features: int,
+        train_rows=None,
+        val_rows=None,
+        k: int = 20,
+        init_std: float = 0.01,
+        allow_beyond_bound: bool = False,
+        device: str = "cuda",
+    ):
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise FMInputError("device='cuda' but torch sees no CUDA device; use device='cpu'")
-        # validation and initial parameters exactly as the CPU engine
-        cpu = engine.Trainer(runs, idx, nnz, y, n_features=n_features, train_rows=train_rows, val_rows=val_rows,
-                             k=k, init_std=init_std, allow_beyond_bound=allow_beyond_bound)
-        self.runs, self.n, self.k = cpu.runs, cpu.n, cpu.k
-        self.train_rows, self.val_rows = cpu.train_rows, cpu.val_rows
+        idx, nnz, y = check_data(idx, nnz, y, n_features)
+        N = idx.shape[0]
+        self.train_rows = (
+            np.arange(N, dtype=np.int64) if train_rows is None else check_rows(train_rows, N, "train_rows")
+        )
+        self.val_rows = np.zeros(0, np.int64) if val_rows is None else check_rows(val_rows, N, "val_rows")
+        self.runs = check_runs(runs, int(nnz[self.train_rows].max()), allow_beyond_bound)
+        self.n, self.k = int(n_features), int(k)
+        init = [init_params(run.seed, self.n, self.k, init_std) for run in self.runs]
         self.dev = torch.device(device)
         R, n, K1 = len(self.runs), self.n, self.k + 1
         f64 = dict(dtype=torch.float64, device=self.dev)
-        pad = np.where(cpu.idx >= 0, cpu.idx, n)  # padding → dummy row n
+        pad = np.where(idx >= 0, idx, n)  # padding → dummy row n
         self.idx = torch.as_tensor(pad, device=self.dev)
-        self.mask = torch.as_tensor(cpu.idx >= 0, **f64)
-        self.nnz = torch.as_tensor(cpu.nnz, **f64)
-        self.y = torch.as_tensor(cpu.y, **f64)
-        self.methods = torch.as_tensor(cpu.methods, device=self.dev)
-        self.eta = torch.as_tensor(cpu.etas, **f64)
-        self.w0 = torch.as_tensor(cpu.w0, **f64)
+        self.mask = torch.as_tensor(idx >= 0, **f64)
+        self.nnz = torch.as_tensor(nnz, **f64)
+        self.y = torch.as_tensor(y, **f64)
+        self.methods = torch.as_tensor([engine.CODES[r.method] for r in self.runs], device=self.dev)
+        self.eta = torch.as_tensor([r.eta for r in self.runs], **f64)
+        self.w0 = torch.as_tensor([p[0] for p in init], **f64)
         self.P = torch.zeros((R, n + 1, K1), **f64)
-        self.P[:, :n] = torch.as_tensor(cpu.P, **f64)
+        self.P[:, :n, 0] = torch.as_tensor(np.stack([p[1] for p in init]), **f64)
+        self.P[:, :n, 1:] = torch.as_tensor(np.stack([p[2] for p in init]), **f64)
         self.sel = {code: torch.nonzero(self.methods == code).flatten() for code in range(len(engine.METHODS))}
         self.sel = {c: s for c, s in self.sel.items() if s.numel()}
         if engine.ADAGRAD in self.sel:
@@ -65,16 +84,19 @@ class Trainer:
             self.M0, self.S0 = torch.zeros(a, **f64), torch.zeros(a, **f64)
         self.t = 0
         self.epochs_done = 0
-        self._cpu = cpu
 
     def params(self, r: int):
-        return float(self.w0[r]), self.P[r, : self.n, 0].cpu().numpy().copy(), self.P[r, : self.n, 1:].cpu().numpy().copy()
+        return (
+            float(self.w0[r]),
+            self.P[r, : self.n, 0].cpu().numpy().copy(),
+            self.P[r, : self.n, 1:].cpu().numpy().copy(),
+        )
 
     # ------------------------------------------------------------------ pieces
 
-    def _prox_z(self, B, Psq, Qsq, d, eta, y, yhat):
+    def _prox_z(self, B, Psq, Qsq, d, eta, y, y_hat):
         """Vectorised safeguarded Newton in t = logit z (see engine._prox_z)."""
-        t = -y * yhat
+        t = -y * y_hat
         lo = torch.full_like(t, -math.inf)
         hi = torch.full_like(t, math.inf)
         for it in range(100):
@@ -117,17 +139,17 @@ class Trainer:
         s = Vg.sum(1)  # (R, k)
         Psq = (Vg * Vg).sum((1, 2))
         Qsq = (s * s).sum(1)
-        yhat = B + 0.5 * (Qsq - Psq)
-        loss = _softplus_neg(y * yhat)
+        y_hat = B + 0.5 * (Qsq - Psq)
+        loss = _softplus_neg(y * y_hat)
         self.t += 1
         t = self.t
-        dl = -y * torch.sigmoid(-y * yhat)
+        dl = -y * torch.sigmoid(-y * y_hat)
         for code, sel in self.sel.items():
             r_ = sel[:, None]
             Is, ms = I[sel], msk[sel]
             eta = self.eta[sel]
             if code in (engine.PROX, engine.PROX_PUB):
-                z = self._prox_z(B[sel], Psq[sel], Qsq[sel], d[sel], eta, y[sel], yhat[sel])
+                z = self._prox_z(B[sel], Psq[sel], Qsq[sel], d[sel], eta, y[sel], y_hat[sel])
                 beta = eta * y[sel] * z
                 self.w0[sel] += beta
                 new = G[sel].clone()
@@ -172,16 +194,18 @@ class Trainer:
         total = torch.zeros(R, dtype=torch.float64, device=self.dev)
         ar = torch.arange(R, device=self.dev)[:, None, None]
         for start in range(0, len(rows), chunk):
-            rr = torch.as_tensor(rows[start:start + chunk], device=self.dev)
+            rr = torch.as_tensor(rows[start : start + chunk], device=self.dev)
             G = self.P[ar, self.idx[rr][None]]  # (R, c, m, K1)
             B = self.w0[:, None] + G[..., 0].sum(-1)
             s = G[..., 1:].sum(-2)
-            yhat = B + 0.5 * ((s * s).sum(-1) - (G[..., 1:] ** 2).sum((-1, -2)))
-            total += _softplus_neg(self.y[rr][None] * yhat).sum(1)
+            y_hat = B + 0.5 * ((s * s).sum(-1) - (G[..., 1:] ** 2).sum((-1, -2)))
+            total += _softplus_neg(self.y[rr][None] * y_hat).sum(1)
         return total / max(len(rows), 1)
 
     def epoch(self) -> dict:
-        perm = torch.as_tensor(self._cpu.permutations(self.epochs_done), device=self.dev)
+        perm = torch.as_tensor(
+            np.stack([epoch_permutation(r.seed, self.epochs_done, self.train_rows) for r in self.runs]), device=self.dev
+        )
         acc = torch.zeros(len(self.runs), dtype=torch.float64, device=self.dev)
         for pos in range(perm.shape[1]):
             acc += self._step(perm[:, pos])

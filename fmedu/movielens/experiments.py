@@ -29,26 +29,36 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from .validation import FMInputError
+from ..errors import FMInputError, ResultsError
 
-__all__ = ["Variant", "Preset", "PRESETS", "run_experiment", "load_results", "COLUMNS",
-           "step_sizes", "ResultsError"]
+__all__ = ["Variant", "Preset", "PRESETS", "run_experiment", "load_results", "COLUMNS", "step_sizes", "ResultsError"]
 
-COLUMNS = ["preset", "variant", "join", "method", "eta", "eta_index", "attempt", "seed", "epoch",
-           "train_loss", "val_loss", "v_rms", "w0", "n_train", "n_val"]
+COLUMNS = [
+    "preset",
+    "variant",
+    "join",
+    "method",
+    "eta",
+    "eta_index",
+    "attempt",
+    "seed",
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "v_rms",
+    "w0",
+    "n_train",
+    "n_val",
+]
 
 PUBLISHED_ETA = 1.0 / 23.0  # 1/(2·max nnz + 1), the published prox step size
 ADAM_DEFAULT_LR = 1e-3
 CHUNK_RUNS = 10  # runs trained together (and written together) in one chunk
-
-
-class ResultsError(FMInputError):
-    """An existing results file does not belong to this configuration."""
 
 
 def step_sizes(method: str, count: int = 10) -> list[float]:
@@ -99,10 +109,12 @@ ALL_METHODS = ("prox", "prox-published", "sgd", "adagrad", "adam")
 
 PRESETS = {
     "smoke": Preset(
-        "smoke", "CI smoke test: first 2,000 ratings, every method, 2 step sizes, 2 attempts, 2 epochs",
+        "smoke",
+        "CI smoke test: first 2,000 ratings, every method, 2 step sizes, 2 attempts, 2 epochs",
         epochs=2,
-        variants=(Variant("smoke", "correct", {m: step_sizes(m, 10)[-3:-1] for m in ALL_METHODS},
-                          attempts=2, subset=2000),),
+        variants=(
+            Variant("smoke", "correct", {m: step_sizes(m, 10)[-3:-1] for m in ALL_METHODS}, attempts=2, subset=2000),
+        ),
     ),
     "published-10epoch": Preset(
         "published-10epoch",
@@ -111,10 +123,20 @@ PRESETS = {
         "(correct join, exact prox step, 10% held out)",
         epochs=10,
         variants=(
-            Variant("published", "published", {"prox-published": [PUBLISHED_ETA], "adam": [ADAM_DEFAULT_LR]},
-                    attempts=3, validation=False),
-            Variant("corrected", "correct", {"prox": [PUBLISHED_ETA], "adam": [ADAM_DEFAULT_LR]},
-                    attempts=3, validation=True),
+            Variant(
+                "published",
+                "published",
+                {"prox-published": [PUBLISHED_ETA], "adam": [ADAM_DEFAULT_LR]},
+                attempts=3,
+                validation=False,
+            ),
+            Variant(
+                "corrected",
+                "correct",
+                {"prox": [PUBLISHED_ETA], "adam": [ADAM_DEFAULT_LR]},
+                attempts=3,
+                validation=True,
+            ),
         ),
     ),
     "stability-published": Preset(
@@ -122,8 +144,11 @@ PRESETS = {
         "the published sweep: first 1,000 ratings (published join), 10 step sizes, 10 attempts, "
         "10 epochs, training loss; every method",
         epochs=10,
-        variants=(Variant("published-subset", "published", _sweep(ALL_METHODS, 10), attempts=10,
-                          subset=1000, validation=False),),
+        variants=(
+            Variant(
+                "published-subset", "published", _sweep(ALL_METHODS, 10), attempts=10, subset=1000, validation=False
+            ),
+        ),
     ),
     "stability-full": Preset(
         "stability-full",
@@ -147,10 +172,15 @@ PRESETS = {
 def _git_commit() -> dict:
     root = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "fmedu"], cwd=root, capture_output=True,
-                               text=True, timeout=10).stdout.strip() != ""
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = (
+            subprocess.run(
+                ["git", "status", "--porcelain", "--", "fmedu"], cwd=root, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            != ""
+        )
         return {"commit": commit or None, "fmedu_modified": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "fmedu_modified": None}
@@ -160,17 +190,27 @@ def _versions() -> dict:
     import numba
     import torch
 
-    from . import __version__
+    from .. import __version__
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-            "torch": torch.__version__, "fmedu": __version__}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "torch": torch.__version__,
+        "fmedu": __version__,
+    }
 
 
 def _device(device: str) -> dict:
     import numba
 
-    info = {"backend": device, "threads": numba.get_num_threads(), "cpu_count": os.cpu_count(),
-            "machine": platform.machine(), "system": platform.system()}
+    info = {
+        "backend": device,
+        "threads": numba.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "system": platform.system(),
+    }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -193,8 +233,11 @@ def _config(preset: Preset) -> dict:
 
 def _data_key(preset: Preset) -> dict:
     """What must match for old rows to be reused: epochs, k and each variant's data set-up."""
-    return {"epochs": preset.epochs, "k": preset.k,
-            "variants": {v.name: [v.join, v.subset, v.validation] for v in preset.variants}}
+    return {
+        "epochs": preset.epochs,
+        "k": preset.k,
+        "variants": {v.name: [v.join, v.subset, v.validation] for v in preset.variants},
+    }
 
 
 # --------------------------------------------------------------------------- results file
@@ -283,21 +326,33 @@ def _select(preset: Preset, methods=None, attempts=None, epochs=None) -> Preset:
         if etas:
             variants.append(Variant(v.name, v.join, etas, attempts or v.attempts, v.subset, v.validation))
     if not variants:
-        raise FMInputError(f"no runs left in preset {preset.name!r} after choosing methods {methods}; "
-                           f"its methods are {sorted({m for v in preset.variants for m in v.etas})}")
+        raise FMInputError(
+            f"no runs left in preset {preset.name!r} after choosing methods {methods}; "
+            f"its methods are {sorted({m for v in preset.variants for m in v.etas})}"
+        )
     return Preset(preset.name, preset.description, epochs or preset.epochs, tuple(variants), preset.k)
 
 
-def run_experiment(name: str, out="results", *, device: str = "cpu", methods=None, attempts=None,
-                   epochs=None, data_root=None, progress: bool | None = None, on_chunk=None,
-                   threads: int | None = None) -> dict:
+def run_experiment(
+    name: str,
+    out="results",
+    *,
+    device: str = "cpu",
+    methods=None,
+    attempts=None,
+    epochs=None,
+    data_root=None,
+    progress: bool | None = None,
+    on_chunk=None,
+    threads: int | None = None,
+) -> dict:
     """Run (or resume) preset ``name``; returns the provenance dict written next to the CSV.
 
     ``methods`` / ``attempts`` restrict or extend the runs (a later call can add runs to the
     same file); ``epochs`` changes the configuration (and therefore needs a fresh ``out``).
     ``on_chunk(done_runs)`` is called after each chunk is on disk (tests interrupt there).
     """
-    from . import engine
+    from .. import engine
 
     if name not in PRESETS:
         raise FMInputError(f"unknown experiment {name!r}; choose one of {', '.join(PRESETS)}")
@@ -317,25 +372,43 @@ def run_experiment(name: str, out="results", *, device: str = "cpu", methods=Non
     key = _data_key(preset)
     if prov is not None and csv_path.exists():
         old = prov.get("data_key") or {}
-        same = old.get("epochs") == key["epochs"] and old.get("k") == key["k"] and all(
-            old.get("variants", {}).get(name, setup) == setup for name, setup in key["variants"].items())
+        same = (
+            old.get("epochs") == key["epochs"]
+            and old.get("k") == key["k"]
+            and all(old.get("variants", {}).get(name, setup) == setup for name, setup in key["variants"].items())
+        )
         if not same:
             raise ResultsError(
                 f"{csv_path} holds runs of a different configuration ({old}); "
-                "pass another --out folder or delete the old files to start over")
+                "pass another --out folder or delete the old files to start over"
+            )
         key = {**key, "variants": {**old.get("variants", {}), **key["variants"]}}
     done, kept = _complete_runs(csv_path, preset.epochs)
     _atomic_write(csv_path, ",".join(COLUMNS) + "\n" + _format_rows(kept))  # drop cut-off runs
     if prov is None:
         prov = {"preset": name, "description": preset.description, "sessions": []}
-    prov.update({"data_key": key, "config": _config(PRESETS[name]) if epochs is None else _config(preset),
-                 "seeds": "attempt a uses seed a: init SeedSequence([a, 0]), epoch e shuffle SeedSequence([a, 1, e])",
-                 "columns": COLUMNS})
-    session = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": _git_commit(),
-               "versions": _versions(), "device": _device(device), "runs_added": 0, "wall_s": 0.0,
-               "selection": {"methods": list(methods) if methods else "all", "attempts": attempts or "preset",
-                             "epochs": preset.epochs},
-               "command_line": " ".join(sys.argv)}
+    prov.update(
+        {
+            "data_key": key,
+            "config": _config(PRESETS[name]) if epochs is None else _config(preset),
+            "seeds": "attempt a uses seed a: init SeedSequence([a, 0]), epoch e shuffle SeedSequence([a, 1, e])",
+            "columns": COLUMNS,
+        }
+    )
+    session = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git": _git_commit(),
+        "versions": _versions(),
+        "device": _device(device),
+        "runs_added": 0,
+        "wall_s": 0.0,
+        "selection": {
+            "methods": list(methods) if methods else "all",
+            "attempts": attempts or "preset",
+            "epochs": preset.epochs,
+        },
+        "command_line": " ".join(sys.argv),
+    }
     prov["sessions"].append(session)
 
     # chunks: up to CHUNK_RUNS consecutive runs of one variant and method (all attempts of a
@@ -345,8 +418,11 @@ def run_experiment(name: str, out="results", *, device: str = "cpu", methods=Non
         if (v.name, method, j, a) in done:
             continue
         head = chunks[-1][0] if chunks else None
-        if head is None or (head[0].name, head[1]) != (v.name, method) or \
-                len(chunks[-1]) >= max(CHUNK_RUNS, v.attempts):
+        if (
+            head is None
+            or (head[0].name, head[1]) != (v.name, method)
+            or len(chunks[-1]) >= max(CHUNK_RUNS, v.attempts)
+        ):
             chunks.append([])
         chunks[-1].append((v, method, j, eta, a))
     selected = {(v.name, m, j, a) for v, m, j, _, a in preset.runs()}
@@ -371,16 +447,40 @@ def run_experiment(name: str, out="results", *, device: str = "cpu", methods=Non
             runs = [engine.Run(method, eta, a) for _, _, _, eta, a in members]
             if bar is not None:
                 bar.set_postfix_str(f"{vname} {method} eta={members[0][3]:.3g}..{members[-1][3]:.3g}")
-            res = engine.train(runs, idx, nnz, y, n_features=n_features, epochs=preset.epochs,
-                               train_rows=train_rows, val_rows=val_rows, k=preset.k, device=device)
+            res = engine.train(
+                runs,
+                idx,
+                nnz,
+                y,
+                n_features=n_features,
+                epochs=preset.epochs,
+                train_rows=train_rows,
+                val_rows=val_rows,
+                k=preset.k,
+                device=device,
+            )
             rows = []
             for r, (_, _, j, eta, a) in enumerate(members):
                 for e in range(preset.epochs):
-                    rows.append({"preset": name, "variant": vname, "join": v.join, "method": method,
-                                 "eta": float(eta), "eta_index": j, "attempt": a, "seed": a, "epoch": e + 1,
-                                 "train_loss": float(res.train_loss[r, e]),
-                                 "val_loss": float(res.val_loss[r, e]), "v_rms": float(res.v_rms[r, e]),
-                                 "w0": float(res.w0[r, e]), "n_train": len(train_rows), "n_val": len(val_rows)})
+                    rows.append(
+                        {
+                            "preset": name,
+                            "variant": vname,
+                            "join": v.join,
+                            "method": method,
+                            "eta": float(eta),
+                            "eta_index": j,
+                            "attempt": a,
+                            "seed": a,
+                            "epoch": e + 1,
+                            "train_loss": float(res.train_loss[r, e]),
+                            "val_loss": float(res.val_loss[r, e]),
+                            "v_rms": float(res.v_rms[r, e]),
+                            "w0": float(res.w0[r, e]),
+                            "n_train": len(train_rows),
+                            "n_val": len(val_rows),
+                        }
+                    )
             _append(csv_path, rows)
             session["runs_added"] += len(members)
             session["wall_s"] = round(time.perf_counter() - start, 3)
@@ -395,7 +495,7 @@ def run_experiment(name: str, out="results", *, device: str = "cpu", methods=Non
     finally:
         if bar is not None:
             bar.close()
-    session["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    session["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     session["wall_s"] = round(time.perf_counter() - start, 3)
     prov["runs_complete"] = done_here + session["runs_added"]
     prov["runs_total"] = total

@@ -8,7 +8,7 @@ Where the data comes from, in order: the ``root`` argument, the ``FMEDU_DATA`` e
 variable, then ``$XDG_CACHE_HOME/fmedu/ml-100k`` (default ``~/.cache/fmedu/ml-100k``), which is
 filled by downloading the official ``ml-100k.zip`` when ``download=True``.
 
-Features (design.md): one-hot user id (943), movie id (1,682), age with every distinct age a
+Features (as in the proximal-point blog post): one-hot user id (943), movie id (1,682), age with every distinct age a
 category (61), gender (2), occupation (21), and multi-hot genres (19): 2,728 features and 6 to
 11 non-zeros per rating. Label ``y = +1`` when the rating is 5, else ``-1``.
 """
@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import DataError, FMInputError
 
 __all__ = [
     "MOVIELENS_URL",
@@ -54,10 +56,6 @@ MAX_NNZ = 11  # 5 one-hot fields + at most 6 genres per movie
 N_RATINGS, N_USERS, N_MOVIES = 100_000, 943, 1_682
 
 
-class DataError(RuntimeError):
-    """The data could not be found, downloaded or verified; the message says how to fix it."""
-
-
 @dataclass
 class MovieLens:
     """Encoded ratings. Row r is one rating; ``idx[r, :nnz[r]]`` are its feature indices (sorted),
@@ -81,11 +79,21 @@ class MovieLens:
     def __len__(self) -> int:
         return len(self.y)
 
-    def subset(self, rows) -> "MovieLens":
+    def subset(self, rows) -> MovieLens:
         """The ratings at ``rows`` (an index array or slice), same features."""
-        pick = lambda a: a[rows]  # noqa: E731
-        return MovieLens(pick(self.idx), pick(self.nnz), pick(self.y), pick(self.rating), pick(self.user),
-                         pick(self.item), pick(self.timestamp), self.feature_names, self.join, self.root)
+        pick = lambda a: a[rows]
+        return MovieLens(
+            pick(self.idx),
+            pick(self.nnz),
+            pick(self.y),
+            pick(self.rating),
+            pick(self.user),
+            pick(self.item),
+            pick(self.timestamp),
+            self.feature_names,
+            self.join,
+            self.root,
+        )
 
 
 def _cache_dir() -> Path:
@@ -200,17 +208,20 @@ def load_movielens(root=None, join: str = "correct", *, download: bool = False, 
     dropped, leaving 99,831.
     """
     if join not in ("correct", "published"):
-        raise ValueError(f"join must be 'correct' or 'published', got {join!r}")
+        raise FMInputError(f"join must be 'correct' or 'published', got {join!r}")
     folder = data_root(root)
     if not (folder / "u.data").is_file():
         if download:
             folder = download_movielens(folder if root is not None or os.environ.get(ENV_VAR) else None)
         else:
-            where = "the root argument" if root is not None else (
-                f"{ENV_VAR}={os.environ[ENV_VAR]}" if os.environ.get(ENV_VAR) else f"the cache folder {folder}")
+            where = (
+                "the root argument"
+                if root is not None
+                else (f"{ENV_VAR}={os.environ[ENV_VAR]}" if os.environ.get(ENV_VAR) else f"the cache folder {folder}")
+            )
             raise DataError(
                 f"MovieLens 100k not found ({where} has no u.data). Set {ENV_VAR} to the unpacked "
-                f"ml-100k folder, e.g. export {ENV_VAR}=../shared/data/ml-100k, or call "
+                f"ml-100k folder, e.g. export {ENV_VAR}=$HOME/data/ml-100k, or call "
                 f"load_movielens(download=True) to fetch {MOVIELENS_URL} (about 5 MB)."
             )
     if verify:
@@ -224,16 +235,30 @@ def load_movielens(root=None, join: str = "correct", *, download: bool = False, 
     # feature blocks, in this order: user id, movie id, age, gender, occupation, genres
     sizes = [N_USERS, N_MOVIES, len(ages), len(genders), len(occupations), len(genres)]
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    names = ([f"user={u}" for u in range(1, N_USERS + 1)] + [f"movie={m}" for m in range(1, N_MOVIES + 1)]
-             + [f"age={a}" for a in ages] + [f"gender={g}" for g in genders]
-             + [f"occupation={o}" for o in occupations] + [f"genre={g}" for g in genres])
+    names = (
+        [f"user={u}" for u in range(1, N_USERS + 1)]
+        + [f"movie={m}" for m in range(1, N_MOVIES + 1)]
+        + [f"age={a}" for a in ages]
+        + [f"gender={g}" for g in genders]
+        + [f"occupation={o}" for o in occupations]
+        + [f"genre={g}" for g in genres]
+    )
 
     age_of = {a: i for i, a in enumerate(ages)}
     gender_of = {g: i for i, g in enumerate(genders)}
     occupation_of = {o: i for i, o in enumerate(occupations)}
     # per user row: [user id, age, gender, occupation] feature indices; per movie row: id and genre flags
-    user_feats = np.array([[int(u[0]) - 1 + offsets[0], age_of[int(u[1])] + offsets[2],
-                            gender_of[u[2]] + offsets[3], occupation_of[u[3]] + offsets[4]] for u in users])
+    user_feats = np.array(
+        [
+            [
+                int(u[0]) - 1 + offsets[0],
+                age_of[int(u[1])] + offsets[2],
+                gender_of[u[2]] + offsets[3],
+                occupation_of[u[3]] + offsets[4],
+            ]
+            for u in users
+        ]
+    )
     movie_ids = np.array([int(m[0]) - 1 for m in movies]) + offsets[1]
     genre_flags = np.array([[int(flag) for flag in m[5:]] for m in movies], dtype=bool)  # (1682, 19)
 
@@ -258,16 +283,23 @@ def load_movielens(root=None, join: str = "correct", *, download: bool = False, 
     rows, cols = np.nonzero(flags)
     idx[rows, 5 + genre_rank[rows, cols]] = offsets[5] + cols
     return MovieLens(
-        idx=idx, nnz=nnz.astype(np.int64), y=np.where(ratings[:, 2] >= 5, 1.0, -1.0),
-        rating=ratings[:, 2].copy(), user=user_id[keep] - 1, item=movie_id[keep] - 1,
-        timestamp=ratings[:, 3].copy(), feature_names=names, join=join, root=folder,
+        idx=idx,
+        nnz=nnz.astype(np.int64),
+        y=np.where(ratings[:, 2] >= 5, 1.0, -1.0),
+        rating=ratings[:, 2].copy(),
+        user=user_id[keep] - 1,
+        item=movie_id[keep] - 1,
+        timestamp=ratings[:, 3].copy(),
+        feature_names=names,
+        join=join,
+        root=folder,
     )
 
 
 def validation_split(n_samples: int, fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Fixed, seeded split of ``range(n_samples)`` into (train_rows, val_rows), each sorted."""
     if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+        raise FMInputError(f"fraction must be in (0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(n_samples)
     n_val = int(round(fraction * n_samples))
     return np.sort(order[n_val:]), np.sort(order[:n_val])

@@ -1,6 +1,6 @@
 """The published prox-point trainer, reproduced faithfully, and its corrected twin.
 
-Used by notebook 05 (erratum E3, cost per step), notebook 06 and the benchmarks.
+Used by chapter 05 (erratum E3, cost per step), notebook 06 and the benchmarks.
 
 :class:`PublishedProxTrainer` follows the blog's algorithm operation for operation: per
 step it caches the bias sum, the block V[idx] and its column sums; the dual function
@@ -21,18 +21,12 @@ The write-back is where the two variants differ (erratum E3):
 
 from __future__ import annotations
 
-import math
-
 from torch import Tensor
 
-from .prox import GOLDEN_TOL, _check_eta, _check_label, golden_section_max
-from .validation import check_params
+from ..validation import check_eta, check_label, check_params
+from .dual import GOLDEN_TOL, conjugate, golden_section_max
 
 __all__ = ["PublishedProxTrainer"]
-
-
-def _negative_entropy_term(t: float) -> float:
-    return t * math.log(t) if t > 0 else 0.0
 
 
 class PublishedProxTrainer:
@@ -43,13 +37,14 @@ class PublishedProxTrainer:
     ``fix_write`` selects the published (lost) or the corrected latent-vector write.
     """
 
-    def __init__(self, w0: Tensor, w: Tensor, V: Tensor, eta: float, *, fix_write: bool = False,
-                 tol: float = GOLDEN_TOL):
+    def __init__(
+        self, w0: Tensor, w: Tensor, V: Tensor, eta: float, *, fix_write: bool = False, tol: float = GOLDEN_TOL
+    ):
         check_params(w0, w, V)
         self.w0 = w0.detach().clone()
         self.w = w.detach().clone()
         self.V = V.detach().clone()
-        self.eta = _check_eta(eta)
+        self.eta = check_eta(eta)
         self.fix_write = bool(fix_write)
         self.tol = tol
 
@@ -81,18 +76,14 @@ class PublishedProxTrainer:
         move = (V_opt - self.V_idx).square().sum()
         return (-z * y * pairs + move / (2 * self.eta)).item()
 
-    @staticmethod
-    def conjugate(z: float) -> float:
-        return _negative_entropy_term(z) + _negative_entropy_term(1 - z)
-
     def q(self, y: float, z: float) -> float:
-        return self.q_one(y, z) + self.q_two(y, z) - self.conjugate(z)
+        return self.q_one(y, z) + self.q_two(y, z) - conjugate(z)
 
     # ---- the step ------------------------------------------------------------------------
 
     def step(self, idx: Tensor, y) -> float:
         """One step on the sample with ones at ``idx`` and label ``y`` (±1); returns z*."""
-        y = _check_label(y)
+        y = check_label(y)
         self._cache(idx)
         lo, hi, _ = golden_section_max(lambda z: self.q(y, z), 0.0, 1.0, self.tol)
         z = (lo + hi) / 2

@@ -52,13 +52,14 @@ def published_steps_per_second(idx, nnz, y, n_features, steps: int = 200, k: int
     """Steps/s of the published-style torch trainer (golden section, corrected write), 1 thread."""
     import torch
 
-    from . import engine
-    from .prox_published import PublishedProxTrainer
+    from .. import engine
+    from ..prox.published import PublishedProxTrainer
 
     torch.set_num_threads(1)
     w0, w, V = engine.init_params(0, n_features, k)
-    trainer = PublishedProxTrainer(torch.tensor(w0, dtype=torch.float64), torch.from_numpy(w),
-                                   torch.from_numpy(V), ETA, fix_write=True)
+    trainer = PublishedProxTrainer(
+        torch.tensor(w0, dtype=torch.float64), torch.from_numpy(w), torch.from_numpy(V), ETA, fix_write=True
+    )
     rows = [torch.from_numpy(idx[r, : nnz[r]].copy()) for r in range(steps)]
     trainer.step(rows[0], float(y[0]))  # warm-up
     start = time.perf_counter()
@@ -67,18 +68,20 @@ def published_steps_per_second(idx, nnz, y, n_features, steps: int = 200, k: int
     return steps / (time.perf_counter() - start)
 
 
-def engine_steps_per_second(idx, nnz, y, n_features, method: str = "prox", runs: int = 1,
-                            threads: int = 1, rows=None, repeats: int = 3) -> float:
+def engine_steps_per_second(
+    idx, nnz, y, n_features, method: str = "prox", runs: int = 1, threads: int = 1, rows=None, repeats: int = 3
+) -> float:
     """Sample-steps/s of the compiled engine: ``runs`` runs, one epoch over ``rows``; best of ``repeats``."""
-    from . import engine
+    from .. import engine
 
     engine.set_threads(threads)
     rows = np.arange(len(y)) if rows is None else rows
     eta = ETA if method.startswith("prox") else 1e-2
     best = 0.0
     for rep in range(repeats):
-        trainer = engine.Trainer([engine.Run(method, eta, s) for s in range(runs)], idx, nnz, y,
-                                 n_features=n_features, train_rows=rows)
+        trainer = engine.Trainer(
+            [engine.Run(method, eta, s) for s in range(runs)], idx, nnz, y, n_features=n_features, train_rows=rows
+        )
         if rep == 0:
             trainer.epoch()  # compile / load the cached kernels
         start = time.perf_counter()
@@ -89,30 +92,40 @@ def engine_steps_per_second(idx, nnz, y, n_features, method: str = "prox", runs:
 
 def sweep_throughput(idx, nnz, y, n_features, runs: int = 8, threads: int | None = None, rows=None) -> dict:
     """Sample-steps/s per method with ``runs`` runs in parallel on every thread (CPU backend)."""
-    from . import engine
+    from .. import engine
 
     used = engine.set_threads(threads)
     out = {}
     for method in engine.METHODS:
         r = rows if method != "adam" else (rows[:5000] if rows is not None else np.arange(5000))
-        out[method] = engine_steps_per_second(idx, nnz, y, n_features, method, runs=runs, threads=used,
-                                              rows=r, repeats=2)
+        out[method] = engine_steps_per_second(
+            idx, nnz, y, n_features, method, runs=runs, threads=used, rows=r, repeats=2
+        )
     return {"threads": used, "rates": out}
 
 
-def torch_backend_throughput(idx, nnz, y, n_features, device: str, runs: int = 8, rows=None,
-                             methods=("prox", "sgd", "adagrad")) -> dict:
+def torch_backend_throughput(
+    idx, nnz, y, n_features, device: str, runs: int = 8, rows=None, methods=("prox", "sgd", "adagrad")
+) -> dict:
     """Sample-steps/s of the vectorised torch backend (:mod:`fmedu.engine_cuda`) on ``device``."""
     import torch
 
-    from . import engine, engine_cuda
+    from .. import engine
+    from ..engine.cuda import CudaTrainer
 
     rows = np.arange(2000) if rows is None else rows
     out = {}
     for method in methods:
         eta = ETA if method.startswith("prox") else 1e-2
-        trainer = engine_cuda.Trainer([engine.Run(method, eta, s) for s in range(runs)], idx, nnz, y,
-                                      n_features=n_features, train_rows=rows, device=device)
+        trainer = CudaTrainer(
+            [engine.Run(method, eta, s) for s in range(runs)],
+            idx,
+            nnz,
+            y,
+            n_features=n_features,
+            train_rows=rows,
+            device=device,
+        )
         trainer.epoch()  # warm-up
         if device.startswith("cuda"):
             torch.cuda.synchronize()
@@ -131,7 +144,9 @@ def main(published_steps: int = 200, quick: bool = False, threads: int | None = 
     idx, nnz, y, n_features, source = _data()
     rows = np.arange(min(20_000, len(y)) if quick else len(y))
     print(f"data: {source}, {len(y):,} samples, {n_features:,} features, k = 20, eta = 1/23")
-    pub = published_steps_per_second(idx, nnz, y, n_features, steps=min(published_steps, 50) if quick else published_steps)
+    pub = published_steps_per_second(
+        idx, nnz, y, n_features, steps=min(published_steps, 50) if quick else published_steps
+    )
     eng = engine_steps_per_second(idx, nnz, y, n_features, "prox", runs=1, threads=1, rows=rows)
     print(f"prox steps/s, 1 thread: published-style torch step {pub:,.0f}; compiled engine {eng:,.0f}")
     sweep = sweep_throughput(idx, nnz, y, n_features, runs=4 if quick else 8, threads=threads, rows=rows)

@@ -1,0 +1,121 @@
+"""Definitions shared by the engine's CPU and GPU backends: methods, constants, runs, checks.
+
+Pure numpy: no compiled code here, so both backends import it without importing each other.
+Shapes: ``idx`` int64 ``(N, m)`` padded with −1, ``nnz`` int64 ``(N,)``, ``y`` float64
+``(N,)`` in {−1, +1}; the parameters of run r are ``w0[r]`` (scalar), ``w[r]`` ``(n,)`` and
+``V[r]`` ``(n, k)``, stored together as ``theta[r]`` ``(n, k + 1)`` (column 0 is w) so that a
+touched feature is one contiguous row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import FMInputError
+from ..prox.bounds import step_size_bound
+
+__all__ = [
+    "METHODS",
+    "CODES",
+    "PROX",
+    "PROX_PUB",
+    "SGD",
+    "ADAGRAD",
+    "ADAM",
+    "Run",
+    "init_params",
+    "epoch_permutation",
+    "check_data",
+    "check_rows",
+    "check_runs",
+]
+
+METHODS = ("prox", "prox-published", "sgd", "adagrad", "adam")
+CODES = {m: i for i, m in enumerate(METHODS)}
+PROX, PROX_PUB, SGD, ADAGRAD, ADAM = range(5)
+
+ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults
+ADAGRAD_EPS = 1e-10  # torch.optim.Adagrad default
+_ADAM_CUTOFF = 2.0**-55  # replayed move below this fraction of |p|: the rest cannot change p
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: method, step size and seed (initialisation and shuffles)."""
+
+    method: str
+    eta: float
+    seed: int
+
+
+def init_params(seed: int, n: int, k: int, init_std: float = 0.01):
+    """(w0, w, V) of a run: w0 = 0, w and V ~ N(0, init_std²) from ``SeedSequence([seed, 0])``."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0]))
+    w = init_std * rng.standard_normal(n)
+    V = init_std * rng.standard_normal((n, k))
+    return 0.0, w, V
+
+
+def epoch_permutation(seed: int, epoch: int, rows: np.ndarray) -> np.ndarray:
+    """The order in which a run with ``seed`` visits ``rows`` in ``epoch`` (fresh each epoch)."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1, int(epoch)]))
+    return np.asarray(rows, dtype=np.int64)[rng.permutation(len(rows))]
+
+
+def check_data(idx, nnz, y, n_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The padded one-hot data as contiguous arrays, refused with a clear message when malformed."""
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    nnz = np.ascontiguousarray(nnz, dtype=np.int64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if idx.ndim != 2 or nnz.shape != (idx.shape[0],) or y.shape != (idx.shape[0],):
+        raise FMInputError(f"idx must be (N, m), nnz and y (N,); got {idx.shape}, {nnz.shape}, {y.shape}")
+    if not np.all(np.isin(y, (-1.0, 1.0))):
+        raise FMInputError("labels y must be in {-1, +1}; map 0/1 labels with y = 2*label - 1")
+    if np.any(nnz < 1) or np.any(nnz > idx.shape[1]):
+        raise FMInputError("every sample needs 1 <= nnz <= idx.shape[1]")
+    cols = np.arange(idx.shape[1])[None, :]
+    present = cols < nnz[:, None]
+    if np.any(idx[present] < 0) or np.any(idx[present] >= n_features):
+        raise FMInputError(f"feature indices must lie in [0, {n_features}) for the first nnz entries of each row")
+    if np.any(idx[~present] != -1):
+        raise FMInputError("idx must be padded with -1 after the first nnz entries of each row")
+    return idx, nnz, y
+
+
+def check_rows(rows, n_samples: int, name: str) -> np.ndarray:
+    """Row numbers into the data: integers in [0, N), each at most once (checked before any kernel)."""
+    arr = np.asarray(rows)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise FMInputError(
+            f"{name} must be a 1-D array of integer row numbers, got shape {arr.shape} dtype {arr.dtype}"
+        )
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= n_samples):
+        bad = int(arr[(arr < 0) | (arr >= n_samples)][0])
+        raise FMInputError(f"{name} contains row {bad}, outside [0, {n_samples}) for a data set of {n_samples} samples")
+    if np.unique(arr).size != arr.size:
+        raise FMInputError(f"{name} repeats a row; each sample may appear at most once")
+    return np.ascontiguousarray(arr)
+
+
+def check_runs(runs, max_nnz: int, allow_beyond_bound: bool) -> list[Run]:
+    """Known methods, finite positive step sizes, and prox step sizes below the exact bound."""
+    runs = list(runs)
+    if not runs:
+        raise FMInputError("runs is empty: pass at least one fmedu.engine.Run")
+    bound = step_size_bound(max_nnz, "exact")
+    for run in runs:
+        if run.method not in CODES:
+            raise FMInputError(f"unknown method {run.method!r}; choose one of {', '.join(METHODS)}")
+        if not (math.isfinite(run.eta) and run.eta > 0):
+            raise FMInputError(f"step size eta must be positive and finite, got {run.eta!r}")
+        if run.method in ("prox", "prox-published") and run.eta >= bound and not allow_beyond_bound:
+            raise FMInputError(
+                f"{run.method} step size eta={run.eta:g} is not below the convexity bound 1/(d-1) = "
+                f"{bound:g} for max nnz d={max_nnz}; pick a smaller eta or pass "
+                "allow_beyond_bound=True for a demonstration"
+            )
+    return runs

@@ -1,0 +1,209 @@
+"""The dual function q(z) of the prox step and its maximiser z* (chapter 05).
+
+log(1 + e^u) = max_{z∈[0,1]} u z − h*(z) with h*(z) = z log z + (1−z) log(1−z), so the prox
+objective is a max over z of a quadratic in θ; below the step-size bound the min and the
+max swap (Sion's minimax theorem) and q(z) = min_θ φ(θ, z) = q1(z) + q2(z) − h*(z) is
+strictly concave on [0, 1]. Its pieces come in two forms: readable ones that solve for V
+with tensors (:func:`q2`, :func:`q`), and closed forms from the sample scalars
+(:class:`SampleScalars`), O(1) per evaluation. The scalar formulas themselves live in
+:mod:`fmedu.prox.scalar`, shared with the compiled engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+from torch import Tensor
+
+from ..validation import check_label, check_z
+from . import scalar
+from .bounds import s_eigenvalues, solve_vectors
+
+__all__ = [
+    "GOLDEN_TOL",
+    "SampleScalars",
+    "sample_scalars",
+    "conjugate",
+    "q1",
+    "q2",
+    "q",
+    "q2_reduced",
+    "q_reduced",
+    "prediction_after",
+    "q_prime",
+    "q_second",
+    "golden_section_max",
+    "maximise_q_golden",
+    "maximise_q_newton",
+]
+
+GOLDEN_TOL = 1e-8  # the published golden-section tolerance on z
+
+
+class SampleScalars(NamedTuple):
+    """The four numbers of one sample that q(z) and ŷ(θ(z)) depend on.
+
+    ``B`` = w0 + Σ_idx w_i (the current prediction's linear part), ``A`` = Σ_idx ‖v_i‖²,
+    ``C`` = ‖Σ_idx v_i‖², ``d`` = len(idx).
+    """
+
+    B: float
+    A: float
+    C: float
+    d: int
+
+    @property
+    def mean_energy(self) -> float:
+        """m = C/d: squared norm of V[idx]'s component along 1 (0 when d = 0)."""
+        return self.C / self.d if self.d else 0.0
+
+    @property
+    def perp_energy(self) -> float:
+        """p = A − C/d ≥ 0: squared norm of V[idx]'s component orthogonal to 1 (clamped at 0)."""
+        return max(self.A - self.mean_energy, 0.0) if self.d else 0.0
+
+    @property
+    def y_hat(self) -> float:
+        """ŷ(θ_t) = B + ½(C − A): the current prediction on this sample."""
+        return self.B + 0.5 * (self.C - self.A)
+
+
+def sample_scalars(idx: Tensor, w0: Tensor, w: Tensor, V: Tensor) -> SampleScalars:
+    """B = w0 + Σ_idx w_i, A = Σ_idx ‖v_i‖², C = ‖Σ_idx v_i‖², d = len(idx): O(nnz·k)."""
+    rows = V[idx]  # (nnz, k), a copy
+    total = rows.sum(0)  # (k,): s = Σ v_i
+    return SampleScalars(
+        B=float(w0 + w[idx].sum()),
+        A=float(rows.square().sum()),
+        C=float(total.square().sum()),
+        d=int(idx.numel()),
+    )
+
+
+def conjugate(z: float) -> float:
+    """h*(z) = z log z + (1−z) log(1−z) on [0, 1] (0 log 0 = 0): the negative entropy.
+
+    Outside [0, 1] the conjugate of the logistic loss is +∞ (chapter 05, erratum E9); this
+    function refuses such z.
+    """
+    z = check_z(z)
+
+    def xlogx(t: float) -> float:
+        return t * math.log(t) if t > 0 else 0.0
+
+    return xlogx(z) + xlogx(1.0 - z)
+
+
+def q1(z: float, B: float, d: int, y: float, eta: float) -> float:
+    """q1(z) = min over (w0, w) = −y B z − η (1 + d) z² / 2: a concave parabola."""
+    y = check_label(y)
+    return -y * float(B) * z - 0.5 * eta * (1 + d) * z * z
+
+
+def q2(z: float, V_idx: Tensor, y: float, eta: float) -> float:
+    """q2(z) = min over V[idx] of −z y Σ_{i<j}⟨v_i,v_j⟩ + ‖V[idx] − V_t[idx]‖²/(2η).
+
+    Solves S(z) V = V_t with Sherman–Morrison (:func:`solve_vectors`) and evaluates the
+    objective at the solution with tensor ops; ``V_idx`` is the ``(d, k)`` block V_t[idx].
+    """
+    y = check_label(y)
+    if z == 0:
+        return 0.0
+    V_new = solve_vectors(V_idx, eta, y, z)
+    pairs = 0.5 * (V_new.sum(0).square().sum() - V_new.square().sum())
+    move = (V_new - V_idx).square().sum()
+    return float(-z * y * pairs + move / (2 * eta))
+
+
+def q(z: float, B: float, V_idx: Tensor, y: float, eta: float) -> float:
+    """q(z) = q1(z) + q2(z) − h*(z), the dual function, from its readable pieces."""
+    return q1(z, B, V_idx.shape[0], y, eta) + q2(z, V_idx, y, eta) - conjugate(z)
+
+
+def q2_reduced(z: float, s: SampleScalars, y: float, eta: float) -> float:
+    """q2(z) from the sample scalars: [A − m/λ_mean − p/λ_perp] / (2η)."""
+    lam_mean, lam_perp = s_eigenvalues(s.d, eta, y, z)
+    return (s.A - s.mean_energy / lam_mean - s.perp_energy / lam_perp) / (2 * eta)
+
+
+def q_reduced(z: float, s: SampleScalars, y: float, eta: float) -> float:
+    """q(z) from the sample scalars (O(1) per evaluation)."""
+    return q1(z, s.B, s.d, y, eta) + q2_reduced(z, s, y, eta) - conjugate(z)
+
+
+def prediction_after(z: float, s: SampleScalars, y: float, eta: float) -> float:
+    """ŷ(θ(z)): the prediction at the minimiser of φ(·, z); at z = 0 it is ŷ(θ_t)."""
+    y = check_label(y)
+    return scalar.prediction_after(z, s.B, s.A, s.C, float(s.d), eta, y)[0]
+
+
+def q_prime(z: float, s: SampleScalars, y: float, eta: float) -> float:
+    """q'(z) = −y ŷ(θ(z)) − log(z/(1−z)) for z ∈ (0, 1) (envelope theorem)."""
+    return -check_label(y) * prediction_after(z, s, y, eta) - scalar.logit(z)
+
+
+def q_second(z: float, s: SampleScalars, y: float, eta: float) -> float:
+    """q''(z) = −y dŷ(θ(z))/dz − 1/(z(1−z)), negative below the step-size bound."""
+    y = check_label(y)
+    slope = scalar.prediction_after(z, s.B, s.A, s.C, float(s.d), eta, y)[1]
+    return -y * slope - 1.0 / (z * (1.0 - z))
+
+
+_INVPHI = (math.sqrt(5.0) - 1.0) / 2.0  # 1/φ ≈ 0.618
+
+
+def golden_section_max(
+    f: Callable[[float], float], a: float = 0.0, b: float = 1.0, tol: float = GOLDEN_TOL
+) -> tuple[float, float, int]:
+    """Golden-section search for the maximiser of a unimodal ``f`` on [a, b].
+
+    Keeps two interior points at the golden ratios, drops the side whose interior value is
+    lower, and reuses one evaluation per iteration, until the interval is at most ``tol``
+    long. Returns ``(lo, hi, evaluations)``; the published algorithm takes z* = (lo + hi)/2.
+    The number of shrinkings is fixed in advance: ceil(log(tol/(b−a)) / log(1/φ)).
+    """
+    lo, hi = min(a, b), max(a, b)
+    width = hi - lo
+    if width <= tol:
+        return lo, hi, 0
+    shrinks = int(math.ceil(math.log(tol / width) / math.log(_INVPHI)))
+    left, right = hi - _INVPHI * width, lo + _INVPHI * width
+    f_left, f_right = f(left), f(right)
+    evaluations = 2
+    for _ in range(shrinks - 1):
+        width *= _INVPHI
+        if f_left > f_right:  # the maximiser is left of `right`
+            hi, right, f_right = right, left, f_left
+            left = hi - _INVPHI * width
+            f_left = f(left)
+        else:  # the maximiser is right of `left`
+            lo, left, f_left = left, right, f_right
+            right = lo + _INVPHI * width
+            f_right = f(right)
+        evaluations += 1
+    return (lo, right, evaluations) if f_left > f_right else (left, hi, evaluations)
+
+
+def maximise_q_golden(s: SampleScalars, y, eta: float, tol: float = GOLDEN_TOL) -> float:
+    """z* as published: golden-section search of q on [0, 1], midpoint of the final interval.
+
+    Here q is the reduced closed form (:func:`q_reduced`); the per-call torch evaluation of the
+    published code is in :mod:`fmedu.prox.published`. Accuracy about ``tol``.
+    """
+    lo, hi, _ = golden_section_max(lambda z: q_reduced(z, s, y, eta), 0.0, 1.0, tol)
+    return 0.5 * (lo + hi)
+
+
+def maximise_q_newton(s: SampleScalars, y: float, eta: float, *, max_iter: int = 200, return_evaluations: bool = False):
+    """z* = argmax q by a safeguarded Newton iteration on q'(z) = 0 in t = logit(z).
+
+    The iteration is :func:`fmedu.prox.scalar.newton_z` (the same code the compiled engine
+    runs): it brackets the root from the first evaluation, falls back to bisection when a
+    Newton step leaves the bracket, and stops at rounding level, typically after 3–6
+    evaluations. ``return_evaluations=True`` returns ``(z, evaluations)`` (chapter 05).
+    """
+    y = check_label(y)
+    z, evaluations = scalar.newton_z(s.B, s.A, s.C, float(s.d), float(eta), y, max_iter)
+    return (z, evaluations) if return_evaluations else z

@@ -1,0 +1,108 @@
+"""The prox step's per-sample scalar mathematics: the one home of these formulas.
+
+Plain Python on floats, written so that the same source also compiles with numba: the
+readable prox code (:mod:`fmedu.prox.dual`, chapters 04 and 05) calls these functions as
+they are, and ``register_jitable`` lets the MovieLens engine (:mod:`fmedu.engine`, chapter
+06) call them from its compiled CPU and GPU kernels. Keep them free of Python objects,
+exceptions and closures.
+
+A sample with ones at ``idx`` (d = nnz of them) enters the step only through four numbers
+(the *sample scalars*): the bias sum B = w0 + Σ_idx w_i, A = Σ_idx ‖v_i‖², C = ‖Σ_idx v_i‖²,
+and d. With β = η y z, E = 1 + β (the eigenvalue of S(z) orthogonal to 1) and
+D = 1 − (d − 1)β (its eigenvalue along 1), the minimiser θ(z) of φ(·, z) predicts
+
+    ŷ(θ(z)) = B + (d + 1)β + ½[C (1 + (d − 1)β²) / (D² E²) − A / E²].
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba.extending import register_jitable
+
+__all__ = ["softplus_neg", "sigmoid", "logit", "prediction_after", "newton_z", "EPS"]
+
+EPS = 2.220446049250313e-16  # float64 machine epsilon
+
+
+@register_jitable
+def softplus_neg(margin: float) -> float:
+    """log(1 + exp(−margin)): the logistic loss at margin y·ŷ, without overflow."""
+    if margin > 0:
+        return math.log1p(math.exp(-margin))
+    return -margin + math.log1p(math.exp(margin))
+
+
+@register_jitable
+def sigmoid(t: float) -> float:
+    """σ(t) = 1/(1 + e^(−t)) without overflow."""
+    if t >= 0:
+        return 1.0 / (1.0 + math.exp(-t))
+    e = math.exp(t)
+    return e / (1.0 + e)
+
+
+@register_jitable
+def logit(z: float) -> float:
+    """log(z / (1 − z)), the inverse of :func:`sigmoid`, for z in (0, 1)."""
+    return math.log(z) - math.log1p(-z)
+
+
+@register_jitable
+def prediction_after(z: float, B: float, A: float, C: float, d: float, eta: float, y: float) -> tuple[float, float]:
+    """(ŷ(θ(z)), dŷ(θ(z))/dz) from the sample scalars (module docstring); chapter 05 derives it."""
+    beta = eta * y * z
+    E = 1.0 + beta
+    D = 1.0 - (d - 1.0) * beta
+    num = 1.0 + (d - 1.0) * beta * beta
+    ratio = num / (D * D * E * E)
+    y_hat = B + (d + 1.0) * beta + 0.5 * (C * ratio - A / (E * E))
+    d_ratio = ratio * (2.0 * (d - 1.0) * beta / num + 2.0 * (d - 1.0) / D - 2.0 / E)
+    slope = eta * y * ((d + 1.0) + 0.5 * (C * d_ratio + 2.0 * A / (E * E * E)))
+    return y_hat, slope
+
+
+@register_jitable
+def newton_z(B: float, A: float, C: float, d: float, eta: float, y: float, max_iter: int) -> tuple[float, int]:
+    """z* = argmax q on [0, 1] and the number of evaluations used (chapter 05).
+
+    The optimality condition q'(z) = −y ŷ(θ(z)) − logit(z) = 0 is solved in t = logit(z):
+    g(t) = −y ŷ(θ(σ(t))) − t has g'(t) ≤ −1 below the step-size bound, so |t − t*| ≤ |g(t)|
+    and the first evaluation already brackets the root. Newton steps that leave the bracket
+    are replaced by bisection. The start t = −y ŷ(θ_t) is the root for η → 0. Beyond the
+    bound (demonstrations only) the bracket is also cut at the pole of S(z)⁻¹, where q = −∞.
+    """
+    t_pole = math.inf
+    if d >= 2.0:
+        z_pole = 1.0 / (eta * (d - 1.0)) if y > 0 else 1.0 / eta
+        if z_pole < 1.0:
+            t_pole = logit(z_pole)
+    t = -y * (B + 0.5 * (C - A))
+    if t >= t_pole:
+        t = t_pole - 1.0
+    lo = -math.inf
+    hi = t_pole
+    evaluations = 0
+    for _ in range(max_iter):
+        z = sigmoid(t)
+        f, df = prediction_after(z, B, A, C, d, eta, y)
+        evaluations += 1
+        g = -y * f - t
+        # residual at rounding level: since g' ≤ −1, |t − t*| ≤ |g| ≈ 1e-15 (1 + |t| + |ŷ|)
+        if abs(g) <= 1e-15 * (1.0 + abs(t) + abs(f) + abs(B)):
+            break
+        if g > 0.0:
+            lo = t
+            hi = min(hi, t + g)
+        else:
+            hi = t
+            lo = max(lo, t + g)
+        slope = -y * df * z * (1.0 - z) - 1.0
+        t_next = t - g / slope
+        if not (t_next > lo and t_next < hi):
+            t_next = 0.5 * (lo + hi)
+        if abs(t_next - t) <= 1e-15 * (1.0 + abs(t)):
+            t = t_next
+            break
+        t = t_next
+    return sigmoid(t), evaluations
