@@ -25,7 +25,7 @@ export FMEDU_DATA ?= $(abspath ../shared/data/ml-100k)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,peers]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -46,7 +46,7 @@ notebooks: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m fmedu.notebook_tools execute $(NB)
 
 lab: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test,lab]'
+	$(PY) -m pip install --quiet -e '.[test,peers,lab]'
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m jupyter lab notebooks
 
 clean:
