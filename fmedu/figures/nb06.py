@@ -448,6 +448,15 @@ def comparison(out_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------- speed
 
 
+def read_csv(name: str, folder: Path | None = None) -> list[dict]:
+    """Rows of a committed figure CSV ``figures/<name>.csv`` (strings)."""
+    import csv
+
+    path = Path(folder or Path(__file__).resolve().parents[2] / "figures") / f"{name}.csv"
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def step_rates(ds, rows, steps: int = 200) -> dict:
     """Prox steps per second, one thread each, on the same MovieLens samples at η = 1/23: the
     published torch step, the reduced torch step of chapter 05 and the compiled engine (live demo
