@@ -40,7 +40,7 @@ __all__ = [
     "Run",
     "Trainer",
     "SweepResult",
-    "train",
+    "train_runs",
     "init_params",
     "epoch_permutation",
     "newton_z",

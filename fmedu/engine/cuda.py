@@ -1,6 +1,6 @@
 """Vectorised torch backend of :mod:`fmedu.engine` (all runs advance one sample per step).
 
-Used by ``fmedu.engine.train(..., device="cuda")`` and the experiments' ``--device cuda``.
+Used by ``fmedu.engine.train_runs(..., device="cuda")`` and the experiments' ``--device cuda``.
 Each step processes the t-th sample of every run at once: a gather of the touched rows
 ``(R, m, k+1)``, the four sample scalars per run, the update of each method, a scatter back.
 Prox runs solve q'(z) = 0 by the same safeguarded Newton iteration in t = logit z as the CPU

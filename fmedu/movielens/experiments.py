@@ -449,7 +449,7 @@ def run_experiment(
             runs = [engine.Run(method, eta, a) for _, _, _, eta, a in members]
             if bar is not None:
                 bar.set_postfix_str(f"{vname} {method} eta={members[0][3]:.3g}..{members[-1][3]:.3g}")
-            res = engine.train(
+            res = engine.train_runs(
                 runs,
                 idx,
                 nnz,
