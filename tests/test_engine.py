@@ -97,7 +97,9 @@ def test_engine_matches_single_run_reference(method, eta):
     train_rows, val_rows = np.arange(10, 80), np.arange(10)
     seeds = [3, 4]
     runs = [engine.Run(method, eta, s) for s in seeds] + [engine.Run("sgd", 0.05, 9)]  # mixed batch
-    res = engine.train_runs(runs, idx, nnz, y, n_features=N_FEAT, epochs=3, k=K, train_rows=train_rows, val_rows=val_rows)
+    res = engine.train_runs(
+        runs, idx, nnz, y, n_features=N_FEAT, epochs=3, k=K, train_rows=train_rows, val_rows=val_rows
+    )
     for r, seed in enumerate(seeds):
         tl, vl, (w0, w, V) = reference(method, eta, seed, idx, nnz, y, 3, train_rows, val_rows)
         assert rel_err(res.train_loss[r], tl) <= 1e-8

@@ -60,7 +60,7 @@ class SweepResult:
     trainer: Any = field(repr=False)  # the backend that trained the runs (final parameters)
 
 
-def train(
+def train_runs(
     runs,
     idx,
     nnz,
