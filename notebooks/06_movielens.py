@@ -776,7 +776,7 @@ bool(chosen_val.mean() < 0.42 - 1.4 * 0.002), bool(abs(chosen_test.mean() - 0.42
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # At 1/23 every 5-star step can stretch shared directions by up to 23/13; at 1e-3 by at most
 # 1/(1 - 10e-3), about 1.01. So the large step size grows V more and, with it, the loss.
-res = engine.train(
+res = engine.train_runs(
     [engine.Run("prox", 1 / 23, 0), engine.Run("prox", 1e-3, 0)],
     ml.idx,
     ml.nnz,

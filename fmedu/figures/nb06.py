@@ -31,7 +31,7 @@ from ..movielens.analysis import (
     selection_table,
     stability_summary,
 )
-from . import figure, save_png, write_csv
+from ..registry import figure, save_png, write_csv
 
 COLORS = {"prox": "C3", "prox-published": "C1", "sgd": "C0", "adagrad": "C2", "adam": "C4"}
 LABELS = {
