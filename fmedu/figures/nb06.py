@@ -410,7 +410,7 @@ def plot_comparison(table: list[dict]):
     """Test log-loss of every model, best at the bottom, with ±1 sd over attempts or seeds."""
     shown = [t for t in table if t["log_loss"] < 0.5]
     shown.sort(key=lambda t: -t["log_loss"])
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(shown) + 1.6))
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(shown) + 2.2))
     ypos = np.arange(len(shown))
     colors = ["C3" if "blog" in t["group"] else ("C2" if "practitioners" in t["group"] else "0.4") for t in shown]
     ax.errorbar([t["log_loss"] for t in shown], ypos, xerr=[t["log_loss_sd"] for t in shown], fmt="none", ecolor="0.3")
@@ -422,16 +422,21 @@ def plot_comparison(table: list[dict]):
     ax.set_title("On held-out ratings the blog's FMs tie with a linear model;\na Bayesian FM beats both", fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
     dropped = [t["model"] for t in table if t["log_loss"] >= 0.5]
-    if dropped:
-        ax.text(
-            0.99,
-            0.01,
-            "not shown (loss ≥ 0.5): " + ", ".join(dropped),
-            transform=ax.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=7,
-        )
+    groups = [
+        ("C3", "the blog's methods: FM, batch 1, unregularised"),
+        ("0.4", "linear baseline"),
+        ("C2", "Bayesian FM (myFM)"),
+    ]
+    ax.legend(
+        handles=[plt.Line2D([], [], ls="none", marker="o", color=c, label=label) for c, label in groups],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=3,
+        fontsize=7,
+        frameon=False,
+        title=("not shown (loss ≥ 0.5): " + ", ".join(dropped)) if dropped else None,
+        title_fontsize=7,
+    )
     fig.tight_layout()
     return fig
 
