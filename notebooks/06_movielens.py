@@ -156,8 +156,10 @@ sizes, len(np.unique(everything)) == len(everything) == len(ml)
 
 # %% [markdown]
 # The three sets are disjoint and together hold every rating. The results files record, for
-# every run and epoch, the loss on each of them; the chapter chooses on the validation column
-# and reports the test column (for the peer models: the test rows):
+# every run and epoch, the loss on each held-out set; the chapter chooses on the validation
+# column and reports the test column (for the peer models: the test rows). The cell names the
+# columns it uses: results written before the experiments had a test split can only report
+# `val_loss`, the optimistic same-rows figure, and this is where that would show.
 
 # %%
 sf_rows = analysis.results("stability-full")
@@ -714,10 +716,10 @@ print(mine, "\nchanged by the published join:", changed)
 names(3) == mine and pub.user[3] == ml.user[3]
 
 # %% [markdown]
-# ### Exercise 6.2 (easy; predict first)
+# ### Exercise 6.2 (easy)
 #
-# Suppose the published loader had shifted only the user table and joined the movies correctly.
-# Predict how many ratings it would drop, and how many if it had shifted only the movie table;
+# *Predict first.* Suppose the published loader had shifted only the user table and joined the
+# movies correctly. Predict how many ratings it would drop, and how many if it had shifted only the movie table;
 # then count. Do the two numbers add up to 169?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
@@ -730,10 +732,10 @@ both = int(((ml.user == 942) & (ml.item == 1681)).sum())
 only_users, only_movies, both, only_users + only_movies - both == int(dropped.sum()) == 169
 
 # %% [markdown]
-# ### Exercise 6.3 (medium; change something and predict)
+# ### Exercise 6.3 (medium)
 #
-# A movie with a single genre gives a rating $d = 6$ non-zeros. At the published $\eta = 1/23$,
-# predict the largest factor by which one 5-star step can stretch the sum of that rating's latent
+# *Change something and predict.* A movie with a single genre gives a rating $d = 6$ non-zeros.
+# At the published $\eta = 1/23$, predict the largest factor by which one 5-star step can stretch the sum of that rating's latent
 # vectors, and the factor at $\eta = 1/5$. Then compute both exactly. What happens at
 # $\eta = 1/(d-1)$?
 
@@ -747,9 +749,9 @@ at_bound = sym_s_matrix(6, beta=sp.Rational(1, 5)).det()
 at_published, at_published == Fraction(23, 18), at_bound == 0
 
 # %% [markdown]
-# ### Exercise 6.4 (medium): the winner's curse
+# ### Exercise 6.4 (medium)
 #
-# Ten step sizes all have the same true held-out loss 0.42; each is measured on a validation set
+# *The winner's curse.* Ten step sizes all have the same true held-out loss 0.42; each is measured on a validation set
 # and on a test set with independent noise of standard deviation 0.002. Choose the step size with
 # the smallest validation loss, 4,000 times. Predict whether the chosen validation loss is, on
 # average, below 0.42, and whether the test loss at the chosen step size is.
@@ -767,9 +769,9 @@ print(f"mean chosen validation {chosen_val.mean():.5f}, mean test at the choice 
 bool(chosen_val.mean() < 0.42 - 1.4 * 0.002), bool(abs(chosen_test.mean() - 0.42) < 4 * se)
 
 # %% [markdown]
-# ### Exercise 6.5 (medium; change something and predict)
+# ### Exercise 6.5 (medium)
 #
-# Train the exact step for 3 epochs on the first 5,000 training rows at $\eta = 1/23$ and at
+# *Change something and predict.* Train the exact step for 3 epochs on the first 5,000 training rows at $\eta = 1/23$ and at
 # $\eta = 10^{-3}$ (one attempt each). Predict which run ends with the larger RMS latent norm and
 # which with the larger training loss, then run it.
 
