@@ -16,7 +16,7 @@
 #
 # Does the exact stochastic proximal-point step of chapters 04 and 05 train a better movie
 # recommender than SGD, Adagrad or Adam, and how does any of them compare with what a
-# practitioner would reach for first? The proximal-point blog post answers with training
+# practitioner would reach for first? The proximal-point blog post [1] answers with training
 # curves on MovieLens 100k. This chapter rebuilds that experiment, finds why its headline curve
 # is the curve of a *linear* model, redoes the comparison with data the models never trained on
 # (chosen on a validation split, reported on a test split), and puts the results next to
@@ -171,11 +171,11 @@ CHOOSE, REPORT, PEER_SPLIT
 #
 # ## 3 · The published join (erratum E4)
 #
-# The post's loader attaches the user and movie tables to each rating with a table join keyed on
-# the table's *row position*, which starts at 0, while the ids in the ratings file start at 1.
-# The one-hot id features are built from the rating's own ids, so they are right; the side
-# features come from row `id`, which is the row of user `id + 1`. A three-user table shows the
-# effect:
+# The post's loader (in its code repository [2]) attaches the user and movie tables to each
+# rating with a table join keyed on the table's *row position*, which starts at 0, while the ids
+# in the ratings file start at 1. The one-hot id features are built from the rating's own ids,
+# so they are right; the side features come from row `id`, which is the row of user `id + 1`.
+# A three-user table shows the effect:
 
 # %%
 ages = np.array([24, 53, 23])  # row 0 is user 1, row 1 is user 2, row 2 is user 3
