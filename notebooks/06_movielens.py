@@ -414,8 +414,8 @@ plt.show()
 # base-rate loss (dotted), and Adam's test loss rises from epoch 1 while its training loss stays flat.*
 #
 # > **Erratum E3 (the proximal-point blog post, section "Testing our training algorithm").** Its
-# > consequence for the experiment: the post presents the 10-epoch curve 0.4695, 0.4362, …, 0.4146 as the proximal-point method
-# > training a factorization machine. *Correct statement:* it is the curve of the linear model
+# > consequence for the experiment: the post presents the 10-epoch curve 0.4695, 0.4362, …,
+# > 0.4146 as the proximal-point method training a factorization machine. *Correct statement:* it is the curve of the linear model
 # > $w_0 + \sum_i w_i$ plus a fixed random pairwise term, because the latent-vector write is lost
 # > (chapter 05); our frozen-vector run reproduces it within 0.001 per epoch. The method as
 # > described (vectors trained) diverges at the published $\eta = 1/23$ (checks above).
@@ -425,9 +425,9 @@ plt.show()
 # Every method has a step size to choose, and, because every run records its loss after each
 # epoch, an epoch to stop at. Picking the smallest of many noisy held-out numbers and reporting
 # that same number is optimistic: the minimum of noisy estimates is biased low (exercise 6.4
-# shows it on a toy; [12] treats model selection in general). So each run stops at the epoch with the lowest *validation* loss, each
-# method's step size is the one whose runs reach the lowest mean validation loss there, and the
-# number reported is the *test* loss at those choices. How much would the same-rows shortcut
+# shows it on a toy; [12] treats model selection in general). So each run stops at the epoch
+# with the lowest *validation* loss, each method's step size is the one whose runs reach the
+# lowest mean validation loss there, and the number reported is the *test* loss at those choices. How much would the same-rows shortcut
 # flatter each method here?
 
 # %%
@@ -449,8 +449,8 @@ len(chosen), all(s["attempts"] == 10 for s in chosen)
 #
 # ## 6 · Step-size stability: the published sweep and the full one
 #
-# The post's stability experiment compares its prox step with SGD, Adagrad [7] and Adam [6]. It sweeps 10 geometric step sizes ($10^{-5}\ldots 1/23$ for prox,
-# $10^{-5}\ldots 10^{-1}$ for the others) with 10 attempts (seeds for initialisation and shuffles;
+# The post's stability experiment compares its prox step with SGD, Adagrad [7] and Adam [6]. It
+# sweeps 10 geometric step sizes ($10^{-5}\ldots 1/23$ for prox, $10^{-5}\ldots 10^{-1}$ for the others) with 10 attempts (seeds for initialisation and shuffles;
 # attempt $a$ uses the same seed for every method), 10 epochs, and plots each run's best epoch
 # training loss. Its code trains on the **first 1,000 ratings** of the published join only.
 # `python -m fmedu experiment stability-published` repeats exactly that:
