@@ -44,9 +44,9 @@
 # ## What you need
 #
 # * Chapter 01 (the FM prediction $\hat y$ and Rendle's $O(nk)$ form), chapter 04 (stochastic
-#   proximal point [8] for the FM, and the exact
-#   step-size bound $\eta < 1/(d-1)$ and the matrix $S(z) = (1+\eta y z)I - \eta y z\,\mathbf 1\mathbf 1^\top$),
-#   chapter 05 (the prox step $V_{\mathrm{idx}} \leftarrow S(z^*)^{-1} V_{\mathrm{idx}}$ and erratum E3's lost write).
+#   proximal point [8] for the FM, and the exact step-size bound $\eta < 1/(d-1)$ and the matrix
+#   $S(z) = (1+\eta y z)I - \eta y z\,\mathbf 1\mathbf 1^\top$), chapter 05 (the prox step
+#   $V_{\mathrm{idx}} \leftarrow S(z^*)^{-1} V_{\mathrm{idx}}$ and erratum E3's lost write).
 # * The logistic loss $\log(1 + e^{-y\hat y})$; its mean over rows the model never saw is the
 #   *held-out log-loss*. The AUC is the probability that a random 5-star rating is scored above
 #   a random other one (1/2 for a constant score) [13].
@@ -125,8 +125,9 @@ rendle = fmedu.predict_sparse(
 len(idx0), math.comb(len(idx0), 2), bool(abs(plain - rendle) <= 1e-15)
 
 # %% [markdown]
-# Six non-zeros (the movie has one genre), 15 pairs, and the two forms agree to rounding. Nothing else about a rating
-# reaches the model: two ratings with the same user and movie are the same sample.
+# Six non-zeros (the movie has one genre), 15 pairs, and the two forms agree to rounding.
+# Nothing else about a rating reaches the model: two ratings with the same user and movie are
+# the same sample.
 #
 # ## 2 · The data at full scale, and three disjoint splits
 
@@ -330,11 +331,11 @@ round(base_rate["log_loss"], 4), bool(exact[0] > base_rate["log_loss"]), bool(ex
 # %% [markdown]
 # ### Why the exact step diverges at $\eta = 1/23$
 #
-# Chapter 05's step sets the touched latent rows to $S(z^*)^{-1} V_{\mathrm{idx}}$ with
-# $S(z) = (1+\beta)I - \beta\,\mathbf 1\mathbf 1^\top$ and $\beta = \eta y z$. The all-ones vector is an
-# eigenvector with eigenvalue $1 + \beta - \beta d = 1 - (d-1)\beta$; every vector orthogonal to it has
-# eigenvalue $1 + \beta$ (chapter 04). $S^{-1}$ has the reciprocals. Exactly, for $d = 11$ and
-# $\eta = 1/23$ at the extreme $z = 1$:
+# Chapter 05's step sets the touched latent rows to $S(z^*)^{-1} V_{\mathrm{idx}}$ with $S(z) =
+# (1+\beta)I - \beta\,\mathbf 1\mathbf 1^\top$ and $\beta = \eta y z$. The all-ones vector is an
+# eigenvector with eigenvalue $1 + \beta - \beta d = 1 - (d-1)\beta$; every vector orthogonal to
+# it has eigenvalue $1 + \beta$ (chapter 04). $S^{-1}$ has the reciprocals. Exactly, for $d =
+# 11$ and $\eta = 1/23$ at the extreme $z = 1$:
 
 # %%
 eta_q = sp.Rational(1, 23)
@@ -409,16 +410,18 @@ plt.show()
 
 # %% [markdown]
 # *Left: the published set-up (published join, frozen $V$) reproduces the post's printed curves;
-# bands span our three attempts. Right, on a log scale because the two methods differ twenty-fold:
-# on the correct join with $V$ trained, the exact step at $\eta = 1/23$ climbs far above the
-# base-rate loss (dotted), and Adam's test loss rises from epoch 1 while its training loss stays flat.*
+# bands span our three attempts. Right, on a log scale because the two methods differ
+# twenty-fold: on the correct join with $V$ trained, the exact step at $\eta = 1/23$ climbs far
+# above the base-rate loss (dotted), and Adam's test loss rises from epoch 1 while its training
+# loss stays flat.*
 #
 # > **Erratum E3 (the proximal-point blog post, section "Testing our training algorithm").** Its
 # > consequence for the experiment: the post presents the 10-epoch curve 0.4695, 0.4362, …,
-# > 0.4146 as the proximal-point method training a factorization machine. *Correct statement:* it is the curve of the linear model
-# > $w_0 + \sum_i w_i$ plus a fixed random pairwise term, because the latent-vector write is lost
-# > (chapter 05); our frozen-vector run reproduces it within 0.001 per epoch. The method as
-# > described (vectors trained) diverges at the published $\eta = 1/23$ (checks above).
+# > 0.4146 as the proximal-point method training a factorization machine. *Correct statement:*
+# > it is the curve of the linear model $w_0 + \sum_i w_i$ plus a fixed random pairwise term,
+# > because the latent-vector write is lost (chapter 05); our frozen-vector run reproduces it
+# > within 0.001 per epoch. The method as described (vectors trained) diverges at the published
+# > $\eta = 1/23$ (checks above).
 #
 # ## 5 · Choosing fairly: train, validation, test
 #
@@ -427,8 +430,8 @@ plt.show()
 # that same number is optimistic: the minimum of noisy estimates is biased low (exercise 6.4
 # shows it on a toy; [12] treats model selection in general). So each run stops at the epoch
 # with the lowest *validation* loss, each method's step size is the one whose runs reach the
-# lowest mean validation loss there, and the number reported is the *test* loss at those choices. How much would the same-rows shortcut
-# flatter each method here?
+# lowest mean validation loss there, and the number reported is the *test* loss at those
+# choices. How much would the same-rows shortcut flatter each method here?
 
 # %%
 chosen = analysis.selection_table(sf_rows, CHOOSE, REPORT)
@@ -450,10 +453,11 @@ len(chosen), all(s["attempts"] == 10 for s in chosen)
 # ## 6 · Step-size stability: the published sweep and the full one
 #
 # The post's stability experiment compares its prox step with SGD, Adagrad [7] and Adam [6]. It
-# sweeps 10 geometric step sizes ($10^{-5}\ldots 1/23$ for prox, $10^{-5}\ldots 10^{-1}$ for the others) with 10 attempts (seeds for initialisation and shuffles;
-# attempt $a$ uses the same seed for every method), 10 epochs, and plots each run's best epoch
-# training loss. Its code trains on the **first 1,000 ratings** of the published join only.
-# `python -m fmedu experiment stability-published` repeats exactly that:
+# sweeps 10 geometric step sizes ($10^{-5}\ldots 1/23$ for prox, $10^{-5}\ldots 10^{-1}$ for the
+# others) with 10 attempts (seeds for initialisation and shuffles; attempt $a$ uses the same
+# seed for every method), 10 epochs, and plots each run's best epoch training loss. Its code
+# trains on the **first 1,000 ratings** of the published join only. `python -m fmedu experiment
+# stability-published` repeats exactly that:
 
 # %%
 sp_rows = analysis.results("stability-published")
@@ -719,8 +723,8 @@ names(3) == mine and pub.user[3] == ml.user[3]
 # ### Exercise 6.2 (easy)
 #
 # *Predict first.* Suppose the published loader had shifted only the user table and joined the
-# movies correctly. Predict how many ratings it would drop, and how many if it had shifted only the movie table;
-# then count. Do the two numbers add up to 169?
+# movies correctly. Predict how many ratings it would drop, and how many if it had shifted only
+# the movie table; then count. Do the two numbers add up to 169?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Shifting the users drops exactly the ratings of user 943 (no row 943); shifting the
@@ -735,9 +739,9 @@ only_users, only_movies, both, only_users + only_movies - both == int(dropped.su
 # ### Exercise 6.3 (medium)
 #
 # *Change something and predict.* A movie with a single genre gives a rating $d = 6$ non-zeros.
-# At the published $\eta = 1/23$, predict the largest factor by which one 5-star step can stretch the sum of that rating's latent
-# vectors, and the factor at $\eta = 1/5$. Then compute both exactly. What happens at
-# $\eta = 1/(d-1)$?
+# At the published $\eta = 1/23$, predict the largest factor by which one 5-star step can
+# stretch the sum of that rating's latent vectors, and the factor at $\eta = 1/5$. Then compute
+# both exactly. What happens at $\eta = 1/(d-1)$?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # The sum is the all-ones direction of S(z)^{-1}, eigenvalue 1 / (1 - (d - 1) eta z), largest at z = 1:
@@ -751,10 +755,11 @@ at_published, at_published == Fraction(23, 18), at_bound == 0
 # %% [markdown]
 # ### Exercise 6.4 (medium)
 #
-# *The winner's curse.* Ten step sizes all have the same true held-out loss 0.42; each is measured on a validation set
-# and on a test set with independent noise of standard deviation 0.002. Choose the step size with
-# the smallest validation loss, 4,000 times. Predict whether the chosen validation loss is, on
-# average, below 0.42, and whether the test loss at the chosen step size is.
+# *The winner's curse.* Ten step sizes all have the same true held-out loss 0.42; each is
+# measured on a validation set and on a test set with independent noise of standard deviation
+# 0.002. Choose the step size with the smallest validation loss, 4,000 times. Predict whether
+# the chosen validation loss is, on average, below 0.42, and whether the test loss at the chosen
+# step size is.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # The minimum of ten noisy numbers is biased low (by about 1.54 standard deviations for ten
@@ -771,9 +776,9 @@ bool(chosen_val.mean() < 0.42 - 1.4 * 0.002), bool(abs(chosen_test.mean() - 0.42
 # %% [markdown]
 # ### Exercise 6.5 (medium)
 #
-# *Change something and predict.* Train the exact step for 3 epochs on the first 5,000 training rows at $\eta = 1/23$ and at
-# $\eta = 10^{-3}$ (one attempt each). Predict which run ends with the larger RMS latent norm and
-# which with the larger training loss, then run it.
+# *Change something and predict.* Train the exact step for 3 epochs on the first 5,000 training
+# rows at $\eta = 1/23$ and at $\eta = 10^{-3}$ (one attempt each). Predict which run ends with
+# the larger RMS latent norm and which with the larger training loss, then run it.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # At 1/23 every 5-star step can stretch shared directions by up to 23/13; at 1e-3 by at most
@@ -843,4 +848,5 @@ print(f"AUC {auc:.3f}")
 #     pp. 861–874, 2006.
 
 # %% [markdown]
-# [← Previous: 05 · The Sherman–Morrison prox solve](05_prox_solve.ipynb) · [Course index](00_index.ipynb)
+# [← Previous: 05 · The Sherman–Morrison prox solve](05_prox_solve.ipynb) · [Course
+# index](00_index.ipynb)
