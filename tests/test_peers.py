@@ -120,7 +120,9 @@ def test_peers_use_the_experiment_split():
 @needs_peers
 def test_run_peers_small(tmp_path):
     _data_folder()
-    config = peers.PeerConfig(lr_C=(1.0,), fm_ranks=(0, 3), fm_seeds=(0,), fm_iter=12, fm_kept=6, subset=2000)
+    config = peers.PeerConfig(
+        lr_C=(1.0,), fm_ranks=(0, 3), fm_seeds=(0,), fm_iter=12, fm_kept=6, blog_attempts=(), subset=2000
+    )
     prov = peers.run_peers(tmp_path, config, progress=False)
     rows = peers.load_peers(tmp_path / "peers.csv")
     splits = sorted({r["split"] for r in rows})
@@ -161,3 +163,20 @@ def test_committed_peer_results_cover_the_experiment_split():
         assert 0 < r["log_loss"] < 1 and 0.5 <= r["auc"] < 1
     models = {(r["model"], r["setting"]) for r in rows}
     assert ("logistic regression", "C=1") in models and ("Bayesian FM (myFM)", "rank=20") in models
+    # the refits of the blog's methods are the runs the sweep recorded
+    refits = prov["blog_refits"]
+    assert {r["method"] for r in refits} == {"prox", "prox-published", "sgd", "adagrad", "adam"}
+    assert all(r["matches_results"] and abs(r["refit_val_loss"] - r["choose"]) <= 1e-9 for r in refits)
+
+
+def test_a_refit_is_the_recorded_run():
+    _data_folder()
+    from fmedu.movielens import analysis
+
+    data, splits = peers.experiment_split()
+    sweep = analysis.results("stability-full")
+    choice = next(c for c in peers.blog_method_choices(sweep, (1,)) if c["method"] == "adagrad")
+    predict, val_loss = peers.refit_blog_method(data, splits, "adagrad", choice["eta"], 1, choice["epoch"])
+    assert val_loss == pytest.approx(choice["choose"], abs=1e-9)
+    rows = splits["validation"]
+    assert metrics.log_loss(data["y"][rows], predict(rows)) == pytest.approx(val_loss, abs=1e-9)

@@ -373,9 +373,11 @@ def comparison_table(split_rows=None, peer_rows=None) -> list[dict]:
     logistic regression (C = 1) and the Bayesian FM (rank 0 and 20; mean and sd over seeds)."""
     rows = split_rows if split_rows is not None else results("stability-full")
     peer_rows = peer_rows if peer_rows is not None else peer_results()
-    peers = peer_summary(peer_rows, peer_split(peer_rows))
+    split = peer_split(peer_rows)
+    peers = peer_summary([r for r in peer_rows if not r["model"].startswith("blog: ")], split)
     out = []
     for s in selection_table(rows, *held_out(rows)):
+        refits = [r["auc"] for r in peer_rows if r["model"] == f"blog: {s['method']}" and r["split"] == split]
         out.append(
             {
                 "group": "the blog's methods (FM, batch 1, no regularisation)",
@@ -385,7 +387,8 @@ def comparison_table(split_rows=None, peer_rows=None) -> list[dict]:
                 "repeats": s["attempts"],
                 "log_loss": s["mean"],
                 "log_loss_sd": s["sd"],
-                "auc": math.nan,
+                "auc": float(np.mean(refits)) if refits else math.nan,
+                "auc_repeats": len(refits),
             }
         )
     for p in peers:
@@ -401,6 +404,7 @@ def comparison_table(split_rows=None, peer_rows=None) -> list[dict]:
                 "log_loss": p["log_loss"],
                 "log_loss_sd": p["log_loss_sd"],
                 "auc": p["auc"],
+                "auc_repeats": p["seeds"],
             }
         )
     return out

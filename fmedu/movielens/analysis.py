@@ -36,6 +36,7 @@ __all__ = [
     "spread_over_eta",
     "peer_results",
     "peer_summary",
+    "peer_refits",
     "provenance_table",
 ]
 
@@ -278,6 +279,17 @@ def peer_results(folder: Path | None = None) -> list[dict]:
     from .peers import load_peers
 
     return load_peers(Path(folder or RESULTS) / "peers.csv")
+
+
+def peer_refits(folder: Path | None = None) -> list[dict]:
+    """The refits of the blog's methods recorded in ``results/peers.json`` (method, step size,
+    attempt, epoch, the sweep's validation loss and the refit's, and whether they are equal)."""
+    import json
+
+    path = Path(folder or RESULTS) / "peers.json"
+    if not path.exists():
+        raise ResultsError(f"{path} is missing: run `python -m fmedu peers` first (needs the 'peers' extra)")
+    return json.loads(path.read_text()).get("blog_refits", [])
 
 
 def peer_summary(rows: list[dict], split: str = "test") -> list[dict]:

@@ -9,7 +9,12 @@ validation and test rows:
   library's default;
 * a Bayesian FM fitted by Gibbs sampling (myFM), rank 20, and rank 0 (a Bayesian linear
   model), several seeds; its hierarchical priors choose the regularisation, so nothing is
-  tuned on the validation rows.
+  tuned on the validation rows;
+* the blog's methods again, for their AUC: each method of the ``stability-full`` results
+  retrained with the engine at the step size chosen on the validation rows, for the first
+  attempts, each stopped at its own chosen epoch (the results files hold losses only). Their
+  validation loss must equal the results file's for the same attempt and epoch, which checks
+  that the refit is the run the sweep recorded.
 
 It writes ``results/peers.csv`` (one row per model, setting, seed and split: ``n``,
 ``log_loss``, ``auc``) and ``results/peers.json`` (configuration, seeds, package versions,
@@ -65,6 +70,7 @@ class PeerConfig:
     fm_seeds: tuple = (0, 1, 2)
     fm_iter: int = 200
     fm_kept: int = 150
+    blog_attempts: tuple = (0, 1, 2)  # attempts of the blog's methods refitted for their AUC
     subset: int | None = None  # first ``subset`` rows of each split only (tests)
 
 
@@ -134,6 +140,50 @@ def fit_bayesian_fm(X, y01, rank: int, seed: int, n_iter: int = 200, n_kept: int
     with quiet:
         model.fit(X, y01, n_iter=n_iter, n_kept_samples=n_kept)
     return lambda Z: model.predict_proba(Z)
+
+
+def blog_method_choices(results_rows: list[dict], attempts) -> list[dict]:
+    """Per method of a ``stability-full`` results file: the step size chosen on validation and,
+    for each of ``attempts``, the epoch it stops at and its recorded validation loss there."""
+    from .analysis import held_out, run_choices, selection_table
+
+    choose, report = held_out(results_rows)
+    picks = run_choices(results_rows, choose, report)
+    out = []
+    for s in selection_table(results_rows, choose, report):
+        for p in picks[(s["variant"], s["method"], s["eta"])]:
+            if p["attempt"] in attempts:
+                out.append({"method": s["method"], "eta": s["eta"], **p})
+    return out
+
+
+def refit_blog_method(data: dict, splits: dict, method: str, eta: float, attempt: int, epochs: int, k: int = 20):
+    """Train one run of the sweep again (same method, step size and seed) for ``epochs`` epochs
+    on the training rows; returns p(rows) and the validation loss the engine records."""
+    import torch
+
+    from .. import engine
+    from ..model import predict_sparse
+
+    trainer = engine.Trainer(
+        [engine.Run(method, eta, attempt)],
+        data["idx"],
+        data["nnz"],
+        data["y"],
+        n_features=data["n_features"],
+        train_rows=splits["train"],
+        val_rows=splits["validation"],
+        k=k,
+    )
+    for _ in range(epochs):
+        record = trainer.epoch()
+    w0, w, V = (torch.as_tensor(t, dtype=torch.float64) for t in trainer.params(0))
+
+    def predict(rows):
+        score = predict_sparse(torch.from_numpy(data["idx"][rows]), w0, w, V)
+        return torch.sigmoid(score).numpy()
+
+    return predict, float(record["val_loss"][0])
 
 
 def _versions() -> dict:
@@ -207,6 +257,7 @@ def run_peers(out="results", config: PeerConfig | None = None, data_root=None, p
         name: (one_hot_matrix(data["idx"], data["nnz"], data["n_features"], rows), (data["y"][rows] > 0).astype(int))
         for name, rows in splits.items()
     }
+    rows_of = {name: (rows, X[name][1]) for name, rows in splits.items()}
     X_train, y_train = X["train"]
     prov: dict[str, Any] = {
         "preset": "peers",
@@ -223,6 +274,7 @@ def run_peers(out="results", config: PeerConfig | None = None, data_root=None, p
         "device": _device("cpu"),
         "command_line": " ".join(sys.argv),
         "fits": [],
+        "blog_refits": [],
     }
     rows: list[dict] = []
     start = time.perf_counter()
@@ -251,6 +303,37 @@ def run_peers(out="results", config: PeerConfig | None = None, data_root=None, p
                 seed,
                 lambda: fit_bayesian_fm(X_train, y_train, rank, seed, config.fm_iter, config.fm_kept, progress),
             )
+    if config.blog_attempts and config.subset is None:
+        from .analysis import results
+
+        sweep = results(SPLIT_PRESET, out if (out / f"{SPLIT_PRESET}.csv").exists() else None)
+        for c in blog_method_choices(sweep, config.blog_attempts):
+            t0 = time.perf_counter()
+            predict, val_loss = refit_blog_method(data, splits, c["method"], c["eta"], c["attempt"], c["epoch"])
+            fit_s = time.perf_counter() - t0
+            setting = f"eta={c['eta']:.6g}, epoch={c['epoch']}"
+            for split, (split_rows, ys) in rows_of.items():
+                p = predict(split_rows)
+                rows.append(
+                    {
+                        "model": f"blog: {c['method']}",
+                        "setting": setting,
+                        "seed": c["attempt"],
+                        "split": split,
+                        "n": len(ys),
+                        "log_loss": log_loss(ys, p),
+                        "auc": roc_auc(ys, p),
+                        "fit_s": round(fit_s, 3),
+                    }
+                )
+            prov["blog_refits"].append(
+                {**c, "refit_val_loss": val_loss, "matches_results": abs(val_loss - c["choose"]) <= 1e-9}
+            )
+            prov["wall_s"] = round(time.perf_counter() - start, 3)
+            _write_csv(csv_path, rows)
+            json_path.write_text(json.dumps(prov, indent=1) + "\n")
+            if progress:
+                print(f"[peers] blog {c['method']} attempt {c['attempt']}: {fit_s:.1f} s", file=sys.stderr, flush=True)
     prov["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     prov["wall_s"] = round(time.perf_counter() - start, 3)
     json_path.write_text(json.dumps(prov, indent=1) + "\n")
