@@ -245,7 +245,16 @@ def stability_published(out_dir: Path) -> list[Path]:
 STABILITY_TOP = 0.75  # the y-axis of the full sweep ends here; points above are marked
 
 
-def plot_stability_full(rows: list[dict]):
+def _linear_baseline() -> float:
+    """Held-out log-loss of logistic regression (C = 1) from the peer results."""
+    rows = peer_results()
+    split = peer_split(rows)
+    return next(
+        r["log_loss"] for r in rows if (r["model"], r["setting"], r["split"]) == ("logistic regression", "C=1", split)
+    )
+
+
+def plot_stability_full(rows: list[dict], linear_baseline: float | None = None):
     """Left: best training loss per (method, η) as published. Right: test loss at the epoch
     chosen on the validation rows. Linear axes cut at ``STABILITY_TOP`` with ▲ marks above."""
     train = stability_summary(rows, "train_loss")
@@ -258,14 +267,20 @@ def plot_stability_full(rows: list[dict]):
     axes[0].set_ylabel("logistic loss")
     axes[0].set_title("training loss, best epoch (the published measure)", fontsize=10)
     axes[1].set_title(f"{report.split('_')[0]} loss at the epoch chosen on the validation rows", fontsize=10)
+    extra = []
+    if linear_baseline is not None:
+        axes[1].axhline(linear_baseline, color="0.3", ls=":", lw=1)
+        extra.append(
+            plt.Line2D([], [], color="0.3", ls=":", label=f"logistic regression, C = 1 ({linear_baseline:.3f})")
+        )
     axes[0].set_ylim(0.15, STABILITY_TOP)
     fig.suptitle(
         f"All ratings, 20 epochs, mean ± 2 s.e. over {attempts} attempts: every method but Adam "
-        "reaches about the same test loss once η is tuned",
+        f"reaches about the same {report.split('_')[0]} loss once η is tuned",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    _legend_below(fig, METHOD_ORDER, clipped)
+    _legend_below(fig, METHOD_ORDER, clipped, extra)
     return fig
 
 
@@ -281,7 +296,7 @@ def stability_full(out_dir: Path) -> list[Path]:
     keys = ("measure", "method", "eta", "attempts", "mean", "sd", "lo", "hi")
     return [
         write_csv(out_dir / "06_stability_full.csv", [{k: s[k] for k in keys} for s in train + test]),
-        save_png(plot_stability_full(rows), out_dir / "06_stability_full.png"),
+        save_png(plot_stability_full(rows, _linear_baseline()), out_dir / "06_stability_full.png"),
     ]
 
 

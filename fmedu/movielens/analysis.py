@@ -34,6 +34,7 @@ __all__ = [
     "choose_step_size",
     "selection_table",
     "spread_over_eta",
+    "load_peers",
     "peer_results",
     "peer_summary",
     "peer_refits",
@@ -274,10 +275,26 @@ METHOD_ORDER = ("prox", "prox-published", "sgd", "adagrad", "adam")
 # --------------------------------------------------------------------------- peers and provenance
 
 
+def load_peers(path) -> list[dict]:
+    """Rows of a ``peers.csv`` (written by ``python -m fmedu peers``) with numbers converted."""
+    import csv
+
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path} is missing: run `python -m fmedu peers` first (needs the 'peers' extra)")
+    out = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            row = dict(row)
+            row["seed"], row["n"] = int(row["seed"]), int(row["n"])
+            for c in ("log_loss", "auc", "fit_s"):
+                row[c] = float(row[c])
+            out.append(row)
+    return out
+
+
 def peer_results(folder: Path | None = None) -> list[dict]:
     """Rows of ``results/peers.csv`` (written by ``python -m fmedu peers``)."""
-    from .peers import load_peers
-
     return load_peers(Path(folder or RESULTS) / "peers.csv")
 
 

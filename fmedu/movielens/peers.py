@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FMInputError, ResultsError
+from .analysis import load_peers
 from .metrics import log_loss, roc_auc
 
 __all__ = [
@@ -338,19 +339,3 @@ def run_peers(out="results", config: PeerConfig | None = None, data_root=None, p
     prov["wall_s"] = round(time.perf_counter() - start, 3)
     json_path.write_text(json.dumps(prov, indent=1) + "\n")
     return prov
-
-
-def load_peers(path) -> list[dict]:
-    """Rows of a ``peers.csv`` with numbers converted."""
-    path = Path(path)
-    if not path.exists():
-        raise ResultsError(f"{path} is missing: run `python -m fmedu peers` first (needs the 'peers' extra)")
-    out = []
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            row = dict(row)
-            row["seed"], row["n"] = int(row["seed"]), int(row["n"])
-            for c in ("log_loss", "auc", "fit_s"):
-                row[c] = float(row[c])
-            out.append(row)
-    return out
