@@ -29,7 +29,8 @@ def test_environment_yml_mirrors_pyproject():
     python = next(d for d in conda if d.startswith("python="))
     lower = re.search(r">=\s*([\d.]+)", project["requires-python"]).group(1)
     assert python == f"python={lower}", "environment.yml's python must match requires-python"
-    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    wanted = set(project["dependencies"]).union(*project["optional-dependencies"].values())
+    assert {"test", "lab", "book", "browser"} <= set(project["optional-dependencies"])
     listed = {p for p in pip if not p.startswith("-e")}
     assert listed == wanted, f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
     assert "-e ." in pip
