@@ -93,6 +93,35 @@ def expected(path: Path) -> dict:
     }
 
 
+def _exercise_solutions(path: Path) -> list[tuple[str, list[int]]]:
+    """Each exercise heading with the indices of the code cells directly below it (its solution)."""
+    cells = json.loads(path.read_text())["cells"]
+    found = []
+    for i, cell in enumerate(cells):
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and re.search(r"^###\s+Exercise\b", source, flags=re.M):
+            below = []
+            for j in range(i + 1, len(cells)):
+                if cells[j]["cell_type"] != "code":
+                    break
+                below.append(j)
+            found.append((source.strip().splitlines()[0], below))
+    return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solutions_are_marked_to_collapse(notebook):
+    """A worked solution collapses in JupyterLab (jupyter metadata) and in the book (hide-cell tag)."""
+    cells = json.loads(notebook.read_text())["cells"]
+    for heading, below in _exercise_solutions(notebook):
+        assert below, f"{notebook.name}: {heading!r} has no solution code cell directly below it"
+        for j in below:
+            meta = cells[j].get("metadata", {})
+            assert {"solution", "hide-cell"} <= set(meta.get("tags", [])), f"{notebook.name} cell {j}: tags {meta}"
+            hidden = meta.get("jupyter", {})
+            assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), f"{notebook.name} cell {j}: {meta}"
+
+
 def _book_pages() -> list[tuple[str, Path | None]]:
     """The book's pages in reading order: (page path in the build, source notebook or None)."""
     root = [("notebooks/00_index.html", INDEX)] if INDEX.exists() else [("book/index.html", None)]
@@ -115,7 +144,7 @@ def _unavailable(why: str):
     pytest.skip(f"browser test skipped: {why}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
     executable = _chromium()
     if executable is None:
@@ -157,7 +186,7 @@ class Offline:
         self.context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def report(request):
     """Collects one row per page; writes build/browser/report.md and prints it at the end."""
     rows: list[dict] = []
@@ -199,7 +228,7 @@ def _free_port() -> int:
 # --- the static book ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def book(chromium):
     """Builds the book from the committed notebooks (no execution, warnings are errors) and serves it."""
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "-q", "-c", "book"]
@@ -365,7 +394,7 @@ def test_book_page(chromium, book, report, position):
 # --- JupyterLab ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(chromium):
     """A JupyterLab server on the repository, with its own settings, no token leak, nothing remote."""
     try:
@@ -580,3 +609,17 @@ def test_lab_notebook(chromium, lab, report, notebook):
     finally:
         offline.close()
         api.stop_kernels()
+
+
+def test_lab_and_book_show_the_same(report):
+    """Both views typeset the same math and show the same figures, notebook by notebook."""
+    book = {Path(r["page"]).stem: r for r in report if r["view"] == "book"}
+    lab = {Path(r["page"]).stem: r for r in report if r["view"] == "lab"}
+    both = sorted(book.keys() & lab.keys())
+    if not both:
+        pytest.skip("no page was checked in both JupyterLab and the book in this run")
+    for name in both:
+        for key in ("math", "figures", "solutions"):
+            assert lab[name][key] == book[name][key], (
+                f"{name}: {key} {lab[name][key]} in JupyterLab, {book[name][key]} in the book"
+            )
