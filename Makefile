@@ -15,8 +15,10 @@ STAMP := $(VENV)/.fmedu-installed
 COURSE := $(VENV)/.fmedu-course-installed
 BOOK_OUT := build/book/html
 # JupyterLab opens the course index, or the notebooks folder until there is one.
-LAB_OPEN := $(if $(wildcard notebooks/00_index.ipynb),notebooks/00_index.ipynb,--LabApp.default_url=/lab/tree/notebooks)
+LAB_OPEN := --LabApp.default_url=/lab/tree/notebooks$(if $(wildcard notebooks/00_index.ipynb),/00_index.ipynb,)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# More JupyterLab options, e.g. make lab LAB_ARGS="--port=8890 --no-browser"
+LAB_ARGS ?=
 # Notebooks to re-execute (default: all); e.g. make notebooks NB=notebooks/01_rendle_reformulation.py
 NB ?= $(wildcard notebooks/[0-9][0-9]_*.py)
 
@@ -64,7 +66,7 @@ test-browser: $(COURSE)
 	@echo "Screenshots: build/browser/ (report: build/browser/report.md)"
 
 lab: $(COURSE)
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m jupyter lab $(LAB_ROOT) $(LAB_OPEN)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m jupyter lab $(LAB_ROOT) $(LAB_ARGS) $(LAB_OPEN)
 
 # Built from the committed, executed notebooks; warnings (a broken link, say) are errors.
 book: $(COURSE)
