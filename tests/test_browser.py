@@ -215,7 +215,7 @@ def _print_report(terminal, lines: list[str]):
 def _screenshot(page, name: str) -> str:
     path = OUT / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), animations="disabled")
     return str(path.relative_to(ROOT))
 
 
