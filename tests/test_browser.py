@@ -540,8 +540,11 @@ def test_lab_notebook(chromium, lab, report, notebook):
         try:
             page.wait_for_function(_LAB_READY, arg=[_LAB_PANEL, want["cells"], want["math"]], timeout=WAIT_MS)
         except Exception as exc:
-            _screenshot(page, f"lab/{notebook.stem}-timeout")
-            raise AssertionError(f"{rel} did not finish rendering in JupyterLab") from exc
+            shot = _screenshot(page, f"lab/{notebook.stem}-timeout")
+            with contextlib.suppress(Exception):
+                state = page.evaluate(_LAB_STATE, [_LAB_PANEL, []])
+                shot += f"; {state['math']} math elements, raw math left: {state['raw']!r}"
+            raise AssertionError(f"{rel} did not finish rendering in JupyterLab (see {shot})") from exc
         state = page.evaluate(_LAB_STATE, [_LAB_PANEL, want["solutions"]])
         shot = _screenshot(page, f"lab/{notebook.stem}")
 
