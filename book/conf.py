@@ -92,7 +92,7 @@ def _add_reading_order(app, doctree):
     if app.env.current_document.docname != root_doc:
         return
     section = next(iter(doctree.findall(nodes.section)), doctree)
-    for caption, entries in (("Chapters", CHAPTERS), ("Reference", ["README"])):
+    for caption, entries in (("Chapters", CHAPTERS), ("About the project", ["README"])):
         toc = addnodes.toctree(
             parent=root_doc,
             entries=[(None, e) for e in entries],
