@@ -149,7 +149,7 @@ def draw_sparse_lines(ax, rows: list[dict], what: str, batch: int, k: int) -> No
     ax.set_ylim(0, None)
     ax.set_xlabel("nnz (non-zero features per sample)")
     ax.set_ylabel(f"microseconds per batch of {batch} (k = {k})")
-    ax.set_title(f"{what}: linear in nnz; n = 10⁶ costs ≤ {max(ratios.values()):.1f}× n = 10³")
+    ax.set_title(f"{what}: time grows with nnz; n = 10⁶ costs ≤ {max(ratios.values()):.1f}× n = 10³")
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(True, alpha=0.3)
 
