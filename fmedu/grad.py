@@ -42,6 +42,8 @@ n ≠ k, so that a mix-up of the feature and factor axes fails on shapes).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -193,6 +195,14 @@ def batch_loss_grad_sparse(
 # --------------------------------------------------------------------------- checks
 
 
+def _predict_either(x: Tensor | None, idx: Tensor | None, val: Tensor | None, w0, w, V) -> Tensor:
+    """ŷ of a dense batch ``x`` or, when ``idx`` is given, of a padded index batch (no input checks)."""
+    if idx is not None:
+        return predict_sparse(idx, w0, w, V, val, check=False)
+    assert x is not None, "pass x (dense) or idx (sparse)"
+    return predict(x, w0, w, V, check=False)
+
+
 def _loss_of(params, spec: Loss, y: Tensor, x=None, idx=None, val=None) -> Tensor:
     w0, w, V = params
     if idx is None:
@@ -332,7 +342,7 @@ def finite_difference_bound(
     xa, A_w, A_V, yhat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
     n, k = V.shape
     B = xa.shape[0]
-    y_hat = predict(x, w0, w, V, check=False) if idx is None else predict_sparse(idx, w0, w, V, val, check=False)
+    y_hat = _predict_either(x, idx, val, w0, w, V)
     value_err = c * (n + k) * EPS64 * (spec.value(y_hat, y).abs() + (d_abs + 1) * (yhat_abs + 1)).mean()
     round_part = value_err / h
     t = spec.third_derivative_bound * h * h / 6 / B
@@ -370,8 +380,9 @@ def three_way_check(
     and whether autograd agrees with the finite differences within the same bound.
     Used by chapter 02 and ``tests/test_grad.py``.
     """
-    kw = dict(x=x, idx=idx, val=val)
+    kw: dict[str, Any] = dict(x=x, idx=idx, val=val)
     if idx is None:
+        assert x is not None, "pass x (dense) or idx (sparse)"
         L, *closed = batch_loss_grad(x, y, w0, w, V, loss)
     else:
         L, *closed = batch_loss_grad_sparse(idx, y, w0, w, V, loss, val)
@@ -401,7 +412,7 @@ def kink_safe_step(y, w0, w, V, *, x=None, idx=None, val=None, h: float = 1e-5) 
     spec = LOSSES["hinge"]
     _, A_w, A_V, _, _ = _abs_scales(y, w0, w, V, spec, x, idx, val)
     reach = h * torch.maximum(A_w.amax(-1), A_V.flatten(1).amax(-1)).clamp(min=1.0)  # (B,)
-    y_hat = predict(x, w0, w, V, check=False) if idx is None else predict_sparse(idx, w0, w, V, val, check=False)
+    y_hat = _predict_either(x, idx, val, w0, w, V)
     return bool(((1 - y * y_hat).abs() > 2 * reach).all())
 
 

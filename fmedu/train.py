@@ -200,7 +200,9 @@ def train(
 # --------------------------------------------------------------------------- planted data
 
 
-def planted_fm(n: int, k: int, *, strength: float = 1.0, seed: int = 0, dtype=torch.float64):
+def planted_fm(
+    n: int, k: int, *, strength: float = 1.0, seed: int = 0, dtype=torch.float64
+) -> tuple[Tensor, Tensor, Tensor]:
     """A known FM ``(w0, w, V)``; on x ~ N(0, I) its linear and pairwise parts have variance ≈ strength².
 
     w ~ N(0, strength²/n), V ~ N(0, σ²) with σ² = strength·√(2 / (n(n−1)k)), so that

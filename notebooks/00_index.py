@@ -28,7 +28,8 @@
 # Symbols follow the course's [notation](../README.md#notation) table, the single place where
 # every symbol is defined; each chapter links to it and says how its sources' letters map onto
 # ours.
-#
+
+# %% [markdown]
 # ## What you will learn
 #
 # * what an FM computes, why it can be evaluated and trained in time linear in the number of
@@ -47,7 +48,8 @@
 # * Python with a little torch: tensors, `@` for matrix products, indexing. The chapters use
 #   sympy for exact algebra; each use is explained where it appears.
 # * No prior knowledge of factorization machines or of proximal methods.
-#
+
+# %% [markdown]
 # ## How to read this course
 #
 # * **Read in order.** Each chapter builds on the ones before it; the list below says what
@@ -70,7 +72,8 @@
 #   it.
 # * **Code on the page is short.** Longer helpers, all plotting, and everything that the tests
 #   share live in the `fmedu` package; each helper's docstring names the chapter that teaches it.
-#
+
+# %% [markdown]
 # ## Reading order
 #
 # * [00 · Course index](00_index.ipynb): this page.
@@ -131,7 +134,8 @@ chapters = [
 # * Chapter 06 needs MovieLens 100k [24], which may not be redistributed: download it from
 #   GroupLens and point the `FMEDU_DATA` environment variable at the unpacked `ml-100k` folder
 #   (the README's "Data" section has the details).
-#
+
+# %% [markdown]
 # ## Bibliography
 #
 # Every source a chapter uses or corrects, with the chapters that cite it.
@@ -170,7 +174,8 @@ chapters = [
 #     $VV^\top$ represent any interaction matrix (free diagonal, diagonal dominance, Gram
 #     matrices), the user–item block structure, identifiability, regularisation. Erratum E7.
 #     (ch. 03)
-#
+
+# %% [markdown]
 # **Optimisation**
 #
 # 11. Hilal Asi and John C. Duchi. "Stochastic (Approximate) Proximal Point Methods:

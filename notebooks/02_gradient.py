@@ -251,20 +251,9 @@ def slip_is_exact(k):
 #    $h = 10^{-5}$, from loss values only (`grad.finite_difference_batch_grad`).
 #
 # Losses: squared $(\hat y - y)^2$ for regression; logistic $\log(1 + e^{-y\hat y})$ and hinge
-# $\max(0, 1 - y\hat y)$ for labels $y = \pm1$. Each comparison has an entrywise tolerance:
-#
-# * **closed form vs autograd**: the same sums in a different order, so they differ by a few
-#   roundings per term: $c\,(n+k)\,\varepsilon$ times the gradient computed with absolute values
-#   (`grad.roundoff_bound`).
-# * **closed form vs differences**: $\hat y$ is *affine* in each single parameter (no $v_{if}$
-#   multiplies itself), so the difference quotient is exact for $\hat y$. Its error comes from
-#   the loss's curvature, at most $\tfrac{h^2}{6}\sup|\ell'''|\,|\partial\hat y/\partial\theta|^3$
-#   (zero for the squared loss), plus the rounding of two loss values divided by $2h$
-#   (`grad.finite_difference_bound`). Hinge draws whose margins lie within reach of the kink are
-#   redrawn.
-#
-# 36 random cases, $k$ from 3 to 6, $n \ne k$, for dense, sparse real-valued and one-hot
-# batches. The number of cases per loss and kind of batch:
+# $\max(0, 1 - y\hat y)$ for labels $y = \pm1$. We draw 36 random cases, $k$ from 3 to 6,
+# $n \ne k$, with dense, sparse real-valued and one-hot batches; the number of cases per loss
+# and kind of batch:
 
 # %%
 rows = nb02.three_way_sweep(trials=36, seed=0)
@@ -275,6 +264,18 @@ rows = nb02.three_way_sweep(trials=36, seed=0)
 }
 
 # %% [markdown]
+# **How close must they be?** Each comparison has an entrywise tolerance:
+#
+# * **closed form vs autograd**: the same sums in a different order, so they differ by a few
+#   roundings per term: $64\,(n+k)\,\varepsilon$ times the gradient computed with absolute values
+#   (`grad.roundoff_bound`).
+# * **closed form vs differences**: $\hat y$ is *affine* in each single parameter (no $v_{if}$
+#   multiplies itself), so the difference quotient is exact for $\hat y$. Its error comes from
+#   the loss's curvature, at most $\tfrac{h^2}{6}\sup|\ell'''|\,|\partial\hat y/\partial\theta|^3$
+#   (zero for the squared loss), plus the rounding of two loss values divided by $2h$
+#   (`grad.finite_difference_bound`). Hinge draws whose margins lie within reach of the kink are
+#   redrawn.
+#
 # Every comparison in every case lies within its bound (and the loss values agree):
 
 # %%
@@ -464,8 +465,8 @@ plt.show()
 # %% [markdown]
 # Both runs descend to the planted model's validation loss (dotted), the training loss
 # (wide, pale) and the validation loss (dashed) close together: the model does not overfit.
-# The validation losses fall about seventeen-fold (regression) and three-fold
-# (classification), hence the log scale. These are the numbers of `figures/02_training_curves.png`
+# The validation losses fall about 17-fold (regression) and 2.6-fold (classification), hence
+# the log scale. These are the numbers of `figures/02_training_curves.png`
 # (training is deterministic, so the chapter trains again and compares with the committed CSV):
 
 # %%

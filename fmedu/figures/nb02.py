@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
@@ -53,7 +54,7 @@ def three_way_sweep(trials: int = 24, seed: int = 0) -> list[dict]:
             batch = int(torch.randint(1, 9, (), generator=gen))
             density = 1.0 if kind == "dense" else 0.3
             x, y, w0, w, V = testing.random_problem(n, k, batch, loss, gen, density=density, one_hot=kind == "one-hot")
-            kw = {"x": x} if kind == "dense" else dict(zip(("idx", "val"), dense_to_sparse(x)))
+            kw: dict[str, Any] = {"x": x} if kind == "dense" else dict(zip(("idx", "val"), dense_to_sparse(x)))
             if loss != "hinge" or grad.kink_safe_step(y, w0, w, V, **kw):
                 break
         result = grad.three_way_check(y, w0, w, V, loss, **kw)
@@ -160,7 +161,7 @@ def plot_gradient_cost(dense_rows: list[dict], sparse_rows: list[dict]):
     left.xaxis.set_minor_formatter(NullFormatter())
     left.set_xticks(ns, [f"{n:,}" for n in ns])
     left.set_xlabel("n (features per sample)")
-    left.set_ylabel(f"seconds per sample (k = {DENSE_K})")
+    left.set_ylabel(f"CPU seconds per sample (k = {DENSE_K})")
     left.set_title("Dense gradient: time linear in n, autograd slower")
     left.legend(fontsize=8, loc="upper left")
 
@@ -198,8 +199,8 @@ def planted_experiment(task: str, *, seed: int = 1) -> dict:
     """
     cfg = TRAINING[task]
     loss = training.TASK_LOSSES[task][0]
-    planted = training.planted_fm(PLANTED_N, PLANTED_K, strength=cfg["strength"], seed=seed)
-    X, y = training.planted_data(*planted, cfg["N"], task=task, seed=seed + 1)
+    planted = training.planted_fm(PLANTED_N, PLANTED_K, strength=float(cfg["strength"]), seed=seed)
+    X, y = training.planted_data(*planted, int(cfg["N"]), task=task, seed=seed + 1)
     X_val, y_val = training.planted_data(*planted, N_VAL, task=task, seed=seed + 2)
     result = training.train(
         X,
@@ -208,9 +209,9 @@ def planted_experiment(task: str, *, seed: int = 1) -> dict:
         y_val,
         task=task,
         k=PLANTED_K,
-        epochs=cfg["epochs"],
-        batch_size=cfg["batch_size"],
-        lr=cfg["lr"],
+        epochs=int(cfg["epochs"]),
+        batch_size=int(cfg["batch_size"]),
+        lr=float(cfg["lr"]),
         seed=seed,
     )
     out = {
