@@ -19,10 +19,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from .. import cost
-from . import figure, read_csv, save_png, write_csv
+from ..registry import figure, read_csv, save_png, write_csv
 
 # n from ~1,400 to ~5,800 in steps of √2: the n × n matrix of inner products of the naive
 # form is out of cache at every measured size, so the fit sees the operation count, not a
@@ -107,7 +108,7 @@ def _plain_ticks(ax, ticks) -> None:
     ax.set_xticks(list(ticks), [f"{t:,}" for t in ticks])
 
 
-def plot_dense_cost(rows: list[dict]):
+def plot_dense_cost(rows: list[dict]) -> Figure:
     """Log-log seconds against n, naive and Rendle forms, fitted slopes in the legend, references."""
     slopes = dense_slopes(rows)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -154,7 +155,7 @@ def draw_sparse_lines(ax, rows: list[dict], what: str, batch: int, k: int) -> No
     ax.grid(True, alpha=0.3)
 
 
-def plot_sparse_cost(rows: list[dict]):
+def plot_sparse_cost(rows: list[dict]) -> Figure:
     """Seconds against nnz of the sparse form at two values of n, with the fitted lines a + b·nnz."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     draw_sparse_lines(ax, rows, "Sparse form", SPARSE_BATCH, SPARSE_K)

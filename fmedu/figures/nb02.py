@@ -15,18 +15,21 @@ Figures:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from .. import cost, grad, testing
 from .. import train as training
 from ..model import dense_to_sparse
-from . import figure, nb01, read_csv, save_png, write_csv
+from ..registry import figure, read_csv, save_png, write_csv
+from . import nb01
 
 F64 = torch.float64
 
@@ -83,7 +86,8 @@ def measure_gradient_cost(
     batch of ``per_sample_batch`` (they write n·k numbers per sample; a small batch keeps that
     output from measuring the memory system rather than the arithmetic).
     """
-    fns, sizes = {}, {CLOSED: batch, AUTOGRAD: batch, PER_SAMPLE: per_sample_batch}
+    fns: dict[tuple[int, str], Callable[[], object]] = {}
+    sizes = {CLOSED: batch, AUTOGRAD: batch, PER_SAMPLE: per_sample_batch}
     for n in ns:
         gen = torch.Generator().manual_seed(seed + n)
         x, y, w0, w, V = testing.random_problem(n, k, batch, "squared", gen)
@@ -138,7 +142,7 @@ def autograd_ratios(rows: list[dict]) -> dict[int, float]:
     return {n: t[(n, AUTOGRAD)] / t[(n, CLOSED)] for n in sorted({r["n"] for r in rows})}
 
 
-def plot_gradient_cost(dense_rows: list[dict], sparse_rows: list[dict]):
+def plot_gradient_cost(dense_rows: list[dict], sparse_rows: list[dict]) -> Figure:
     """Left: seconds per sample against n (dense, log-log, slope-1 reference); right: the sparse
     per-sample form against nnz (linear axes, fitted lines a + b·nnz)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
@@ -182,7 +186,7 @@ def gradient_cost(out_dir: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- training
 
-TRAINING = {
+TRAINING: dict[str, dict[str, Any]] = {
     # task: (strength of the planted FM, training samples, epochs, batch size, lr)
     "regression": dict(strength=1.0, N=4000, epochs=40, batch_size=128, lr=0.001),
     "classification": dict(strength=4.0, N=16000, epochs=40, batch_size=256, lr=0.005),
@@ -250,7 +254,7 @@ def training_rows(experiments: list[dict]) -> list[dict]:
     return rows
 
 
-def plot_training_curves(experiments: list[dict]):
+def plot_training_curves(experiments: list[dict]) -> Figure:
     """Training and validation loss per epoch for each task, the planted model's validation loss dotted."""
     fig, axes = plt.subplots(1, len(experiments), figsize=(5.5 * len(experiments), 4.2))
     for ax, e in zip(axes, experiments):
