@@ -27,9 +27,10 @@ import sympy as sp
 import torch
 from torch import Tensor
 
+from .errors import FMInputError
 from .model import FactorizationMachine, predict_sparse
 from .symbolic import fm_prediction
-from .validation import FMInputError, require_finite
+from .validation import require_finite
 
 F64 = torch.float64
 
@@ -121,7 +122,7 @@ def _n(W) -> int:
     return W.rows if isinstance(W, sp.MatrixBase) else W.shape[0]
 
 
-def offdiag(W):
+def offdiag(W) -> Tensor | sp.Matrix:
     """W with its diagonal set to 0 (the only part an FM reads). sympy or torch."""
     check_symmetric(W)
     if isinstance(W, sp.MatrixBase):
@@ -129,7 +130,7 @@ def offdiag(W):
     return W - torch.diag(torch.diagonal(W))
 
 
-def offdiag_error(V, W):
+def offdiag_error(V, W) -> Tensor | sp.Expr:
     """max_{i≠j} |(V Vᵀ)_ij − W_ij|: how far V is from expressing W (exact 0 for sympy input when it does)."""
     G = V * V.T if isinstance(V, sp.MatrixBase) else V @ V.T
     D = offdiag(G - W)
@@ -156,7 +157,7 @@ def notes_dominance_rule_exact(M: sp.Matrix) -> tuple[bool, bool, sp.Expr]:
     return bool(written), bool(strict), min(M.eigenvals())
 
 
-def dominant_completion(W, eps=0):
+def dominant_completion(W, eps=0) -> Tensor | sp.Matrix:
     """W + Δ with δ_i = Σ_{j≠i} |W_ij| + eps: the diagonally dominant completion.
 
     PSD for eps ≥ 0 (:func:`pair_factor` writes it as V Vᵀ), positive definite for eps > 0.
@@ -166,12 +167,12 @@ def dominant_completion(W, eps=0):
     if isinstance(eps, (int, float)) and eps < 0 or (isinstance(eps, sp.Basic) and eps.is_negative):
         raise FMInputError(f"eps must be ≥ 0 (a negative margin can break PSD), got {eps}")
     W0 = offdiag(W)
-    if isinstance(W, sp.MatrixBase):
-        return W0 + sp.diag(*[sum(sp.Abs(e) for e in W0.row(i)) + eps for i in range(W.rows)])
+    if isinstance(W0, sp.MatrixBase):
+        return W0 + sp.diag(*[sum(sp.Abs(e) for e in W0.row(i)) + eps for i in range(W0.rows)])
     return W0 + torch.diag(W0.abs().sum(1) + eps)
 
 
-def pair_factor(W):
+def pair_factor(W) -> Tensor | sp.Matrix:
     """An explicit V with V Vᵀ = dominant_completion(W, 0): one column per non-zero pair i < j.
 
     Column (i, j) is √|W_ij| (e_i + sign(W_ij) e_j); its outer product puts |W_ij| on the
@@ -240,7 +241,7 @@ def schur_completion_exact(W: sp.Matrix) -> sp.Matrix:
     n = W.rows
     if n < 2:
         raise FMInputError(f"W must be at least 2×2 to leave a zero pivot, got {W.shape}")
-    W0 = offdiag(W)
+    W0 = sp.Matrix(offdiag(W))
     lead = W0[: n - 1, : n - 1]
     M1 = lead + sp.diag(*[sum(sp.Abs(e) for e in lead.row(i)) + 1 for i in range(n - 1)])
     g = W0[: n - 1, n - 1]
@@ -461,7 +462,7 @@ def user_item_table_exact(w0, w: sp.Matrix, V: sp.Matrix, n_u: int) -> sp.Matrix
     return sp.Matrix(n_u, n_i, lambda u, i: sp.expand(fm_prediction(one_hot_pair(u, i, n_u, n_i), w0, w, V)))
 
 
-def full_model_table(w0, w, B):
+def full_model_table(w0, w, B) -> Tensor | sp.Matrix:
     """The full model w0 + w_u + w_{n_u+i} + B_ui on every pair, ``(n_u, n_i)`` (sympy or torch).
 
     ``w`` has length n_u + n_i (users first); ``B`` is the free ``(n_u, n_i)`` interaction block.
@@ -481,7 +482,7 @@ def full_interaction_predict(w0: Tensor, w: Tensor, B: Tensor) -> Tensor:
     return full_model_table(w0, w, B).reshape(-1)
 
 
-def double_centre(M):
+def double_centre(M) -> Tensor | sp.Matrix:
     """J M J with J = I − 11ᵀ/m on each side: removes every row and column effect (sympy or torch)."""
     if isinstance(M, sp.MatrixBase):
         Ju = sp.eye(M.rows) - sp.ones(M.rows, M.rows) / M.rows
@@ -490,7 +491,7 @@ def double_centre(M):
     return M - M.mean(0, keepdim=True) - M.mean(1, keepdim=True) + M.mean()
 
 
-def row_column_effects(B):
+def row_column_effects(B) -> tuple[Tensor, Tensor] | tuple[sp.Matrix, sp.Matrix]:
     """(a, b) with B − a 1ᵀ − 1 bᵀ = J B J: a = row means − grand mean, b = column means.
 
     sympy (exact) or torch. Chapter 03: the linear terms of an FM absorb a and b.
@@ -537,7 +538,7 @@ def svd_factor(B: Tensor, rtol: float = 1e-10) -> tuple[Tensor, Tensor]:
     return U[:, keep] * root, Gt[keep].T * root
 
 
-def user_item_fm(w0, w, B):
+def user_item_fm(w0, w, B) -> tuple:
     """An FM ``(w0, w_fm, V)`` with k = rank(J B J) that reproduces the full model (w0, w, B) on
     every user–item pair: w_fm adds the row and column effects a, b to w, and V stacks a rank
     factorisation of J B J = B − a1ᵀ − 1bᵀ. Exact (rational) for sympy, SVD-based for torch.
@@ -549,7 +550,7 @@ def user_item_fm(w0, w, B):
         if w.rows != n_u + n_i:
             raise FMInputError(f"w must have n_u + n_i = {n_u + n_i} entries, got {w.rows}")
         V_u, V_i = rank_factor_exact(C)
-        return w0, w + a.col_join(b), V_u.col_join(V_i)
+        return w0, w + sp.Matrix.vstack(a, b), V_u.col_join(V_i)
     if w.shape != (n_u + n_i,):
         raise FMInputError(f"w must have shape (n_u + n_i,) = ({n_u + n_i},), got {tuple(w.shape)}")
     V_u, V_i = svd_factor(C)
@@ -587,7 +588,7 @@ def random_orthogonal(k: int, gen: torch.Generator) -> Tensor:
     return Q * torch.sign(torch.diagonal(R))
 
 
-def translate_user_item(w0, w, V, n_u: int, s, t):
+def translate_user_item(w0, w, V, n_u: int, s, t) -> tuple:
     """Shift every user vector by s and every item vector by t ``(k,)``, and move what the shift
     adds to the predictions into the linear terms, so that every user–item prediction is unchanged:
 
@@ -609,7 +610,7 @@ def translate_user_item(w0, w, V, n_u: int, s, t):
     return w0 - s @ t, w - (V * other).sum(1), V + shift
 
 
-def translate_fixed_nnz(w0, w, V, c, d: int):
+def translate_fixed_nnz(w0, w, V, c, d: int) -> tuple:
     """Shift every latent vector by c and absorb the change for samples with exactly d binary
     non-zeros: Σ_{a<b∈S}(v_a + c)·(v_b + c) = Σ_{a<b∈S} v_a·v_b + (d − 1) Σ_{a∈S} v_a·c + C(d, 2)‖c‖²,
     so w_a ← w_a − (d − 1) v_a·c and w0 ← w0 − C(d, 2)‖c‖². sympy (c ``(1, k)``) or torch. Chapter 03."""
@@ -621,12 +622,12 @@ def translate_fixed_nnz(w0, w, V, c, d: int):
     return w0 - d * (d - 1) / 2 * (c @ c), w - (d - 1) * (V @ c), V + c
 
 
-def frobenius_sq(V):
+def frobenius_sq(V) -> Tensor | sp.Expr:
     """‖V‖_F² = Σ_{i,f} v_if², the usual FM regulariser (exact for sympy)."""
     return sum(e**2 for e in V) if isinstance(V, sp.MatrixBase) else (V * V).sum()
 
 
-def pair_interaction_sq(V, n_u: int):
+def pair_interaction_sq(V, n_u: int) -> Tensor | sp.Expr:
     """Σ_{u,i} (v_u·v_i)² = ‖V_u V_iᵀ‖_F² = ‖B‖_F²: the regulariser the research notes call more natural."""
     if isinstance(V, sp.MatrixBase):
         B = V[:n_u, :] * V[n_u:, :].T

@@ -9,11 +9,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.artist import Artist
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .. import expressiveness as ex
-from . import figure, save_png, write_csv
+from ..registry import figure, save_png, write_csv
 
 FLOOR = 1e-17  # where an exact 0 is drawn on a log axis (always with its own marker)
 EXACT_TOL = 1e-8  # a fit with relative error at most this counts as exact (chapter 03)
@@ -30,7 +31,7 @@ QUANTITY_LABELS = {
 }
 
 
-def plot_k_scan(rows: list[dict]):
+def plot_k_scan(rows: list[dict]) -> Figure:
     """One panel per example: best relative off-diagonal error against k, the proven range of k*
     (shaded), the exactness threshold (dashed) and the observed k* (ringed)."""
     names = list(dict.fromkeys(r["example"] for r in rows))
@@ -77,7 +78,7 @@ def plot_k_scan(rows: list[dict]):
     return fig
 
 
-def plot_regularisers(reparam: list[dict], translation: list[dict]):
+def plot_regularisers(reparam: list[dict], translation: list[dict]) -> Figure:
     """Two families of parameters with identical predictions: (a) V_u R_θ, V_i R_θ⁻ᵀ,
     (b) translations absorbed by the linear terms. Log y: the values span two orders of magnitude."""
     fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
@@ -135,7 +136,7 @@ def recovery_rows(settings=RECOVERY_SETTINGS, seeds=RECOVERY_SEEDS) -> list[dict
     return rows
 
 
-def plot_recovery(rows: list[dict]):
+def plot_recovery(rows: list[dict]) -> Figure:
     """Worst error over seeds of each quantity, per data setting (log scale); "n/a" where a
     quantity does not exist for that data, a marker for an exact 0."""
     settings = list(dict.fromkeys(r["setting"] for r in rows))
