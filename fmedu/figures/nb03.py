@@ -151,7 +151,7 @@ def plot_recovery(rows: list[dict]) -> Figure:
         for x, q in zip(xs, quantities):
             errs = [r["max_abs_error"] for r in rows if r["setting"] == setting and r["quantity"] == q]
             if not errs or any(e is None for e in errs):
-                ax.text(x, 3 * FLOOR, "n/a", rotation=90, ha="center", va="bottom", fontsize=8, color=colors[s])
+                ax.text(x, 3 * FLOOR, "n/a", rotation=90, ha="center", va="bottom", fontsize=9, color=colors[s])
                 continue
             worst = max(errs)
             if worst == 0:
