@@ -275,7 +275,7 @@ def trace_identity(n: int, k: int) -> sp.Expr:
 def trace_lower_bound_exact(W: sp.Matrix) -> sp.Expr:
     """2 Σ_{i<j} |W_ij| / (n − 1): no PSD completion of W has a smaller trace (n ≥ 2).
 
-    For a PSD completion M and s = sign(W_ij) (either sign where W_ij = 0), (e_i − s e_j)ᵀ M (e_i − s e_j) =
+    For a PSD completion M and σ = sign(W_ij) (either sign where W_ij = 0), (e_i − σ e_j)ᵀ M (e_i − σ e_j) =
     M_ii + M_jj − 2|W_ij| ≥ 0; summed over the pairs, (n − 1)·trace M ≥ 2 Σ_{i<j} |W_ij|.
     The dominant completion's trace is 2 Σ_{i<j} |W_ij|, exactly n − 1 times the bound.
     """
@@ -570,7 +570,7 @@ def param_counts(n_u: int, n_i: int, k: int) -> dict:
 
 def rational_rotation(k: int, i: int, j: int, p: int, q: int) -> sp.Matrix:
     """An exactly orthogonal rational ``(k, k)`` matrix: the rotation in the plane (i, j) with
-    cos θ = (p² − q²)/(p² + q²), sin θ = 2pq/(p² + q²) (a Pythagorean triple; p = 2, q = 1 gives 3/5, 4/5)."""
+    cos φ = (p² − q²)/(p² + q²), sin φ = 2pq/(p² + q²) (a Pythagorean triple; p = 2, q = 1 gives 3/5, 4/5)."""
     if not (0 <= i < k and 0 <= j < k and i != j):
         raise FMInputError(f"need two different axes 0 ≤ i, j < k = {k}, got i = {i}, j = {j}")
     if p == 0 and q == 0:

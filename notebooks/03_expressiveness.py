@@ -237,8 +237,8 @@ ex.notes_dominance_rule_exact(sp.Matrix([[1, -2], [-2, 1]]))
 # this $V$. For a $3\times3$ $W$ with **symbolic** entries (so for every real $W$ of that size):
 
 # %%
-p, q, r = sp.symbols("p q r", real=True)
-W3 = sp.Matrix([[0, p, q], [p, 0, r], [q, r, 0]])
+alpha, beta, gamma = sp.symbols("alpha beta gamma", real=True)
+W3 = sp.Matrix([[0, alpha, beta], [alpha, 0, gamma], [beta, gamma, 0]])
 V3 = ex.pair_factor(W3)
 sp.simplify(V3 * V3.T - ex.dominant_completion(W3))
 
@@ -290,8 +290,8 @@ V06.shape, (V06 * V06.T - M06).applyfunc(sp.simplify).is_zero_matrix
 # is $\|V\|_F^2$, and by the trace identity of §2, $\|V\|_F^2 = \operatorname{trace}(VV^\top)$: the sum
 # of the chosen diagonal. So "minimum norm" means the PSD completion with the smallest trace.
 #
-# A lower bound for any PSD completion $M = W+\Delta$: for a pair $i<j$ with $s = \operatorname{sign}(W_{ij})$,
-# $(e_i - s\,e_j)^\top M\,(e_i - s\,e_j) = \delta_i + \delta_j - 2\lvert W_{ij}\rvert\ge0$. Summing over
+# A lower bound for any PSD completion $M = W+\Delta$: for a pair $i<j$ with $\sigma = \operatorname{sign}(W_{ij})$,
+# $(e_i - \sigma e_j)^\top M\,(e_i - \sigma e_j) = \delta_i + \delta_j - 2\lvert W_{ij}\rvert\ge0$. Summing over
 # all pairs counts each $\delta_i$ exactly $n-1$ times:
 #
 # $$(n-1)\operatorname{trace}(W+\Delta)\;\ge\;2\sum_{i<j}\lvert W_{ij}\rvert .$$
@@ -305,7 +305,7 @@ pair_sum = 0
 for i in range(5):
     for j in range(i + 1, 5):
         e = sp.zeros(5, 1)
-        e[i], e[j] = 1, -1 if W5[i, j] >= 0 else 1  # e_i − s e_j with s = sign(W_ij), s = 1 for a zero entry
+        e[i], e[j] = 1, -1 if W5[i, j] >= 0 else 1  # e_i − σ e_j with σ = sign(W_ij), σ = 1 for a zero entry
         pair_sum += (e.T * M5 * e)[0]
 abs_sum = sum(abs(W5[i, j]) for i in range(5) for j in range(i + 1, 5))
 sp.expand(pair_sum - (4 * M5.trace() - 2 * abs_sum))
@@ -617,7 +617,7 @@ B_random.rank(), ex.user_item_min_k(B_random)
 #
 # For an orthogonal $Q$ ($Q^\top Q = I$), $(VQ)(VQ)^\top = VQQ^\top V^\top = VV^\top$: every $W_{ij}$ and
 # hence every prediction is unchanged. An exactly orthogonal rational $Q$ comes from Pythagorean
-# triples: $3^2+4^2 = 5^2$ gives a rotation with $\cos\theta = 3/5$, $\sin\theta = 4/5$
+# triples: $3^2+4^2 = 5^2$ gives a rotation by an angle $\varphi$ with $\cos\varphi = 3/5$, $\sin\varphi = 4/5$
 # (`rational_rotation`). The product of two such rotations in different planes, and a fully symbolic
 # $V$ ($n = 4$, $k = 3$):
 
@@ -873,9 +873,10 @@ product_identity, V_120.shape[1], ex.offdiag_error(V_120, ex.ones_offdiag(3, -1)
 # Write B' = JBJ + E with E = (B − JBJ) − a1ᵀ − 1bᵀ, itself a row effect plus a column effect. JBJ has zero row
 # and column sums, so ⟨JBJ, a1ᵀ⟩ = aᵀ(JBJ)1 = 0 and ⟨JBJ, 1bᵀ⟩ = 0: Pythagoras gives ‖B'‖² = ‖JBJ‖² + ‖E‖².
 Bp = B_s - a_s * sp.ones(1, 3) - sp.ones(2, 1) * b_s.T
-C = ex.double_centre(B_s)
-pythagoras = sp.expand(ex.frobenius_sq(Bp) - ex.frobenius_sq(C) - ex.frobenius_sq(Bp - C)) == 0
-# The translations of the tiny FM (k = 1, B = c dᵀ) give ‖B‖² = ‖c + s1‖²·‖d + t1‖², and completing the squares
+JBJ_s = ex.double_centre(B_s)
+pythagoras = sp.expand(ex.frobenius_sq(Bp) - ex.frobenius_sq(JBJ_s) - ex.frobenius_sq(Bp - JBJ_s)) == 0
+# The translations of the tiny FM (k = 1, B = V_u V_iᵀ with V_u = (1, 2, −1)ᵀ, V_i = (2, 0, 1, −1)ᵀ) give
+# ‖B‖² = ‖V_u + s1·1‖²·‖V_i + t1·1‖², and completing the squares
 # shows the excess over 70/3 = ‖JBJ‖² as a product of two positive factors minus their minimum:
 s1, t1 = sp.symbols("s1 t1", real=True)
 _, _, V_st = ex.translate_user_item(w0_tiny, w_tiny, V_tiny, 3, [s1], [t1])
