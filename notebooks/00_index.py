@@ -80,10 +80,10 @@
 # * [01 · Rendle's reformulation: an FM in O(nk)](01_rendle_reformulation.ipynb): what an FM
 #   computes (three users, four movies), Rendle's identity proven for every n, exact and measured
 #   cost of the naive, fast and sparse forms; erratum R1.
-# * [02 · The gradient in O(nk), checked three ways](02_gradient.ipynb): the closed-form gradient
+# * [02 · The O(nk) gradient, checked three ways](02_gradient.ipynb): the closed-form gradient
 #   and why it is O(nk), errata E1 and E6, closed form against automatic differentiation and
 #   finite differences, cost, and Adam training on a planted FM.
-# * [03 · What $VV^\top$ can express](03_expressiveness.ipynb): which interaction matrices an FM
+# * [03 · What an FM can express](03_expressiveness.ipynb): which interaction matrices an FM
 #   can represent, how large k must be, user–item structure, identifiability; errata E7 and E8.
 # * [04 · The step-size bound of stochastic proximal point](04_step_size_bound.ipynb): why the
 #   proximal subproblem must be strictly convex, the exact step-size condition against the

@@ -546,4 +546,4 @@ sp.expand(triples - (p1**3 - 3 * p1 * p2 + 2 * p3) / 6)
 # 6. Aaron Meurer et al. "SymPy: symbolic computing in Python." *PeerJ Computer Science* 3:e103,
 #    2017.
 #
-# [← Previous: 00 · Course index](00_index.ipynb) · [Course index](00_index.ipynb) · [Next: 02 · The gradient in O(nk), checked three ways →](02_gradient.ipynb)
+# [← Previous: 00 · Course index](00_index.ipynb) · [Course index](00_index.ipynb) · [Next: 02 · The O(nk) gradient, checked three ways →](02_gradient.ipynb)

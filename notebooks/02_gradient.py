@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 02 · The gradient in O(nk), checked three ways
+# # 02 · The O(nk) gradient, checked three ways
 #
 # Training an FM means nudging every parameter against the gradient of a loss, sample after
 # sample: $1 + n + nk$ partial derivatives each time. If computing them cost $O(n^2k)$, the
@@ -637,4 +637,4 @@ errors["squared"] <= 1e-10 < errors["logistic"]
 # 8. Adam Paszke et al. "PyTorch: An Imperative Style, High-Performance Deep Learning Library."
 #    *Advances in Neural Information Processing Systems 32 (NeurIPS)*, 2019.
 #
-# [← Previous: 01 · Rendle's reformulation: an FM in O(nk)](01_rendle_reformulation.ipynb) · [Course index](00_index.ipynb) · [Next: 03 · What $VV^\top$ can express →](03_expressiveness.ipynb)
+# [← Previous: 01 · Rendle's reformulation: an FM in O(nk)](01_rendle_reformulation.ipynb) · [Course index](00_index.ipynb) · [Next: 03 · What an FM can express →](03_expressiveness.ipynb)
