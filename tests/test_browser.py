@@ -207,7 +207,10 @@ def report(request):
 
 def _print_report(terminal, lines: list[str]):
     terminal.write_line("")
-    terminal.write_line("pages checked in Chromium (math = typeset math elements, figures = images loaded):")
+    terminal.write_line(
+        "pages checked in Chromium (math: typeset math elements outside the collapsed solutions;"
+        " figures: images loaded; solutions: collapsed solution cells; links: local links checked)"
+    )
     for line in lines:
         terminal.write_line(line)
 
@@ -270,7 +273,8 @@ _BOOK_STATE = r"""
             hidden: !visible(cell.querySelector('.cell_input')) && !visible(cell.querySelector('.cell_output'))};
   });
   return {
-    math: article.querySelectorAll('mjx-container').length,
+    // math outside the worked solutions (JupyterLab typesets a collapsed output only when it is shown)
+    math: [...article.querySelectorAll('mjx-container')].filter((m) => !m.closest('.tag_solution')).length,
     untypeset: [...article.querySelectorAll('.math')].filter((m) => !m.querySelector('mjx-container')).length,
     merror: [...article.querySelectorAll('mjx-merror')].map((e) => e.getAttribute('data-mjx-error')),
     raw: raw ? raw[0] : null,
@@ -372,7 +376,9 @@ def test_book_page(chromium, book, report, position):
         if want:
             for target in want["links"]:
                 page_of = Path(urllib.parse.urlsplit(target).path).with_suffix(".html").name
-                assert any(h.split("#")[0].endswith("/" + page_of) for h in local), f"{name}: link {target} lost"
+                assert page_of == Path(name).name or any(h.split("#")[0].endswith("/" + page_of) for h in local), (
+                    f"{name}: link {target} lost"
+                )
         assert offline.blocked == [], f"{name}: requests left this machine: {offline.blocked}"
         report.append(
             {
@@ -479,21 +485,40 @@ class _LabApi:
 
 _LAB_PANEL = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"
 
-# Runs in the page: true once every cell is attached, every markdown cell rendered, all math typeset.
+# Runs in the page: -1 while cells are missing, unrendered or hold raw math, else the number of
+# typeset math elements (the caller waits until that number stops changing).
 _LAB_READY = r"""
 ([panelSel, cells, wantMath]) => {
   const panel = document.querySelector(panelSel);
-  if (!panel || panel.querySelectorAll('.jp-Notebook .jp-Cell').length !== cells) return false;
+  if (!panel || panel.querySelectorAll('.jp-Notebook .jp-Cell').length !== cells) return -1;
   const markdown = [...panel.querySelectorAll('.jp-MarkdownCell')];
-  if (markdown.some((c) => !c.classList.contains('jp-mod-rendered'))) return false;
-  if (wantMath && !panel.querySelector('mjx-container')) return false;
-  return [...panel.querySelectorAll('.jp-RenderedMarkdown, .jp-RenderedLatex')].every((el) => {
+  const rendered = (c) => c.classList.contains('jp-mod-rendered')
+    && c.querySelector('.jp-RenderedMarkdown')?.textContent.trim();
+  if (!markdown.every(rendered)) return -1;
+  const math = panel.querySelectorAll('mjx-container').length;
+  if (wantMath && !math) return -1;
+  const raw = [...panel.querySelectorAll('.jp-RenderedMarkdown, .jp-RenderedLatex')].some((el) => {
     const c = el.cloneNode(true);
     c.querySelectorAll('pre, code, mjx-container').forEach((x) => x.remove());
-    return !/\$|\\\(|\\\[/.test(c.textContent);
+    return /\$|\\\(|\\\[/.test(c.textContent);
   });
+  return raw ? -1 : math;
 }
 """
+
+
+def _wait_for_lab_render(page, want: dict):
+    """Until every cell is rendered and typeset: the math count is settled over 2 s, or WAIT_MS passes."""
+    deadline, last, settled = time.monotonic() + WAIT_MS / 1000, None, 0
+    while time.monotonic() < deadline:
+        count = page.evaluate(_LAB_READY, [_LAB_PANEL, want["cells"], want["math"]])
+        settled = settled + 1 if count >= 0 and count == last else 0
+        if settled >= 4:
+            return
+        last = count
+        page.wait_for_timeout(500)
+    raise TimeoutError(f"not rendered after {WAIT_MS / 1000:.0f} s (last math count {last})")
+
 
 _LAB_STATE = r"""
 ([panelSel, solutionCells]) => {
@@ -508,7 +533,8 @@ _LAB_STATE = r"""
     if (m) { raw = m[0]; break; }
   }
   return {
-    math: panel.querySelectorAll('.jp-Notebook mjx-container').length,
+    math: cells.filter((c, i) => !solutionCells.includes(i)).reduce(
+      (n, c) => n + c.querySelectorAll('mjx-container').length, 0),
     merror: [...panel.querySelectorAll('mjx-merror')].map((e) => e.getAttribute('data-mjx-error')),
     untypeset: [...panel.querySelectorAll('.jp-RenderedLatex')].filter(
       (el) => !el.querySelector('mjx-container')).length,
@@ -538,7 +564,7 @@ def test_lab_notebook(chromium, lab, report, notebook):
         page = offline.context.new_page()
         page.goto(f"{base}/lab/tree/{rel}?reset&token={token}")
         try:
-            page.wait_for_function(_LAB_READY, arg=[_LAB_PANEL, want["cells"], want["math"]], timeout=WAIT_MS)
+            _wait_for_lab_render(page, want)
         except Exception as exc:
             shot = _screenshot(page, f"lab/{notebook.stem}-timeout")
             with contextlib.suppress(Exception):
