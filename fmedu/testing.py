@@ -160,7 +160,7 @@ with another implementation of q: the per-step differences η·Δz accumulate.""
 
 SPEEDUP_FLOOR = 5.0
 """The least speed-up of the reduced prox step over the published one that chapter 05 claims
-(measured about 25× on one core; the margin absorbs timing noise on a busy machine)."""
+(measured 10–25× on one core of a shared machine; the margin absorbs timing noise)."""
 
 
 def _s_extremes(d: int, eta: float, y: int, z: float) -> tuple[float, float]:

@@ -176,7 +176,8 @@ sp.simplify(sp.expand_log(bracket.subs(z, z_best[0]), force=True) - sp.log(1 + s
 #
 # The step is $\min_\theta\max_z\varphi$. **Sion's minimax theorem** [3], in the form needed here: *if
 # $\varphi(\theta, z)$ is continuous, convex in $\theta$ for every $z$, concave in $z$ for every $\theta$, and $z$ ranges over
-# a compact convex set, then $\min_\theta\max_z\varphi = \max_z\min_\theta\varphi$.* Here $z\in[0,1]$ is compact and
+# a compact convex set, then $\min_\theta\max_z\varphi = \max_z\min_\theta\varphi$* (with inf in place of min where no
+# minimum is attained). Here $z\in[0,1]$ is compact and
 # convex, and $\varphi$ is concave in $z$ (its $z$-part is $-h^*$, second derivative $-1/(z(1-z))$ above). What
 # remains is **convexity in $\theta$** for every $z\in[0,1]$.
 #
@@ -191,8 +192,9 @@ sp.simplify(sp.expand_log(bracket.subs(z, z_best[0]), force=True) - sp.log(1 + s
 # and has exactly one minimiser, where its gradient vanishes. So if $\varphi(\cdot, z)$ has a positive definite
 # Hessian for every $z\in[0,1]$:
 #
-# * $\theta(z)$ is one well-defined point for every $z$, and $q$ is concave (a minimum of functions that are
-#   affine in $z$, plus $-h^*$), with one maximiser $z^*$;
+# * $\theta(z)$ is one well-defined point for every $z$, and $q$ is strictly concave (a minimum of functions that
+#   are affine in $z$, plus the strictly concave $-h^*$), with one maximiser $z^*$, strictly inside $(0, 1)$ because the
+#   slope of $-h^*$ is $+\infty$ at 0 and $-\infty$ at 1;
 # * $\theta_{t+1} = \theta(z^*)$. Indeed, **weak duality** $q(z) \le \varphi(\theta, z) \le F(\theta)$ holds for all $\theta, z$ (a minimum is at
 #   most any value, and $F$ is the maximum over $z$); at $z^*$, the derivative $q'(z^*) = \partial_z\varphi(\theta(z^*), z^*) = 0$
 #   makes $z^*$ the maximiser of the concave $\varphi(\theta(z^*), \cdot)$, so $F(\theta(z^*)) = q(z^*) \le F(\theta)$ for every $\theta$.

@@ -458,7 +458,7 @@ print(
 # The checks, with stated tolerances: the two answers agree to `testing.OPTIMISER_RTOL` $= 10^{-6}$ relative to the
 # size of the parameters, and the closed form's KKT residual is at rounding level (`testing.kkt_tolerance`:
 # $10^{-12}(1 + d\max|v|^2)/\eta$, the size of the gradient's terms). The last number counts the cases with $\eta$ above
-# the published bound $1/(2d+1)$ (all with $d\ge2$ and $\eta \ge 0.5\times$ the exact bound): the step is exact there too.
+# the published bound $1/(2d+1)$: the step is exact there too.
 
 # %%
 (
@@ -554,8 +554,8 @@ ratios = nb05.cost_ratios(cost_rows)
 {nnz: round(ratio, 1) for nnz, ratio in ratios.items()}
 
 # %% [markdown]
-# **Claim:** the reduced step is at least `testing.SPEEDUP_FLOOR` $= 5$ times faster at every $d$ (about 25 times
-# on the machine that wrote this chapter; the floor leaves room for a busy machine):
+# **Claim:** the reduced step is at least `testing.SPEEDUP_FLOOR` $= 5$ times faster at every $d$ (10 to 25 times
+# in the runs behind this chapter, on a shared two-core machine; the floor leaves room for a busy one):
 
 # %%
 min(ratios.values()) >= testing.SPEEDUP_FLOOR
@@ -580,7 +580,7 @@ plt.show()
 # * Golden section and safeguarded Newton find the same $z^*$; the step equals L-BFGS-B's minimiser in 132 cases,
 #   including step sizes far above the published bound.
 # * The published trainer's write `V[idx, :].sub_(…)` lands in a copy (erratum E3): only the biases train. The
-#   reduced step is at least 5 times faster than the published one (about 25 times measured).
+#   reduced step is at least 5 times faster than the published one (10 to 25 times measured here).
 #
 # ## Exercises
 #

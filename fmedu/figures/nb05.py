@@ -8,6 +8,7 @@ MovieLens size (n = 2728, k = 20), against nnz.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -193,14 +194,14 @@ def step_cost_rows(nnzs=COST_NNZ, n: int = 2728, k: int = 20, seed: int = 0, rou
     rows = []
     for nnz in nnzs:
         idx = torch.randperm(n, generator=gen)[:nnz]
-        trainers = {
+        trainers: dict[str, PublishedProxTrainer | prox.ProxTrainer] = {
             "published": PublishedProxTrainer(w0, w, V, eta, fix_write=True),
             "reduced": prox.ProxTrainer(w0, w, V, eta),
         }
         best = dict.fromkeys(trainers, float("inf"))
         for _ in range(rounds):
             for name, trainer in trainers.items():
-                labels = iter([1, -1] * 10_000_000)
+                labels = itertools.cycle((1, -1))
                 seconds = cost.best_time(lambda: trainer.step(idx, next(labels)), repeat=1)
                 best[name] = min(best[name], seconds)
         rows += [{"nnz": nnz, "implementation": name, "seconds": best[name]} for name in trainers]
