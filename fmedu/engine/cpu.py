@@ -55,8 +55,8 @@ def set_threads(threads: int | None = None) -> int:
     """Numba threads: ``threads``, else $FMEDU_THREADS, else all cores. Returns the number used."""
     if threads is None:
         env = os.environ.get("FMEDU_THREADS")
-        threads = int(env) if env else numba.config.NUMBA_NUM_THREADS
-    threads = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        threads = int(env) if env else numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    threads = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     numba.set_num_threads(threads)
     return threads
 
@@ -314,7 +314,7 @@ class Trainer:
         self.epochs_done = 0
 
     # parameters of run r as plain arrays (dense-exact: Adam rows are flushed first)
-    def params(self, r: int):
+    def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
         self._flush()
         return float(self.w0[r]), self.P[r, :, 0].copy(), self.P[r, :, 1:].copy()
 

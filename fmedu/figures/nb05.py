@@ -14,10 +14,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from .. import cost, prox, testing
 from ..prox.published import PublishedProxTrainer
-from . import figure, save_png, write_csv
+from ..registry import figure, save_png, write_csv
 
 F64 = torch.float64
 
@@ -53,7 +54,7 @@ def dual_rows(points: int = 199) -> list[dict]:
     return rows
 
 
-def plot_dual(rows: list[dict]):
+def plot_dual(rows: list[dict]) -> Figure:
     """One column per example: q(z) with its maximiser (top) and q'(z) crossing zero there (bottom).
 
     Each q panel has its own y-range around the peak; where a curve leaves it (the first example
@@ -214,7 +215,7 @@ def cost_ratios(rows: list[dict]) -> dict[int, float]:
     return {nnz: by[(nnz, "published")] / by[(nnz, "reduced")] for nnz in sorted({r["nnz"] for r in rows})}
 
 
-def plot_step_cost(rows: list[dict]):
+def plot_step_cost(rows: list[dict]) -> Figure:
     """Seconds per step against nnz for both implementations (log y: they differ by over 10×)."""
     ratios = cost_ratios(rows)
     fig, ax = plt.subplots(figsize=(5.8, 4))

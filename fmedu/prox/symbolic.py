@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-def sym_latent_part(d: int, k: int, y: int):
+def sym_latent_part(d: int, k: int, y: int) -> tuple[sp.Expr, sp.Matrix, sp.Matrix, sp.Symbol, sp.Symbol]:
     """The latent-vector part of φ(·, z) on a sample with d ones (the blog's "brown part").
 
     −z y Σ_{i<j}⟨v_i,v_j⟩ + Σ_i ‖v_i − v_i,t‖²/(2η). Returns ``(expr, V, Vt, z, eta)`` with
@@ -43,7 +43,7 @@ def sym_latent_part(d: int, k: int, y: int):
     return -z * y * sym_pairs(V) + prox_term, V, Vt, z, eta
 
 
-def sym_blog_decomposition(d: int, k: int, y: int, coefficient: str):
+def sym_blog_decomposition(d: int, k: int, y: int, coefficient: str) -> sp.Expr:
     """The blog's rewriting of :func:`sym_latent_part` via v_iᵀv_j = ½‖v_i + v_j‖² − ½‖v_i‖² − ½‖v_j‖².
 
     With α_ij = −z y x_i x_j (= −z y for the sample's pairs; |α_ij| = z, sign(α_ij) = −y):
@@ -68,7 +68,7 @@ def sym_blog_decomposition(d: int, k: int, y: int, coefficient: str):
     return sp.expand(part - (squares + diagonal + linear))
 
 
-def sym_s_matrix(d: int, beta=None):
+def sym_s_matrix(d: int, beta=None) -> sp.Matrix:
     """S = (1 + β) I − β 11ᵀ as an explicit sympy ``(d, d)`` matrix (β a symbol unless given)."""
 
     beta = sp.Symbol("beta") if beta is None else beta
@@ -136,7 +136,7 @@ def hessian_is_kron_s(d: int, k: int, y: int) -> bool:
     return bool(sp.simplify(H - sp.kronecker_product(sym_s_matrix(d, eta * y * z) / eta, sp.eye(k))).is_zero_matrix)
 
 
-def sym_pairs(M):
+def sym_pairs(M: sp.Matrix) -> sp.Expr:
     """Σ_{i<j} ⟨m_i, m_j⟩ over the rows of a sympy matrix: the plain double sum (no Rendle trick)."""
     rows = M.shape[0]
     return sp.Add(*[M[i, :].dot(M[j, :]) for i in range(rows) for j in range(i + 1, rows)])
