@@ -590,14 +590,18 @@ spectra_ok and all(prox.step_size_bound(d, "exact", -1) == 1.0 for d in range(2,
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # f''(0) = 1/2, so gradient descent contracts iff |1 - eta/2| < 1, i.e. 0 < eta < 4, while the
-# proximal factor 1/(1 + eta/2) is below 1 for every eta > 0. Expected: True, and [converged at 3.9,
-# NOT converged at 4.1 (it settles into a swing around 0 larger than 0.1), converged at 100].
+# proximal factor 1/(1 + eta/2) is below 1 for every eta > 0.
 w_s = sp.Symbol("w", real=True)
 f_full = sp.log(1 + sp.exp(-w_s)) + sp.log(1 + sp.exp(w_s))
 f2_at_0 = sp.simplify(sp.diff(f_full, w_s, 2).subs(w_s, 0))
 slope_full = sp.lambdify(w_s, sp.diff(f_full, w_s))  # = tanh(w/2)
+f2_at_0 == sp.Rational(1, 2)
 
 
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Run both from w0 = 1 for 2000 steps. Expected: [True, False, True]: gradient descent converges at
+# 3.9, does NOT at 4.1 (it settles into a swing around 0 larger than 0.1), and the proximal step
+# converges even at eta = 100.
 def full_batch(method, eta_value, w_value=1.0, steps=2000):
     for _ in range(steps):
         if method == "gd":
@@ -607,12 +611,7 @@ def full_batch(method, eta_value, w_value=1.0, steps=2000):
     return abs(w_value)
 
 
-converges = [
-    bool(full_batch("gd", 3.9) < 1e-12),
-    bool(full_batch("gd", 4.1) < 0.1),
-    bool(full_batch("prox", 100.0) < 1e-12),
-]
-f2_at_0 == sp.Rational(1, 2), converges
+[bool(full_batch("gd", 3.9) < 1e-12), bool(full_batch("gd", 4.1) < 0.1), bool(full_batch("prox", 100.0) < 1e-12)]
 
 # %% [markdown]
 # ### Exercise 4.4 (medium)
@@ -659,4 +658,4 @@ sp.simplify(slip_bound / (1 / (d_s - 1))) == sp.Rational(1, 2), sp.simplify(slip
 #    pp. 127–239, 2014.
 
 # %% [markdown]
-# [← Previous: 03 · What VVᵀ can express](03_expressiveness.ipynb) · [Course index](00_index.ipynb) · [Next: 05 · The Sherman–Morrison prox solve →](05_prox_solve.ipynb)
+# [← Previous: 03 · What an FM can express](03_expressiveness.ipynb) · [Course index](00_index.ipynb) · [Next: 05 · The Sherman–Morrison prox solve →](05_prox_solve.ipynb)

@@ -411,10 +411,8 @@ plt.show()
 # Golden section compares values of $q$, which near the top is flat to within rounding, so it can only locate
 # $z^*$ to its tolerance plus $\sqrt{32\varepsilon\,|q|/|q''|}$ (`testing.golden_tolerance`). On the 300 settings:
 
+
 # %%
-golden_evaluations = prox.golden_section_max(lambda zz: -((zz - 0.3) ** 2), 0.0, 1.0)[2]
-
-
 def maximisers_agree(c):
     s = prox.sample_scalars(c.idx, c.w0, c.w, c.V)
     z_newton, count = prox.maximise_q_newton(s, c.y, c.eta, return_evaluations=True)
@@ -422,6 +420,8 @@ def maximisers_agree(c):
     return abs(z_newton - z_golden) <= testing.golden_tolerance(s, c.y, c.eta, z_golden), count
 
 
+# %%
+golden_evaluations = prox.golden_section_max(lambda zz: -((zz - 0.3) ** 2), 0.0, 1.0)[2]
 agreement = [maximisers_agree(c) for c in cases]
 (
     sum(ok for ok, _ in agreement),
@@ -509,6 +509,9 @@ w = 0.01 * torch.randn(n_demo, dtype=torch.float64, generator=gen)
 V = 0.01 * torch.randn(n_demo, k_demo, dtype=torch.float64, generator=gen)
 sizes = [int(torch.randint(2, 12, (), generator=gen)) for _ in range(300)]
 samples = [(torch.randperm(n_demo, generator=gen)[:d], (1, -1, -1, -1)[i % 4]) for i, d in enumerate(sizes)]
+len(samples), min(sizes), max(sizes)
+
+# %%
 eta_published = prox.step_size_bound(11, "published")
 trainers = {fix: PublishedProxTrainer(w0, w, V, eta_published, fix_write=fix) for fix in (False, True)}
 for sample_idx, label in samples:
