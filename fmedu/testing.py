@@ -1,8 +1,9 @@
-"""Random builders and tolerances shared by the chapters and the tests.
+"""Builders and tolerances shared by the chapters and the tests.
 
-One home for every "draw a random FM / batch / prox case" and every error bound used to
-compare two computations, so that a chapter and its tests check the same thing the same way.
-All builders take an explicit seed or ``torch.Generator`` and return float64 tensors.
+One home for every "draw a random FM / batch / prox case", for the small worked example
+of chapters 01 and 02 (:func:`toy_ratings_fm`), and for every error bound used to compare
+two computations, so that a chapter and its tests check the same thing the same way.
+Random builders take an explicit seed or ``torch.Generator``; everything is float64.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .errors import FMInputError
+
 __all__ = [
     "F64",
     "EPS64",
+    "ToyFM",
+    "toy_ratings_fm",
     "random_fm",
     "random_x",
     "random_problem",
@@ -51,16 +56,24 @@ def random_fm(
     return w0, w, V
 
 
+RANDOM_X_KINDS = ("dense", "one-hot", "multi-hot", "sparse")
+
+
 def random_x(n: int, batch: int, kind: str, generator: torch.Generator, *, nnz: int = 4) -> Tensor:
-    """A ``(batch, n)`` input: ``"dense"`` (N(0, 1) entries), ``"one-hot"`` or ``"multi-hot"`` (``nnz`` ones)."""
+    """A ``(batch, n)`` input of one of four kinds.
+
+    ``"dense"``: N(0, 1) entries; ``"one-hot"``: a single 1 per row; ``"multi-hot"``:
+    min(n, nnz) ones per row; ``"sparse"``: min(n, nnz) N(0, 1) values per row, zeros elsewhere.
+    """
     if kind == "dense":
         return torch.randn(batch, n, dtype=F64, generator=generator)
-    if kind not in ("one-hot", "multi-hot"):
-        raise ValueError(f"kind must be 'dense', 'one-hot' or 'multi-hot', got {kind!r}")
-    ones = 1 if kind == "one-hot" else min(n, nnz)
+    if kind not in RANDOM_X_KINDS:
+        raise FMInputError(f"kind must be one of {RANDOM_X_KINDS}, got {kind!r}")
+    per_row = 1 if kind == "one-hot" else min(n, nnz)
     x = torch.zeros(batch, n, dtype=F64)
     for row in range(batch):
-        x[row, torch.randperm(n, generator=generator)[:ones]] = 1.0
+        cols = torch.randperm(n, generator=generator)[:per_row]
+        x[row, cols] = 1.0 if kind != "sparse" else torch.randn(per_row, dtype=F64, generator=generator)
     return x
 
 
@@ -206,3 +219,37 @@ def kkt_tolerance(V_idx: Tensor, eta: float) -> float:
     d = V_idx.shape[0]
     largest = float(V_idx.abs().max()) if V_idx.numel() else 0.0
     return 1e-12 * (1 + d * largest**2) / eta
+
+
+# --------------------------------------------------------------------------- the worked example
+
+
+class ToyFM(NamedTuple):
+    """Three users, four movies, one-hot features, k = 2 (chapter 01's worked example).
+
+    ``features`` names the n = 7 features (users first, then movies); ``w0``, ``w``, ``V``
+    are the parameters. All values are multiples of 1/4, so every prediction is exact in
+    float64 and can be compared with ``==``.
+    """
+
+    users: tuple[str, ...]
+    movies: tuple[str, ...]
+    features: tuple[str, ...]
+    w0: Tensor
+    w: Tensor
+    V: Tensor
+
+    def x(self, user: str, movie: str) -> Tensor:
+        """The one-hot feature vector of the rating (user, movie): two ones, n − 2 zeros."""
+        x = torch.zeros(len(self.features), dtype=F64)
+        x[self.features.index(user)] = 1.0
+        x[self.features.index(movie)] = 1.0
+        return x
+
+
+def toy_ratings_fm() -> ToyFM:
+    """The worked example: factor 1 reads as "likes science fiction", factor 2 as "likes classics"."""
+    users, movies = ("Ann", "Bob", "Cat"), ("Alien", "Brazil", "Casablanca", "Dune")
+    w = torch.tensor([0.5, -0.5, 0.0, 0.25, -0.25, 0.5, 0.0], dtype=F64)
+    V = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [1.0, -0.5], [0.5, 0.5], [-0.5, 1.0], [1.0, 0.0]], dtype=F64)
+    return ToyFM(users, movies, users + movies, torch.tensor(3.0, dtype=F64), w, V)
