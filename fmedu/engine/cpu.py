@@ -9,7 +9,6 @@ methods and their reference semantics.
 from __future__ import annotations
 
 import math
-import os
 
 import numba
 import numpy as np
@@ -17,6 +16,7 @@ from numba import njit, prange
 
 from ..errors import FMInputError
 from ..prox import scalar
+from ..validation import check_threads, env_threads
 from .common import (
     _ADAM_CUTOFF,
     ADAGRAD,
@@ -52,11 +52,14 @@ def newton_z(B: float, A: float, C: float, d: int, eta: float, y: float) -> floa
 
 
 def set_threads(threads: int | None = None) -> int:
-    """Numba threads: ``threads``, else $FMEDU_THREADS, else all cores. Returns the number used."""
+    """Numba threads: ``threads``, else $FMEDU_THREADS, else all cores. Returns the number used.
+
+    A count below 1, above numba's NUMBA_NUM_THREADS, or not an integer raises FMInputError.
+    """
+    maximum = numba.config.NUMBA_NUM_THREADS
     if threads is None:
-        env = os.environ.get("FMEDU_THREADS")
-        threads = int(env) if env else numba.config.NUMBA_NUM_THREADS
-    threads = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        threads = env_threads(maximum) or maximum
+    threads = check_threads(threads, "threads", maximum)
     numba.set_num_threads(threads)
     return threads
 

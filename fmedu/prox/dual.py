@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from torch import Tensor
 
-from ..validation import check_label, check_z
+from ..validation import check_label, check_one_sample, check_params, check_z
 from . import scalar
 from .bounds import s_eigenvalues, solve_vectors
 
@@ -70,8 +70,14 @@ class SampleScalars(NamedTuple):
         return self.B + 0.5 * (self.C - self.A)
 
 
-def sample_scalars(idx: Tensor, w0: Tensor, w: Tensor, V: Tensor) -> SampleScalars:
-    """B = w0 + Σ_idx w_i, A = Σ_idx ‖v_i‖², C = ‖Σ_idx v_i‖², d = len(idx): O(nnz·k)."""
+def sample_scalars(idx: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = True) -> SampleScalars:
+    """B = w0 + Σ_idx w_i, A = Σ_idx ‖v_i‖², C = ‖Σ_idx v_i‖², d = len(idx): O(nnz·k).
+
+    ``idx``: the distinct feature indices of one sample (checked unless ``check=False``).
+    """
+    if check:
+        check_params(w0, w, V)
+        idx = check_one_sample(idx, V.shape[0])
     rows = V[idx]  # (nnz, k), a copy
     total = rows.sum(0)  # (k,): s = Σ v_i
     return SampleScalars(
