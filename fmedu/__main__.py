@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     if args.command == "figures":
-        from . import figures
+        from . import registry as figures
 
         if args.list:
             for name in figures.discover():

@@ -26,8 +26,9 @@ import sympy as sp
 import torch
 from torch import Tensor
 
+from .errors import FMInputError
 from .model import FactorizationMachine, predict_sparse
-from .validation import FMInputError, require_finite
+from .validation import require_finite
 
 F64 = torch.float64
 
@@ -109,7 +110,7 @@ def _n(W) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def offdiag(W):
+def offdiag(W) -> Tensor | sp.Matrix:
     """W with its diagonal set to 0 (the only part an FM reads). sympy or torch."""
     check_symmetric(W)
     if isinstance(W, sp.MatrixBase):
@@ -117,7 +118,7 @@ def offdiag(W):
     return W - torch.diag(torch.diagonal(W))
 
 
-def offdiag_error(V, W):
+def offdiag_error(V, W) -> Tensor | sp.Expr:
     """max_{i≠j} |(V Vᵀ)_ij − W_ij|: how far V is from expressing W. Exact for sympy input."""
     G = V * V.T if isinstance(V, sp.MatrixBase) else V @ V.T
     D = offdiag(G - W)
@@ -126,7 +127,7 @@ def offdiag_error(V, W):
     return D.abs().max()
 
 
-def dominant_completion(W, eps=0):
+def dominant_completion(W, eps=0) -> Tensor | sp.Matrix:
     """The diagonally dominant completion: off-diagonal of W, diagonal Σ_{j≠i}|W_ij| + eps.
 
     PSD for eps ≥ 0 (``pair_factor`` writes it as V Vᵀ), positive definite for eps > 0
@@ -137,11 +138,11 @@ def dominant_completion(W, eps=0):
         raise FMInputError(f"eps must be ≥ 0 (a negative margin can break PSD), got {eps}")
     W0 = offdiag(W)
     if isinstance(W, sp.MatrixBase):
-        return W0 + sp.diag(*[sum(sp.Abs(e) for e in W0.row(i)) + eps for i in range(W.rows)])
+        return W0 + sp.diag(*[sum(sp.Abs(e) for e in W0.row(i)) + eps for i in range(W.rows)])  # type: ignore[union-attr]
     return W0 + torch.diag(W0.abs().sum(1) + eps)
 
 
-def pair_factor(W):
+def pair_factor(W) -> Tensor | sp.Matrix:
     """An explicit V with V Vᵀ = dominant_completion(W, 0): one column per non-zero pair i < j.
 
     Column (i, j) is √|W_ij| (e_i + sign(W_ij) e_j); its outer product puts |W_ij| on the
@@ -291,14 +292,14 @@ def random_sign_offdiag(n: int, seed: int) -> sp.Matrix:
     return W
 
 
-def offdiag_loss(V: np.ndarray, W: np.ndarray) -> tuple[float, np.ndarray]:
+def offdiag_loss(V: np.ndarray, W: np.ndarray) -> tuple[float, np.ndarray | None]:
     """Σ_{i≠j} ((V Vᵀ)_ij − W_ij)² and its gradient 4·R·V (R the masked residual, symmetric)."""
     R = V @ V.T - W
     np.fill_diagonal(R, 0.0)
     return float((R * R).sum()), 4.0 * R @ V
 
 
-def fit_offdiag(W, k: int, seeds=(0, 1, 2, 3), maxiter: int = 3000) -> tuple[float, np.ndarray]:
+def fit_offdiag(W, k: int, seeds=(0, 1, 2, 3), maxiter: int = 3000) -> tuple[float, np.ndarray | None]:
     """Least-squares fit of V ``(n, k)`` to W's off-diagonal, best of several random starts.
 
     Returns (relative error ‖off(V Vᵀ − W)‖_F / ‖off(W)‖_F, V). scipy L-BFGS-B with the
@@ -417,12 +418,12 @@ def random_orthogonal(k: int, gen: torch.Generator) -> Tensor:
     return Q * torch.sign(torch.diagonal(R))
 
 
-def frobenius_sq(V):
+def frobenius_sq(V) -> Tensor:
     """‖V‖_F² = Σ_{i,f} v_if², the usual FM regulariser (exact for sympy)."""
     return sum(e**2 for e in V) if isinstance(V, sp.MatrixBase) else (V * V).sum()
 
 
-def pair_interaction_sq(V, n_u: int):
+def pair_interaction_sq(V, n_u: int) -> Tensor:
     """Σ_{u,i} (v_u·v_i)² = ‖V_u V_iᵀ‖_F²: the regulariser the notes call more natural."""
     if isinstance(V, sp.MatrixBase):
         B = V[:n_u, :] * V[n_u:, :].T
@@ -444,7 +445,7 @@ def procrustes(A: Tensor, B: Tensor) -> Tensor:
     return U @ Wt
 
 
-def double_centre(M):
+def double_centre(M) -> Tensor:
     """J_u M J_i with J = I − 11ᵀ/m: removes row and column constants (sympy or torch)."""
     if isinstance(M, sp.MatrixBase):
         Ju = sp.eye(M.rows) - sp.ones(M.rows, M.rows) / M.rows

@@ -27,6 +27,7 @@ the epoch, the RMS norm of the latent rows and ``w0``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ __all__ = [
     "Run",
     "Trainer",
     "SweepResult",
-    "train",
+    "train_runs",
     "init_params",
     "epoch_permutation",
     "newton_z",
@@ -56,10 +57,10 @@ class SweepResult:
     val_loss: np.ndarray
     v_rms: np.ndarray
     w0: np.ndarray
-    trainer: Trainer = field(repr=False)
+    trainer: Any = field(repr=False)  # the backend that trained the runs (final parameters)
 
 
-def train(
+def train_runs(
     runs,
     idx,
     nnz,
@@ -78,36 +79,25 @@ def train(
     """Train ``runs`` for ``epochs`` epochs; ``progress(epoch, record)`` is called after each."""
     if not (isinstance(epochs, int) and epochs >= 1):
         raise FMInputError(f"epochs must be a positive int, got {epochs!r}")
+    backend: Any
     if device == "cuda":
-        from .cuda import CudaTrainer
-
-        trainer: Trainer | CudaTrainer = CudaTrainer(
-            runs,
-            idx,
-            nnz,
-            y,
-            n_features=n_features,
-            train_rows=train_rows,
-            val_rows=val_rows,
-            k=k,
-            init_std=init_std,
-            allow_beyond_bound=allow_beyond_bound,
-        )
+        from .cuda import CudaTrainer as backend
     elif device == "cpu":
-        trainer = Trainer(
-            runs,
-            idx,
-            nnz,
-            y,
-            n_features=n_features,
-            train_rows=train_rows,
-            val_rows=val_rows,
-            k=k,
-            init_std=init_std,
-            allow_beyond_bound=allow_beyond_bound,
-        )
+        backend = Trainer
     else:
         raise FMInputError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    trainer = backend(
+        runs,
+        idx,
+        nnz,
+        y,
+        n_features=n_features,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        k=k,
+        init_std=init_std,
+        allow_beyond_bound=allow_beyond_bound,
+    )
     recs = []
     for e in range(epochs):
         rec = trainer.epoch()

@@ -51,7 +51,7 @@ class Run:
     seed: int
 
 
-def init_params(seed: int, n: int, k: int, init_std: float = 0.01):
+def init_params(seed: int, n: int, k: int, init_std: float = 0.01) -> tuple[float, np.ndarray, np.ndarray]:
     """(w0, w, V) of a run: w0 = 0, w and V ~ N(0, init_std²) from ``SeedSequence([seed, 0])``."""
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0]))
     w = init_std * rng.standard_normal(n)

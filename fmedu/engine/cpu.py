@@ -56,7 +56,7 @@ def set_threads(threads: int | None = None) -> int:
 
     A count below 1, above numba's NUMBA_NUM_THREADS, or not an integer raises FMInputError.
     """
-    maximum = numba.config.NUMBA_NUM_THREADS
+    maximum = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
     if threads is None:
         threads = env_threads(maximum) or maximum
     threads = check_threads(threads, "threads", maximum)
@@ -317,7 +317,7 @@ class Trainer:
         self.epochs_done = 0
 
     # parameters of run r as plain arrays (dense-exact: Adam rows are flushed first)
-    def params(self, r: int):
+    def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
         self._flush()
         return float(self.w0[r]), self.P[r, :, 0].copy(), self.P[r, :, 1:].copy()
 

@@ -1,6 +1,6 @@
 """Vectorised torch backend of :mod:`fmedu.engine` (all runs advance one sample per step).
 
-Used by ``fmedu.engine.train(..., device="cuda")`` and the experiments' ``--device cuda``.
+Used by ``fmedu.engine.train_runs(..., device="cuda")`` and the experiments' ``--device cuda``.
 Each step processes the t-th sample of every run at once: a gather of the touched rows
 ``(R, m, k+1)``, the four sample scalars per run, the update of each method, a scatter back.
 Prox runs solve q'(z) = 0 by the same safeguarded Newton iteration in t = logit z as the CPU
@@ -15,6 +15,7 @@ which is how its exactness is tested on machines without CUDA .
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +62,7 @@ class CudaTrainer:
         init = [init_params(run.seed, self.n, self.k, init_std) for run in self.runs]
         self.dev = torch.device(device)
         R, n, K1 = len(self.runs), self.n, self.k + 1
-        f64 = dict(dtype=torch.float64, device=self.dev)
+        f64: dict[str, Any] = dict(dtype=torch.float64, device=self.dev)
         pad = np.where(idx >= 0, idx, n)  # padding → dummy row n
         self.idx = torch.as_tensor(pad, device=self.dev)
         self.mask = torch.as_tensor(idx >= 0, **f64)
@@ -85,7 +86,7 @@ class CudaTrainer:
         self.t = 0
         self.epochs_done = 0
 
-    def params(self, r: int):
+    def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
         return (
             float(self.w0[r]),
             self.P[r, : self.n, 0].cpu().numpy().copy(),

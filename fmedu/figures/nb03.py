@@ -7,9 +7,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from .. import expressiveness as ex
-from . import figure, save_png, write_csv
+from ..registry import figure, save_png, write_csv
 
 K_SCAN_N = 10
 FLOOR = 1e-17  # plotted in place of an exact 0 on the log axis
@@ -17,7 +18,7 @@ RECOVERY_SETTINGS = ("user-item", "pairs", "pairs+triples")
 RECOVERY_SEEDS = (0, 1, 2)
 
 
-def plot_k_scan(rows: list[dict]):
+def plot_k_scan(rows: list[dict]) -> Figure:
     """Best relative off-diagonal error against k (log scale), with the proven lower bounds."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     names = list(dict.fromkeys(r["example"] for r in rows))
@@ -40,7 +41,7 @@ def plot_k_scan(rows: list[dict]):
     return fig
 
 
-def plot_regularisers(rows: list[dict]):
+def plot_regularisers(rows: list[dict]) -> Figure:
     """‖V‖² and Σ(v_u·v_i)² along a family of factorisations with identical predictions."""
     fig, ax = plt.subplots(figsize=(6, 4))
     t = [r["t"] for r in rows]
@@ -66,7 +67,7 @@ def recovery_rows(settings=RECOVERY_SETTINGS, seeds=RECOVERY_SEEDS) -> list[dict
     return rows
 
 
-def plot_recovery(rows: list[dict]):
+def plot_recovery(rows: list[dict]) -> Figure:
     """Worst error over seeds of each recovered quantity, per data setting (log scale)."""
     settings = list(dict.fromkeys(r["setting"] for r in rows))
     quantities = list(dict.fromkeys(r["quantity"] for r in rows))

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,7 +120,7 @@ class Preset:
     variants: tuple
     k: int = 20
 
-    def runs(self):
+    def runs(self) -> Iterator[tuple[Variant, str, int, float, int]]:
         """(variant, method, eta_index, eta, attempt) of every run, chunk-major order."""
         for v in self.variants:
             for method, etas in v.etas.items():
@@ -852,7 +853,7 @@ def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, ep
             runs = [engine.Run(method, eta, a) for _, _, _, eta, a in members]
             if bar is not None:
                 bar.set_postfix_str(f"{vname} {method} eta={members[0][3]:.3g}..{members[-1][3]:.3g}")
-            res = engine.train(
+            res = engine.train_runs(
                 runs,
                 idx,
                 nnz,
