@@ -32,6 +32,7 @@ from .common import (
     check_data,
     check_rows,
     check_runs,
+    check_settings,
     epoch_permutation,
     init_params,
 )
@@ -284,6 +285,7 @@ class Trainer:
         allow_beyond_bound: bool = False,
     ) -> None:
         self.idx, self.nnz, self.y = check_data(idx, nnz, y, n_features)
+        k, init_std = check_settings(k, init_std)
         N = self.idx.shape[0]
         self.train_rows = (
             np.arange(N, dtype=np.int64) if train_rows is None else check_rows(train_rows, N, "train_rows")
