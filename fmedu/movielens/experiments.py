@@ -474,9 +474,10 @@ def _finished_runs(path: Path, preset: Preset, epochs: int) -> _Resume:
         dropped.append(f"line {parsed.cut_line} (cut off by an interrupted write)")
     if blocks and len(blocks[-1]) < epochs:
         last = blocks.pop()
+        first, end = parsed.lines[last[0]], parsed.lines[last[-1]]
         dropped.append(
-            f"lines {parsed.lines[last[0]]}-{parsed.lines[last[-1]]} ({_describe(_run_key(parsed.rows[last[0]]))} "
-            f"stopped after epoch {len(last)} of {epochs})"
+            f"{f'line {first}' if first == end else f'lines {first}-{end}'} "
+            f"({_describe(_run_key(parsed.rows[last[0]]))} stopped after epoch {len(last)} of {epochs})"
         )
     done = {_run_key(parsed.rows[b[0]]) for b in blocks}
     kept = [parsed.rows[i] for b in blocks for i in b]
