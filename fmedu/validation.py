@@ -238,18 +238,19 @@ def check_threads(value, source: str = "threads", maximum: int | None = None) ->
 
     ``source`` names where the value came from (``"--threads"``, ``"$FMEDU_THREADS"``) in the message.
     """
+    refused = FMInputError(f"{source} must be a positive integer number of threads, got {value!r}")
     if isinstance(value, str):
         if not re.fullmatch(r"\s*[0-9]+\s*", value):
-            raise FMInputError(f"{source} must be a positive integer number of threads, got {value!r}")
+            raise refused
         value = int(value)
     try:
         if isinstance(value, bool):
             raise TypeError
         count = operator.index(value)
     except TypeError:
-        raise FMInputError(f"{source} must be a positive integer number of threads, got {value!r}") from None
+        raise refused from None
     if count < 1:
-        raise FMInputError(f"{source} must be a positive integer number of threads, got {value!r}")
+        raise refused
     if maximum is not None and count > maximum:
         raise FMInputError(
             f"{source} = {count} exceeds the {maximum} threads available here (numba's NUMBA_NUM_THREADS); "
