@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     except FMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a read-only or full disk, a missing folder: the system's own words
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         if args.command != "experiment":
             raise

@@ -86,3 +86,12 @@ def test_library_errors_are_one_line_on_the_command_line(monkeypatch, tmp_path, 
     err = _refused(capsys, ["experiment", "tiny", "--out", str(out), "--no-progress"])
     assert err.startswith(f"error: {out / 'tiny.csv'}, line 1: 'not,a,results,file' is not the results header")
     assert (out / "tiny.csv").read_text() == "not,a,results,file\n"
+
+
+def test_system_errors_are_one_line_on_the_command_line(monkeypatch, tmp_path, capsys):
+    """A results folder that cannot be written (here: --out names a file below a file)."""
+    sweep_driver.install(monkeypatch)
+    (tmp_path / "plain").write_text("a file")
+    code = main(["experiment", "tiny", "--out", str(tmp_path / "plain" / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: [Errno 20] Not a directory") and "Traceback" not in err

@@ -156,8 +156,7 @@ def test_damaged_results_file_is_refused_naming_file_and_line(tiny, tmp_path, ed
 
 
 def test_resume_keeps_finished_runs_byte_for_byte(tiny, tmp_path, reference):
-    """Defect 4's other half: the runs that are finished are never thrown away (before the fix,
-    one bad cell reset the file to its header)."""
+    """Adding methods to a results file appends to it: the finished runs stay byte for byte."""
     out = tmp_path / "out"
     experiments.run_experiment("tiny", out, progress=False, threads=1, methods=["sgd", "adagrad"])
     before = (out / "tiny.csv").read_bytes()
@@ -356,7 +355,7 @@ def test_sigkill_at_random_points_resumes_byte_identical(tmp_path, reference):
     rng = random.Random(11)
     out = tmp_path / "out"
     kills = 0
-    for attempt in range(9):
+    for attempt in range(7):
         external = attempt % 3 == 2
         env = {"SWEEP_SEED": str(attempt)}
         if not external:
@@ -371,7 +370,7 @@ def test_sigkill_at_random_points_resumes_byte_identical(tmp_path, reference):
     last = _child(out)
     _, err = last.communicate(timeout=300)
     assert last.returncode == 0, err
-    assert kills >= 6
+    assert kills >= 4
     assert (out / "tiny.csv").read_bytes() == reference
     assert sorted(p.name for p in out.iterdir()) == ["tiny.csv", "tiny.json"]
     assert json.loads((out / "tiny.json").read_text())["runs_complete"] == RUNS
