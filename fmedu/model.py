@@ -1,6 +1,6 @@
 """FM prediction: the naive double sum, Rendle's O(nk) form, a sparse form and an nn.Module.
 
-Used by notebook 01 (the reformulation and its cost) and by every later notebook.
+Used by chapter 01 (the reformulation and its cost) and by every later chapter.
 
 Shapes (notation as in the README): ``x`` is ``(n,)`` or ``(batch, n)``, ``w0`` a scalar tensor,
 ``w`` is ``(n,)`` and ``V`` is ``(n, k)`` with row ``v_i`` the latent vector of feature i.
@@ -77,7 +77,7 @@ def predict_naive(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = 
     """ŷ(x) = w0 + Σ_i w_i x_i + Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j, pairs summed explicitly (O(n²k)).
 
     ``x`` of shape ``(n,)`` gives a scalar tensor, ``(batch, n)`` gives ``(batch,)``.
-    Notebook 01 uses it as the reference the fast forms are checked against.
+    Chapter 01 uses it as the reference the fast forms are checked against.
     """
     return _dense(x, w0, w, V, pairwise_naive, check)
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fmedu
-from fmedu import FMInputError
+from fmedu import FMInputError, testing
 
 F64 = torch.float64
 
@@ -31,38 +31,22 @@ def brute_force(x, w0, w, V):
     return total
 
 
-def bound(x, w0, w, V):
-    n = V.shape[0]
-    scale = w0.abs() + x.abs() @ w.abs() + 0.5 * ((x.abs() @ V.abs()) ** 2).sum(-1)
-    return 8 * n * torch.finfo(F64).eps * (scale + 1)
-
-
-def make_x(n, batch, kind, nnz, gen):
-    if kind == "dense":
-        return torch.randn(batch, n, dtype=F64, generator=gen)
-    x = torch.zeros(batch, n, dtype=F64)
-    for row in range(batch):
-        cols = torch.randperm(n, generator=gen)[: min(nnz, n)]
-        x[row, cols] = 1.0 if kind == "hot" else torch.randn(cols.numel(), dtype=F64, generator=gen)
-    return x
-
-
 @given(
     n=st.integers(1, 30),
     k=st.integers(1, 7),
     batch=st.integers(1, 6),
-    kind=st.sampled_from(["dense", "hot", "sparse-real"]),
+    kind=st.sampled_from(testing.RANDOM_X_KINDS),
     nnz=st.integers(1, 8),
     seed=st.integers(0, 10_000),
 )
 def test_forms_agree(n, k, batch, kind, nnz, seed):
     w0, w, V, gen = params(n, k, seed)
-    x = make_x(n, batch, kind, nnz, gen)
+    x = testing.random_x(n, batch, kind, gen, nnz=nnz)
     naive = fmedu.predict_naive(x, w0, w, V)
     fast = fmedu.predict(x, w0, w, V)
     idx, val = fmedu.dense_to_sparse(x)
     sparse = fmedu.predict_sparse(idx, w0, w, V, val)
-    tol = bound(x, w0, w, V)
+    tol = testing.prediction_roundoff_bound(x, w0, w, V)
     assert naive.shape == fast.shape == sparse.shape == (batch,)
     assert bool(((naive - fast).abs() <= tol).all())
     assert bool(((naive - sparse).abs() <= tol).all())
@@ -224,3 +208,14 @@ def test_overflowing_inputs_are_refused_not_nan():
     with pytest.raises(FMInputError, match="the prediction y_hat overflowed"):
         fmedu.predict_sparse(torch.tensor([[0, 1]]), w0, w, V, torch.full((1, 2), 1e200, dtype=F64))
     assert torch.isfinite(fmedu.predict(torch.full((2, 4), 1e100, dtype=F64), w0, w, V)).all()
+
+
+def test_toy_example_is_exact():
+    """Chapter 01's worked example: one-hot pairs, every prediction exact in float64."""
+    toy = testing.toy_ratings_fm()
+    assert len(toy.features) == 7 and toy.V.shape == (7, 2)
+    x = toy.x("Ann", "Alien")
+    assert x.tolist() == [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    assert float(fmedu.predict_naive(x, toy.w0, toy.w, toy.V)) == 4.75 == float(fmedu.predict(x, toy.w0, toy.w, toy.V))
+    with pytest.raises(ValueError):
+        toy.x("Ann", "Zardoz")

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fmedu import prox
+from fmedu import prox, testing
 from fmedu.errors import FMInputError
 from fmedu.prox.published import PublishedProxTrainer
 
@@ -55,7 +55,8 @@ def test_published_write_is_lost(seed, scale, k):
     w0_t, w_t, V_t = trainer.params()
     assert torch.equal(V_t, V)  # not one bit of V moved
     assert not torch.equal(w_t, w) and float(w0_t) != 0.0  # the biases did train
-    assert torch.allclose(w_t, ref[1], atol=1e-7) and torch.allclose(w0_t, ref[0], atol=1e-7)
+    atol = testing.GOLDEN_PARAM_ATOL
+    assert torch.allclose(w_t, ref[1], atol=atol) and torch.allclose(w0_t, ref[0], atol=atol)
 
 
 @given(seed=st.integers(0, 10_000), scale=st.sampled_from([0.01, 0.5]), k=st.integers(3, 8))
@@ -68,9 +69,9 @@ def test_corrected_write_is_the_exact_step(seed, scale, k):
     for idx, y in samples(n, 15, 11, gen):
         z_pub = trainer.step(idx, y)
         z_exact = exact.step(idx, y)
-        assert abs(z_pub - z_exact) <= 1e-6
+        assert abs(z_pub - z_exact) <= testing.GOLDEN_PARAM_ATOL
     for a, b in zip(trainer.params(), exact.params()):
-        assert torch.allclose(a, b, atol=1e-6)
+        assert torch.allclose(a, b, atol=testing.GOLDEN_PARAM_ATOL)
     assert not torch.equal(trainer.V, V)
 
 

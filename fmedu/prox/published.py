@@ -2,7 +2,7 @@
 
 Used by chapter 05 (erratum E3, cost per step), notebook 06 and the benchmarks.
 
-:class:`PublishedProxTrainer` follows the blog's algorithm operation for operation: per
+:class:`PublishedProxTrainer` follows the proximal-point blog post's algorithm operation for operation: per
 step it caches the bias sum, the block V[idx] and its column sums; the dual function
 q(z) = q1(z) + q2(z) − h*(z) is evaluated with torch operations on that block at every call
 (q2 solves S(z) V = V_t by formula (C) and evaluates the objective there); z* is the
