@@ -28,7 +28,11 @@ export MKL_NUM_THREADS := 1
 export FMEDU_THREADS := 1
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# MovieLens: a local copy beside the project when there is one; otherwise fmedu downloads it
+# once into the user cache (FMEDU_MOVIELENS_URL names a mirror), see README "Data".
+ifneq ($(wildcard ../shared/data/ml-100k/u.data),)
 export FMEDU_DATA ?= $(abspath ../shared/data/ml-100k)
+endif
 
 .PHONY: setup figures test test-browser lint notebooks lab book clean
 

@@ -48,9 +48,10 @@ import torch
 from torch import Tensor
 
 from . import symbolic
+from .errors import FMInputError
 from .losses import LOSSES, Loss, check_targets, get_loss
 from .model import gather_sparse, predict, predict_sparse, sparse_batch
-from .validation import check_dense_batch, check_params
+from .validation import check_dense_batch, check_finite_result, check_nonempty, check_params
 
 __all__ = [
     "predict_grad",
@@ -93,6 +94,8 @@ def predict_grad(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = T
     # (batch, n, k): x_i s_f − v_if x_i², one (batch, n, k) allocation (the output itself)
     g_V = xb.unsqueeze(-1) * s.unsqueeze(-2)
     g_V.addcmul_(V.unsqueeze(0), (xb * xb).unsqueeze(-1), value=-1)
+    if check:
+        check_finite_result("the gradient dy_hat/dV", g_V)
     if single:
         return g_w0[0], g_w[0], g_V[0]
     return g_w0, g_w, g_V
@@ -116,6 +119,8 @@ def predict_grad_sparse(
     g_w = values.clone()  # (batch, m)
     # (batch, m, k): x_i s_f − v_if x_i², written over the gathered rows; 0 where x_i = 0 (padding)
     g_V = rows.mul_(-(xv * xv)).addcmul_(xv, s.unsqueeze(-2))
+    if check:
+        check_finite_result("the gradient dy_hat/dV", g_V)
     if single:
         return g_w0[0], g_w[0], g_V[0]
     return g_w0, g_w, g_V
@@ -141,6 +146,7 @@ def batch_loss_grad(
     xb = x.unsqueeze(0) if x.dim() == 1 else x  # (B, n)
     yb = y.unsqueeze(0) if (isinstance(y, Tensor) and x.dim() == 1 and y.dim() == 0) else y
     if check:
+        check_nonempty(xb.shape[0])
         check_targets(yb, xb.shape[0], V.dtype, spec)
     B = xb.shape[0]
     s = xb @ V  # (B, k): Σ_j v_jf x_j per sample, reused by prediction and gradient
@@ -151,6 +157,8 @@ def batch_loss_grad(
     g_w0 = d.sum()
     g_w = xb.T @ d  # (n,)
     g_V = xb.T @ (d.unsqueeze(-1) * s) - V * (x2.T @ d).unsqueeze(-1)  # (n, k)
+    if check:
+        _check_finite_outputs(y_hat, L, g_w0, g_w, g_V)
     return L, g_w0, g_w, g_V
 
 
@@ -175,6 +183,7 @@ def batch_loss_grad_sparse(
     if single:
         y = y.unsqueeze(0) if isinstance(y, Tensor) and y.dim() == 0 else y
     if check:
+        check_nonempty(idx.shape[0])
         check_targets(y, idx.shape[0], V.dtype, spec)
     B = idx.shape[0]
     safe_idx, values = gather_sparse(idx, val, V.dtype)  # (B, m)
@@ -189,10 +198,45 @@ def batch_loss_grad_sparse(
     n, k = V.shape
     g_w = torch.zeros(n, dtype=V.dtype).index_add_(0, safe_idx.flatten(), per_w.flatten())
     g_V = torch.zeros(n, k, dtype=V.dtype).index_add_(0, safe_idx.flatten(), per_V.reshape(-1, k))
-    return L, d.sum(), g_w, g_V
+    g_w0 = d.sum()
+    if check:
+        _check_finite_outputs(y_hat, L, g_w0, g_w, g_V)
+    return L, g_w0, g_w, g_V
+
+
+def _check_finite_outputs(y_hat: Tensor, L: Tensor, g_w0: Tensor, g_w: Tensor, g_V: Tensor) -> None:
+    """Finite inputs can still overflow float arithmetic: refuse instead of returning inf or NaN."""
+    check_finite_result("the prediction y_hat", y_hat)
+    for name, t in (
+        ("the loss", L),
+        ("the gradient in w0", g_w0),
+        ("the gradient in w", g_w),
+        ("the gradient in V", g_V),
+    ):
+        check_finite_result(name, t)
 
 
 # --------------------------------------------------------------------------- checks
+
+
+def _check_reference_batch(y, w0, w, V, spec: Loss, x, idx, val):
+    """The checks of the closed-form functions, for the reference legs: returns (y, idx)."""
+    if (x is None) == (idx is None):
+        raise FMInputError("pass exactly one of x (a dense batch) or idx (a padded index batch)")
+    check_params(w0, w, V)
+    if x is not None:
+        check_dense_batch(x, V)
+        batch = 1 if x.dim() == 1 else x.shape[0]
+        if isinstance(y, Tensor) and x.dim() == 1 and y.dim() == 0:
+            y = y.unsqueeze(0)
+    else:
+        idx, val, _ = sparse_batch(idx, val, w0, w, V, True)
+        batch = idx.shape[0]
+        if isinstance(y, Tensor) and y.dim() == 0:
+            y = y.unsqueeze(0)
+    check_nonempty(batch)
+    check_targets(y, batch, V.dtype, spec)
+    return y, idx, val
 
 
 def _predict_either(x: Tensor | None, idx: Tensor | None, val: Tensor | None, w0, w, V) -> Tensor:
@@ -226,9 +270,12 @@ def autograd_batch_grad(
     """``(L, g_w0, g_w, g_V)`` by torch autograd through ``fmedu.predict`` (dense ``x``) or
     ``fmedu.predict_sparse`` (``idx``, ``val``): the second leg of chapter 02's three-way check."""
     spec = get_loss(loss)
+    y, idx, val = _check_reference_batch(y, w0, w, V, spec, x, idx, val)
     params = [p.detach().clone().requires_grad_(True) for p in (w0, w, V)]
     L = _loss_of(params, spec, y, x, idx, val)
     grads = torch.autograd.grad(L, params)
+    for name, t in (("the loss", L), *zip(("the gradient in w0", "the gradient in w", "the gradient in V"), grads)):
+        check_finite_result(name, t.detach())
     return (L.detach(), *grads)
 
 
@@ -250,6 +297,8 @@ def finite_difference_batch_grad(
     independent of any derivative formula. Cost: 2(1 + n + nk) loss evaluations.
     """
     spec = get_loss(loss)
+    y, idx, val = _check_reference_batch(y, w0, w, V, spec, x, idx, val)
+    check_finite_result("the loss", _loss_of([p.detach() for p in (w0, w, V)], spec, y, x, idx, val))
     base = [p.detach().clone() for p in (w0, w, V)]
     out = [torch.zeros_like(p) for p in base]
     with torch.no_grad():

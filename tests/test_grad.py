@@ -226,3 +226,46 @@ def test_single_sample_batch_loss():
     full = fmedu.batch_loss_grad(x, y, w0, w, V, "logistic")
     single = fmedu.batch_loss_grad(x[0], y[0], w0, w, V, "logistic")
     assert all(torch.equal(a, b) for a, b in zip(full, single))
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+def test_empty_batches_are_refused_not_nan(loss):
+    """Defect 11: the mean loss of an empty batch was NaN, returned silently with zero gradients."""
+    w0, w, V = torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.ones(4, 3, dtype=F64)
+    y = torch.zeros(0, dtype=F64)
+    empty = "the batch is empty: pass at least one sample"
+    with pytest.raises(FMInputError, match=empty):
+        grad.batch_loss_grad(torch.zeros(0, 4, dtype=F64), y, w0, w, V, loss)
+    with pytest.raises(FMInputError, match=empty):
+        grad.batch_loss_grad_sparse(torch.zeros(0, 2, dtype=torch.int64), y, w0, w, V, loss)
+    with pytest.raises(FMInputError, match=empty):
+        grad.autograd_batch_grad(y, w0, w, V, loss, x=torch.zeros(0, 4, dtype=F64))
+    with pytest.raises(FMInputError, match=empty):
+        grad.finite_difference_batch_grad(y, w0, w, V, loss, idx=torch.zeros(0, 2, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+def test_overflow_in_loss_and_gradient_is_refused(loss):
+    """Defect 11: finite inputs too large for float64 gave NaN losses and gradients silently."""
+    w0, w, V = torch.tensor(0.0, dtype=F64), torch.ones(4, dtype=F64), torch.ones(4, 3, dtype=F64)
+    y = torch.ones(1, dtype=F64)
+    x = torch.full((1, 4), 1e160, dtype=F64)
+    with pytest.raises(FMInputError, match="overflowed to .* although every input is finite"):
+        grad.batch_loss_grad(x, y, w0, w, V, loss)
+    with pytest.raises(FMInputError, match="overflowed"):
+        grad.batch_loss_grad_sparse(torch.tensor([[0, 1]]), y, w0, w, V, loss, torch.full((1, 2), 1e160, dtype=F64))
+    with pytest.raises(FMInputError, match="overflowed"):
+        grad.predict_grad(x, w0, w, V)
+    with pytest.raises(FMInputError, match="overflowed"):
+        grad.autograd_batch_grad(y, w0, w, V, loss, x=x)
+
+
+def test_reference_gradients_check_their_inputs():
+    w0, w, V = torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.ones(4, 3, dtype=F64)
+    y = torch.ones(1, dtype=F64)
+    with pytest.raises(FMInputError, match="pass exactly one of x"):
+        grad.autograd_batch_grad(y, w0, w, V)
+    with pytest.raises(FMInputError, match="index -2"):
+        grad.finite_difference_batch_grad(y, w0, w, V, idx=torch.tensor([[0, -2]]))
+    with pytest.raises(FMInputError, match="must take values in"):
+        grad.autograd_batch_grad(torch.zeros(1, dtype=F64), w0, w, V, "logistic", x=torch.ones(1, 4, dtype=F64))

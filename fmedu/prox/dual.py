@@ -18,7 +18,7 @@ from typing import Literal, NamedTuple, overload
 from torch import Tensor
 
 from ..errors import FMInputError
-from ..validation import check_label
+from ..validation import check_label, check_one_sample, check_params
 from . import scalar
 from .bounds import solve_vectors
 
@@ -71,8 +71,14 @@ class SampleScalars(NamedTuple):
         return self.B + 0.5 * (self.C - self.A)
 
 
-def sample_scalars(idx: Tensor, w0: Tensor, w: Tensor, V: Tensor) -> SampleScalars:
-    """B = w0 + Σ_idx w_i, A = Σ_idx ‖v_i‖², C = ‖Σ_idx v_i‖², d = len(idx): O(nnz·k)."""
+def sample_scalars(idx: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = True) -> SampleScalars:
+    """B = w0 + Σ_idx w_i, A = Σ_idx ‖v_i‖², C = ‖Σ_idx v_i‖², d = len(idx): O(nnz·k).
+
+    ``idx``: the distinct feature indices of one sample (checked unless ``check=False``).
+    """
+    if check:
+        check_params(w0, w, V)
+        idx = check_one_sample(idx, V.shape[0])
     rows = V[idx]  # (nnz, k), a copy
     total = rows.sum(0)  # (k,): s = Σ v_i
     return SampleScalars(
