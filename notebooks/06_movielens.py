@@ -83,7 +83,8 @@ _ = engine.set_threads(1)
 # the raw text files:
 
 # %%
-root = data.data_root()
+ml = data.require_movielens()  # checks every file's SHA-256 (and fetches the data once if needed)
+root = ml.root
 raw = [line.split("\t") for line in (root / "u.data").read_text().splitlines()[:3]]
 users = (root / "u.user").read_text(encoding="latin-1").splitlines()
 movies = (root / "u.item").read_text(encoding="latin-1").splitlines()
@@ -101,11 +102,10 @@ for user_id, movie_id, stars, _ in raw:
     print(f"{stars} stars -> y = {+1 if int(stars) >= 5 else -1:+d}:", by_hand(user_id, movie_id))
 
 # %% [markdown]
-# The package's loader (`data.load_movielens`, which first checks every file's SHA-256) gives
-# each rating as the sorted indices of its non-zero features; their names are the ones we wrote:
+# The package's loader (`data.require_movielens`, already called above) gives each rating as
+# the sorted indices of its non-zero features; their names are the ones we wrote:
 
 # %%
-ml = data.load_movielens()
 names = lambda r: [ml.feature_names[i] for i in ml.idx[r, : ml.nnz[r]]]
 all(names(r) == by_hand(u, m) for r, (u, m, _, _) in enumerate(raw))
 
@@ -192,7 +192,7 @@ correct_ages.tolist(), ages[rating_user_ids[shifted]].tolist()
 # that, for the published numbers only:
 
 # %%
-pub = data.load_movielens(join="published")
+pub = data.require_movielens(join="published")
 dropped = (ml.user == 942) | (ml.item == 1681)
 kept = np.flatnonzero(~dropped)
 next_user = {int(u): r for r, u in reversed(list(enumerate(ml.user)))}  # a row of each user

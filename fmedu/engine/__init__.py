@@ -77,8 +77,9 @@ def train_runs(
     progress=None,
 ) -> SweepResult:
     """Train ``runs`` for ``epochs`` epochs; ``progress(epoch, record)`` is called after each."""
-    if not (isinstance(epochs, int) and epochs >= 1):
+    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 1:
         raise FMInputError(f"epochs must be a positive int, got {epochs!r}")
+    epochs = int(epochs)
     backend: Any
     if device == "cuda":
         from .cuda import CudaTrainer as backend

@@ -9,7 +9,6 @@ methods and their reference semantics.
 from __future__ import annotations
 
 import math
-import os
 
 import numba
 import numpy as np
@@ -17,6 +16,7 @@ from numba import njit, prange
 
 from ..errors import FMInputError
 from ..prox import scalar
+from ..validation import check_threads, env_threads
 from .common import (
     _ADAM_CUTOFF,
     ADAGRAD,
@@ -32,6 +32,7 @@ from .common import (
     check_data,
     check_rows,
     check_runs,
+    check_settings,
     epoch_permutation,
     init_params,
 )
@@ -52,11 +53,14 @@ def newton_z(B: float, A: float, C: float, d: int, eta: float, y: float) -> floa
 
 
 def set_threads(threads: int | None = None) -> int:
-    """Numba threads: ``threads``, else $FMEDU_THREADS, else all cores. Returns the number used."""
+    """Numba threads: ``threads``, else $FMEDU_THREADS, else all cores. Returns the number used.
+
+    A count below 1, above numba's NUMBA_NUM_THREADS, or not an integer raises FMInputError.
+    """
+    maximum = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
     if threads is None:
-        env = os.environ.get("FMEDU_THREADS")
-        threads = int(env) if env else numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-    threads = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+        threads = env_threads(maximum) or maximum
+    threads = check_threads(threads, "threads", maximum)
     numba.set_num_threads(threads)
     return threads
 
@@ -281,6 +285,7 @@ class Trainer:
         allow_beyond_bound: bool = False,
     ) -> None:
         self.idx, self.nnz, self.y = check_data(idx, nnz, y, n_features)
+        k, init_std = check_settings(k, init_std)
         N = self.idx.shape[0]
         self.train_rows = (
             np.arange(N, dtype=np.int64) if train_rows is None else check_rows(train_rows, N, "train_rows")

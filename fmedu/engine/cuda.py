@@ -22,7 +22,7 @@ import torch
 
 from ..errors import FMInputError
 from . import common as engine
-from .common import check_data, check_rows, check_runs, epoch_permutation, init_params
+from .common import check_data, check_rows, check_runs, check_settings, epoch_permutation, init_params
 
 __all__ = ["CudaTrainer"]
 
@@ -52,9 +52,12 @@ class CudaTrainer:
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise FMInputError("device='cuda' but torch sees no CUDA device; use device='cpu'")
         idx, nnz, y = check_data(idx, nnz, y, n_features)
+        k, init_std = check_settings(k, init_std)
         N = idx.shape[0]
         self.train_rows = (
-            np.arange(N, dtype=np.int64) if train_rows is None else check_rows(train_rows, N, "train_rows")
+            np.arange(N, dtype=np.int64)
+            if train_rows is None
+            else check_rows(train_rows, N, "train_rows", allow_empty=False)
         )
         self.val_rows = np.zeros(0, np.int64) if val_rows is None else check_rows(val_rows, N, "val_rows")
         self.runs = check_runs(runs, int(nnz[self.train_rows].max()), allow_beyond_bound)
