@@ -156,8 +156,13 @@ def stability_summary(rows: list[dict], column: str = "train_loss") -> list[dict
     return out
 
 
-def long_table(rows: list[dict], columns=("train_loss", "val_loss")) -> list[dict]:
-    """Mean over attempts of each of ``columns`` per (η, epoch)."""
+def long_table(rows: list[dict], columns=None) -> list[dict]:
+    """Mean over attempts of each of ``columns`` per (η, epoch); by default the training,
+    validation and (where the results have one) test loss."""
+    if columns is None:
+        columns = (
+            ("train_loss", "val_loss", "test_loss") if rows and "test_loss" in rows[0] else ("train_loss", "val_loss")
+        )
     table = []
     for eta in sorted({r["eta"] for r in rows}):
         sel = [r for r in rows if r["eta"] == eta]
