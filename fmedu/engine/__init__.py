@@ -3,7 +3,9 @@
 Many independent runs (method × step size × attempt) are trained at once: each run has
 its own parameters, its own seed (initialisation and per-epoch shuffle) and its own step
 size. Backends: :mod:`~fmedu.engine.cpu` (numba, parallel over runs) and
-:mod:`~fmedu.engine.cuda` (a GPU); :mod:`~fmedu.engine.common` holds what both share.
+:mod:`~fmedu.engine.cuda` (numba-cuda: one launch per epoch, one thread block per run), both
+built from the per-sample pieces of :mod:`~fmedu.engine.rules` and :mod:`~fmedu.engine.adam`
+(one source compiled for both); :mod:`~fmedu.engine.common` holds the checks and the driver.
 
 Methods (``METHODS``), each with the semantics of its reference:
 
@@ -16,12 +18,13 @@ Methods (``METHODS``), each with the semantics of its reference:
   apart from the learning rate, on the dense parameters of
   :class:`fmedu.FactorizationMachine`. SGD and Adagrad change only the rows of ``idx``.
   Adam moves *every* parameter at every step (the decayed first moment keeps moving it);
-  the engine reproduces this lazily: a row's skipped zero-gradient steps are caught up
-  when the row is next touched, or at the end of the epoch.
+  the engine reproduces this lazily: a row's skipped zero-gradient steps are caught up in
+  O(1) when the row is next touched, and every row at the end of each epoch
+  (:mod:`fmedu.engine.adam`).
 
 Per epoch the engine records the published training loss (each sample's logistic loss
-before its own update, averaged over the epoch), the held-out loss on ``val_rows`` after
-the epoch, the RMS norm of the latent rows and ``w0``.
+before its own update, averaged over the epoch), the held-out losses on ``val_rows`` and
+``test_rows`` after the epoch, the RMS norm of the latent rows and ``w0``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FMInputError
-from .common import METHODS, Run, epoch_permutation, init_params
+from .common import METHODS, Run, TrainerBase, epoch_permutation, init_params
 from .cpu import Trainer, newton_z, set_threads
 
 __all__ = [
@@ -39,6 +42,8 @@ __all__ = [
     "Run",
     "Trainer",
     "SweepResult",
+    "TrainerBase",
+    "make_trainer",
     "train",
     "init_params",
     "epoch_permutation",
@@ -54,9 +59,23 @@ class SweepResult:
     runs: list
     train_loss: np.ndarray
     val_loss: np.ndarray
+    test_loss: np.ndarray
     v_rms: np.ndarray
     w0: np.ndarray
-    trainer: Trainer = field(repr=False)
+    trainer: TrainerBase = field(repr=False)
+
+
+def make_trainer(runs, idx, nnz, y, *, device: str = "cpu", lanes: int = 32, **kwargs) -> TrainerBase:
+    """A :class:`Trainer` (``device="cpu"``) or a :class:`fmedu.engine.cuda.CudaTrainer`
+    (``device="cuda"``, ``lanes`` threads per run) for ``runs``; keyword arguments as
+    :class:`fmedu.engine.common.TrainerBase`."""
+    if device == "cpu":
+        return Trainer(runs, idx, nnz, y, **kwargs)
+    if device == "cuda":
+        from .cuda import CudaTrainer
+
+        return CudaTrainer(runs, idx, nnz, y, lanes=lanes, **kwargs)
+    raise FMInputError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
 
 def train(
@@ -69,45 +88,34 @@ def train(
     epochs: int,
     train_rows=None,
     val_rows=None,
+    test_rows=None,
     k: int = 20,
     init_std: float = 0.01,
     device: str = "cpu",
     allow_beyond_bound: bool = False,
     progress=None,
 ) -> SweepResult:
-    """Train ``runs`` for ``epochs`` epochs; ``progress(epoch, record)`` is called after each."""
+    """Train ``runs`` for ``epochs`` epochs; ``progress(epoch, record)`` is called after each.
+
+    ``train_rows``: the rows visited each epoch (default all); ``val_rows``, ``test_rows``:
+    held-out rows, evaluated after every epoch (disjoint from the training rows).
+    """
     if not (isinstance(epochs, int) and epochs >= 1):
         raise FMInputError(f"epochs must be a positive int, got {epochs!r}")
-    if device == "cuda":
-        from .cuda import CudaTrainer
-
-        trainer: Trainer | CudaTrainer = CudaTrainer(
-            runs,
-            idx,
-            nnz,
-            y,
-            n_features=n_features,
-            train_rows=train_rows,
-            val_rows=val_rows,
-            k=k,
-            init_std=init_std,
-            allow_beyond_bound=allow_beyond_bound,
-        )
-    elif device == "cpu":
-        trainer = Trainer(
-            runs,
-            idx,
-            nnz,
-            y,
-            n_features=n_features,
-            train_rows=train_rows,
-            val_rows=val_rows,
-            k=k,
-            init_std=init_std,
-            allow_beyond_bound=allow_beyond_bound,
-        )
-    else:
-        raise FMInputError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    trainer = make_trainer(
+        runs,
+        idx,
+        nnz,
+        y,
+        device=device,
+        n_features=n_features,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        test_rows=test_rows,
+        k=k,
+        init_std=init_std,
+        allow_beyond_bound=allow_beyond_bound,
+    )
     recs = []
     for e in range(epochs):
         rec = trainer.epoch()
@@ -115,4 +123,6 @@ def train(
         if progress is not None:
             progress(e, rec)
     stack = {key: np.stack([rec[key] for rec in recs], axis=1) for key in recs[0]}
-    return SweepResult(list(runs), stack["train_loss"], stack["val_loss"], stack["v_rms"], stack["w0"], trainer)
+    return SweepResult(
+        list(runs), stack["train_loss"], stack["val_loss"], stack["test_loss"], stack["v_rms"], stack["w0"], trainer
+    )

@@ -1,0 +1,201 @@
+"""Adam with torch.optim.Adam semantics, lazily: a row's zero-gradient steps in O(1) (chapter 06).
+
+``torch.optim.Adam`` moves *every* parameter at every step: after a parameter's last
+gradient its decayed first moment keeps moving it, and on MovieLens a row is touched only
+every few hundred or thousand samples. The engine instead leaves an untouched row alone and
+*catches it up* when it is next touched (or at the end of an epoch): the K zero-gradient steps
+it missed are applied at once, by the closed form below, and replayed one by one only where
+that form does not apply. Every function here is plain Python on floats and arrays decorated
+with numba's ``register_jitable``: the same source runs in the CPU kernels
+(:mod:`fmedu.engine.cpu`), in the GPU kernels (:mod:`fmedu.engine.cuda`) and in the tests.
+
+**The closed form.** A parameter p with moments m0, v0 after its last gradient at step t0
+meets zero gradients at steps s = t0 + i, i = 1..K, so m_s = β1^i m0, v_s = β2^i v0 and step s
+moves it by u_i = (lr / c1(s)) · m_s / (√(v_s / c2(s)) + ε), with the bias corrections
+c1(s) = 1 − β1^s and c2(s) = 1 − β2^s. Put A = lr·m0/√v0, δ = ε/√v0,
+r_n = β1·β2^(−(n+1)/2) and g_n(s) = c2(s)^((n+1)/2) / c1(s). Expanding
+1/(1 + x) = Σ_{n<N} (−x)^n + (−x)^N/(1 + x) in x = δ β2^(−i/2) √c2(s) (an identity for every
+x ≥ 0) gives the total move
+
+    Σ_{i=1..K} u_i = A · Σ_{n<N} (−δ)^n C_n(t0, K) + R_N,    |R_N| ≤ |A| δ^N C_N(t0, K),
+    C_n(t0, K) = Σ_{i=1..K} r_n^i g_n(t0 + i),
+
+and m ← β1^K m0, v ← β2^K v0. From step ``T_BC`` = 37,412 on, both bias corrections are
+exactly 1.0 in float64 (g_n = 1), and C_n = r_n (1 − r_n^K)/(1 − r_n) is the plain geometric
+sum. Earlier windows use D_n(t0) = C_n(t0, ∞), tabulated once in extended precision by the
+backward recurrence D_n(t0) = r_n (g_n(t0 + 1) + D_n(t0 + 1)): then
+C_n(t0, K) = D_n(t0) − r_n^K D_n(t0 + K). The number of terms N (at most ``SERIES_TERMS``) is
+chosen per parameter so that the bound on R_N is below 2⁻⁵⁵ of the move; a parameter whose
+δ is too large for that (√v0 not large against ε) is replayed step by step, which stops as soon
+as a step no longer changes p (the moves shrink at every step, so no later one can).
+
+Tables (:func:`tables`, a tuple passed to the kernels): ``bias1`` and ``bias2_sqrt`` ``(T_BC + 1,)``
+(c1(s) and √c2(s), computed as torch computes them, index min(s, T_BC)); ``series``
+``(SERIES_TERMS + 1, T_BC + 1)`` (D_n); ``geom`` ``(SERIES_TERMS + 1, GEOM_LEN)`` (r_n^K; below
+10⁻⁴⁰ beyond); ``decay`` ``(2, GEOM_LEN)`` (β1^K, β2^K).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from numba.extending import register_jitable
+
+__all__ = [
+    "BETA1",
+    "BETA2",
+    "EPS",
+    "T_BC",
+    "SERIES_TERMS",
+    "tables",
+    "bias_corrections",
+    "adam_update",
+    "decay_factors",
+    "gap_coefficients",
+    "catch_up",
+    "replay",
+]
+
+BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults
+SERIES_TERMS = 6  # N at most: the series handles δ up to about 2e-3; larger δ is replayed
+TOLERANCE = 2.0**-55  # bound on the series remainder, relative to the move
+DIRECT_GAP = 16  # gaps up to this many steps are summed term by term (no cancellation)
+GEOM_LEN = 1024  # r_n^K is tabulated for K < GEOM_LEN (r_N^1024 < 1e-40: zero against 1)
+
+
+def _first_step_with_unit_corrections() -> int:
+    """The first step t from which 1 − β1^t and 1 − β2^t are both exactly 1.0 in float64."""
+    t = 1
+    while 1.0 - BETA2**t != 1.0 or 1.0 - BETA1**t != 1.0:
+        t += 1
+    return t
+
+
+T_BC = _first_step_with_unit_corrections()  # 37,412
+
+
+@functools.lru_cache(maxsize=1)
+def tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(bias1, bias2_sqrt, series, geom, decay)``: the read-only tables of the module docstring."""
+    steps = range(1, T_BC + 1)  # entry 0 is never read
+    bias1 = np.array([1.0] + [1.0 - BETA1**t for t in steps])  # as torch: 1 - beta1 ** step
+    bias2_sqrt = np.array([1.0] + [(1.0 - BETA2**t) ** 0.5 for t in steps])
+    ld = np.longdouble
+    n = np.arange(SERIES_TERMS + 1, dtype=ld)
+    r = ld(BETA1) * ld(BETA2) ** (-(n + 1) / 2)  # (N+1,)
+    # g_n(s) = c2(s)^((n+1)/2) / c1(s) for s = 0..T_BC (g_n = 1 from T_BC on)
+    g = bias2_sqrt.astype(ld)[None, :] ** (n[:, None] + 1) / bias1.astype(ld)[None, :]
+    series = np.empty((SERIES_TERMS + 1, T_BC + 1), dtype=ld)
+    series[:, T_BC] = r / (1 - r)
+    for t0 in range(T_BC - 1, -1, -1):  # D_n(t0) = r_n (g_n(t0 + 1) + D_n(t0 + 1))
+        series[:, t0] = r * (g[:, t0 + 1] + series[:, t0 + 1])
+    K = np.arange(GEOM_LEN, dtype=ld)
+    geom = r[:, None] ** K[None, :]
+    decay = np.array([[BETA1**k for k in range(GEOM_LEN)], [BETA2**k for k in range(GEOM_LEN)]])
+    out = (bias1, bias2_sqrt, series.astype(np.float64), geom.astype(np.float64), decay)
+    for table in out:
+        table.setflags(write=False)
+    return out
+
+
+@register_jitable
+def bias_corrections(t, bias1, bias2_sqrt):
+    """(c1(t), √c2(t)) of step t ≥ 1, as torch computes them (exactly 1.0 from ``T_BC`` on)."""
+    s = min(t, bias1.shape[0] - 1)
+    return bias1[s], bias2_sqrt[s]
+
+
+@register_jitable
+def adam_update(p, m, v, g, lr, c1, c2_sqrt):
+    """One ``torch.optim.Adam`` step of one parameter with gradient g; returns (p, m, v).
+
+    The operations of torch's single-tensor Adam in its order: ``exp_avg.lerp_(g, 1 − β1)``,
+    ``exp_avg_sq.mul_(β2).addcmul_(g, g, value=1 − β2)``,
+    ``param.addcdiv_(exp_avg, √v / √c2 + ε, value=−lr/c1)``.
+    """
+    m = m + (1.0 - BETA1) * (g - m)
+    v = v * BETA2 + ((1.0 - BETA2) * g) * g
+    denom = math.sqrt(v) / c2_sqrt + EPS
+    p = p + (-(lr / c1)) * m / denom
+    return p, m, v
+
+
+@register_jitable
+def decay_factors(K, decay):
+    """(β1^K, β2^K) for K ≥ 0 zero-gradient steps."""
+    if K < decay.shape[1]:
+        return decay[0, K], decay[1, K]
+    return math.pow(BETA1, float(K)), math.pow(BETA2, float(K))
+
+
+@register_jitable
+def gap_coefficients(t0, K, tables, coef):
+    """Write C_n(t0, K), n = 0..N, into ``coef`` ``(N + 1,)``: the sums one row's columns share.
+
+    Gaps of up to ``DIRECT_GAP`` steps are summed term by term; longer ones take the
+    difference of two tabulated infinite sums, whose cancellation costs at most a factor 1.2.
+    """
+    bias1, bias2_sqrt, series, geom = tables[0], tables[1], tables[2], tables[3]
+    last = bias1.shape[0] - 1
+    terms = coef.shape[0]
+    if K <= DIRECT_GAP:
+        for n in range(terms):
+            coef[n] = 0.0
+        for i in range(1, K + 1):
+            s = min(t0 + i, last)
+            g = bias2_sqrt[s] / bias1[s]
+            for n in range(terms):
+                coef[n] += geom[n, i] * g
+                g *= bias2_sqrt[s]
+        return
+    a = min(t0, last)
+    b = min(t0 + K, last)
+    for n in range(terms):
+        r_K = geom[n, K] if K < geom.shape[1] else 0.0
+        coef[n] = series[n, a] - r_K * series[n, b]
+
+
+@register_jitable
+def replay(p, m, v, lr, t0, K, tables):
+    """The zero-gradient steps t0+1 .. t0+K of one parameter, one by one; returns (p, m, v).
+
+    Stops as soon as a step leaves p unchanged: the moves shrink at every step (by a factor
+    below 0.93, for every step number), so every later move rounds away too; only the moments
+    still decay, in closed form.
+    """
+    bias1, bias2_sqrt, decay = tables[0], tables[1], tables[4]
+    for i in range(1, K + 1):
+        c1, c2_sqrt = bias_corrections(t0 + i, bias1, bias2_sqrt)
+        p_new, m, v = adam_update(p, m, v, 0.0, lr, c1, c2_sqrt)
+        if p_new == p:
+            d1, d2 = decay_factors(K - i, decay)
+            return p, m * d1, v * d2
+        p = p_new
+    return p, m, v
+
+
+@register_jitable
+def catch_up(p, m, v, lr, t0, K, coef, tables):
+    """One parameter after its zero-gradient steps t0+1 .. t0+K; ``coef`` from :func:`gap_coefficients`.
+
+    Returns (p, m, v). The series of the module docstring with as many terms as its remainder
+    bound asks for; :func:`replay` where δ is too large for ``SERIES_TERMS`` terms.
+    """
+    if K <= 0:
+        return p, m, v
+    d1, d2 = decay_factors(K, tables[4])
+    if m == 0.0:  # no move: m stays 0
+        return p, m, v * d2
+    if v > 0.0:
+        inv_root = 1.0 / math.sqrt(v)
+        delta = EPS * inv_root
+        total = coef[0]
+        scale = 1.0
+        for n in range(1, coef.shape[0]):
+            scale *= -delta
+            if abs(scale) * coef[n] <= TOLERANCE * coef[0]:
+                return p - (lr * m * inv_root) * total, m * d1, v * d2
+            total += scale * coef[n]
+    return replay(p, m, v, lr, t0, K, tables)
