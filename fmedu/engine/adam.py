@@ -32,7 +32,8 @@ as a step no longer changes p (the moves shrink at every step, so no later one c
 Tables (:func:`tables`, a tuple passed to the kernels): ``bias1`` and ``bias2_sqrt`` ``(T_BC + 1,)``
 (c1(s) and √c2(s), computed as torch computes them, index min(s, T_BC)); ``series``
 ``(SERIES_TERMS + 1, T_BC + 1)`` (D_n); ``geom`` ``(SERIES_TERMS + 1, GEOM_LEN)`` (r_n^K; below
-10⁻⁴⁰ beyond); ``decay`` ``(2, GEOM_LEN)`` (β1^K, β2^K).
+10⁻⁴⁰ beyond) and ``geom_sums`` (Σ_{i=1..K} r_n^i, constant to the last bit beyond);
+``decay`` ``(2, GEOM_LEN)`` (β1^K, β2^K).
 """
 
 from __future__ import annotations
@@ -50,16 +51,18 @@ __all__ = [
     "T_BC",
     "SERIES_TERMS",
     "tables",
-    "bias_corrections",
+    "step_factors",
     "adam_update",
     "decay_factors",
     "gap_coefficients",
+    "series_applies",
+    "series_catch_up",
     "catch_up",
     "replay",
 ]
 
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults
-SERIES_TERMS = 6  # N at most: the series handles δ up to about 2e-3; larger δ is replayed
+SERIES_TERMS = 6  # N: the series handles δ up to about 2e-3, larger δ is replayed (the tuples are written out for 6)
 TOLERANCE = 2.0**-55  # bound on the series remainder, relative to the move
 DIRECT_GAP = 16  # gaps up to this many steps are summed term by term (no cancellation)
 GEOM_LEN = 1024  # r_n^K is tabulated for K < GEOM_LEN (r_N^1024 < 1e-40: zero against 1)
@@ -77,8 +80,8 @@ T_BC = _first_step_with_unit_corrections()  # 37,412
 
 
 @functools.lru_cache(maxsize=1)
-def tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(bias1, bias2_sqrt, series, geom, decay)``: the read-only tables of the module docstring."""
+def tables() -> tuple[np.ndarray, ...]:
+    """``(bias1, bias2_sqrt, series, geom, geom_sums, decay)``: the read-only tables of the module docstring."""
     steps = range(1, T_BC + 1)  # entry 0 is never read
     bias1 = np.array([1.0] + [1.0 - BETA1**t for t in steps])  # as torch: 1 - beta1 ** step
     bias2_sqrt = np.array([1.0] + [(1.0 - BETA2**t) ** 0.5 for t in steps])
@@ -93,36 +96,42 @@ def tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
         series[:, t0] = r * (g[:, t0 + 1] + series[:, t0 + 1])
     K = np.arange(GEOM_LEN, dtype=ld)
     geom = r[:, None] ** K[None, :]
+    geom_sums = np.cumsum(geom, axis=1) - 1  # Σ_{i=1..K} r_n^i
     decay = np.array([[BETA1**k for k in range(GEOM_LEN)], [BETA2**k for k in range(GEOM_LEN)]])
-    out = (bias1, bias2_sqrt, series.astype(np.float64), geom.astype(np.float64), decay)
+    out = (bias1, bias2_sqrt, series.astype(np.float64), geom.astype(np.float64), geom_sums.astype(np.float64), decay)
     for table in out:
         table.setflags(write=False)
     return out
 
 
-@register_jitable
-def bias_corrections(t, bias1, bias2_sqrt):
-    """(c1(t), √c2(t)) of step t ≥ 1, as torch computes them (exactly 1.0 from ``T_BC`` on)."""
+@register_jitable(inline="always")
+def step_factors(t, lr, tables):
+    """(lr / c1(t), √c2(t)) of step t ≥ 1, as torch computes them (1.0 corrections from ``T_BC`` on)."""
+    bias1, bias2_sqrt = tables[0], tables[1]
     s = min(t, bias1.shape[0] - 1)
-    return bias1[s], bias2_sqrt[s]
+    return lr / bias1[s], bias2_sqrt[s]
 
 
-@register_jitable
-def adam_update(p, m, v, g, lr, c1, c2_sqrt):
+@register_jitable(inline="always")
+def adam_update(p, m, v, g, step_size, c2_sqrt):
     """One ``torch.optim.Adam`` step of one parameter with gradient g; returns (p, m, v).
 
-    The operations of torch's single-tensor Adam in its order: ``exp_avg.lerp_(g, 1 − β1)``,
+    ``step_size``, ``c2_sqrt`` from :func:`step_factors`. The operations of torch's
+    single-tensor Adam in its order: ``exp_avg.lerp_(g, 1 − β1)``,
     ``exp_avg_sq.mul_(β2).addcmul_(g, g, value=1 − β2)``,
-    ``param.addcdiv_(exp_avg, √v / √c2 + ε, value=−lr/c1)``.
+    ``param.addcdiv_(exp_avg, √v / √c2 + ε, value=−step_size)`` (a division by √c2 = 1.0 is
+    skipped: it would change nothing).
     """
     m = m + (1.0 - BETA1) * (g - m)
     v = v * BETA2 + ((1.0 - BETA2) * g) * g
-    denom = math.sqrt(v) / c2_sqrt + EPS
-    p = p + (-(lr / c1)) * m / denom
+    root = math.sqrt(v)
+    if c2_sqrt != 1.0:
+        root = root / c2_sqrt
+    p = p + (-step_size) * m / (root + EPS)
     return p, m, v
 
 
-@register_jitable
+@register_jitable(inline="always")
 def decay_factors(K, decay):
     """(β1^K, β2^K) for K ≥ 0 zero-gradient steps."""
     if K < decay.shape[1]:
@@ -130,34 +139,42 @@ def decay_factors(K, decay):
     return math.pow(BETA1, float(K)), math.pow(BETA2, float(K))
 
 
-@register_jitable
-def gap_coefficients(t0, K, tables, coef):
-    """Write C_n(t0, K), n = 0..N, into ``coef`` ``(N + 1,)``: the sums one row's columns share.
+@register_jitable(inline="always")
+def gap_coefficients(t0, K, tables, work):
+    """(C_0, ..., C_N) of the gap t0+1 .. t0+K, N = ``SERIES_TERMS``: the sums one row's columns share.
 
-    Gaps of up to ``DIRECT_GAP`` steps are summed term by term; longer ones take the
-    difference of two tabulated infinite sums, whose cancellation costs at most a factor 1.2.
+    From step ``T_BC`` on these are tabulated geometric sums; before it, gaps of up to
+    ``DIRECT_GAP`` steps are summed term by term and longer ones take the difference of two
+    tabulated infinite sums, whose cancellation costs at most a factor 1.2.
+    ``work`` ``(N + 1,)`` is scratch; the result is a tuple, so that the per-column code below
+    takes no arrays (and no reference counting) in its loop.
     """
-    bias1, bias2_sqrt, series, geom = tables[0], tables[1], tables[2], tables[3]
+    bias1, bias2_sqrt, series, geom, geom_sums = tables[0], tables[1], tables[2], tables[3], tables[4]
     last = bias1.shape[0] - 1
-    terms = coef.shape[0]
-    if K <= DIRECT_GAP:
+    terms = work.shape[0]
+    if t0 + 1 >= last:  # unit bias corrections throughout: the plain geometric sums
+        k = min(K, geom_sums.shape[1] - 1)
         for n in range(terms):
-            coef[n] = 0.0
+            work[n] = geom_sums[n, k]
+    elif K <= DIRECT_GAP:
+        for n in range(terms):
+            work[n] = 0.0
         for i in range(1, K + 1):
             s = min(t0 + i, last)
             g = bias2_sqrt[s] / bias1[s]
             for n in range(terms):
-                coef[n] += geom[n, i] * g
+                work[n] += geom[n, i] * g
                 g *= bias2_sqrt[s]
-        return
-    a = min(t0, last)
-    b = min(t0 + K, last)
-    for n in range(terms):
-        r_K = geom[n, K] if K < geom.shape[1] else 0.0
-        coef[n] = series[n, a] - r_K * series[n, b]
+    else:
+        a = min(t0, last)
+        b = min(t0 + K, last)
+        for n in range(terms):
+            r_K = geom[n, K] if K < geom.shape[1] else 0.0
+            work[n] = series[n, a] - r_K * series[n, b]
+    return (work[0], work[1], work[2], work[3], work[4], work[5], work[6])
 
 
-@register_jitable
+@register_jitable  # the rare path: a call, not inlined
 def replay(p, m, v, lr, t0, K, tables):
     """The zero-gradient steps t0+1 .. t0+K of one parameter, one by one; returns (p, m, v).
 
@@ -165,37 +182,51 @@ def replay(p, m, v, lr, t0, K, tables):
     below 0.93, for every step number), so every later move rounds away too; only the moments
     still decay, in closed form.
     """
-    bias1, bias2_sqrt, decay = tables[0], tables[1], tables[4]
     for i in range(1, K + 1):
-        c1, c2_sqrt = bias_corrections(t0 + i, bias1, bias2_sqrt)
-        p_new, m, v = adam_update(p, m, v, 0.0, lr, c1, c2_sqrt)
+        step_size, c2_sqrt = step_factors(t0 + i, lr, tables)
+        p_new, m, v = adam_update(p, m, v, 0.0, step_size, c2_sqrt)
         if p_new == p:
-            d1, d2 = decay_factors(K - i, decay)
+            d1, d2 = decay_factors(K - i, tables[5])
             return p, m * d1, v * d2
         p = p_new
     return p, m, v
 
 
-@register_jitable
-def catch_up(p, m, v, lr, t0, K, coef, tables):
-    """One parameter after its zero-gradient steps t0+1 .. t0+K; ``coef`` from :func:`gap_coefficients`.
+@register_jitable(inline="always")
+def series_applies(m, v, coefs):
+    """Whether the series (with ``SERIES_TERMS`` terms) gives the gap's move of a parameter.
 
-    Returns (p, m, v). The series of the module docstring with as many terms as its remainder
-    bound asks for; :func:`replay` where δ is too large for ``SERIES_TERMS`` terms.
+    It does where its remainder bound δ^N C_N is at most 2⁻⁵⁵ of the move C_0, i.e.
+    (ε²/v)³ C_6 ≤ 2⁻⁵⁵ C_0 (no square root, so that the column loops vectorise), or where
+    m = 0 (no move at all).
     """
-    if K <= 0:
-        return p, m, v
-    d1, d2 = decay_factors(K, tables[4])
-    if m == 0.0:  # no move: m stays 0
-        return p, m, v * d2
-    if v > 0.0:
-        inv_root = 1.0 / math.sqrt(v)
-        delta = EPS * inv_root
-        total = coef[0]
-        scale = 1.0
-        for n in range(1, coef.shape[0]):
-            scale *= -delta
-            if abs(scale) * coef[n] <= TOLERANCE * coef[0]:
-                return p - (lr * m * inv_root) * total, m * d1, v * d2
-            total += scale * coef[n]
+    return (m == 0.0) | (v * v * v * (TOLERANCE * coefs[0]) >= EPS**6 * coefs[6])
+
+
+@register_jitable(inline="always")
+def series_catch_up(p, m, v, lr, coefs, decay1, decay2):
+    """(p, m, v) after the gap by the series, where :func:`series_applies`; no branches.
+
+    ``coefs`` = (C_0, ..., C_6) from :func:`gap_coefficients`; ``decay1``, ``decay2`` = β1^K,
+    β2^K. All ``SERIES_TERMS`` terms are summed (Horner).
+    """
+    c0, c1, c2, c3, c4, c5, _ = coefs
+    root = math.sqrt(v)
+    inv_root = 1.0 / root if root > 0.0 else 0.0
+    delta = EPS * inv_root
+    total = c0 - delta * (c1 - delta * (c2 - delta * (c3 - delta * (c4 - delta * c5))))
+    return p - (lr * m * inv_root) * total, m * decay1, v * decay2
+
+
+@register_jitable
+def catch_up(p, m, v, lr, t0, K, tables, work):
+    """One parameter after its K ≥ 1 zero-gradient steps t0+1 .. t0+K; returns (p, m, v).
+
+    The series of the module docstring where it applies, else :func:`replay`. The kernels do
+    the same a row at a time (:func:`fmedu.engine.rules.adam_catch_up_rows`); ``work`` ``(N + 1,)``.
+    """
+    coefs = gap_coefficients(t0, K, tables, work)
+    if series_applies(m, v, coefs):
+        decay1, decay2 = decay_factors(K, tables[5])
+        return series_catch_up(p, m, v, lr, coefs, decay1, decay2)
     return replay(p, m, v, lr, t0, K, tables)

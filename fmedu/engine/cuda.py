@@ -126,11 +126,12 @@ def _adam_run(
         y_hat, y, d, _, _, _ = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
-        c1, c2_sqrt = adam.bias_corrections(t, tables[0], tables[1])
-        w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, eta, c1, c2_sqrt)
+        step_size, c2_sqrt = adam.step_factors(t, eta, tables)
+        w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
         rules.adam_columns(
-            theta, exp_avg, exp_avg_sq, last_step, idx, row, d, lane, lanes, shared[buf, 0, :K1], dl, eta, t, tables
-        )
+            theta, exp_avg, exp_avg_sq, last_step, idx, row, d, lane, lanes, shared[buf, 0, :K1], dl, step_size,
+            c2_sqrt, t,
+        )  # fmt: skip
     t_end = t_start + order.shape[0]
     rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, lane, lanes, tables, coef)
     cuda.syncthreads()  # every lane has read last_step
@@ -298,7 +299,7 @@ def kernel_signature(n: int = 2728, k: int = 20, m: int = 11):
         tup((vec_f, vec_f, cube_f, cube_f, mat_i)),  # Adam state
         tup((mat_i, vec_i, vec_f)),  # idx, nnz, y
         tup((vec_i, i64, vec_i, i64)),  # held-out rows and counts
-        tup((vec_f, vec_f, mat_f, mat_f, mat_f)),  # Adam tables
+        tup((vec_f, vec_f, mat_f, mat_f, mat_f, mat_f)),  # Adam tables
         mat_f,  # out
     )
 

@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-@register_jitable
+@register_jitable(inline="always")
 def column_sums(theta, idx, row, d, j0, dj, col_s, col_sq):
     """``col_s[j]``, ``col_sq[j]`` for the owned columns j of sample ``row`` (its d rows, in order)."""
     K1 = theta.shape[1]
@@ -58,7 +58,7 @@ def column_sums(theta, idx, row, d, j0, dj, col_s, col_sq):
             col_sq[j] += v * v
 
 
-@register_jitable
+@register_jitable(inline="always")
 def sample_scalars(w0, col_s, col_sq):
     """The sample scalars (B, A, C) from all column sums: B = w0 + Σ w_i, A = Σ‖v_i‖², C = ‖Σ v_i‖².
 
@@ -72,13 +72,13 @@ def sample_scalars(w0, col_s, col_sq):
     return w0 + col_s[0], A, C
 
 
-@register_jitable
+@register_jitable(inline="always")
 def logistic_slope(y, y_hat):
     """dℓ/dŷ of the logistic loss ℓ = log(1 + exp(−y ŷ)): −y σ(−y ŷ)."""
     return -y * scalar.sigmoid(-y * y_hat)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def _gradient(dl, s_j, p, j):
     """∂ℓ/∂θ[i, j] of a touched row: dℓ/dŷ for w_i (j = 0), dℓ/dŷ · (Σ v − v_i)_j for a latent entry."""
     if j == 0:
@@ -86,7 +86,7 @@ def _gradient(dl, s_j, p, j):
     return dl * (s_j - p)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def prox_coefficients(B, A, C, d, eta, y):
     """(β, c, 1/E) of the exact prox step: β = η y z*, c = β/(1 − (d − 1)β), E = 1 + β (chapter 05).
 
@@ -98,7 +98,7 @@ def prox_coefficients(B, A, C, d, eta, y):
     return beta, beta / (1.0 - (d - 1.0) * beta), 1.0 / (1.0 + beta)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def prox_columns(theta, idx, row, d, j0, dj, col_s, beta, c, inv_E, exact):
     """The prox step on the owned columns; ``exact=False`` leaves V alone (erratum E3)."""
     K1 = theta.shape[1]
@@ -111,13 +111,13 @@ def prox_columns(theta, idx, row, d, j0, dj, col_s, beta, c, inv_E, exact):
                 theta[i, j] = (theta[i, j] + c * col_s[j]) * inv_E
 
 
-@register_jitable
+@register_jitable(inline="always")
 def sgd_update(p, g, lr):
     """``torch.optim.SGD``: p − lr g."""
     return p - lr * g
 
 
-@register_jitable
+@register_jitable(inline="always")
 def sgd_columns(theta, idx, row, d, j0, dj, col_s, dl, lr):
     """SGD on the owned columns of the touched rows (gradients from the pre-update values)."""
     K1 = theta.shape[1]
@@ -128,14 +128,14 @@ def sgd_columns(theta, idx, row, d, j0, dj, col_s, dl, lr):
             theta[i, j] = sgd_update(p, _gradient(dl, col_s[j], p, j), lr)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def adagrad_update(p, acc, g, lr):
     """``torch.optim.Adagrad`` (defaults): acc ← acc + g², p ← p − lr g/(√acc + 1e-10); returns (p, acc)."""
     acc = acc + g * g
     return p - lr * (g / (math.sqrt(acc) + ADAGRAD_EPS)), acc
 
 
-@register_jitable
+@register_jitable(inline="always")
 def adagrad_columns(theta, acc, idx, row, d, j0, dj, col_s, dl, lr):
     """Adagrad on the owned columns; ``acc`` ``(n, k + 1)`` is the run's sum of squared gradients."""
     K1 = theta.shape[1]
@@ -146,34 +146,49 @@ def adagrad_columns(theta, acc, idx, row, d, j0, dj, col_s, dl, lr):
             theta[i, j], acc[i, j] = adagrad_update(p, acc[i, j], _gradient(dl, col_s[j], p, j), lr)
 
 
-@register_jitable
-def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, dj, col_s, dl, lr, t, tables):
-    """Adam step t on the owned columns of the touched rows (already caught up to step t − 1)."""
+@register_jitable(inline="always")
+def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, dj, col_s, dl, step_size, c2_sqrt, t):
+    """Adam step t on the owned columns of the touched rows (already caught up to step t − 1);
+    ``step_size``, ``c2_sqrt`` from :func:`fmedu.engine.adam.step_factors`."""
     K1 = theta.shape[1]
-    c1, c2_sqrt = adam.bias_corrections(t, tables[0], tables[1])
     for a in range(d):
         i = idx[row, a]
         for j in range(j0, K1, dj):
             p = theta[i, j]
             g = _gradient(dl, col_s[j], p, j)
             theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.adam_update(
-                p, exp_avg[i, j], exp_avg_sq[i, j], g, lr, c1, c2_sqrt
+                p, exp_avg[i, j], exp_avg_sq[i, j], g, step_size, c2_sqrt
             )
         last_step[i] = t  # every lane writes the same value
 
 
-@register_jitable
+@register_jitable(inline="always")
 def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef):
-    """Row i's owned columns from step t0 (its last gradient) to step t_to, zero gradients between."""
+    """Row i's owned columns from step t0 (its last gradient) to step t_to, zero gradients between.
+
+    First the series on every column where it applies (no branches: the CPU's column loop
+    vectorises), then a replay of the rare columns where it does not.
+    """
     K = t_to - t0
-    adam.gap_coefficients(t0, K, tables, coef)
+    coefs = adam.gap_coefficients(t0, K, tables, coef)
+    decay1, decay2 = adam.decay_factors(K, tables[5])
+    replays = 0
     for j in range(j0, theta.shape[1], dj):
-        theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.catch_up(
-            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j], lr, t0, K, coef, tables
-        )
+        p, m, v = theta[i, j], exp_avg[i, j], exp_avg_sq[i, j]
+        applies = adam.series_applies(m, v, coefs)
+        p_new, m_new, v_new = adam.series_catch_up(p, m, v, lr, coefs, decay1, decay2)
+        theta[i, j] = p_new if applies else p
+        exp_avg[i, j] = m_new if applies else m
+        exp_avg_sq[i, j] = v_new if applies else v
+        replays += 0 if applies else 1
+    if replays:
+        for j in range(j0, theta.shape[1], dj):
+            p, m, v = theta[i, j], exp_avg[i, j], exp_avg_sq[i, j]
+            if not adam.series_applies(m, v, coefs):
+                theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.replay(p, m, v, lr, t0, K, tables)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, t_to, lr, j0, dj, tables, coef):
     """Bring the owned columns of sample ``row``'s rows up to step ``t_to`` (before step t_to + 1).
 
@@ -187,7 +202,7 @@ def adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, t_to,
             _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_to, lr, j0, dj, tables, coef):
     """Every row's owned columns up to step ``t_to`` (the dense torch parameters); ``last_step`` is
     left for the caller to set to ``t_to`` once every lane is done reading it."""
@@ -197,7 +212,7 @@ def adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_to, lr, j0, dj, 
             _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def column_squares(theta, j0, dj, out):
     """``out[j]`` = Σ_i θ[i, j]² over all rows, for the owned columns (the RMS latent norm's pieces)."""
     for j in range(j0, theta.shape[1], dj):
