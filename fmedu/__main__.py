@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _set_threads()
     if args.command == "figures":
-        from . import figures
+        from . import registry as figures
 
         if args.list:
             for name in figures.discover():

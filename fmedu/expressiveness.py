@@ -1,20 +1,21 @@
-"""What V Vᵀ can express: free diagonal, PSD completions, how large k must be, user–item
-blocks, and what is identifiable. Used by notebook 03 (03_expressiveness).
+"""What V Vᵀ can express, how large k must be, user–item blocks, and what the predictions
+determine. Chapter 03 (``notebooks/03_expressiveness``) teaches every function here.
 
-An FM's pairwise term Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j reads only the *off-diagonal* entries of the
-Gram matrix G = V Vᵀ (``(n, n)``). So the question "which interaction matrices W can an FM
-express?" is: for which symmetric W is there a V ``(n, k)`` with (V Vᵀ)_ij = W_ij for all i ≠ j,
-the diagonal being free. A symmetric matrix that agrees with W off the diagonal is a
-*completion* of W; V exists with k columns iff W has a positive semidefinite (PSD) completion
-of rank ≤ k.
+Symbols (one meaning each, as in chapter 03):
 
-Two kinds of functions:
+* ``W`` ``(n, n)``: a symmetric *interaction matrix*, the weight W_ij of every pair i ≠ j. An FM's
+  pairwise term Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j never reads a diagonal entry, so the diagonal of W
+  carries no meaning; the functions here ignore it.
+* ``Δ = diag(δ)``: a diagonal we choose; ``W + Δ`` (W's diagonal replaced by δ) is a *completion*
+  of W. A V with k columns and (V Vᵀ)_ij = W_ij for all i ≠ j exists iff some completion is
+  positive semidefinite (PSD) of rank ≤ k.
+* user–item data: ``n_u`` users (features 0 … n_u − 1), ``n_i`` items (features n_u … n − 1),
+  ``V_u``, ``V_i`` the user and item rows of V, ``B`` ``(n_u, n_i)`` the user–item block
+  (B_ui = W_{u, n_u+i}), ``a`` ``(n_u,)`` and ``b`` ``(n_i,)`` row and column effects,
+  ``J_m = I − 11ᵀ/m`` the centring matrix.
 
-* exact ones take and return ``sympy.Matrix`` (rationals, or symbols) and end in ``_exact``
-  or are documented as exact;
-* float ones take ``torch.float64`` tensors.
-
-Bad input raises :class:`fmedu.FMInputError` with a message that says how to fix it.
+Exact functions take and return ``sympy.Matrix`` (rationals or symbols); float ones take
+``torch.float64`` tensors. Bad input raises :class:`fmedu.FMInputError` saying how to fix it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import sympy as sp
 import torch
 from torch import Tensor
 
+from .errors import FMInputError
 from .model import FactorizationMachine, predict_sparse
-from .validation import FMInputError, require_finite
+from .symbolic import fm_prediction
+from .validation import require_finite
 
 F64 = torch.float64
 
@@ -35,13 +38,14 @@ __all__ = [
     "check_symmetric",
     "offdiag",
     "offdiag_error",
+    "notes_dominance_rule_exact",
     "dominant_completion",
     "pair_factor",
     "ldl_factor_exact",
+    "schur_completion_exact",
     "psd_factor",
-    "shift_completion",
     "trace_identity",
-    "notes_dominance_rule_exact",
+    "trace_lower_bound_exact",
     "block_rank_exact",
     "dimension_count_k",
     "ones_offdiag",
@@ -49,27 +53,41 @@ __all__ = [
     "random_sign_offdiag",
     "offdiag_loss",
     "fit_offdiag",
-    "k_scan",
+    "k_examples",
+    "k_scan_rows",
+    "observed_k",
     "user_item_idx",
     "all_pairs_idx",
+    "one_hot_pair",
+    "user_item_table_exact",
+    "full_model_table",
     "full_interaction_predict",
-    "svd_factor",
+    "double_centre",
+    "row_column_effects",
+    "user_item_min_k",
+    "user_item_fm",
     "rank_factor_exact",
+    "svd_factor",
     "param_counts",
-    "cayley_exact",
+    "rational_rotation",
     "random_orthogonal",
+    "translate_user_item",
+    "translate_fixed_nnz",
     "frobenius_sq",
     "pair_interaction_sq",
     "nuclear_norm",
     "procrustes",
-    "double_centre",
     "fit_fm",
+    "recovery_samples",
+    "planted_recovery",
+    "reparametrisation_rows",
+    "translation_rows",
     "diagonal_pinned_exact",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
-# Input checks
+# Input checks and the off-diagonal
 # ---------------------------------------------------------------------------------------------
 
 
@@ -104,12 +122,7 @@ def _n(W) -> int:
     return W.rows if isinstance(W, sp.MatrixBase) else W.shape[0]
 
 
-# ---------------------------------------------------------------------------------------------
-# Free diagonal → PSD completion → V
-# ---------------------------------------------------------------------------------------------
-
-
-def offdiag(W):
+def offdiag(W) -> Tensor | sp.Matrix:
     """W with its diagonal set to 0 (the only part an FM reads). sympy or torch."""
     check_symmetric(W)
     if isinstance(W, sp.MatrixBase):
@@ -117,8 +130,8 @@ def offdiag(W):
     return W - torch.diag(torch.diagonal(W))
 
 
-def offdiag_error(V, W):
-    """max_{i≠j} |(V Vᵀ)_ij − W_ij|: how far V is from expressing W. Exact for sympy input."""
+def offdiag_error(V, W) -> Tensor | sp.Expr:
+    """max_{i≠j} |(V Vᵀ)_ij − W_ij|: how far V is from expressing W (exact 0 for sympy input when it does)."""
     G = V * V.T if isinstance(V, sp.MatrixBase) else V @ V.T
     D = offdiag(G - W)
     if isinstance(D, sp.MatrixBase):
@@ -126,28 +139,46 @@ def offdiag_error(V, W):
     return D.abs().max()
 
 
-def dominant_completion(W, eps=0):
-    """The diagonally dominant completion: off-diagonal of W, diagonal Σ_{j≠i}|W_ij| + eps.
+# ---------------------------------------------------------------------------------------------
+# A free diagonal: dominance, the pair factor, LDLᵀ
+# ---------------------------------------------------------------------------------------------
 
-    PSD for eps ≥ 0 (``pair_factor`` writes it as V Vᵀ), positive definite for eps > 0
-    (Gershgorin: every eigenvalue is ≥ eps). Exact for sympy input (use a Rational eps).
+
+def notes_dominance_rule_exact(M: sp.Matrix) -> tuple[bool, bool, sp.Expr]:
+    """(rule as written holds, strict diagonal dominance holds, smallest eigenvalue) for an exact M.
+
+    "Rule as written" (the research notes): M_ii > Σ_{j≠i} M_ij, no absolute values. Strict
+    diagonal dominance: M_ii > Σ_{j≠i} |M_ij|. Chapter 03, erratum E7.
+    """
+    check_symmetric(M, "M")
+    rows = range(M.rows)
+    written = all(M[i, i] > sum(M[i, j] for j in rows if j != i) for i in rows)
+    strict = all(M[i, i] > sum(abs(M[i, j]) for j in rows if j != i) for i in rows)
+    return bool(written), bool(strict), min(M.eigenvals())
+
+
+def dominant_completion(W, eps=0) -> Tensor | sp.Matrix:
+    """W + Δ with δ_i = Σ_{j≠i} |W_ij| + eps: the diagonally dominant completion.
+
+    PSD for eps ≥ 0 (:func:`pair_factor` writes it as V Vᵀ), positive definite for eps > 0.
+    Exact for sympy input (use a Rational eps).
     """
     check_symmetric(W)
     if isinstance(eps, (int, float)) and eps < 0 or (isinstance(eps, sp.Basic) and eps.is_negative):
         raise FMInputError(f"eps must be ≥ 0 (a negative margin can break PSD), got {eps}")
     W0 = offdiag(W)
-    if isinstance(W, sp.MatrixBase):
-        return W0 + sp.diag(*[sum(sp.Abs(e) for e in W0.row(i)) + eps for i in range(W.rows)])
+    if isinstance(W0, sp.MatrixBase):
+        return W0 + sp.diag(*[sum(sp.Abs(e) for e in W0.row(i)) + eps for i in range(W0.rows)])
     return W0 + torch.diag(W0.abs().sum(1) + eps)
 
 
-def pair_factor(W):
+def pair_factor(W) -> Tensor | sp.Matrix:
     """An explicit V with V Vᵀ = dominant_completion(W, 0): one column per non-zero pair i < j.
 
     Column (i, j) is √|W_ij| (e_i + sign(W_ij) e_j); its outer product puts |W_ij| on the
-    diagonal at i and j and W_ij at (i, j) and (j, i). Summing over pairs gives exactly the
-    dominant completion, which proves that completion PSD (a Gram matrix). ``(n, #pairs)``;
-    exact for sympy input (symbols allowed: the identity √|a|² sign(a) = a holds for real a).
+    diagonal at i and j and W_ij at (i, j) and (j, i). Summed over pairs this is exactly the
+    dominant completion, which proves that completion PSD. ``(n, #pairs)``; exact for sympy
+    input (symbols allowed: √|a|² sign(a) = a for real a).
     """
     check_symmetric(W)
     n = _n(W)
@@ -165,25 +196,26 @@ def pair_factor(W):
     return V
 
 
-def ldl_factor_exact(A: sp.Matrix) -> sp.Matrix:
-    """Exact V with V Vᵀ = A for a PSD rational A, from A = L D Lᵀ: V = L √D (zero pivots dropped).
+def ldl_factor_exact(M: sp.Matrix) -> sp.Matrix:
+    """Exact V with V Vᵀ = M for a PSD rational M, from M = L D Lᵀ: V = L √D (zero pivots dropped).
 
-    The pivots D_ii are exact rationals, so "all pivots ≥ 0" is an exact PSD certificate and
-    the number of positive pivots is rank(A) = k. Raises for a negative pivot (A is not PSD)
-    or a zero pivot with non-zeros below it (this elimination order cannot finish).
+    Symmetric Gaussian elimination: L unit lower-triangular, D the diagonal of pivots. The
+    pivots are exact rationals, so "every pivot ≥ 0" is an exact PSD certificate and the
+    number of positive pivots is rank(M), the number of columns of V. Raises for a negative
+    pivot (M is not PSD) or a zero pivot with non-zeros below it (M is not PSD either).
     """
-    check_symmetric(A, "A")
-    n = A.rows
+    check_symmetric(M, "M")
+    n = M.rows
     L, D = sp.eye(n), sp.zeros(n, n)
-    S = A.copy()  # the Schur complement, updated in place
+    S = M.copy()  # the Schur complement, updated in place
     for p in range(n):
         d = S[p, p]
         if d < 0:
-            raise FMInputError(f"A is not PSD: pivot {p} is {d} < 0")
+            raise FMInputError(f"M is not PSD: pivot {p} is {d} < 0")
         if d == 0:
             if any(S[i, p] != 0 for i in range(p + 1, n)):
                 raise FMInputError(
-                    f"zero pivot {p} with non-zeros below it: A is not PSD "
+                    f"zero pivot {p} with non-zeros below it: M is not PSD "
                     "(a PSD matrix with a zero diagonal entry has a zero row)"
                 )
             continue
@@ -194,35 +226,44 @@ def ldl_factor_exact(A: sp.Matrix) -> sp.Matrix:
             for j in range(p + 1, n):
                 S[i, j] -= L[i, p] * L[j, p] * d
     keep = [p for p in range(n) if D[p, p] != 0]
-    V = sp.Matrix.hstack(*[L[:, p] * sp.sqrt(D[p, p]) for p in keep]) if keep else sp.zeros(n, 1)
-    return V
+    return sp.Matrix.hstack(*[L[:, p] * sp.sqrt(D[p, p]) for p in keep]) if keep else sp.zeros(n, 1)
 
 
-def psd_factor(A: Tensor, rtol: float = 1e-10) -> Tensor:
-    """Float V with V Vᵀ ≈ A for PSD A, from eigh: V = U √λ over eigenvalues > rtol·λ_max.
+def schur_completion_exact(W: sp.Matrix) -> sp.Matrix:
+    """A PSD completion W + Δ of rank ≤ n − 1 (n ≥ 2), exact: rational W gives a rational Δ.
 
-    ``(n, r)`` with r the numerical rank. Raises if A has an eigenvalue clearly below zero.
+    δ_i = Σ_{j≠i} |W_ij| + 1 for i < n − 1 makes the leading (n−1)×(n−1) block M₁ strictly
+    dominant, hence positive definite; the last entry δ = gᵀ M₁⁻¹ g (g: the last column of W
+    above the diagonal) makes the last pivot of L D Lᵀ zero. So :func:`ldl_factor_exact`
+    returns n − 1 columns: k ≤ n − 1 for every W (chapter 03).
     """
-    check_symmetric(A, "A")
-    lam, U = torch.linalg.eigh(A)
+    check_symmetric(W)
+    n = W.rows
+    if n < 2:
+        raise FMInputError(f"W must be at least 2×2 to leave a zero pivot, got {W.shape}")
+    W0 = sp.Matrix(offdiag(W))
+    lead = W0[: n - 1, : n - 1]
+    M1 = lead + sp.diag(*[sum(sp.Abs(e) for e in lead.row(i)) + 1 for i in range(n - 1)])
+    g = W0[: n - 1, n - 1]
+    last = (g.T * M1.inv() * g)[0, 0]
+    return W0 + sp.diag(*([M1[i, i] for i in range(n - 1)] + [last]))
+
+
+def psd_factor(M: Tensor, rtol: float = 1e-10) -> Tensor:
+    """Float V with V Vᵀ ≈ M for PSD M, from eigh: V = U √λ over eigenvalues > rtol·λ_max.
+
+    ``(n, r)`` with r the numerical rank. Raises if M has an eigenvalue clearly below zero.
+    """
+    check_symmetric(M, "M")
+    lam, U = torch.linalg.eigh(M)
     top = float(lam.abs().max()) if lam.numel() else 0.0
     if float(lam.min()) < -1e-9 * max(top, 1.0):
         raise FMInputError(
-            f"A is not PSD (smallest eigenvalue {float(lam.min()):.3g}); complete its diagonal "
-            "first, e.g. with dominant_completion(A) or shift_completion(A)"
+            f"M is not PSD (smallest eigenvalue {float(lam.min()):.3g}); complete its diagonal "
+            "first, e.g. with dominant_completion(M)"
         )
     keep = lam > rtol * max(top, 1e-300)
     return U[:, keep] * lam[keep].sqrt()
-
-
-def shift_completion(W: Tensor) -> Tensor:
-    """W0 − λ_min(W0)·I with W0 = offdiag(W): PSD with a zero eigenvalue, so rank ≤ n − 1.
-
-    Its diagonal is the constant −λ_min(W0) ≥ 0 (trace(W0) = 0 forces λ_min ≤ 0).
-    """
-    W0 = offdiag(W)
-    lam_min = torch.linalg.eigvalsh(W0)[0]
-    return W0 - lam_min * torch.eye(W0.shape[0], dtype=W0.dtype)
 
 
 def trace_identity(n: int, k: int) -> sp.Expr:
@@ -231,17 +272,18 @@ def trace_identity(n: int, k: int) -> sp.Expr:
     return sp.expand((V * V.T).trace() - sum(e**2 for e in V))
 
 
-def notes_dominance_rule_exact(A: sp.Matrix) -> tuple[bool, bool, sp.Expr]:
-    """(rule as written holds, true dominance holds, smallest eigenvalue) for an exact A.
+def trace_lower_bound_exact(W: sp.Matrix) -> sp.Expr:
+    """2 Σ_{i<j} |W_ij| / (n − 1): no PSD completion of W has a smaller trace (n ≥ 2).
 
-    "Rule as written": A_ii > Σ_{j≠i} A_ij (no absolute values). True diagonal dominance:
-    A_ii > Σ_{j≠i} |A_ij|. Notebook 03 shows a matrix passing the first but not PD.
+    For a PSD completion M and σ = sign(W_ij) (either sign where W_ij = 0), (e_i − σ e_j)ᵀ M (e_i − σ e_j) =
+    M_ii + M_jj − 2|W_ij| ≥ 0; summed over the pairs, (n − 1)·trace M ≥ 2 Σ_{i<j} |W_ij|.
+    The dominant completion's trace is 2 Σ_{i<j} |W_ij|, exactly n − 1 times the bound.
     """
-    check_symmetric(A, "A")
-    rows = range(A.rows)
-    written = all(A[i, i] > sum(A[i, j] for j in rows if j != i) for i in rows)
-    strict = all(A[i, i] > sum(abs(A[i, j]) for j in rows if j != i) for i in rows)
-    return bool(written), bool(strict), min(A.eigenvals())
+    check_symmetric(W)
+    n = W.rows
+    if n < 2:
+        raise FMInputError(f"W must be at least 2×2, got {W.shape}")
+    return 2 * sum(sp.Abs(W[i, j]) for i, j in itertools.combinations(range(n), 2)) / (n - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,8 +294,8 @@ def notes_dominance_rule_exact(A: sp.Matrix) -> tuple[bool, bool, sp.Expr]:
 def block_rank_exact(W: sp.Matrix, rows, cols) -> int:
     """rank W[rows, cols] for disjoint index sets: a lower bound on k.
 
-    For i ∈ rows, j ∈ cols the entries are off-diagonal, so (V Vᵀ)[rows, cols] =
-    V[rows] V[cols]ᵀ must equal W[rows, cols]; a product through k columns has rank ≤ k.
+    For i ∈ rows, j ∈ cols the entries are off the diagonal, so V[rows] V[cols]ᵀ must equal
+    W[rows, cols], and a product through k columns has rank ≤ k.
     """
     if set(rows) & set(cols):
         raise FMInputError("rows and cols must be disjoint: a block that touches the diagonal is not fixed by W")
@@ -261,12 +303,14 @@ def block_rank_exact(W: sp.Matrix, rows, cols) -> int:
 
 
 def dimension_count_k(n: int) -> int:
-    """Smallest k with n·k − k(k−1)/2 ≥ n(n−1)/2 (parameters of V modulo rotations ≥ pairs).
+    """Smallest k with n·k − k(k−1)/2 ≥ n(n−1)/2: free numbers in V (up to rotations) ≥ pairs.
 
-    Below it, the off-diagonals reachable with k columns form the image of a smooth map
-    from a space of smaller dimension, a set of measure zero (Sard): almost every real W
-    needs at least this many columns.
+    With fewer columns, the off-diagonals V can reach form a set of volume zero in the
+    n(n−1)/2-dimensional space of off-diagonals (Sard's theorem), so almost every W drawn
+    from a continuous distribution needs at least this many columns (chapter 03).
     """
+    if not (isinstance(n, int) and n >= 1):
+        raise FMInputError(f"n must be a positive int, got {n!r}")
     return next(k for k in range(n + 1) if n * k - k * (k - 1) // 2 >= n * (n - 1) // 2)
 
 
@@ -292,7 +336,7 @@ def random_sign_offdiag(n: int, seed: int) -> sp.Matrix:
 
 
 def offdiag_loss(V: np.ndarray, W: np.ndarray) -> tuple[float, np.ndarray]:
-    """Σ_{i≠j} ((V Vᵀ)_ij − W_ij)² and its gradient 4·R·V (R the masked residual, symmetric)."""
+    """Σ_{i≠j} ((V Vᵀ)_ij − W_ij)² and its gradient 4·R·V (R the residual off the diagonal, symmetric)."""
     R = V @ V.T - W
     np.fill_diagonal(R, 0.0)
     return float((R * R).sum()), 4.0 * R @ V
@@ -314,7 +358,7 @@ def fit_offdiag(W, k: int, seeds=(0, 1, 2, 3), maxiter: int = 3000) -> tuple[flo
     n = Wn.shape[0]
     norm = np.sqrt((Wn * Wn).sum())
     scale = np.sqrt(np.abs(Wn).sum() / max(n * (n - 1), 1)) + 1e-3
-    best = (np.inf, None)
+    best_rel, best_V = np.inf, np.zeros((n, k))
     for seed in seeds:
         x0 = scale * np.random.default_rng(seed).standard_normal(n * k)
 
@@ -330,16 +374,58 @@ def fit_offdiag(W, k: int, seeds=(0, 1, 2, 3), maxiter: int = 3000) -> tuple[flo
             options={"maxiter": maxiter, "ftol": 1e-30, "gtol": 1e-14, "maxcor": 30},
         )
         rel = np.sqrt(max(res.fun, 0.0)) / norm if norm > 0 else np.sqrt(max(res.fun, 0.0))
-        if rel < best[0]:
-            best = (rel, res.x.reshape(n, k))
-    return float(best[0]), best[1]
+        if rel < best_rel:
+            best_rel, best_V = rel, res.x.reshape(n, k)
+    return float(best_rel), best_V
 
 
-def k_scan(examples: dict, ks, seeds=(0, 1, 2, 3)) -> list[dict]:
-    """Rows ``{example, k, rel_error}`` of :func:`fit_offdiag` over ``ks`` for each named W."""
-    return [
-        {"example": name, "k": k, "rel_error": fit_offdiag(W, k, seeds)[0]} for name, W in examples.items() for k in ks
-    ]
+def k_examples(n: int = 10, seed: int = 0) -> dict[str, tuple[sp.Matrix, int, int, sp.Matrix | None]]:
+    """Named off-diagonals with proven bounds on the smallest k: name → (W, lower, upper, V).
+
+    ``V`` is an exact factor with ``upper`` columns that matches W off the diagonal (the
+    certificate of the upper bound), or None where the upper bound n − 1 comes from
+    :func:`schur_completion_exact` (computed by the caller when wanted). Lower bounds:
+
+    * planted rank 3: the rank of an off-diagonal block; upper 3 from the planted V0;
+    * all +1: lower 1 (W ≠ 0), upper 1 (v_i = 1 for all i);
+    * all −1: lower n − 1 (chapter 03's rank argument), upper n − 1;
+    * random ±1: lower = the largest rank of the off-diagonal blocks tried, upper n − 1.
+    """
+    planted, V0 = planted_offdiag(n, 3, seed)
+    signs = random_sign_offdiag(n, seed)
+    half = list(range(n // 2)), list(range(n // 2, n))
+    rng = np.random.default_rng(seed)
+    splits = [half] + [(list(p[: n // 2]), list(p[n // 2 :])) for p in (rng.permutation(n) for _ in range(20))]
+    sign_lower = max(block_rank_exact(signs, r, c) for r, c in splits)
+    return {
+        "planted rank 3": (planted, block_rank_exact(planted, *half), 3, V0),
+        "all +1": (ones_offdiag(n, 1), 1, 1, sp.ones(n, 1)),
+        "all -1": (ones_offdiag(n, -1), n - 1, n - 1, None),
+        "random ±1": (signs, sign_lower, n - 1, None),
+    }
+
+
+K_SCAN_N = 10
+
+
+def k_scan_rows(n: int = K_SCAN_N, seeds=(0, 1, 2, 3)) -> list[dict]:
+    """Rows ``{example, k, rel_error, proven_lower, proven_upper}``: :func:`fit_offdiag` for the
+    examples of :func:`k_examples` and every k = 1 … n (chapter 03's figure)."""
+    rows = []
+    for name, (W, lower, upper, _) in k_examples(n).items():
+        for k in range(1, n + 1):
+            rel = fit_offdiag(W, k, seeds, maxiter=1500)[0]
+            rows.append({"example": name, "k": k, "rel_error": rel, "proven_lower": lower, "proven_upper": upper})
+    return rows
+
+
+def observed_k(rows: list[dict], tol: float = 1e-8) -> dict[str, int]:
+    """Smallest k whose best fit has relative error ≤ tol, per example (an observation, not a proof)."""
+    out: dict[str, int] = {}
+    for r in rows:
+        if r["rel_error"] <= tol and r["example"] not in out:
+            out[r["example"]] = r["k"]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,31 +444,79 @@ def all_pairs_idx(n: int) -> Tensor:
     return torch.tensor(list(itertools.combinations(range(n), 2)), dtype=torch.int64).reshape(-1, 2)
 
 
-def full_interaction_predict(w0: Tensor, w: Tensor, B: Tensor) -> Tensor:
-    """The full model on every user–item pair: w0 + w_u + w_{n_u+i} + B_ui, ``(n_u·n_i,)``.
+def one_hot_pair(u: int, i: int, n_u: int, n_i: int) -> sp.Matrix:
+    """x = e_u + e_{n_u+i} ``(n_u + n_i, 1)``: user u rates item i (exact)."""
+    if not (0 <= u < n_u and 0 <= i < n_i):
+        raise FMInputError(f"need 0 ≤ u < n_u = {n_u} and 0 ≤ i < n_i = {n_i}, got u = {u}, i = {i}")
+    return sp.Matrix([1 if f in (u, n_u + i) else 0 for f in range(n_u + n_i)])
 
-    ``w`` is ``(n_u + n_i,)`` (users first), ``B`` the free ``(n_u, n_i)`` interaction block.
+
+def user_item_table_exact(w0, w: sp.Matrix, V: sp.Matrix, n_u: int) -> sp.Matrix:
+    """The FM's predictions Ŷ_ui = ŷ(e_u + e_{n_u+i}) on every user–item pair, ``(n_u, n_i)``, exact.
+
+    Each entry is the FM's definition (:func:`fmedu.symbolic.fm_prediction`) at a one-hot x.
+    """
+    n_i = V.rows - n_u
+    if not (1 <= n_u < V.rows) or w.rows != V.rows:
+        raise FMInputError(f"need 1 ≤ n_u < n = {V.rows} and w of length n, got n_u = {n_u}, len(w) = {w.rows}")
+    return sp.Matrix(n_u, n_i, lambda u, i: sp.expand(fm_prediction(one_hot_pair(u, i, n_u, n_i), w0, w, V)))
+
+
+def full_model_table(w0, w, B) -> Tensor | sp.Matrix:
+    """The full model w0 + w_u + w_{n_u+i} + B_ui on every pair, ``(n_u, n_i)`` (sympy or torch).
+
+    ``w`` has length n_u + n_i (users first); ``B`` is the free ``(n_u, n_i)`` interaction block.
     """
     n_u, n_i = B.shape
+    if isinstance(B, sp.MatrixBase):
+        if w.rows != n_u + n_i:
+            raise FMInputError(f"w must have n_u + n_i = {n_u + n_i} entries, got {w.rows}")
+        return sp.Matrix(n_u, n_i, lambda u, i: w0 + w[u] + w[n_u + i] + B[u, i])
     if w.shape != (n_u + n_i,):
         raise FMInputError(f"w must have shape (n_u + n_i,) = ({n_u + n_i},), got {tuple(w.shape)}")
-    return (w0 + w[:n_u, None] + w[None, n_u:] + B).reshape(-1)
+    return w0 + w[:n_u, None] + w[None, n_u:] + B
 
 
-def svd_factor(B: Tensor, rtol: float = 1e-10) -> tuple[Tensor, Tensor]:
-    """Balanced rank factorisation B = V_u V_iᵀ from the SVD: V_u = U√σ, V_i = W√σ, k = rank.
+def full_interaction_predict(w0: Tensor, w: Tensor, B: Tensor) -> Tensor:
+    """:func:`full_model_table` flattened in the order of :func:`user_item_idx`, ``(n_u·n_i,)``."""
+    return full_model_table(w0, w, B).reshape(-1)
 
-    "Balanced" means V_uᵀV_u = V_iᵀV_i = diag(σ); among all factorisations of B it has the
-    smallest ‖V_u‖² + ‖V_i‖², namely 2‖B‖_* (notebook 03).
+
+def double_centre(M) -> Tensor | sp.Matrix:
+    """J M J with J = I − 11ᵀ/m on each side: removes every row and column effect (sympy or torch)."""
+    if isinstance(M, sp.MatrixBase):
+        Ju = sp.eye(M.rows) - sp.ones(M.rows, M.rows) / M.rows
+        Ji = sp.eye(M.cols) - sp.ones(M.cols, M.cols) / M.cols
+        return Ju * M * Ji
+    return M - M.mean(0, keepdim=True) - M.mean(1, keepdim=True) + M.mean()
+
+
+def row_column_effects(B) -> tuple[Tensor, Tensor] | tuple[sp.Matrix, sp.Matrix]:
+    """(a, b) with B − a 1ᵀ − 1 bᵀ = J B J: a = row means − grand mean, b = column means.
+
+    sympy (exact) or torch. Chapter 03: the linear terms of an FM absorb a and b.
     """
-    U, s, Wt = torch.linalg.svd(B, full_matrices=False)
-    keep = s > rtol * max(float(s.max()) if s.numel() else 0.0, 1e-300)
-    root = s[keep].sqrt()
-    return U[:, keep] * root, Wt[keep].T * root
+    if isinstance(B, sp.MatrixBase):
+        n_u, n_i = B.shape
+        grand = sum(B) / (n_u * n_i)
+        a = sp.Matrix([sum(B.row(u)) / n_i - grand for u in range(n_u)])
+        b = sp.Matrix([sum(B.col(i)) / n_u for i in range(n_i)])
+        return a, b
+    return B.mean(1) - B.mean(), B.mean(0)
+
+
+def user_item_min_k(B, rtol: float = 1e-10) -> int:
+    """min over a, b of rank(B − a1ᵀ − 1bᵀ) = rank(J B J): the smallest k of a user–item FM that
+    reproduces the full model with block B (chapter 03). Exact for sympy; numerical rank for torch."""
+    C = double_centre(B)
+    if isinstance(C, sp.MatrixBase):
+        return int(C.rank())
+    s = torch.linalg.svdvals(C)
+    return int((s > rtol * max(float(s.max()) if s.numel() else 0.0, 1e-300)).sum())
 
 
 def rank_factor_exact(B: sp.Matrix) -> tuple[sp.Matrix, sp.Matrix]:
-    """Exact rational rank factorisation B = V_u V_iᵀ with k = rank(B) (no square roots).
+    """Exact rational rank factorisation B = V_u V_iᵀ with rank(B) columns (no square roots).
 
     V_u = the pivot columns of B, V_iᵀ = the non-zero rows of its reduced row echelon form.
     """
@@ -392,6 +526,37 @@ def rank_factor_exact(B: sp.Matrix) -> tuple[sp.Matrix, sp.Matrix]:
     return B.extract(list(range(B.rows)), list(pivots)), R[: len(pivots), :].T
 
 
+def svd_factor(B: Tensor, rtol: float = 1e-10) -> tuple[Tensor, Tensor]:
+    """Balanced rank factorisation B = V_u V_iᵀ from the SVD B = U Σ Gᵀ: V_u = U√Σ, V_i = G√Σ.
+
+    k = the numerical rank. "Balanced": V_uᵀV_u = V_iᵀV_i = Σ; among all factorisations of B
+    it has the smallest ‖V_u‖² + ‖V_i‖², namely 2‖B‖_* (chapter 03, "Going further").
+    """
+    U, s, Gt = torch.linalg.svd(B, full_matrices=False)
+    keep = s > rtol * max(float(s.max()) if s.numel() else 0.0, 1e-300)
+    root = s[keep].sqrt()
+    return U[:, keep] * root, Gt[keep].T * root
+
+
+def user_item_fm(w0, w, B) -> tuple:
+    """An FM ``(w0, w_fm, V)`` with k = rank(J B J) that reproduces the full model (w0, w, B) on
+    every user–item pair: w_fm adds the row and column effects a, b to w, and V stacks a rank
+    factorisation of J B J = B − a1ᵀ − 1bᵀ. Exact (rational) for sympy, SVD-based for torch.
+    """
+    n_u, n_i = B.shape
+    a, b = row_column_effects(B)
+    C = double_centre(B)
+    if isinstance(B, sp.MatrixBase):
+        if w.rows != n_u + n_i:
+            raise FMInputError(f"w must have n_u + n_i = {n_u + n_i} entries, got {w.rows}")
+        V_u, V_i = rank_factor_exact(C)
+        return w0, w + sp.Matrix.vstack(a, b), V_u.col_join(V_i)
+    if w.shape != (n_u + n_i,):
+        raise FMInputError(f"w must have shape (n_u + n_i,) = ({n_u + n_i},), got {tuple(w.shape)}")
+    V_u, V_i = svd_factor(C)
+    return w0, w + torch.cat([a, b]), torch.cat([V_u, V_i])
+
+
 def param_counts(n_u: int, n_i: int, k: int) -> dict:
     """Exact parameter counts: full model 1 + n_u + n_i + n_u·n_i against the FM's 1 + n + n·k."""
     n = n_u + n_i
@@ -399,16 +564,22 @@ def param_counts(n_u: int, n_i: int, k: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Identifiability
+# What the predictions determine: rotations, reparametrisations, translations
 # ---------------------------------------------------------------------------------------------
 
 
-def cayley_exact(S: sp.Matrix) -> sp.Matrix:
-    """Q = (I − S)(I + S)⁻¹ for skew-symmetric S: an exactly orthogonal matrix (rational if S is)."""
-    if not (S + S.T).is_zero_matrix:
-        raise FMInputError("S must be skew-symmetric (S.T == -S) for the Cayley transform")
-    eye = sp.eye(S.rows)
-    return (eye - S) * (eye + S).inv()
+def rational_rotation(k: int, i: int, j: int, p: int, q: int) -> sp.Matrix:
+    """An exactly orthogonal rational ``(k, k)`` matrix: the rotation in the plane (i, j) with
+    cos φ = (p² − q²)/(p² + q²), sin φ = 2pq/(p² + q²) (a Pythagorean triple; p = 2, q = 1 gives 3/5, 4/5)."""
+    if not (0 <= i < k and 0 <= j < k and i != j):
+        raise FMInputError(f"need two different axes 0 ≤ i, j < k = {k}, got i = {i}, j = {j}")
+    if p == 0 and q == 0:
+        raise FMInputError("p and q must not both be 0")
+    r = sp.Integer(p * p + q * q)
+    c, s = sp.Integer(p * p - q * q) / r, sp.Integer(2 * p * q) / r
+    Q = sp.eye(k)
+    Q[i, i], Q[j, j], Q[i, j], Q[j, i] = c, c, -s, s
+    return Q
 
 
 def random_orthogonal(k: int, gen: torch.Generator) -> Tensor:
@@ -417,13 +588,47 @@ def random_orthogonal(k: int, gen: torch.Generator) -> Tensor:
     return Q * torch.sign(torch.diagonal(R))
 
 
-def frobenius_sq(V):
+def translate_user_item(w0, w, V, n_u: int, s, t) -> tuple:
+    """Shift every user vector by s and every item vector by t ``(k,)``, and move what the shift
+    adds to the predictions into the linear terms, so that every user–item prediction is unchanged:
+
+        (v_u + s)·(v_i + t) = v_u·v_i + v_u·t + s·v_i + s·t,
+        w_u ← w_u − v_u·t,   w_{n_u+i} ← w_{n_u+i} − s·v_i,   w0 ← w0 − s·t.
+
+    Returns ``(w0, w, V)``; sympy (s, t row matrices ``(1, k)``) or torch (``(k,)``). Chapter 03.
+    """
+    if isinstance(V, sp.MatrixBase):
+        s, t = sp.Matrix(s).reshape(1, V.cols), sp.Matrix(t).reshape(1, V.cols)
+        Vt, wt = V.copy(), w.copy()
+        for f in range(V.rows):
+            user = f < n_u
+            Vt[f, :] = V[f, :] + (s if user else t)
+            wt[f] = w[f] - ((V[f, :] * (t if user else s).T)[0])
+        return w0 - (s * t.T)[0], wt, Vt
+    shift = torch.cat([s.expand(n_u, -1), t.expand(V.shape[0] - n_u, -1)])
+    other = torch.cat([t.expand(n_u, -1), s.expand(V.shape[0] - n_u, -1)])
+    return w0 - s @ t, w - (V * other).sum(1), V + shift
+
+
+def translate_fixed_nnz(w0, w, V, c, d: int) -> tuple:
+    """Shift every latent vector by c and absorb the change for samples with exactly d binary
+    non-zeros: Σ_{a<b∈S}(v_a + c)·(v_b + c) = Σ_{a<b∈S} v_a·v_b + (d − 1) Σ_{a∈S} v_a·c + C(d, 2)‖c‖²,
+    so w_a ← w_a − (d − 1) v_a·c and w0 ← w0 − C(d, 2)‖c‖². sympy (c ``(1, k)``) or torch. Chapter 03."""
+    if isinstance(V, sp.MatrixBase):
+        c = sp.Matrix(c).reshape(1, V.cols)
+        Vc = V + sp.ones(V.rows, 1) * c
+        wc = sp.Matrix([w[a] - (d - 1) * (V[a, :] * c.T)[0] for a in range(V.rows)])
+        return w0 - sp.binomial(d, 2) * (c * c.T)[0], wc, Vc
+    return w0 - d * (d - 1) / 2 * (c @ c), w - (d - 1) * (V @ c), V + c
+
+
+def frobenius_sq(V) -> Tensor | sp.Expr:
     """‖V‖_F² = Σ_{i,f} v_if², the usual FM regulariser (exact for sympy)."""
     return sum(e**2 for e in V) if isinstance(V, sp.MatrixBase) else (V * V).sum()
 
 
-def pair_interaction_sq(V, n_u: int):
-    """Σ_{u,i} (v_u·v_i)² = ‖V_u V_iᵀ‖_F²: the regulariser the notes call more natural."""
+def pair_interaction_sq(V, n_u: int) -> Tensor | sp.Expr:
+    """Σ_{u,i} (v_u·v_i)² = ‖V_u V_iᵀ‖_F² = ‖B‖_F²: the regulariser the research notes call more natural."""
     if isinstance(V, sp.MatrixBase):
         B = V[:n_u, :] * V[n_u:, :].T
         return sum(e**2 for e in B)
@@ -432,25 +637,24 @@ def pair_interaction_sq(V, n_u: int):
 
 
 def nuclear_norm(B: Tensor) -> Tensor:
-    """‖B‖_* = Σ singular values."""
+    """‖B‖_* = the sum of the singular values of B."""
     return torch.linalg.svdvals(B).sum()
 
 
-def procrustes(A: Tensor, B: Tensor) -> Tensor:
-    """Orthogonal Q ``(k, k)`` minimising ‖A Q − B‖_F (A, B ``(n, k)``): Q = U Wᵀ, UΣWᵀ = AᵀB."""
-    if A.shape != B.shape:
-        raise FMInputError(f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
-    U, _, Wt = torch.linalg.svd(A.T @ B)
-    return U @ Wt
+def procrustes(V_from: Tensor, V_to: Tensor) -> Tensor:
+    """Orthogonal Q ``(k, k)`` minimising ‖V_from Q − V_to‖_F (orthogonal Procrustes): Q = U Gᵀ
+    from the SVD U Σ Gᵀ = V_fromᵀ V_to."""
+    if V_from.shape != V_to.shape:
+        raise FMInputError(
+            f"V_from and V_to must have the same shape, got {tuple(V_from.shape)} and {tuple(V_to.shape)}"
+        )
+    U, _, Gt = torch.linalg.svd(V_from.T @ V_to)
+    return U @ Gt
 
 
-def double_centre(M):
-    """J_u M J_i with J = I − 11ᵀ/m: removes row and column constants (sympy or torch)."""
-    if isinstance(M, sp.MatrixBase):
-        Ju = sp.eye(M.rows) - sp.ones(M.rows, M.rows) / M.rows
-        Ji = sp.eye(M.cols) - sp.ones(M.cols, M.cols) / M.cols
-        return Ju * M * Ji
-    return M - M.mean(0, keepdim=True) - M.mean(1, keepdim=True) + M.mean()
+# ---------------------------------------------------------------------------------------------
+# What a fit recovers
+# ---------------------------------------------------------------------------------------------
 
 
 def fit_fm(
@@ -458,9 +662,8 @@ def fit_fm(
 ) -> FactorizationMachine:
     """Fit an FM to (idx, y) by full-batch L-BFGS on the mean squared error (float64, seeded).
 
-    Notebook 03 fits noiseless data from a planted FM, so the loss can go to ~1e-25; the
-    run stops early once the loss (at the start of a round) is below 1e-24 or the gradient
-    below 1e-13.
+    Chapter 03 fits noiseless data from a planted FM, so the loss can go to ~1e-25; the run
+    stops early once the loss (at the start of a round) is below 1e-24 or the gradient below 1e-13.
     """
     model = FactorizationMachine(n, k, init_std=init_std, generator=torch.Generator().manual_seed(seed))
     opt = torch.optim.LBFGS(
@@ -487,58 +690,6 @@ def fit_fm(
     return model
 
 
-def diagonal_pinned_exact(G: sp.Matrix, k: int) -> bool:
-    """True if every diagonal entry of a rank-k G is fixed by its off-diagonal (exact).
-
-    For each i, look for disjoint I, J of size k, not containing i, with det G[I, J] ≠ 0.
-    Every rank-≤k completion has det G[{i}∪I, {i}∪J] = 0, which is linear in the (i, i) entry
-    with coefficient ±det G[I, J] ≠ 0, so that entry has one possible value. If this holds for
-    all i, the rank-k completion is unique and V is determined up to V ↦ V Q, Q orthogonal.
-    """
-    n = G.rows
-    for i in range(n):
-        others = [j for j in range(n) if j != i]
-        found = False
-        for I in itertools.combinations(others, k):
-            rest = [j for j in others if j not in I]
-            for J in itertools.combinations(rest, k):
-                if G.extract(list(I), list(J)).det() != 0:
-                    found = True
-                    break
-            if found:
-                break
-        if not found:
-            return False
-    return True
-
-
-# ---------------------------------------------------------------------------------------------
-# Named examples and experiments of notebook 03
-# ---------------------------------------------------------------------------------------------
-
-
-def k_examples(n: int = 10, seed: int = 0) -> dict:
-    """Named off-diagonals with proven bounds on the smallest k: name → (W, lower, upper).
-
-    * planted rank 3: lower = rank of an off-diagonal block, upper = 3 (the planted V0);
-    * all +1: lower 1 (W ≠ 0), upper 1 (v_i = 1 for all i);
-    * all −1: lower n − 1 (rank argument of notebook 03), upper n − 1 (shift completion);
-    * random ±1: lower = the largest rank of the blocks tried, upper n − 1.
-    """
-    planted, _ = planted_offdiag(n, 3, seed)
-    signs = random_sign_offdiag(n, seed)
-    half = list(range(n // 2)), list(range(n // 2, n))
-    rng = np.random.default_rng(seed)
-    splits = [half] + [(list(p[: n // 2]), list(p[n // 2 :])) for p in (rng.permutation(n) for _ in range(20))]
-    sign_lower = max(block_rank_exact(signs, r, c) for r, c in splits)
-    return {
-        "planted rank 3": (planted, block_rank_exact(planted, *half), 3),
-        "all +1": (ones_offdiag(n, 1), 1, 1),
-        "all -1": (ones_offdiag(n, -1), n - 1, n - 1),
-        "random ±1": (signs, sign_lower, n - 1),
-    }
-
-
 def _planted(n: int, k: int, seed: int):
     gen = torch.Generator().manual_seed(seed)
     return (
@@ -560,19 +711,22 @@ def recovery_samples(setting: str, n: int) -> Tensor:
         rows = [list(p) + [-1] for p in itertools.combinations(range(n), 2)]
         rows += [list(p) for p in itertools.combinations(range(n), 3)]
         return torch.tensor(rows, dtype=torch.int64)
-    raise FMInputError(f"unknown setting {setting!r}; use 'pairs' or 'pairs+triples'")
+    raise FMInputError(f"unknown setting {setting!r}; use 'user-item', 'pairs' or 'pairs+triples'")
+
+
+RECOVERY_QUANTITIES = ("predictions", "V", "V up to rotation", "w", "B", "JBJ")
 
 
 def planted_recovery(
     setting: str, seed: int, *, n_u: int = 10, n_i: int = 12, n: int = 10, k: int = 3, planted_seed: int = 3
-) -> dict:
+) -> dict[str, float | None]:
     """Fit an FM to the noiseless predictions of a planted one; max-abs errors of what it recovered.
 
     ``setting``: ``"user-item"`` (all n_u·n_i pairs), ``"pairs"`` or ``"pairs+triples"``
-    (see :func:`recovery_samples`, n features). Keys: ``predictions``, ``V`` (raw),
-    ``V aligned`` (after orthogonal Procrustes), ``w``; for user–item also ``B``
-    (= V_u V_iᵀ), ``centred B`` (J B J) and ``balanced centred`` (balanced factor of J B J,
-    aligned by Procrustes to the planted one). Notebook 03.
+    (see :func:`recovery_samples`, n features). Keys (:data:`RECOVERY_QUANTITIES`):
+    ``predictions``; ``V`` as fitted; ``V up to rotation`` (after the best rotation,
+    :func:`procrustes`); ``w``; for user–item ``B`` (= V_u V_iᵀ) and ``JBJ``; None where a
+    quantity does not apply (B and JBJ outside user–item data). Chapter 03.
     """
     features = n_u + n_i if setting == "user-item" else n
     w0, w, V = _planted(features, k, planted_seed)
@@ -581,76 +735,109 @@ def planted_recovery(
     model = fit_fm(idx, y, features, k, seed)
     with torch.no_grad():
         Vh = model.V.detach()
-        out = {
-            "predictions": (predict_sparse(idx, model.w0, model.w, Vh) - y).abs().max(),
-            "V": (Vh - V).abs().max(),
-            "V aligned": (Vh @ procrustes(Vh, V) - V).abs().max(),
-            "w": (model.w - w).abs().max(),
+        out: dict[str, float | None] = {
+            "predictions": float((predict_sparse(idx, model.w0, model.w, Vh) - y).abs().max()),
+            "V": float((Vh - V).abs().max()),
+            "V up to rotation": float((Vh @ procrustes(Vh, V) - V).abs().max()),
+            "w": float((model.w - w).abs().max()),
+            "B": None,
+            "JBJ": None,
         }
         if setting == "user-item":
             B, Bh = V[:n_u] @ V[n_u:].T, Vh[:n_u] @ Vh[n_u:].T
-            P, Ph = torch.cat(svd_factor(double_centre(B))), torch.cat(svd_factor(double_centre(Bh)))
-            out["B"] = (Bh - B).abs().max()
-            out["centred B"] = (double_centre(Bh) - double_centre(B)).abs().max()
-            out["balanced centred"] = (
-                (Ph @ procrustes(Ph, P) - P).abs().max() if Ph.shape == P.shape else torch.tensor(float("inf"))
-            )
-    return {key: float(v) for key, v in out.items()}
-
-
-# --------------------------------------------------------------------------- tables behind chapter 03
-
-K_SCAN_N = 10
-
-
-def k_scan_rows(n: int = K_SCAN_N, seeds=(0, 1, 2, 3)) -> list[dict]:
-    """Rows ``{example, k, rel_error, proven_lower, proven_upper}`` for the examples of
-    :func:`fmedu.expressiveness.k_examples` and every k = 1 … n."""
-    rows = []
-    for name, (W, lower, upper) in k_examples(n).items():
-        for k in range(1, n + 1):
-            rows.append(
-                {
-                    "example": name,
-                    "k": k,
-                    "rel_error": fit_offdiag(W, k, seeds, maxiter=1500)[0],
-                    "proven_lower": lower,
-                    "proven_upper": upper,
-                }
-            )
-    return rows
-
-
-def observed_k(rows: list[dict], tol: float = 1e-8) -> dict[str, int]:
-    """Smallest k whose best fit has relative error ≤ tol, per example (an observation)."""
-    out = {}
-    for r in rows:
-        if r["rel_error"] <= tol and r["example"] not in out:
-            out[r["example"]] = r["k"]
+            out["B"] = float((Bh - B).abs().max())
+            out["JBJ"] = float((double_centre(Bh) - double_centre(B)).abs().max())
     return out
 
 
-def gauge_rows(seed: int = 3, n_u: int = 10, n_i: int = 12, k: int = 3, ts=None) -> list[dict]:
-    """Both regularisers along V_u A_t, V_i A_t⁻ᵀ with A_t = diag(t, 1/t, 1) from the balanced factor.
+# ---------------------------------------------------------------------------------------------
+# Tables behind chapter 03's regulariser figure
+# ---------------------------------------------------------------------------------------------
 
-    Every member gives the same B = V_u V_iᵀ, hence the same user–item predictions.
-    """
-    ts = np.logspace(-1, 1, 41) if ts is None else ts
+
+def _planted_user_item(seed: int, n_u: int, n_i: int, k: int):
     gen = torch.Generator().manual_seed(seed)
-    V = torch.randn(n_u + n_i, k, dtype=torch.float64, generator=gen)
+    w0 = torch.randn((), dtype=F64, generator=gen)
+    w = torch.randn(n_u + n_i, dtype=F64, generator=gen)
+    V = torch.randn(n_u + n_i, k, dtype=F64, generator=gen)
+    return w0, w, V
+
+
+def _regulariser_row(theta: float, w0, w, V, n_u: int, y_ref: Tensor) -> dict:
     B = V[:n_u] @ V[n_u:].T
-    Vu, Vi = svd_factor(B)
+    y = predict_sparse(user_item_idx(n_u, V.shape[0] - n_u), w0, w, V)
+    return {
+        "theta": float(theta),
+        "frobenius_sq": float(frobenius_sq(V)),
+        "B_frobenius_sq": float(frobenius_sq(B)),
+        "JBJ_frobenius_sq": float(frobenius_sq(double_centre(B))),
+        "max_prediction_change": float((y - y_ref).abs().max()),
+        "prediction_scale": float(y_ref.abs().max()),
+    }
+
+
+def reparametrisation_rows(seed: int = 3, n_u: int = 10, n_i: int = 12, k: int = 3, thetas=None) -> list[dict]:
+    """Regularisers along V_u R_θ, V_i R_θ⁻ᵀ with R_θ = diag(θ, 1/θ, 1, …), started from the
+    balanced factor of a planted B: the block B and every user–item prediction stay the same.
+    Also ``two_nuclear_norm`` = 2‖B‖_*, the smallest ‖V‖² of any factorisation of B."""
+    thetas = np.logspace(-1, 1, 41) if thetas is None else thetas
+    w0, w, V = _planted_user_item(seed, n_u, n_i, k)
+    B = V[:n_u] @ V[n_u:].T
+    V_u, V_i = svd_factor(B)
+    V = torch.cat([V_u, V_i])
+    y_ref = predict_sparse(user_item_idx(n_u, n_i), w0, w, V)
     rows = []
-    for t in ts:
-        A = torch.diag(torch.tensor([t, 1 / t] + [1.0] * (k - 2), dtype=torch.float64))
-        Vt = torch.cat([Vu @ A, Vi @ torch.linalg.inv(A).T])
-        rows.append(
-            {
-                "t": float(t),
-                "frobenius_sq": float(frobenius_sq(Vt)),
-                "pair_interaction_sq": float(pair_interaction_sq(Vt, n_u)),
-                "two_nuclear_norm": float(2 * nuclear_norm(B)),
-                "max_B_change": float((Vt[:n_u] @ Vt[n_u:].T - B).abs().max()),
-            }
-        )
+    for theta in thetas:
+        R = torch.diag(torch.tensor([theta, 1 / theta] + [1.0] * (V.shape[1] - 2), dtype=F64))
+        Vt = torch.cat([V_u @ R, V_i @ torch.linalg.inv(R).T])
+        rows.append(_regulariser_row(theta, w0, w, Vt, n_u, y_ref) | {"two_nuclear_norm": float(2 * nuclear_norm(B))})
     return rows
+
+
+def translation_rows(seed: int = 3, n_u: int = 10, n_i: int = 12, k: int = 3, thetas=None) -> list[dict]:
+    """Regularisers along the translations s = θ s₀, t = θ t₀ (:func:`translate_user_item`, the
+    linear terms absorbing the change) of the same planted FM: every prediction stays the same,
+    ‖B‖_F² changes, ‖J B J‖_F² does not."""
+    thetas = np.linspace(-2, 2, 41) if thetas is None else thetas
+    w0, w, V = _planted_user_item(seed, n_u, n_i, k)
+    B = V[:n_u] @ V[n_u:].T
+    V_u, V_i = svd_factor(B)
+    V = torch.cat([V_u, V_i])
+    gen = torch.Generator().manual_seed(seed + 1)
+    s0, t0 = torch.randn(V.shape[1], dtype=F64, generator=gen), torch.randn(V.shape[1], dtype=F64, generator=gen)
+    y_ref = predict_sparse(user_item_idx(n_u, n_i), w0, w, V)
+    rows = []
+    for theta in thetas:
+        w0_t, w_t, V_t = translate_user_item(w0, w, V, n_u, theta * s0, theta * t0)
+        rows.append(_regulariser_row(theta, w0_t, w_t, V_t, n_u, y_ref))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Going further: when the off-diagonal pins the diagonal
+# ---------------------------------------------------------------------------------------------
+
+
+def diagonal_pinned_exact(G: sp.Matrix, k: int) -> bool:
+    """True if every diagonal entry of a rank-k Gram matrix G is fixed by its off-diagonal (exact).
+
+    For each i, look for disjoint I, J of size k, not containing i, with det G[I, J] ≠ 0.
+    Every rank-≤k completion has det G[{i}∪I, {i}∪J] = 0, which is affine in the (i, i) entry
+    with coefficient ±det G[I, J] ≠ 0, so that entry has one possible value. If this holds for
+    all i, the rank-k completion is unique and V is determined up to V ↦ V Q, Q orthogonal.
+    """
+    n = G.rows
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        found = False
+        for I in itertools.combinations(others, k):
+            rest = [j for j in others if j not in I]
+            for J in itertools.combinations(rest, k):
+                if G.extract(list(I), list(J)).det() != 0:
+                    found = True
+                    break
+            if found:
+                break
+        if not found:
+            return False
+    return True

@@ -35,6 +35,8 @@ make up the three-way check of notebook 02 and ``tests/test_grad.py``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -65,7 +67,7 @@ EPS64 = torch.finfo(torch.float64).eps
 # --------------------------------------------------------------------------- prediction
 
 
-def predict_grad(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = True):
+def predict_grad(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """Closed-form (∂ŷ/∂w0, ∂ŷ/∂w, ∂ŷ/∂V) of dense samples.
 
     ``x`` of shape ``(n,)`` gives tensors of shapes ``()``, ``(n,)``, ``(n, k)``;
@@ -90,7 +92,7 @@ def predict_grad(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = T
 
 def predict_grad_sparse(
     idx: Tensor, w0: Tensor, w: Tensor, V: Tensor, val: Tensor | None = None, *, check: bool = True
-):
+) -> tuple[Tensor, Tensor, Tensor]:
     """Closed-form gradients of ŷ on a padded index batch, only for the touched rows.
 
     Returns ``(g_w0, g_w, g_V)`` of shapes ``(batch,)``, ``(batch, m)``, ``(batch, m, k)``
@@ -116,7 +118,7 @@ def predict_grad_sparse(
 
 def batch_loss_grad(
     x: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "squared", *, check: bool = True
-):
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Mean loss over a dense batch and its closed-form gradient: ``(L, g_w0, g_w, g_V)``.
 
     ``x``: ``(batch, n)`` (or ``(n,)`` with ``y`` of shape ``()``); shapes of the gradients
@@ -154,7 +156,7 @@ def batch_loss_grad_sparse(
     val: Tensor | None = None,
     *,
     check: bool = True,
-):
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Mean loss over a padded index batch and its gradient, scattered to parameter shapes.
 
     Returns ``(L, g_w0, g_w, g_V)`` with ``g_w`` ``(n,)`` and ``g_V`` ``(n, k)``; only rows
@@ -204,7 +206,7 @@ def autograd_batch_grad(
     x: Tensor | None = None,
     idx: Tensor | None = None,
     val: Tensor | None = None,
-):
+) -> tuple[Tensor, ...]:
     """``(L, g_w0, g_w, g_V)`` by torch autograd through ``fmedu.predict`` (dense ``x``) or
     ``fmedu.predict_sparse`` (``idx``, ``val``): the second leg of notebook 02's three-way check."""
     spec = get_loss(loss)
@@ -225,7 +227,7 @@ def finite_difference_batch_grad(
     idx: Tensor | None = None,
     val: Tensor | None = None,
     h: float = 1e-5,
-):
+) -> tuple[Tensor, ...]:
     """``(g_w0, g_w, g_V)`` by central differences (L(θ + h) − L(θ − h)) / 2h, one coordinate at a time.
 
     The third leg of notebook 02's three-way check: it uses only loss *values*, so it is
@@ -251,7 +253,7 @@ def finite_difference_batch_grad(
 def _abs_scales(y: Tensor, w0, w, V, spec: Loss, x=None, idx=None, val=None):
     """Per-sample sizes of the quantities the roundoff analysis needs (absolute values throughout).
 
-    Returns ``(xa, A_w, A_V, yhat_abs, d_abs)``: dense |x| ``(B, n)``; the absolute-value
+    Returns ``(xa, A_w, A_V, y_hat_abs, d_abs)``: dense |x| ``(B, n)``; the absolute-value
     gradient of ŷ, |x_i|, and |x_i| Σ_j |v_jf||x_j| + |v_if| x_i² as ``(B, n)``, ``(B, n, k)``;
     the absolute-value prediction |w0| + Σ|w_i x_i| + ½Σ_f (Σ_i |v_if x_i|)²; |ℓ'(ŷ, y)|.
     """
@@ -263,10 +265,10 @@ def _abs_scales(y: Tensor, w0, w, V, spec: Loss, x=None, idx=None, val=None):
     Va = V.abs()
     sa = xa @ Va  # (B, k)
     A_V = xa.unsqueeze(-1) * sa.unsqueeze(-2) + Va.unsqueeze(0) * (xa * xa).unsqueeze(-1)
-    yhat_abs = w0.abs() + xa @ w.abs() + 0.5 * (sa * sa).sum(-1)
+    y_hat_abs = w0.abs() + xa @ w.abs() + 0.5 * (sa * sa).sum(-1)
     y_hat = predict(x, w0, w, V, check=False)
     d_abs = spec.derivative(y_hat, y).abs()
-    return xa, xa, A_V, yhat_abs, d_abs
+    return xa, xa, A_V, y_hat_abs, d_abs
 
 
 def roundoff_bound(
@@ -280,7 +282,7 @@ def roundoff_bound(
     idx: Tensor | None = None,
     val: Tensor | None = None,
     c: float = 64.0,
-):
+) -> tuple[Tensor, Tensor, Tensor]:
     """Entrywise float64 tolerance ``(b_w0, b_w, b_V)`` for closed form vs autograd.
 
     Both compute the same sums in different orders, so they differ by at most a few
@@ -290,9 +292,9 @@ def roundoff_bound(
     jump only at the kink, which checks avoid).
     """
     spec = get_loss(loss)
-    _, A_w, A_V, yhat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
+    _, A_w, A_V, y_hat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
     n, k = V.shape
-    weight = (d_abs + 2 * yhat_abs + 1) / d_abs.shape[0]  # (B,)
+    weight = (d_abs + 2 * y_hat_abs + 1) / d_abs.shape[0]  # (B,)
     scale = c * (n + k) * EPS64
     b_w0 = scale * weight.sum()
     b_w = scale * (weight.unsqueeze(-1) * A_w).sum(0)
@@ -312,7 +314,7 @@ def finite_difference_bound(
     val: Tensor | None = None,
     h: float = 1e-5,
     c: float = 64.0,
-):
+) -> tuple[Tensor, Tensor, Tensor]:
     """Entrywise tolerance ``(b_w0, b_w, b_V)`` for closed form vs central differences with step h.
 
     ŷ is affine in each single parameter (v_if never multiplies itself: the pairs have i < j),
@@ -321,11 +323,15 @@ def finite_difference_bound(
     Roundoff: each loss value carries error ≲ c(n+k)ε(|ℓ| + |ℓ'||ŷ|_abs), divided by h.
     """
     spec = get_loss(loss)
-    xa, A_w, A_V, yhat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
+    xa, A_w, A_V, y_hat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
     n, k = V.shape
     B = xa.shape[0]
-    y_hat = predict(x, w0, w, V, check=False) if idx is None else predict_sparse(idx, w0, w, V, val, check=False)
-    value_err = c * (n + k) * EPS64 * (spec.value(y_hat, y).abs() + (d_abs + 1) * (yhat_abs + 1)).mean()
+    if idx is None:
+        assert x is not None, "pass x (dense) or idx (sparse)"
+        y_hat = predict(x, w0, w, V, check=False)
+    else:
+        y_hat = predict_sparse(idx, w0, w, V, val, check=False)
+    value_err = c * (n + k) * EPS64 * (spec.value(y_hat, y).abs() + (d_abs + 1) * (y_hat_abs + 1)).mean()
     round_part = value_err / h
     t = spec.third_derivative_bound * h * h / 6 / B
     b_w0 = round_part + t * B * torch.ones((), dtype=V.dtype)
@@ -362,8 +368,9 @@ def three_way_check(
     and whether autograd agrees with the finite differences within the same bound.
     Used by notebook 02 and ``tests/test_grad.py``.
     """
-    kw = dict(x=x, idx=idx, val=val)
+    kw: dict[str, Any] = dict(x=x, idx=idx, val=val)
     if idx is None:
+        assert x is not None, "pass x (dense) or idx (sparse)"
         L, *closed = batch_loss_grad(x, y, w0, w, V, loss)
     else:
         L, *closed = batch_loss_grad_sparse(idx, y, w0, w, V, loss, val)
@@ -400,7 +407,7 @@ def kink_safe_step(y, w0, w, V, *, x=None, idx=None, val=None, h: float = 1e-5) 
 # --------------------------------------------------------------------------- erratum E6 (chapter 02)
 
 
-def slipped_batch_grad_V(x, y, w0, w, V, loss: str, variant: str):
+def slipped_batch_grad_V(x, y, w0, w, V, loss: str, variant: str) -> Tensor:
     """The V-gradient of the mean batch loss with the factor-index slip (a numeric stand-in for the
     published backward pass; our own code, same arithmetic)."""
     spec = get_loss(loss)

@@ -2,7 +2,7 @@
 
 Used by notebook 01 (the reformulation and its cost) and by every later notebook.
 
-Shapes follow design.md: ``x`` is ``(n,)`` or ``(batch, n)``, ``w0`` a scalar tensor,
+Shapes (notation as in the README): ``x`` is ``(n,)`` or ``(batch, n)``, ``w0`` a scalar tensor,
 ``w`` is ``(n,)`` and ``V`` is ``(n, k)`` with row ``v_i`` the latent vector of feature i.
 
 Sparse batches (one-hot / multi-hot data) are a *padded index matrix*:
@@ -171,7 +171,7 @@ class FactorizationMachine(nn.Module):
 
     Parameters ``w0`` (scalar), ``w`` ``(n,)`` and ``V`` ``(n, k)``; ``w`` and ``V`` are
     drawn from N(0, init_std²) with the given ``generator`` and ``w0`` starts at 0, as in
-    design.md's MovieLens experiment.
+    the MovieLens experiment of chapter 06.
     """
 
     def __init__(

@@ -26,7 +26,7 @@ def fm_prediction(x: sp.Matrix, w0: sp.Expr, w: sp.Matrix, V: sp.Matrix) -> sp.E
     return w0 + (w.T * x)[0] + pairwise_double_sum(x, V)
 
 
-def fm_symbols(n: int, k: int):
+def fm_symbols(n: int, k: int) -> tuple[sp.Matrix, sp.Symbol, sp.Matrix, sp.Matrix]:
     """Symbols of an FM with n features and k factors: ``(x, w0, w, V)``.
 
     ``x`` and ``w`` are sympy column matrices ``(n, 1)`` of symbols x_1…x_n, w_1…w_n;
@@ -42,13 +42,13 @@ def _dot(V: sp.Matrix, i: int, j: int):
     return sum(V[i, f] * V[j, f] for f in range(V.shape[1]))
 
 
-def pairwise_double_sum(x: sp.Matrix, V: sp.Matrix):
+def pairwise_double_sum(x: sp.Matrix, V: sp.Matrix) -> sp.Expr:
     """Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j, pairs enumerated explicitly."""
     n = V.shape[0]
     return sum(_dot(V, i, j) * x[i] * x[j] for i in range(n) for j in range(i + 1, n))
 
 
-def pairwise_rendle(x: sp.Matrix, V: sp.Matrix):
+def pairwise_rendle(x: sp.Matrix, V: sp.Matrix) -> sp.Expr:
     """½ Σ_f [(Σ_i v_if x_i)² − Σ_i v_if² x_i²]."""
     n, k = V.shape
     return sp.Rational(1, 2) * sum(

@@ -72,7 +72,7 @@ class Adam:
             p.addcdiv_(m, (u.sqrt() / math.sqrt(c2)).add_(self.eps), value=-self.lr / c1)
 
 
-def _check_data(X: Tensor, y: Tensor, name: str, loss: str, n: int | None = None) -> None:
+def _check_training_data(X: Tensor, y: Tensor, name: str, loss: str, n: int | None = None) -> None:
     if not isinstance(X, Tensor) or X.dim() != 2:
         shape = tuple(X.shape) if isinstance(X, Tensor) else type(X).__name__
         raise FMInputError(f"{name} must be a tensor of shape (N, n), one row per sample; got {shape}")
@@ -156,8 +156,8 @@ def train(
             raise FMInputError(f"{name} must be a positive integer, got {value!r}")
     if not (lr > 0 and math.isfinite(lr)):
         raise FMInputError(f"lr must be a positive finite number, got {lr!r}")
-    _check_data(X, y, "X", loss)
-    _check_data(X_val, y_val, "X_val", loss, n=X.shape[1])
+    _check_training_data(X, y, "X", loss)
+    _check_training_data(X_val, y_val, "X_val", loss, n=X.shape[1])
 
     N, n = X.shape
     gen = torch.Generator().manual_seed(seed)
@@ -197,7 +197,9 @@ def train(
 # --------------------------------------------------------------------------- planted data
 
 
-def planted_fm(n: int, k: int, *, strength: float = 1.0, seed: int = 0, dtype=torch.float64):
+def planted_fm(
+    n: int, k: int, *, strength: float = 1.0, seed: int = 0, dtype=torch.float64
+) -> tuple[Tensor, Tensor, Tensor]:
     """A known FM ``(w0, w, V)``; on x ~ N(0, I) its linear and pairwise parts have variance ≈ strength².
 
     w ~ N(0, strength²/n), V ~ N(0, σ²) with σ² = strength·√(2 / (n(n−1)k)), so that
@@ -213,7 +215,7 @@ def planted_fm(n: int, k: int, *, strength: float = 1.0, seed: int = 0, dtype=to
 
 def planted_data(
     w0: Tensor, w: Tensor, V: Tensor, N: int, *, task: str = "regression", noise: float = 0.3, seed: int = 0
-):
+) -> tuple[Tensor, Tensor]:
     """``(X, y)`` from the planted FM: X ~ N(0, I) of shape ``(N, n)``.
 
     Regression: y = ŷ(x) + N(0, noise²). Classification: y = +1 with probability

@@ -12,38 +12,69 @@
 # ---
 
 # %% [markdown]
-# # 03 · What $VV^\top$ can express
+# # 03 · What an FM can express
 #
-# An FM replaces a free interaction weight $W_{ij}$ for every pair of features by the inner
-# product $\langle v_i, v_j\rangle = (VV^\top)_{ij}$. The research notes ask four questions about
-# this, and the algorithms-reference seed makes one claim:
+# A model with a free weight for every pair of features needs $n(n-1)/2$ interaction weights; an
+# FM replaces them by inner products $\langle v_i, v_j\rangle$ of $n$ vectors with $k$ entries each.
+# That is what makes FMs trainable on sparse data, but it is a restriction, and a practitioner
+# should know exactly which one. Which tables of pairwise effects can an FM represent? How large
+# must $k$ be before nothing is lost? And after training, which of the learned numbers mean
+# something: is $V$ determined by the data, and does the usual penalty $\|V\|^2$ penalise the
+# model's predictions or only an arbitrary choice among equivalent parameters? This chapter
+# answers these questions with proofs whose every step is checked exactly, and corrects two
+# claims of the source material on the way.
 #
-# 1. Can an FM represent *any* interaction matrix, and what does the diagonal have to do with it?
-# 2. If the diagonal is free and we make it dominant, is that a minimum-norm choice? How large
-#    must $k$ be?
-# 3. For user–item data, where every sample has one user and one item, is the symmetric matrix
-#    meaningful at all? How many parameters does each model have?
-# 4. Is the model identifiable: can we recover the process that generated the data? Is
-#    $\|V\|^2$ the right regulariser, or is $\sum_{u,i}(v_u\cdot v_i)^2$ more natural?
+# Symbols follow the course [notation](../README.md#notation) table; the letters this chapter adds
+# are listed below.
+
+# %% [markdown]
+# ## What you will learn
 #
-# The seed claims: for any positive definite $W$ there is a $V$ with $W = VV^\top$ when $k$ is
-# large enough, "so an FM can express any interaction matrix".
+# * Why an FM only ever uses the **off-diagonal** of $VV^\top$, why with the diagonal left free every
+#   symmetric interaction matrix $W$ is reachable, and why "every $W$ is some $VV^\top$" is false
+#   (erratum E8).
+# * How to choose the free diagonal: diagonal dominance needs absolute values (erratum E7), is
+#   sufficient but not necessary, and can cost up to $n-1$ times more $\|V\|^2$ than needed.
+# * How many columns $k$ are needed: always $k\le n-1$, lower bounds from blocks of $W$, and what
+#   least-squares fits find.
+# * For user–item data: a $k$-column FM reproduces a full interaction table $B$ exactly **iff**
+#   $\min_{a,b}\operatorname{rank}(B - a\mathbf 1^\top - \mathbf 1b^\top)\le k$, because the linear
+#   terms absorb row and column effects.
+# * What the predictions determine: $V$ only up to rotations (and more for user–item data), so
+#   neither $\|V\|_F^2$ nor $\|B\|_F^2$ is a function of the predictions, while $JBJ$ is.
 #
-# Each answer below is marked **proven** (an exact argument whose steps are checked by sympy
-# or by exact rational arithmetic) or **observed** (numerical evidence: float64 fits from
-# several seeds). The closing table collects them.
+# ## What you need
 #
-# **Notation.** As in `design.md`: $n$ features, $k$ factors, $V\in\mathbb R^{n\times k}$ with rows
-# $v_i$, $w_0, w$. New here: $W$ a symmetric $n\times n$ interaction matrix, $G = VV^\top$ the Gram
-# matrix, and for user–item data $n_u$ users (features $0\ldots n_u-1$), $n_i$ items (features
-# $n_u\ldots n-1$), $V_u, V_i$ the two blocks of rows of $V$ and $B = V_uV_i^\top$ the
-# $n_u\times n_i$ user–item block. The notes write $M$ for our $W$, $n_f$ for $k$,
-# $V^u, V^i$ for $V_u, V_i$, $U$ and $I$ for the sets of users and items; the algorithms-reference
-# seed uses $W$, $V$, $k$ as we do.
+# * Chapter 01: the FM $\hat y(x) = w_0 + \sum_i w_ix_i + \sum_{i<j}\langle v_i, v_j\rangle x_ix_j$,
+#   with $v_i$ the $i$-th row of $V\in\mathbb R^{n\times k}$. Chapter 02 is not needed.
+# * Rank: $\operatorname{rank}(XY)\le\min(\operatorname{rank}X, \operatorname{rank}Y)$ and
+#   $\operatorname{rank}(X+Y)\le\operatorname{rank}X + \operatorname{rank}Y$.
+# * A symmetric matrix $M$ is **positive semidefinite** (PSD) if $z^\top Mz\ge0$ for every vector $z$,
+#   equivalently if all its eigenvalues are $\ge 0$; **positive definite** (PD) if $z^\top Mz>0$ for
+#   every $z\ne0$ [5, ch. 7].
+#
+# **Symbols of this chapter** ($e_i$ is the $i$-th unit vector, $\mathbf 1$ the all-ones vector):
+#
+# | symbol | meaning |
+# |---|---|
+# | $W$ | the **interaction matrix**: symmetric $n\times n$, $W_{ij}$ the weight of the pair $i\ne j$; its diagonal is never used and is stored as 0 |
+# | $M$ | any symmetric matrix in a general statement ("$M$ is PSD") |
+# | $\Delta = \operatorname{diag}(\delta_1,\dots,\delta_n)$ | a diagonal we choose; $W+\Delta$ is a **completion** of $W$ |
+# | $k^*$ | the smallest $k$ for which some $V\in\mathbb R^{n\times k}$ matches $W$ off the diagonal |
+# | $L$, $D$ | the factors of $M = LDL^\top$: $L$ unit lower-triangular, $D$ diagonal (the pivots) |
+# | $n_u$, $n_i$; $V_u$, $V_i$ | numbers of users and of items; the user rows and the item rows of $V$ |
+# | $B$ | the $n_u\times n_i$ **user–item block**, $B_{ui} = W_{u,\,n_u+i}$ |
+# | $a$, $b$ | a row effect $a\in\mathbb R^{n_u}$ and a column effect $b\in\mathbb R^{n_i}$ |
+# | $J$ | the centring matrix $I - \mathbf 1\mathbf 1^\top/m$ of whatever size $m$ fits |
+# | $\hat Y$ | the table of predictions, $\hat Y_{ui} = \hat y(e_u + e_{n_u+i})$ |
+# | $Q$; $R$ | an orthogonal $k\times k$ matrix; an invertible one |
+# | $s$, $t$ | shifts in $\mathbb R^k$ of the user vectors and of the item vectors |
+#
+# The research notes [4] write $M$ for our $W$, $n_f$ for $k$, $V^u, V^i$ for $V_u, V_i$. The SystemDS
+# reference page [3] writes $W$ both for the linear weights (our $w$) and, in its paragraph on
+# expressiveness, for the interaction matrix (our $W$).
 
 # %%
-import itertools
-
 import matplotlib.pyplot as plt
 import sympy as sp
 import torch
@@ -53,19 +84,69 @@ from fmedu import expressiveness as ex
 from fmedu import symbolic
 from fmedu.figures import nb03
 from fmedu.notebook import setup
+from fmedu.testing import EPS64, F64
 
 setup()
-F64 = torch.float64
-EPS = torch.finfo(F64).eps
 
 # %% [markdown]
-# ## 1 · The FM reads only the off-diagonal
+# ## 1 · A tiny example: three users, four movies
 #
-# A model with a free symmetric interaction matrix predicts
-# $w_0 + \sum_i w_ix_i + \sum_{i<j} W_{ij}x_ix_j$. The diagonal $W_{ii}$ never appears: the
-# pair sum has $i<j$. With a symbolic symmetric $W$ ($n = 4$) the pairwise term's derivative with
-# respect to every diagonal entry is exactly zero. For an FM, $W = VV^\top$, so the FM uses only
-# the off-diagonal of $VV^\top$; its diagonal $\|v_i\|^2$ is a by-product.
+# Three users (Ann, Ben, Cleo) rate four movies. Each rating is one sample with two one-hot
+# features: $x = e_u + e_{3+i}$ for user $u\in\{0,1,2\}$ and movie $i\in\{0,\dots,3\}$, so $n = 7$.
+# Here is an FM with $k = 1$: one number per user ("how much they like action") and one per movie
+# ("how much action it has"), plus linear weights.
+
+# %%
+n_u, n_i = 3, 4
+V_tiny = sp.Matrix([1, 2, -1, 2, 0, 1, -1])  # rows: Ann, Ben, Cleo, movie 0, 1, 2, 3; k = 1
+w_tiny = sp.Matrix([0, 1, 3, 1, -2, 0, 2])
+w0_tiny = 0
+W_tiny = ex.offdiag(V_tiny * V_tiny.T)  # the interaction matrix this FM induces
+W_tiny
+
+# %% [markdown]
+# $W_{ij} = \langle v_i, v_j\rangle$ for every pair, including user–user pairs like
+# $W_{01} = 2$ (Ann–Ben). Now the 12 predictions, each computed from the FM's definition at its
+# one-hot $x$, against $w_0 + w_u + w_{3+i} + W_{u,3+i}$:
+
+# %%
+Y_tiny = ex.user_item_table_exact(w0_tiny, w_tiny, V_tiny, n_u)
+same = all(Y_tiny[u, i] == w0_tiny + w_tiny[u] + w_tiny[3 + i] + W_tiny[u, 3 + i] for u in range(3) for i in range(4))
+Y_tiny, same
+
+# %% [markdown]
+# So only the $3\times4$ user–movie block of $W$ ever enters a prediction: no sample contains two
+# users, so $W_{01}$ is multiplied by $x_0x_1 = 0$ every time.
+#
+# Now the other direction: **a $W$ you want.** Since only the user–movie block is ever used, a
+# wish is a $3\times4$ table. Suppose a model with a free weight for every user–movie pair, and no
+# linear terms, has learned the weights $B_{\text{want}}$ below, so that it predicts exactly this table:
+
+# %%
+B_want = sp.Matrix([[3, -2, 1, 1], [6, -1, 3, 1], [2, 1, 2, 6]])
+block = V_tiny[:3, :] * V_tiny[3:, :].T  # the FM's user–movie block V_u V_iᵀ
+B_want.rank(), block.rank(), Y_tiny == B_want
+
+# %% [markdown]
+# $B_{\text{want}}$ has rank 3, and the FM's user–movie block $V_uV_i^\top$ has rank 1, as it must
+# with $k = 1$. Yet the FM above predicts exactly $B_{\text{want}}$: a rank-1 interaction block
+# produced a rank-3 table. The linear terms add $w_u$ to a whole row and $w_{3+i}$ to a whole column,
+# and such additions carry rank. Section 5 turns this into an exact criterion. Before that, the
+# general questions this example raises:
+#
+# 1. Which interaction matrices $W$ can $VV^\top$ reach at all, given that the FM ignores parts of it? (§2)
+# 2. How should its unused diagonal be chosen? (§3)
+# 3. How large must $k$ be? (§4)
+# 4. For user–item data, exactly which tables can a $k$-column FM produce? (§5)
+# 5. Which parameters do the predictions determine, and what does that mean for regularisation? (§6)
+
+# %% [markdown]
+# ## 2 · The FM reads only the off-diagonal
+#
+# Write the model with a free symmetric interaction matrix as
+# $\hat y = w_0 + \sum_i w_ix_i + \sum_{i<j}W_{ij}x_ix_j$. The pair sum has $i<j$, so no diagonal entry
+# $W_{ii}$ appears. With a symbolic $W$ ($n = 4$), the derivative of the pairwise term with respect
+# to each diagonal entry:
 
 # %%
 n = 4
@@ -75,44 +156,95 @@ pair_term = sum(W_sym[i, j] * x_sym[i] * x_sym[j] for i in range(n) for j in ran
 [sp.diff(pair_term, W_sym[i, i]) for i in range(n)]
 
 # %% [markdown]
-# So the question "which interaction matrices can an FM express?" really is: for which
-# symmetric $W$ is there a $V$ with $(VV^\top)_{ij} = W_{ij}$ for all $i\ne j$? Any symmetric matrix
-# agreeing with $W$ off the diagonal is a **completion** of $W$. Because every $VV^\top$ is
-# positive semidefinite (PSD: $x^\top VV^\top x = \|V^\top x\|^2\ge 0$, the notes' Gram-matrix
-# remark), $V$ with $k$ columns exists **iff $W$ has a PSD completion of rank $\le k$**.
+# All zero: the diagonal is invisible. An FM sets $W_{ij} = \langle v_i, v_j\rangle = (VV^\top)_{ij}$,
+# so the question "which $W$ can an FM express?" is: **for which symmetric $W$ is there a $V$ with
+# $(VV^\top)_{ij} = W_{ij}$ for all $i\ne j$?** The diagonal of $VV^\top$, $\|v_i\|^2$, is a
+# by-product that no prediction uses. Any symmetric matrix that agrees with $W$ off the diagonal,
+# $W + \Delta$, is a **completion** of $W$.
 #
-# ## 2 · A free diagonal makes any off-diagonal expressible
+# Two facts about $VV^\top$ turn this into a question about completions. First, $VV^\top$ is
+# always PSD, because $z^\top VV^\top z = \|V^\top z\|^2$. Exact, for a symbolic $V$ ($n = 3$, $k = 2$):
+
+# %%
+z = sp.Matrix(sp.symbols("z_1:4", real=True))
+_, _, _, V32 = symbolic.fm_symbols(3, 2)
+sp.expand((z.T * V32 * V32.T * z)[0] - sum((V32.T * z)[f] ** 2 for f in range(2)))
+
+# %% [markdown]
+# Second, $VV^\top$ has rank at most $k$ (a product through $k$ columns). Conversely, a PSD matrix of
+# rank $r$ can be written as $VV^\top$ with $r$ columns (§4 builds such a $V$ exactly). So:
 #
-# ### The notes' rule, as written, is not enough
+# > **A $V$ with $k$ columns matches $W$ off the diagonal iff some completion $W+\Delta$ is PSD of
+# > rank $\le k$.**
 #
-# The notes say a symmetric matrix is positive definite if each diagonal entry exceeds the sum of
-# the off-diagonal entries of its row. Without absolute values this is false:
-# $\begin{pmatrix}1&-2\\-2&1\end{pmatrix}$ passes it ($1 > -2$) but has the eigenvalue $-1$.
-# `notes_dominance_rule_exact` returns (rule as written holds, true dominance
-# $W_{ii} > \sum_{j\ne i}|W_{ij}|$ holds, smallest eigenvalue), exactly:
+# ### Not every $W$ is $VV^\top$, and it need not be
+#
+# > **Erratum E8 (the SystemDS reference page [3]).** The page states that for every positive
+# > definite $W$ there is a $V$ with $W = VV^\top$ when $k$ is large enough, and concludes that "an
+# > FM can express any interaction matrix $W$". The first half is true ($k = n$ suffices, §3). The
+# > conclusion does not follow: an interaction matrix need not be positive definite, and a $W\ne0$
+# > with trace 0, such as $\begin{pmatrix}0&1\\1&0\end{pmatrix}$, equals $VV^\top$ for **no** $V$ of
+# > any width. What holds, and is all an FM needs, is the off-diagonal statement: every symmetric
+# > $W$ agrees off the diagonal with some $VV^\top$ (§3). The checks follow.
+#
+# The reason: the trace of $VV^\top$ is the sum of the squares of all entries of $V$. Exact for a
+# symbolic $V$ with $n = 4$, $k = 3$:
+
+# %%
+ex.trace_identity(4, 3)
+
+# %% [markdown]
+# So $\operatorname{trace}(VV^\top) = 0$ forces $V = 0$ and hence $VV^\top = 0$. The matrix
+# $W_2 = \begin{pmatrix}0&1\\1&0\end{pmatrix}$ has trace 0 but is not 0 (it even has the eigenvalue
+# $-1$), so it is no $VV^\top$. Its off-diagonal, however, is that of $V = (1, 1)^\top$, with $k = 1$
+# (`offdiag_error` is $\max_{i\ne j}\lvert(VV^\top)_{ij} - W_{ij}\rvert$, exact):
+
+# %%
+W2 = sp.Matrix([[0, 1], [1, 0]])
+W2.trace(), min(W2.eigenvals()), ex.offdiag_error(sp.Matrix([[1], [1]]), W2)
+
+# %% [markdown]
+# ## 3 · Choosing the free diagonal
+#
+# We need, for any symmetric $W$, a diagonal $\Delta$ that makes $W+\Delta$ PSD. The research notes
+# propose making the diagonal large compared with the rest of its row.
+#
+# > **Erratum E7 (research notes "Factorisation machines" [4]).** The notes state that a symmetric
+# > matrix is positive definite if each diagonal entry exceeds the sum of the off-diagonal entries
+# > of its row, $M_{ii} > \sum_{j\ne i}M_{ij}$. Without absolute values this is false:
+# > $\begin{pmatrix}1&-2\\-2&1\end{pmatrix}$ satisfies it ($1 > -2$) and has the eigenvalue $-1$.
+# > With absolute values, $M_{ii} > \sum_{j\ne i}\lvert M_{ij}\rvert$ (**strict diagonal
+# > dominance**), the statement is true [5, ch. 6], but only sufficient: the $3\times3$ matrix with
+# > 1 on the diagonal and $0.6$ everywhere else is positive definite (eigenvalues $11/5, 2/5, 2/5$)
+# > and not dominant ($1 < 1.2$). The checks follow.
+#
+# `notes_dominance_rule_exact(M)` returns (the rule as written holds, strict dominance holds, the
+# smallest eigenvalue), all exact:
 
 # %%
 ex.notes_dominance_rule_exact(sp.Matrix([[1, -2], [-2, 1]]))
 
 # %% [markdown]
-# ### The dominant completion is a Gram matrix: an explicit $V$
+# The rule as written accepts a matrix with a negative eigenvalue, so it cannot certify PSD.
 #
-# With absolute values the idea is right. Set the diagonal to $D_{ii} = \sum_{j\ne i}|W_{ij}|$ and
-# call the result $A$. Instead of citing Gershgorin we write $A = VV^\top$ directly: give every pair
-# $i<j$ with $W_{ij}\ne 0$ one column $\sqrt{|W_{ij}|}\,(e_i + \operatorname{sign}(W_{ij})\,e_j)$. Its
-# outer product puts $|W_{ij}|$ at $(i,i)$ and $(j,j)$ and $W_{ij}$ at $(i,j)$, $(j,i)$; summed over
-# pairs this is exactly $A$. `pair_factor` builds it. First for a **symbolic** $3\times 3$ $W$
-# (every real $W$ of that size at once):
+# ### With absolute values: an explicit $V$
+#
+# Choose $\delta_i = \sum_{j\ne i}\lvert W_{ij}\rvert$, the **dominant completion**. Rather than
+# quoting a theorem, we write it as $VV^\top$ directly. Give every pair $i<j$ one column
+# $\sqrt{\lvert W_{ij}\rvert}\,(e_i + \operatorname{sign}(W_{ij})\,e_j)$. Its outer product puts
+# $\lvert W_{ij}\rvert$ at $(i,i)$ and $(j,j)$ and $W_{ij}$ at $(i,j)$ and $(j,i)$; summed over all
+# pairs, the diagonal collects exactly $\sum_{j\ne i}\lvert W_{ij}\rvert$. `pair_factor` builds
+# this $V$. For a $3\times3$ $W$ with **symbolic** entries (so for every real $W$ of that size):
 
 # %%
-a, b, c = sp.symbols("a b c", real=True)
-W3 = sp.Matrix([[0, a, b], [a, 0, c], [b, c, 0]])
+alpha, beta, gamma = sp.symbols("alpha beta gamma", real=True)
+W3 = sp.Matrix([[0, alpha, beta], [alpha, 0, gamma], [beta, gamma, 0]])
 V3 = ex.pair_factor(W3)
 sp.simplify(V3 * V3.T - ex.dominant_completion(W3))
 
 # %% [markdown]
-# The argument is the same for every $n$ (a sum of rank-one PSD terms, one per pair). A rational
-# $5\times5$ example, exact:
+# The zero matrix: $VV^\top$ is the dominant completion, so that completion is PSD. The argument
+# (a sum of PSD pieces, one per pair) works for every $n$. A rational $5\times5$ example, exact:
 
 # %%
 W5 = sp.Matrix(
@@ -128,179 +260,188 @@ V5 = ex.pair_factor(W5)
 V5.shape, (V5 * V5.T - ex.dominant_completion(W5)).applyfunc(sp.simplify).is_zero_matrix, ex.offdiag_error(V5, W5)
 
 # %% [markdown]
-# That $V$ has one column per pair (here 8). **$k = n$ suffices:** with a strictly dominant diagonal
-# (add $\varepsilon = 1/10$) the completion is positive definite, and an exact $LDL^\top$
-# factorisation has only positive rational pivots, an exact certificate. $V = L\sqrt D$ then has
-# $n$ columns and $VV^\top$ equals the completion exactly:
-
-# %%
-A5 = ex.dominant_completion(W5, sp.Rational(1, 10))
-V5n = ex.ldl_factor_exact(A5)
-V5n.shape, (V5n * V5n.T - A5).applyfunc(sp.simplify).is_zero_matrix, ex.offdiag_error(V5n, W5)
-
-# %% [markdown]
-# The same in float64 for a random $W$ with $n = 200$: the dominant completion, factored through
-# its eigendecomposition. An eigensolver's backward error is a modest multiple of
-# $n\,\varepsilon\,\|A\|_2$; we allow $10\,n\,\varepsilon\,\|A\|_2$.
-
-# %%
-gen = torch.Generator().manual_seed(0)
-R = torch.randn(200, 200, dtype=F64, generator=gen)
-W200 = (R + R.T) / 2
-A200 = ex.dominant_completion(W200)
-V200 = ex.psd_factor(A200)
-bound = 10 * 200 * EPS * torch.linalg.matrix_norm(A200, 2)
-V200.shape, bool(ex.offdiag_error(V200, W200) <= bound)
-
-# %% [markdown]
-# **Proven:** for every symmetric $W$ there is a $V$ with $n$ columns (indeed $n-1$, see §3)
-# whose $VV^\top$ has $W$'s off-diagonal.
+# **Every symmetric $W$ is expressible by an FM**, with one column per non-zero pair (here 8). §4
+# brings the number of columns down.
 #
-# ### A zero (or small) diagonal is impossible
-#
-# Could we keep the diagonal at zero? $\operatorname{trace}(VV^\top) = \sum_{i,f} v_{if}^2$ exactly:
-
-# %%
-ex.trace_identity(4, 3)
-
-# %% [markdown]
-# So a zero diagonal forces $\sum_{i,f}v_{if}^2 = 0$, i.e. $V = 0$, i.e. $W = 0$ off the diagonal
-# too. More precisely each $2\times2$ principal minor of $VV^\top$ is a sum of squares (Lagrange's
-# identity), so the diagonal must satisfy $G_{ii}G_{jj}\ge G_{ij}^2$: a large $|W_{ij}|$ forces large
-# $\|v_i\|^2\|v_j\|^2$. Exact for $k = 3$:
-
-# %%
-_, _, _, Vs = symbolic.fm_symbols(2, 3)
-G = Vs * Vs.T
-lagrange = sum((Vs[0, f] * Vs[1, g] - Vs[0, g] * Vs[1, f]) ** 2 for f, g in itertools.combinations(range(3), 2))
-sp.expand(G[0, 0] * G[1, 1] - G[0, 1] ** 2 - lagrange)
-
-# %% [markdown]
 # ### Dominance is sufficient, not necessary
 #
-# The notes worry that a Gram matrix would have to satisfy $\|v_i\|^2 > \sum_j |v_i\cdot v_j|$, which
-# "sounds impossible". It need not: dominance is one sufficient way to pick the diagonal, and most
-# Gram matrices are not dominant. $V = \mathbf 1\in\mathbb R^{4\times1}$ gives $VV^\top = \mathbf 1\mathbf 1^\top$,
-# PSD (smallest eigenvalue 0) but far from dominant ($1 < 3$):
+# The notes also worry that a Gram matrix $VV^\top$ would have to satisfy
+# $\|v_i\|^2 > \sum_{j\ne i}\lvert\langle v_i, v_j\rangle\rvert$, which "sounds impossible". It need
+# not: most PSD matrices are not dominant. The matrix with unit diagonal and $3/5$ off it fails both
+# rules, yet all its eigenvalues are positive:
 
 # %%
-ex.notes_dominance_rule_exact(sp.ones(4, 4))
+M06 = sp.Matrix(3, 3, lambda i, j: 1 if i == j else sp.Rational(3, 5))
+ex.notes_dominance_rule_exact(M06), M06.eigenvals()
 
 # %% [markdown]
-# ### The algorithms-reference seed's claim
-#
-# The seed argues: every positive definite $W$ is $VV^\top$ for $k$ large enough, hence an FM can
-# express any interaction matrix. The first half is true ($k = n$ by Cholesky; for a positive
-# definite $W$ also $k\ge n$ is needed, since $\operatorname{rank}VV^\top\le k$). The "hence" does not
-# follow: an interaction matrix need not be positive definite. $\begin{pmatrix}0&1\\1&0\end{pmatrix}$
-# has trace $0$, so by the trace identity it equals $VV^\top$ only for $V = 0$, which it is not:
-# it is **not** $VV^\top$ for any $k$. What is true, and what the FM needs, is the off-diagonal
-# statement: here $V = (1, 1)^\top$ with $k = 1$.
+# So it is positive definite (eigenvalue $11/5$ once, $2/5$ twice) without being dominant.
+# Being positive definite, it is $VV^\top$ for a $V$ with $n = 3$ columns, the true half of E8;
+# `ldl_factor_exact` (explained in §4) finds that $V$ exactly:
 
 # %%
-W2 = sp.Matrix([[0, 1], [1, 0]])
-V2 = sp.Matrix([[1], [1]])
-W2.trace(), min(W2.eigenvals()), ex.offdiag_error(V2, W2)
+V06 = ex.ldl_factor_exact(M06)
+V06.shape, (V06 * V06.T - M06).applyfunc(sp.simplify).is_zero_matrix
 
 # %% [markdown]
-# ### Is the dominant completion a minimum-norm solution?
+# ### What does the diagonal cost?
 #
-# The notes ask this. The FM's usual regulariser is $\|V\|_F^2 = \operatorname{trace}(VV^\top)$, so
-# the question is which PSD completion has the smallest trace. The dominant one is in general
-# **not** it. For $W = \mathbf 1\mathbf 1^\top - I$ ($n = 6$, every pair $+1$) the dominant
-# completion has trace $n(n-1) = 30$, while $A = \mathbf 1\mathbf 1^\top$ is a completion with trace
-# $n = 6$ and rank 1. And $6$ is the minimum: $Y = \frac{n}{n-1}(I - \mathbf 1\mathbf 1^\top/n)$ is PSD
-# with unit diagonal, and for any PSD completion $A$, $0\le\langle A, Y\rangle
-# = \operatorname{trace}A + \sum_{i\ne j}W_{ij}Y_{ij}$, so
-# $\operatorname{trace}A\ge -\sum_{i\ne j}W_{ij}Y_{ij}$. Exact:
+# The notes ask whether the dominant choice is a minimum-norm solution. The FM's usual regulariser
+# is $\|V\|_F^2$, and by the trace identity of §2, $\|V\|_F^2 = \operatorname{trace}(VV^\top)$: the sum
+# of the chosen diagonal. So "minimum norm" means the PSD completion with the smallest trace.
+#
+# A lower bound for any PSD completion $M = W+\Delta$: for a pair $i<j$ with $\sigma = \operatorname{sign}(W_{ij})$,
+# $(e_i - \sigma e_j)^\top M\,(e_i - \sigma e_j) = \delta_i + \delta_j - 2\lvert W_{ij}\rvert\ge0$. Summing over
+# all pairs counts each $\delta_i$ exactly $n-1$ times:
+#
+# $$(n-1)\operatorname{trace}(W+\Delta)\;\ge\;2\sum_{i<j}\lvert W_{ij}\rvert .$$
+#
+# The identity behind it, exact for $W_5$ with a symbolic diagonal:
 
 # %%
-n = 6
-W_plus = ex.ones_offdiag(n, 1)
-Y = sp.Rational(n, n - 1) * (sp.eye(n) - sp.ones(n, n) / n)
-certificate = -sum(W_plus[i, j] * Y[i, j] for i in range(n) for j in range(n) if i != j)
+delta = sp.symbols("delta_1:6", real=True)
+M5 = W5 + sp.diag(*delta)
+pair_sum = 0
+for i in range(5):
+    for j in range(i + 1, 5):
+        e = sp.zeros(5, 1)
+        e[i], e[j] = 1, -1 if W5[i, j] >= 0 else 1  # e_i − σ e_j with σ = sign(W_ij), σ = 1 for a zero entry
+        pair_sum += (e.T * M5 * e)[0]
+abs_sum = sum(abs(W5[i, j]) for i in range(5) for j in range(i + 1, 5))
+sp.expand(pair_sum - (4 * M5.trace() - 2 * abs_sum))
+
+# %% [markdown]
+# The dominant completion's trace is $2\sum_{i<j}\lvert W_{ij}\rvert$, exactly $n-1$ times this
+# bound, so it never costs more than $n-1$ times the minimum. It can cost that much: for
+# $W = \mathbf 1\mathbf 1^\top - I$ (every pair $+1$, $n = 6$) the bound is 6, the dominant trace is
+# 30, and $V = \mathbf 1$ (one column of ones, $VV^\top = \mathbf 1\mathbf 1^\top$) reaches the bound:
+
+# %%
+W_plus = ex.ones_offdiag(6, 1)
+ones6 = sp.ones(6, 1)
 (
+    ex.trace_lower_bound_exact(W_plus),
     ex.dominant_completion(W_plus).trace(),
-    sp.ones(n, n).trace(),
-    certificate,
-    min(Y.eigenvals()) >= 0,
-    all(Y[i, i] == 1 for i in range(n)),
+    (ones6 * ones6.T).trace(),
+    ex.offdiag_error(ones6, W_plus),
 )
 
 # %% [markdown]
-# **Proven:** the dominant completion is not minimum-norm in general; finding the minimum-trace
-# completion is a semidefinite program (the certificate above is its dual).
-#
-# ## 3 · How large must $k$ be?
+# So the dominant diagonal is a safe construction, not a cheap one: here it carries five times the
+# $\|V\|^2$ that the same off-diagonal needs. (Exercise 3.5 shows a pattern where dominance is the
+# cheapest choice.)
+
+# %% [markdown]
+# ## 4 · How many columns?
 #
 # Let $k^*(W)$ be the smallest $k$ for which some $V\in\mathbb R^{n\times k}$ matches $W$ off the
-# diagonal, i.e. the smallest rank of a PSD completion. What we can prove:
+# diagonal, i.e. the smallest rank of a PSD completion.
 #
-# * **Upper bound $k^*\le n-1$** ($n\ge2$). Let $W_0$ be $W$ with zero diagonal. Then
-#   $A = W_0 - \lambda_{\min}(W_0)I$ is a PSD completion (its diagonal $-\lambda_{\min}\ge0$ since
-#   $\operatorname{trace}W_0 = 0$) with the eigenvalue $0$, so $\operatorname{rank}A\le n-1$.
-# * **Block lower bound.** For disjoint index sets $I, J$ every entry of $W_{IJ}$ is off-diagonal, so
-#   $W_{IJ} = V_IV_J^\top$, a product through $k$ columns: $k^*\ge\operatorname{rank}W_{IJ}$.
-# * **A rank lower bound for negative off-diagonals.** If $W = -(\mathbf 1\mathbf 1^\top - I)$ off
-#   the diagonal, every completion is $A = \operatorname{diag}(a+1) - \mathbf 1\mathbf 1^\top$ (checked
-#   symbolically below). PSD forces $a_i\ge0$, so $\operatorname{diag}(a+1)$ has rank $n$, and
-#   $n\le\operatorname{rank}A + \operatorname{rank}\mathbf 1\mathbf 1^\top$ gives $k^*\ge n-1$.
-# * **Almost every $W$ needs many columns.** $V$ has $nk$ entries, but $VQ$ gives the same $VV^\top$
-#   for every orthogonal $Q$, so the reachable off-diagonals form the image of a space of dimension
-#   $nk - k(k-1)/2$. Below $n(n-1)/2$ that image has measure zero (Sard), so for almost every real $W$,
-#   $k^*\ge$ `dimension_count_k(n)`.
+# ### Upper bounds: $n$, then $n-1$
 #
-# The shift completion in float64 ($n = 200$, the $W$ from above): rank $n-1$, matching $W$'s
-# off-diagonal within the eigensolver bound.
+# **The tool.** Symmetric Gaussian elimination writes a symmetric $M$ as $M = LDL^\top$, $L$ unit
+# lower-triangular and $D$ diagonal [6, §4.1]. Its entries are exact rationals when $M$ is
+# rational. If every pivot $D_{pp}\ge0$, then $V = L\sqrt D$ (keeping the columns with $D_{pp}>0$)
+# gives $VV^\top = M$ with one column per positive pivot. `ldl_factor_exact` does this and refuses a
+# negative pivot, so a returned $V$ is an exact certificate that $M$ is PSD.
+#
+# **$k\le n$.** Add $\frac1{10}$ to the dominant diagonal. The completion is then strictly dominant,
+# hence positive definite, all $n$ pivots are positive, and $V$ has $n$ columns:
 
 # %%
-A_shift = ex.shift_completion(W200)
-V_shift = ex.psd_factor(A_shift)
-V_shift.shape[1], bool(ex.offdiag_error(V_shift, W200) <= 10 * 200 * EPS * torch.linalg.matrix_norm(A_shift, 2))
+V5n = ex.ldl_factor_exact(ex.dominant_completion(W5, sp.Rational(1, 10)))
+V5n.shape, ex.offdiag_error(V5n, W5)
 
 # %% [markdown]
-# The completion identity of the rank lower bound, with a symbolic diagonal $a$, and the exact
-# factor with $n-1$ columns from the shift completion $nI - \mathbf 1\mathbf 1^\top$ ($n = 6$; its
-# $LDL^\top$ has one zero pivot, which we drop):
+# **$k\le n-1$.** Make the first $n-1$ diagonal entries dominant plus 1, so that the leading
+# $(n-1)\times(n-1)$ block $M_1$ is positive definite, and choose the last one as
+# $\delta_n = g^\top M_1^{-1}g$, with $g$ the last column of $W$ above the diagonal. Elimination then
+# ends with the pivot $\delta_n - g^\top M_1^{-1}g = 0$: the completion is PSD of rank $n-1$
+# (`schur_completion_exact`; $\delta_n - g^\top M_1^{-1} g$ is the "Schur complement" [6, §4.2]).
+# For $W_5$ and for a random $\pm1$ pattern with $n = 8$:
 
 # %%
-a_sym = sp.symbols("a_1:7", real=True)
+results = []
+for W in (W5, ex.random_sign_offdiag(8, seed=0)):
+    V_low = ex.ldl_factor_exact(ex.schur_completion_exact(W))
+    results.append((W.rows, V_low.shape[1], ex.offdiag_error(V_low, W)))
+results
+
+# %% [markdown]
+# **Proven: $k^*\le n-1$ for every $W$ with $n\ge2$.** The rational arithmetic makes each
+# instance exact; the argument (a positive definite block plus one zero pivot) holds for every $W$.
+#
+# ### Lower bounds
+#
+# **Blocks.** For disjoint index sets $I$, $J$ every entry of the block $W_{IJ}$ is off the diagonal,
+# so $W_{IJ} = V_IV_J^\top$, a product through $k$ columns: $k^*\ge\operatorname{rank}W_{IJ}$
+# (`block_rank_exact`).
+#
+# **Sign patterns matter.** All pairs $+1$ need one column ($V = \mathbf 1$, above). All pairs $-1$
+# need $n-1$: every completion of $-(\mathbf 1\mathbf 1^\top - I)$ is
+# $\operatorname{diag}(\delta_1+1,\dots,\delta_n+1) - \mathbf 1\mathbf 1^\top$; a PSD matrix has a
+# non-negative diagonal, so every $\delta_i\ge0$, the diagonal part has rank $n$, and
+# $n\le\operatorname{rank}(W+\Delta) + \operatorname{rank}(\mathbf 1\mathbf 1^\top)$ gives
+# $\operatorname{rank}(W+\Delta)\ge n-1$. The identity with a symbolic diagonal, and a $V$ with
+# $n-1 = 5$ columns:
+
+# %%
 W_minus = ex.ones_offdiag(6, -1)
-completion = W_minus + sp.diag(*a_sym)
-V_minus = ex.ldl_factor_exact(6 * sp.eye(6) - sp.ones(6, 6))
-(
-    (completion - (sp.diag(*[ai + 1 for ai in a_sym]) - sp.ones(6, 6))).is_zero_matrix,
-    V_minus.shape,
-    ex.offdiag_error(V_minus, W_minus),
-)
+d6 = sp.symbols("delta_1:7", real=True)
+identity = (W_minus + sp.diag(*d6) - (sp.diag(*[di + 1 for di in d6]) - sp.ones(6, 6))).is_zero_matrix
+V_minus = ex.ldl_factor_exact(ex.schur_completion_exact(W_minus))
+identity, V_minus.shape[1], ex.offdiag_error(V_minus, W_minus)
 
 # %% [markdown]
-# So $k^*\big(-(\mathbf 1\mathbf 1^\top - I)\big) = n-1$ exactly, while $k^*(\mathbf 1\mathbf 1^\top - I) = 1$:
-# the sign pattern, not the size of the entries, decides. The dimension count for a few $n$:
+# So $k^* = 1$ for all $+1$ and $k^* = n-1$ for all $-1$: entries of the same size, opposite
+# signs, and the widest possible gap.
+#
+# **Almost every $W$ needs many columns.** $V$ has $nk$ entries, but $V$ and $VQ$ (any orthogonal
+# $Q$, §6) give the same $VV^\top$, which leaves $nk - k(k-1)/2$ free numbers to match
+# $n(n-1)/2$ off-diagonal entries. With fewer free numbers than entries, the reachable
+# off-diagonals form a set of volume zero (Sard's theorem [8]), so a $W$ drawn from any continuous
+# distribution almost never lies in it. `dimension_count_k(n)` is the smallest $k$ with enough
+# free numbers; we check its definition exactly (enough at $k$, too few at $k-1$) and that it
+# respects the proven upper bound $n-1$:
 
 # %%
-{n: ex.dimension_count_k(n) for n in (4, 10, 20, 50, 100, 1000)}
+counts = {n: ex.dimension_count_k(n) for n in (4, 10, 20, 50, 100, 1000)}
+
+
+def free(n, k):
+    return n * k - k * (k - 1) // 2
+
+
+checks = all(free(n, k) >= n * (n - 1) // 2 > free(n, k - 1) and k <= n - 1 for n, k in counts.items())
+counts, checks
 
 # %% [markdown]
-# For $n = 1000$ almost every $W$ needs $k\ge 956$. A small $k$ works only for special
-# off-diagonals, such as those of a low-rank $V_0V_0^\top$.
+# For $n = 1000$ features, a generic $W$ needs at least 956 columns. A small $k$ works only for
+# special off-diagonals, such as those of a low-rank $V_0V_0^\top$, which is exactly what an FM
+# assumes about the data.
 #
-# ### Numerical exploration
+# ### What least-squares fits find
 #
-# Four off-diagonals with $n = 10$, each with its proven bounds
-# (`k_examples`): planted $V_0V_0^\top$ with integer $V_0\in\mathbb Z^{10\times3}$ (block lower bound
-# 3, upper bound 3 from $V_0$ itself: $k^* = 3$); all $+1$ ($k^*=1$); all $-1$ ($k^* = 9$); random
-# $\pm1$ (block lower bound, upper $n-1$):
+# Four off-diagonals with $n = 10$ (`k_examples`): a planted $V_0V_0^\top$ with an integer
+# $V_0\in\mathbb Z^{10\times3}$, all $+1$, all $-1$, and random $\pm1$. Each comes with a proven lower
+# bound (an exact block rank, or the argument above) and a proven upper bound. We certify every
+# upper bound by an exact $V$ with that many columns (the planted $V_0$, $V = \mathbf 1$, or the
+# Schur completion):
 
 # %%
 examples = ex.k_examples(10)
-{name: (lower, upper) for name, (_, lower, upper) in examples.items()}
+certified = {}
+for name, (W, lower, upper, V_cert) in examples.items():
+    V_cert = ex.ldl_factor_exact(ex.schur_completion_exact(W)) if V_cert is None else V_cert
+    certified[name] = (lower, upper, V_cert.shape[1] == upper and ex.offdiag_error(V_cert, W) == 0)
+certified
 
 # %% [markdown]
-# For each $k = 1\ldots10$ we fit $V\in\mathbb R^{10\times k}$ to the off-diagonal by least squares
+# For $k = 1,\dots,10$ we fit $V\in\mathbb R^{10\times k}$ to each off-diagonal by least squares
 # (L-BFGS, best of four random starts) and record the relative error
-# $\|\mathrm{off}(VV^\top - W)\|_F/\|\mathrm{off}(W)\|_F$. This is evidence, not proof: a fit can
-# miss a solution that exists.
+# $\|\mathrm{off}(VV^\top - W)\|_F/\|\mathrm{off}(W)\|_F$, where $\mathrm{off}$ zeroes the diagonal.
+# This is evidence, not proof: a fit can miss a solution that exists. The errors span 17 orders of
+# magnitude, hence the log scale.
 
 # %%
 scan = ex.k_scan_rows()
@@ -308,354 +449,531 @@ nb03.plot_k_scan(scan)
 plt.show()
 
 # %% [markdown]
-# The smallest $k$ whose best fit reaches relative error $10^{-8}$, per example:
+# Each panel shows one example: the blue curve is the best relative error for each $k$, the green
+# band the proven range of $k^*$, the dashed line the threshold $10^{-8}$ below which we count a fit
+# as exact, and the red ring the first $k$ below it. Each curve falls off a cliff: below the
+# observed $k^*$ the best fit leaves at least 10 % of the off-diagonal unexplained, from it on the
+# error is at rounding level (below $10^{-14}$). The observed $k^*$ against the proven range, and
+# the cliff:
 
 # %%
 observed = ex.observed_k(scan)
-observed
+cliff = all(r["rel_error"] >= 0.1 if r["k"] < observed[r["example"]] else r["rel_error"] <= 1e-14 for r in scan)
+in_range = {
+    name: (lower, observed[name], upper, lower <= observed[name] <= upper)
+    for name, (lower, upper, _) in certified.items()
+}
+in_range, cliff
 
 # %% [markdown]
-# Where the bounds meet, the fits find exactly the proven $k^*$; for random signs the observed value
-# lies within the proven bounds (above the dimension count, which for $n = 10$ is 6 but applies to
-# almost every real $W$, not to $\pm1$ matrices):
-
-# %%
-(
-    all(observed[name] == lower for name, (_, lower, upper) in examples.items() if lower == upper),
-    examples["random ±1"][1] <= observed["random ±1"] <= examples["random ±1"][2],
-)
+# Every observed value lies in its proven range, and equals it where the range is a single
+# number. For random signs the fits need 7 columns, inside the proven range 5 to 9; the dimension
+# count (6 for $n = 10$) does not apply there, since a $\pm1$ pattern is not drawn from a continuous
+# distribution.
 
 # %% [markdown]
-# ## 4 · User–item data: only one block matters
+# ## 5 · User–item data: exactly which tables?
 #
-# When every sample has exactly one user $u$ and one item $i$, $x = e_u + e_{n_u+i}$ and the pair
-# sum has a single term, $W_{u,\,n_u+i}$. With a symbolic symmetric $W$ ($n_u = 2$, $n_i = 3$), for
-# every pair:
+# Back to the data of §1: every sample is $x = e_u + e_{n_u+i}$, one user and one item. Users are
+# features $0,\dots,n_u-1$, items $n_u,\dots,n-1$.
+#
+# ### Only the user–item block matters
+#
+# With a symbolic symmetric $W$ ($n_u = 2$, $n_i = 3$), the pairwise term at every user–item sample
+# equals the single entry $W_{u,\,n_u+i}$:
 
 # %%
 n_u, n_i = 2, 3
-n = n_u + n_i
-W_ui = sp.Matrix(n, n, lambda i, j: sp.Symbol(f"W_{min(i, j)}_{max(i, j)}", real=True))
-
-
-def one_hot_pair(u, i):
-    return [1 if f in (u, n_u + i) else 0 for f in range(n)]
-
-
+W_ui = sp.Matrix(5, 5, lambda i, j: sp.Symbol(f"W_{min(i, j)}_{max(i, j)}", real=True))
 all(
-    sp.expand(sum(W_ui[p, q] * x[p] * x[q] for p in range(n) for q in range(p + 1, n)) - W_ui[u, n_u + i]) == 0
+    sp.expand(sum(W_ui[f, g] * x[f] * x[g] for f in range(5) for g in range(f + 1, 5)) - W_ui[u, n_u + i]) == 0
     for u in range(n_u)
     for i in range(n_i)
-    for x in [one_hot_pair(u, i)]
+    for x in [ex.one_hot_pair(u, i, n_u, n_i)]
 )
 
 # %% [markdown]
-# So the user–user block, the item–item block and the diagonal are all free; only
-# $B = W_{\text{users},\,\text{items}}$ is fixed. The FM's user–item block is $V_uV_i^\top$, an
-# unconstrained product of two *different* matrices: no symmetry, no PSD condition. Any $B$ of
-# rank $r$ factors with $k = r$, and $k\ge r$ is necessary ($\operatorname{rank}V_uV_i^\top\le k$).
-# **Proven:** for user–item data $k^* = \operatorname{rank}B$.
+# The user–user block, the item–item block and the diagonal are all free; only the block $B$ with
+# $B_{ui} = W_{u,\,n_u+i}$ is used. The FM's block is $V_uV_i^\top$, a product of two *different*
+# matrices: no symmetry, no PSD condition, so $B$ needs only a rank factorisation. The full
+# model's table of predictions is
 #
-# Exactly, with a rational $4\times5$ block of rank 2 and the rank factorisation $B = CF$ (pivot
-# columns times the reduced row echelon form, no square roots): we compare the FM's prediction,
-# computed from its definition with symbolic one-hot $x$, with the full model's on all 20 pairs.
+# $$\hat Y_{ui} = w_0 + w_u + w_{n_u+i} + B_{ui}.$$
+#
+# ### The linear terms absorb row and column effects
+#
+# Subtract a row effect $a$ and a column effect $b$ from the block and add them to the linear
+# weights: $B\to B - a\mathbf 1^\top - \mathbf 1b^\top$, $w_u\to w_u + a_u$, $w_{n_u+i}\to w_{n_u+i} + b_i$.
+# The table does not change. Exact, with everything symbolic ($n_u = 2$, $n_i = 3$):
 
 # %%
-n_u, n_i = 4, 5
-n = n_u + n_i
-B_exact = sp.Matrix([[1, 2], [-1, sp.Rational(1, 3)], [0, 3], [2, -1]]) * sp.Matrix(
-    [[1, 0, -2, sp.Rational(1, 2), 3], [2, 1, 0, -1, sp.Rational(2, 5)]]
-)
-V_u, V_i = ex.rank_factor_exact(B_exact)
-V_exact = V_u.col_join(V_i)
-w0_exact = sp.Rational(1, 7)
-w_exact = sp.Matrix([sp.Rational(j - 4, 3) for j in range(n)])
+B_s = sp.Matrix(2, 3, lambda u, i: sp.Symbol(f"B_{u}{i}", real=True))
+a_s, b_s = sp.Matrix(sp.symbols("a_0:2", real=True)), sp.Matrix(sp.symbols("b_0:3", real=True))
+w_s = sp.Matrix(sp.symbols("w_1:6", real=True))
+w0_s = sp.Symbol("w_0", real=True)
+shifted_B = B_s - a_s * sp.ones(1, 3) - sp.ones(2, 1) * b_s.T
+shifted_w = w_s + a_s.col_join(b_s)
+(ex.full_model_table(w0_s, shifted_w, shifted_B) - ex.full_model_table(w0_s, w_s, B_s)).is_zero_matrix
 
+# %% [markdown]
+# This gives the criterion. **A user–item FM with $k$ columns (and its own $w_0$, $w$) reproduces
+# the full model with block $B$ on every pair iff**
+#
+# $$\min_{a,\,b}\ \operatorname{rank}\bigl(B - a\mathbf 1^\top - \mathbf 1b^\top\bigr)\ \le\ k .$$
+#
+# *If:* take $a, b$ reaching the minimum, factor $B - a\mathbf 1^\top - \mathbf 1b^\top = V_uV_i^\top$
+# with $k$ columns, and move $a, b$ into $w$ as above. *Only if:* if the FM's table
+# $w_0' + w_u' + w_{n_u+i}' + (V_uV_i^\top)_{ui}$ equals the full model's, then
+# $V_uV_i^\top = B - a\mathbf 1^\top - \mathbf 1b^\top$ with $a_u = w_u' - w_u + w_0' - w_0$ and
+# $b_i = w_{n_u+i}' - w_{n_u+i}$, and a product through $k$ columns has rank $\le k$.
+#
+# ### Computing the minimum: double centring
+#
+# The centring matrix $J = I - \mathbf 1\mathbf 1^\top/m$ subtracts the mean: $J\mathbf 1 = 0$, so
+# $J(B - a\mathbf 1^\top - \mathbf 1b^\top)J = JBJ$ for **every** $a, b$ (exact below). Since
+# multiplying cannot raise the rank, every candidate has rank $\ge\operatorname{rank}(JBJ)$. And
+# $JBJ$ is itself a candidate: $JBJ = B - a^*\mathbf 1^\top - \mathbf 1b^{*\top}$ with $a^*$ the row
+# means minus the grand mean and $b^*$ the column means (`row_column_effects`, exact below). So
+#
+# $$k^*_{\text{user–item}}(B) = \operatorname{rank}(JBJ).$$
 
-def fm_exact(x):
-    x = sp.Matrix(x)
-    return w0_exact + (w_exact.T * x)[0] + symbolic.pairwise_double_sum(x, V_exact)
-
-
-def full_exact(u, i):
-    return w0_exact + w_exact[u] + w_exact[n_u + i] + B_exact[u, i]
-
-
+# %%
+a_star, b_star = ex.row_column_effects(B_s)
 (
-    V_exact.shape,
-    B_exact.rank(),
-    all(
-        fm_exact([1 if f in (u, n_u + i) else 0 for f in range(n)]) == full_exact(u, i)
-        for u in range(n_u)
-        for i in range(n_i)
-    ),
+    sp.simplify(ex.double_centre(shifted_B) - ex.double_centre(B_s)).is_zero_matrix,
+    sp.simplify(B_s - a_star * sp.ones(1, 3) - sp.ones(2, 1) * b_star.T - ex.double_centre(B_s)).is_zero_matrix,
 )
 
 # %% [markdown]
-# In float64, with `fmedu.predict_sparse` on the index batch `[u, n_u + i]` for all pairs: a random
-# rank-5 block with $n_u = 30$, $n_i = 40$, factored by the SVD ($V_u = U\sqrt\Sigma$,
-# $V_i = W\sqrt\Sigma$, so $k = 5$). The error bound is $64\max(n_u,n_i)\,\varepsilon$ times the
-# size of the terms.
+# ### The tiny example, solved
+#
+# $B_{\text{want}}$ of §1 has rank 3 but $\operatorname{rank}(JB_{\text{want}}J) = 1$, so $k = 1$
+# suffices. `user_item_fm` builds the FM from the proof (a rational rank factorisation of $JBJ$,
+# the effects moved into $w$); its table equals the full model's with $w_0 = 0$, $w = 0$:
+
+# %%
+w0_fm, w_fm, V_fm = ex.user_item_fm(0, sp.zeros(7, 1), B_want)
+(
+    B_want.rank(),
+    ex.user_item_min_k(B_want),
+    V_fm.shape[1],
+    ex.user_item_table_exact(w0_fm, w_fm, V_fm, 3) == ex.full_model_table(0, sp.zeros(7, 1), B_want),
+)
+
+# %% [markdown]
+# So the rank of the interaction table is the wrong measure: what an FM must factor is the table
+# with its row and column effects removed.
+#
+# ### At scale, in floating point
+#
+# A random $30\times40$ block of the form (rank 5) + row effect + column effect has rank 7, but
+# $JBJ$ has rank 5. The FM with $k = 5$ from `user_item_fm` (an SVD factor of $JBJ$) reproduces the
+# full model on all 1200 pairs, computed with `fmedu.predict_sparse`, within a rounding bound of
+# $64\max(n_u, n_i)\,\varepsilon$ times the size of the terms:
 
 # %%
 gen = torch.Generator().manual_seed(5)
-n_u, n_i, r = 30, 40, 5
-B = torch.randn(n_u, r, dtype=F64, generator=gen) @ torch.randn(r, n_i, dtype=F64, generator=gen)
-w0 = torch.randn((), dtype=F64, generator=gen)
-w = torch.randn(n_u + n_i, dtype=F64, generator=gen)
-V_u, V_i = ex.svd_factor(B)
-V = torch.cat([V_u, V_i])
-idx = ex.user_item_idx(n_u, n_i)
-err = (fmedu.predict_sparse(idx, w0, w, V) - ex.full_interaction_predict(w0, w, B)).abs().max()
-scale = w0.abs() + 2 * w.abs().max() + torch.linalg.matrix_norm(B, 2)
-tuple(V.shape), idx.shape[0], bool(err <= 64 * max(n_u, n_i) * EPS * scale)
+n_u, n_i = 30, 40
+low = torch.randn(n_u, 5, dtype=F64, generator=gen) @ torch.randn(5, n_i, dtype=F64, generator=gen)
+B = low + torch.randn(n_u, 1, dtype=F64, generator=gen) + torch.randn(1, n_i, dtype=F64, generator=gen)
+w0, w = torch.randn((), dtype=F64, generator=gen), torch.randn(n_u + n_i, dtype=F64, generator=gen)
+w0_f, w_f, V_f = ex.user_item_fm(w0, w, B)
+err = (fmedu.predict_sparse(ex.user_item_idx(n_u, n_i), w0_f, w_f, V_f) - ex.full_interaction_predict(w0, w, B)).abs()
+scale = w0.abs() + 2 * w_f.abs().max() + B.abs().max()
+bound = 64 * max(n_u, n_i) * EPS64 * scale
+int(torch.linalg.matrix_rank(B)), ex.user_item_min_k(B), V_f.shape[1], bool(err.max() <= bound)
 
 # %% [markdown]
-# ### Parameter counts
+# ### What the restriction costs, in parameters
 #
-# On user–item data the full model has $1 + n_u + n_i + n_un_i$ effective parameters (the notes'
-# count), the FM $1 + n + nk$ with $n = n_u + n_i$. Exact integers for a small case, MovieLens 100k
-# sizes ($943$ users, $1682$ movies, $k = 20$) and a large catalogue:
+# On user–item data the full model has $1 + n_u + n_i + n_un_i$ parameters, the FM $1 + n + nk$ with
+# $n = n_u + n_i$. Exact counts for a small case, MovieLens 100k sizes (943 users, 1682 movies [7],
+# $k = 20$) and a large catalogue:
 
 # %%
-[ex.param_counts(*sizes) for sizes in ((10, 12, 3), (943, 1682, 20), (100_000, 10_000, 64))]
+param_rows = [ex.param_counts(*sizes) for sizes in ((10, 12, 3), (943, 1682, 20), (100_000, 10_000, 64))]
+ml = param_rows[1]
+param_rows, 28 * ml["fm"] < ml["full"] < 29 * ml["fm"]
 
 # %% [markdown]
-# The FM is smaller exactly when $nk < n_un_i$; at MovieLens sizes by a factor of about 29. It can
-# match the full model only for blocks of rank $\le k$.
-#
-# ## 5 · Identifiability
-#
-# ### Rotations: $V$ and $VQ$ give identical predictions
-#
-# For orthogonal $Q$, $(VQ)(VQ)^\top = VQQ^\top V^\top = VV^\top$. We take an exactly orthogonal
-# rational $Q$ from the Cayley transform $Q = (I-S)(I+S)^{-1}$ of a skew-symmetric $S$, and a fully
-# symbolic $V$ ($n = 4$, $k = 3$): $Q^\top Q = I$, the Gram matrices agree, Rendle's pairwise term
-# agrees for symbolic $x$, and both regularisers are unchanged ($n_u = 2$ users, 2 items).
+# At MovieLens sizes the FM has between 28 and 29 times fewer parameters. The price: it reproduces
+# a full model exactly only when $\operatorname{rank}(JBJ)\le k$. A generic table has
+# $\operatorname{rank}(JBJ) = \min(n_u, n_i) - 1$ ($J$ removes one dimension on each side), 942 at
+# MovieLens sizes, far above $k = 20$; an FM bets that the real table is close to one of low
+# centred rank. The generic rank, exact for an arbitrary rational $10\times12$ block:
 
 # %%
-S = sp.Matrix([[0, 1, 2], [-1, 0, sp.Rational(1, 3)], [-2, -sp.Rational(1, 3), 0]])
-Q = ex.cayley_exact(S)
-x_sym, _, _, V_sym = symbolic.fm_symbols(4, 3)
-VQ = V_sym * Q
-Q, (Q.T * Q - sp.eye(3)).is_zero_matrix
+B_random = sp.Matrix(10, 12, lambda u, i: sp.Rational((7 * u + 3 * i * i + u * i) % 11 - 5, 1 + (u + 2 * i) % 4))
+B_random.rank(), ex.user_item_min_k(B_random)
+
+# %% [markdown]
+# ## 6 · What the predictions determine
+#
+# Training only ever sees predictions. Any change of parameters that leaves every prediction the
+# same is invisible to the data; what such changes move is not determined by the data, and a
+# regulariser that depends on it expresses a preference among equivalent models.
+#
+# ### Rotations, for any data
+#
+# For an orthogonal $Q$ ($Q^\top Q = I$), $(VQ)(VQ)^\top = VQQ^\top V^\top = VV^\top$: every $W_{ij}$ and
+# hence every prediction is unchanged. An exactly orthogonal rational $Q$ comes from Pythagorean
+# triples: $3^2+4^2 = 5^2$ gives a rotation by an angle $\varphi$ with $\cos\varphi = 3/5$, $\sin\varphi = 4/5$
+# (`rational_rotation`). The product of two such rotations in different planes, and a fully symbolic
+# $V$ ($n = 4$, $k = 3$):
 
 # %%
+Q = ex.rational_rotation(3, 0, 1, 2, 1) * ex.rational_rotation(3, 1, 2, 3, 2)
+_, _, _, V_sym = symbolic.fm_symbols(4, 3)
+Q, (Q.T * Q - sp.eye(3)).is_zero_matrix, sp.expand(V_sym * Q * (V_sym * Q).T - V_sym * V_sym.T).is_zero_matrix
+
+# %% [markdown]
+# ### User–item data: any invertible $R$
+#
+# On user–item data only $V_uV_i^\top$ is used, so $V_u\to V_uR$, $V_i\to V_iR^{-\top}$ works for any
+# invertible $R$, orthogonal or not: $(V_uR)(V_iR^{-\top})^\top = V_uRR^{-1}V_i^\top$. Exact with a
+# rational $R$ that is not orthogonal:
+
+# %%
+V_u_s, V_i_s = V_sym[:2, :], V_sym[2:, :]
+R = sp.Matrix([[2, 1, 0], [0, 1, 0], [sp.Rational(1, 3), 0, 1]])
+(R.T * R == sp.eye(3), sp.expand((V_u_s * R) * (V_i_s * R.inv().T).T - V_u_s * V_i_s.T).is_zero_matrix)
+
+# %% [markdown]
+# ### User–item data: translations
+#
+# Shift every user vector by $s$ and every item vector by $t$:
+# $(v_u + s)\cdot(v_i + t) = v_u\cdot v_i + v_u\cdot t + s\cdot v_i + s\cdot t$. The extra terms depend on
+# the user alone, the item alone, or neither, so $w_u - v_u\cdot t$, $w_{n_u+i} - s\cdot v_i$ and
+# $w_0 - s\cdot t$ absorb them (`translate_user_item`). Exact for a fully symbolic FM ($n_u = n_i = 2$,
+# $k = 3$), all four pairs:
+
+# %%
+_, w0_sym, w_sym, _ = symbolic.fm_symbols(4, 3)
+s_sym = sp.Matrix([sp.symbols("s_1:4", real=True)])
+t_sym = sp.Matrix([sp.symbols("t_1:4", real=True)])
+moved = ex.translate_user_item(w0_sym, w_sym, V_sym, 2, s_sym, t_sym)
+(ex.user_item_table_exact(*moved, 2) - ex.user_item_table_exact(w0_sym, w_sym, V_sym, 2)).is_zero_matrix
+
+# %% [markdown]
+# Translations change the block: $B\to B + V_ut\mathbf 1^\top + \mathbf 1(V_is)^\top + (s\cdot t)\mathbf 1\mathbf 1^\top$, a
+# row effect plus a column effect, exactly the freedom of §5.
+#
+# ### Consequence: neither $\|V\|_F^2$ nor $\|B\|_F^2$ is a function of the predictions
+#
+# The usual regulariser $\|V\|_F^2$ changes under $R$ and under translations. The research notes
+# suggest $\sum_{u,i}(v_u\cdot v_i)^2$ as more natural; that is $\|V_uV_i^\top\|_F^2 = \|B\|_F^2$, which
+# is unchanged by $Q$ and $R$, **but not by translations**. On the tiny FM of §1, shifted by
+# $s = t = 1$, exact:
+
+# %%
+w0_t, w_t, V_t = ex.translate_user_item(w0_tiny, w_tiny, V_tiny, 3, [1], [1])
+block_t = V_t[:3, :] * V_t[3:, :].T
 (
-    sp.expand(VQ * VQ.T - V_sym * V_sym.T).is_zero_matrix,
-    [
-        sp.expand(e)
-        for e in (
-            symbolic.pairwise_rendle(x_sym, VQ) - symbolic.pairwise_rendle(x_sym, V_sym),
-            ex.frobenius_sq(VQ) - ex.frobenius_sq(V_sym),
-            ex.pair_interaction_sq(VQ, 2) - ex.pair_interaction_sq(V_sym, 2),
-        )
-    ],
+    ex.user_item_table_exact(w0_t, w_t, V_t, 3) == Y_tiny,
+    (ex.frobenius_sq(V_tiny), ex.frobenius_sq(V_t)),
+    (ex.frobenius_sq(block), ex.frobenius_sq(block_t)),
+    (ex.frobenius_sq(ex.double_centre(block)), ex.frobenius_sq(ex.double_centre(block_t))),
 )
 
 # %% [markdown]
-# In float64 with a random orthogonal $Q$ ($n = 50$, $k = 8$, dense inputs):
+# Same 12 predictions; $\|V\|_F^2$ goes from 12 to 27 and $\|B\|_F^2$ from 36 to 182, while
+# $\|JBJ\|_F^2 = 70/3$ stays. That last one is no accident: the predictions determine $JBJ$. The
+# table is $\hat Y = w_0\mathbf 1\mathbf 1^\top + w_{\text{users}}\mathbf 1^\top + \mathbf 1w_{\text{items}}^\top + B$,
+# and $J$ removes everything but $B$: $J\hat YJ = JBJ$, exact with everything symbolic:
 
 # %%
-gen = torch.Generator().manual_seed(7)
-x = torch.randn(32, 50, dtype=F64, generator=gen)
-w0, w, V = (
-    torch.tensor(0.3, dtype=F64),
-    torch.randn(50, dtype=F64, generator=gen),
-    torch.randn(50, 8, dtype=F64, generator=gen),
-)
-Qf = ex.random_orthogonal(8, gen)
-diff = (fmedu.predict(x, w0, w, V @ Qf) - fmedu.predict(x, w0, w, V)).abs().max()
-bound = 16 * 50 * EPS * (1 + 0.5 * ((x.abs() @ V.abs()) ** 2).sum(-1).max())
-bool(diff <= bound)
+(ex.double_centre(ex.full_model_table(w0_s, w_s, B_s)) - ex.double_centre(B_s)).applyfunc(sp.simplify).is_zero_matrix
 
 # %% [markdown]
-# ### The two regularisers are different functions
-#
-# Both $\|V\|_F^2$ and the notes' $\sum_{u,i}(v_u\cdot v_i)^2 = \|V_uV_i^\top\|_F^2 = \|B\|_F^2$ are
-# rotation-invariant, but neither determines the other. One user and one item, $k = 2$, exact:
-# equal $\|V\|^2$ with different $\sum(v_u\cdot v_i)^2$, then the reverse.
+# So $\|JBJ\|_F^2$ is a regulariser that depends on the predictions only (exercise 3.4: it is the
+# smallest $\|B'\|_F^2$ over all blocks $B'$ giving the same predictions). The figure follows a
+# planted user–item FM ($n_u = 10$, $n_i = 12$, $k = 3$) along two families of parameters with
+# identical predictions: (a) $V_uR_\theta$, $V_iR_\theta^{-\top}$ with $R_\theta = \operatorname{diag}(\theta, 1/\theta, 1)$;
+# (b) translations $s = \theta s_0$, $t = \theta t_0$ absorbed by $w$. The values span two orders
+# of magnitude, hence the log scales.
 
 # %%
-pairs_of_models = {
-    "same ‖V‖², different Σ(v_u·v_i)²": (sp.Matrix([[1, 0], [1, 0]]), sp.Matrix([[1, 0], [0, 1]])),
-    "same Σ(v_u·v_i)², different ‖V‖²": (sp.Matrix([[1, 0], [1, 0]]), sp.Matrix([[2, 0], [sp.Rational(1, 2), 0]])),
-}
-{name: [(ex.frobenius_sq(M), ex.pair_interaction_sq(M, 1)) for M in models] for name, models in pairs_of_models.items()}
-
-# %% [markdown]
-# The notes' regulariser depends on the predictions only (it is $\|B\|_F^2$); $\|V\|^2$ also depends on
-# *how* $B$ is factored. For user–item data there are many more factorisations than rotations:
-# for any invertible $A$, $(V_uA)(V_iA^{-\top})^\top = V_uV_i^\top$. Exact, with a non-orthogonal
-# rational $A$:
-
-# %%
-Vu_s, Vi_s = V_sym[:2, :], V_sym[2:, :]
-A_gauge = sp.Matrix([[2, 1, 0], [0, 1, 0], [sp.Rational(1, 3), 0, 1]])
-sp.expand((Vu_s * A_gauge) * (Vi_s * A_gauge.inv().T).T - Vu_s * Vi_s.T).is_zero_matrix
-
-# %% [markdown]
-# Along such a family $\|V\|^2$ changes while the predictions and $\|B\|_F^2$ do not. Its minimum is
-# $2\|B\|_*$ (the nuclear norm), reached by the balanced SVD factor: for any $B = XY^\top$ with
-# $B = U\Sigma W^\top$, $\|B\|_* = \operatorname{trace}(U^\top XY^\top W) = \langle X^\top U, Y^\top W\rangle
-# \le\|X\|_F\|Y\|_F\le\tfrac12(\|X\|_F^2 + \|Y\|_F^2)$ (Cauchy–Schwarz, orthonormal columns, AM–GM),
-# with equality at $X = U\sqrt\Sigma$, $Y = W\sqrt\Sigma$. So at its best factorisation,
-# $\lambda\|V\|^2$ penalises $2\lambda\|B\|_*$, a low-rank-promoting penalty, while the notes'
-# regulariser penalises $\|B\|_F^2$, which does not favour low rank. Along $V_uA_t, V_iA_t^{-\top}$
-# with $A_t = \operatorname{diag}(t, 1/t, 1)$:
-
-# %%
-gauge = ex.gauge_rows()
-nb03.plot_regularisers(gauge)
+reparam, shifts = ex.reparametrisation_rows(), ex.translation_rows()
+nb03.plot_regularisers(reparam, shifts)
 plt.show()
 
+# %% [markdown]
+# In (a) $\|B\|_F^2$ is flat and $\|V\|_F^2$ varies by a factor of more than 40, with its minimum
+# $2\|B\|_*$ (dashed; $\|B\|_*$ is the sum of the singular values of $B$, see "Going further") at
+# $\theta = 1$. In (b) both $\|V\|_F^2$ and $\|B\|_F^2$ vary
+# while $\|JBJ\|_F^2$ is flat. The checks behind both panels: the predictions never move by more
+# than $10^{-12}$ times their size, the flat curves are flat to a relative $10^{-12}$, and
+# $\|V\|_F^2$ in (a) and $\|B\|_F^2$ in (b) vary by factors above 40 and 10:
+
+
 # %%
-balanced = min(gauge, key=lambda row: abs(row["t"] - 1))
+def spread(rows, key):
+    values = [r[key] for r in rows]
+    return max(values) / min(values)
+
+
 (
-    all(r["frobenius_sq"] >= r["two_nuclear_norm"] * (1 - 1e-12) for r in gauge),
-    abs(balanced["frobenius_sq"] - balanced["two_nuclear_norm"]) <= 1e-12 * balanced["two_nuclear_norm"],
-    max(r["max_B_change"] for r in gauge) <= 1e-12 * balanced["two_nuclear_norm"],
-    max(r["pair_interaction_sq"] for r in gauge) - min(r["pair_interaction_sq"] for r in gauge)
-    <= 1e-10 * balanced["pair_interaction_sq"],
+    all(r["max_prediction_change"] <= 1e-12 * r["prediction_scale"] for r in reparam + shifts),
+    spread(reparam, "B_frobenius_sq") - 1 <= 1e-12 and spread(shifts, "JBJ_frobenius_sq") - 1 <= 1e-12,
+    spread(reparam, "frobenius_sq") > 40 and spread(shifts, "B_frobenius_sq") > 10,
 )
 
 # %% [markdown]
-# ### Translations: the linear terms absorb part of the interactions
+# ### Data where every sample has $d$ non-zeros
 #
-# There is one more symmetry, and it matters in practice. Shift every user vector by $c$ and every
-# item vector by $d$: $(v_u+c)\cdot(v_i+d) = v_u\cdot v_i + v_u\cdot d + c\cdot v_i + c\cdot d$. The
-# extra terms depend on the user alone, the item alone, or neither, so $w_u - v_u\cdot d$,
-# $w_{n_u+i} - c\cdot v_i$, $w_0 - c\cdot d$ absorb them. Exact, symbolic, for all $2\times2$ pairs:
+# The translation trick works beyond user–item data whenever **every sample has the same number
+# $d$ of non-zeros**: shifting every $v_a$ by $c$ changes the pairwise term of a sample with support
+# $S$ by $(d-1)\sum_{a\in S}v_a\cdot c + \binom d2\|c\|^2$, absorbed by $w_a - (d-1)\,v_a\cdot c$ and
+# $w_0 - \binom d2\|c\|^2$ (`translate_fixed_nnz`). Exact for $n = 5$ and every support of size
+# $d = 2$ and $d = 3$; last, the correction for $d = 2$ applied to a triple:
 
 # %%
-n_u = n_i = 2
-x_s, w0_s, w_s, V_s = symbolic.fm_symbols(4, 3)
-c_s = sp.Matrix([sp.symbols("c_1:4", real=True)])
-d_s = sp.Matrix([sp.symbols("d_1:4", real=True)])
-V_t = V_s.copy()
-w_t = w_s.copy()
-for u in range(n_u):
-    V_t[u, :] = V_s[u, :] + c_s
-    w_t[u] = w_s[u] - (V_s[u, :] * d_s.T)[0]
-for i in range(n_i):
-    V_t[n_u + i, :] = V_s[n_u + i, :] + d_s
-    w_t[n_u + i] = w_s[n_u + i] - (c_s * V_s[n_u + i, :].T)[0]
-w0_t = w0_s - (c_s * d_s.T)[0]
+x5, w0_5, w_5, V_5 = symbolic.fm_symbols(5, 3)
+c_sym = sp.Matrix([sp.symbols("c_1:4", real=True)])
 
 
-def fm_sym(x, w0_, w_, V_):
-    x = sp.Matrix(x)
-    return w0_ + (w_.T * x)[0] + symbolic.pairwise_double_sum(x, V_)
+def unchanged(d, support):
+    x = [1 if f in support else 0 for f in range(5)]
+    moved = ex.translate_fixed_nnz(w0_5, w_5, V_5, c_sym, d)
+    return sp.expand(symbolic.fm_prediction(x, *moved) - symbolic.fm_prediction(x, w0_5, w_5, V_5)) == 0
 
 
-all(
-    sp.expand(fm_sym(x, w0_t, w_t, V_t) - fm_sym(x, w0_s, w_s, V_s)) == 0
-    for u in range(n_u)
-    for i in range(n_i)
-    for x in [[1 if f in (u, n_u + i) else 0 for f in range(4)]]
+(
+    all(unchanged(2, S) for S in [(0, 1), (0, 2), (1, 4), (3, 4)]),
+    all(unchanged(3, S) for S in [(0, 1, 2), (0, 3, 4), (1, 2, 4)]),
+    unchanged(2, (0, 1, 2)),
 )
 
 # %% [markdown]
-# So $B$ itself is **not** identifiable from user–item predictions: it changes by $a\mathbf 1^\top +
-# \mathbf 1b^\top$ + const. What is identifiable is everything the prediction table
-# $Y_{ui} = w_0 + w_u + w_{n_u+i} + B_{ui}$ determines, in particular the doubly-centred block
-# $J B J$ ($J = I - \mathbf 1\mathbf 1^\top/m$ removes row and column constants): $JYJ = JBJ$ exactly.
-
-# %%
-Bs = sp.Matrix(3, 4, lambda u, i: sp.Symbol(f"B_{u}{i}", real=True))
-ws = sp.symbols("w_0:8", real=True)
-Y_table = sp.Matrix(3, 4, lambda u, i: ws[0] + ws[1 + u] + ws[4 + i] + Bs[u, i])
-sp.simplify(ex.double_centre(Y_table) - ex.double_centre(Bs))
-
-# %% [markdown]
-# The same happens for general one-hot data whenever **every sample has the same number $d$ of
-# non-zeros**: $V\mapsto V + \mathbf 1c^\top$ changes the pairwise term by
-# $(d-1)\sum_{a\in S}v_a\cdot c + \binom d2\|c\|^2$, absorbed by $w_a - (d-1)v_a\cdot c$ and
-# $w_0 - \binom d2\|c\|^2$. Exact for $n = 5$, every support of size $d = 2$ and $d = 3$:
-
-
-# %%
-def translated(d):
-    x_, w0_, w_, V_ = symbolic.fm_symbols(5, 3)
-    Vc = V_ + sp.ones(5, 1) * c_s
-    wc = sp.Matrix([w_[a] - (d - 1) * (V_[a, :] * c_s.T)[0] for a in range(5)])
-    w0c = w0_ - sp.binomial(d, 2) * (c_s * c_s.T)[0]
-    return all(
-        sp.expand(fm_sym(x, w0c, wc, Vc) - fm_sym(x, w0_, w_, V_)) == 0
-        for S in itertools.combinations(range(5), d)
-        for x in [[1 if f in S else 0 for f in range(5)]]
-    )
-
-
-translated(2), translated(3)
-
-# %% [markdown]
-# The correction depends on $d$, so data mixing samples with different numbers of non-zeros breaks
-# this symmetry, leaving only the rotations. If the off-diagonal of a rank-$k$ $G = VV^\top$ is known,
-# its diagonal is pinned whenever, for each $i$, some $k\times k$ block $G_{IJ}$ off the diagonal
-# ($i\notin I\cup J$, $I\cap J = \emptyset$) is invertible: the $(k+1)$-minor on $\{i\}\cup I$,
-# $\{i\}\cup J$ vanishes and is affine in $G_{ii}$ with coefficient $\det G_{IJ}\ne0$. Then $G$ is
-# determined and $V$ is determined up to $V\mapsto VQ$. Exact for an integer $V_0$ with $n = 7$,
-# $k = 3$:
-
-# %%
-_, V0_int = ex.planted_offdiag(7, 3, seed=1)
-ex.diagonal_pinned_exact(V0_int * V0_int.T, 3)
-
-# %% [markdown]
-# ### What a fit recovers from a planted FM
+# The correction depends on $d$, so data that mixes sample sizes breaks this symmetry, leaving
+# only the rotations.
+#
+# ### What a fit recovers
 #
 # We plant an FM ($k = 3$), compute its noiseless predictions, fit a fresh FM ($k = 3$, float64,
-# full-batch L-BFGS, seeds 0, 1, 2) and compare, in three data settings:
-#
-# * **user-item**: all $10\times12$ user–item pairs;
-# * **pairs**: all pairs of $n = 10$ features (every sample has $d = 2$);
-# * **pairs+triples**: all pairs and all triples (samples with $d = 2$ and $d = 3$).
-#
-# Quantities: the predictions; $V$ raw and after the best orthogonal alignment (orthogonal
-# Procrustes); $w$; for user–item also $B$, $JBJ$ and the balanced SVD factor of $JBJ$ after
-# Procrustes. Threshold for "recovered": max abs error $\le10^{-6}$.
+# full-batch L-BFGS, seeds 0, 1, 2) and compare, in three data settings: **user-item** (all
+# $10\times12$ user–item pairs), **pairs** (all pairs of $n = 10$ features: every sample has $d = 2$)
+# and **pairs+triples** (all pairs and all triples: $d = 2$ and $d = 3$). "$V$ up to rotation" compares
+# after the rotation that brings the fitted $V$ closest to the planted one (it has a closed form,
+# the orthogonal Procrustes solution [12]). A quantity counts as recovered when its largest
+# absolute error is at most $10^{-6}$. The errors span about 13 orders of magnitude, hence the log
+# scale.
 
 # %%
 recovery = nb03.recovery_rows()
 nb03.plot_recovery(recovery)
 plt.show()
 
+# %% [markdown]
+# Bars below the dashed line are recovered; "n/a" marks quantities that do not exist for that data
+# ($B$ and $JBJ$ belong to user–item data). Per setting and quantity, recovered by every seed
+# (`True`), by none (`False`):
+
 
 # %%
-def recovered(setting, quantity, threshold=1e-6):
-    """True if every seed recovered the quantity, False if none did (None if mixed)."""
-    hits = {r["max_abs_error"] <= threshold for r in recovery if r["setting"] == setting and r["quantity"] == quantity}
-    return hits.pop() if len(hits) == 1 else None
+def recovered(setting, quantity):
+    hits = {
+        r["max_abs_error"] <= nb03.RECOVERED_TOL
+        for r in recovery
+        if r["setting"] == setting and r["quantity"] == quantity and r["applies"]
+    }
+    return hits.pop() if len(hits) == 1 else "mixed"
 
 
 {
     setting: {
-        q: recovered(setting, q) for q in dict.fromkeys(r["quantity"] for r in recovery if r["setting"] == setting)
+        q: recovered(setting, q) for q in ex.RECOVERY_QUANTITIES if not (q in ("B", "JBJ") and setting != "user-item")
     }
     for setting in nb03.RECOVERY_SETTINGS
 }
 
 # %% [markdown]
-# **Observed**, consistently with the proofs: every fit reproduces the predictions. With user–item
-# data, $B$, $w$ and $V$ (even after rotation) are not recovered; $JBJ$ and its balanced factor up to
-# rotation are. With pairs only (fixed $d$), $V$ is not recovered even up to rotation (the
-# translation symmetry). Once samples of different sizes pin the interactions, $w$ and $V$ up to a
-# rotation are recovered, and raw $V$ still is not.
+# This is observed, not proven, and agrees with the symmetries: every fit reproduces the
+# predictions. With user–item data, $V$, $w$ and $B$ are not recovered, $JBJ$ is. With pairs only
+# (fixed $d$), $V$ is not recovered even up to rotation: the translations. Once samples of
+# different sizes are mixed, $w$ and $V$ up to rotation are recovered, and $V$ itself still is not.
 #
-# ## Summary: the notes' questions
+# ## Key takeaways
 #
-# | question (notes / seed) | answer | status |
-# |---|---|---|
-# | Can an FM represent any interaction matrix? | Yes, off the diagonal (all it uses): for every symmetric $W$ some $V$ matches it there. Not as $W = VV^\top$ itself: a trace-zero $W\ne0$ is never $VV^\top$ | proven (explicit pair factor, symbolic; exact $LDL^\top$; trace identity) |
-# | Can the diagonal be made dominant to get a PD matrix? | Yes with absolute values, $D_{ii} > \sum_{j\ne i}\lvert W_{ij}\rvert$; the rule as written (no absolute values) fails on $\begin{psmallmatrix}1&-2\\-2&1\end{psmallmatrix}$ | proven (exact) |
-# | Seed: "any PD $W = VV^\top$ for large $k$, so an FM expresses any interaction matrix" | First half true ($k = n$ needed and enough); conclusion needs the free diagonal; trace-zero $W$ is no $VV^\top$ | proven (exact) |
-# | Does a Gram matrix have to be diagonally dominant ("sounds impossible")? | No: dominance is sufficient, not necessary ($\mathbf 1\mathbf 1^\top$) | proven (exact) |
-# | Is the dominant completion minimum-norm? | No: for $\mathbf 1\mathbf 1^\top - I$ trace $n(n-1)$ vs the minimum $n$ (dual certificate) | proven (exact) |
-# | How large must $k$ be? | $k^*\le n-1$; $k^*\ge$ rank of any off-diagonal block; $k^* = n-1$ for all $-1$, $1$ for all $+1$, $r$ for planted rank $r$ (with a rank-$r$ block); almost every $W$ needs $k\ge$ `dimension_count_k(n)` | proven (exact ranks, symbolic identity; Sard for the count) |
-# | ... on examples | fits find $k^*$ = 3, 1, 9 for those examples and 7 for random $\pm1$ ($n=10$; proven range 5–9) | observed |
-# | User–item: is the symmetric matrix meaningful? | Only the block $B$ enters; $V_uV_i^\top$ has no symmetry/PSD constraint; $k^* = \operatorname{rank}B$; FM with $k = r$ reproduces the full model on all pairs | proven (symbolic, exact rational; float64 within bound) |
-# | Parameter counts | full $1+n_u+n_i+n_un_i$ vs FM $1+n+nk$ (MovieLens: 1,588,752 vs 55,126) | exact integers |
-# | Identifiable? | $V$ only up to symmetries: rotations always; for user–item any $A\in GL(k)$ and translations (so not even $B$, only $JBJ$); translations whenever every sample has the same nnz; with mixed nnz and pinned interactions, $V$ up to rotation | proven (symbolic) |
-# | ... by fitting | predictions always; $JBJ$ (user–item); $V$ up to rotation and $w$ only with mixed sample sizes | observed |
-# | $\lVert V\rVert^2$ vs $\sum_{u,i}(v_u\cdot v_i)^2$ | both rotation-invariant, neither determines the other; the latter is $\lVert B\rVert_F^2$; the former's minimum over factorisations is $2\lVert B\rVert_*$ (low-rank promoting) | proven (exact examples; short inequality proof), checked in float64 |
+# * An FM uses only the off-diagonal of $VV^\top$. With the diagonal free, **every** symmetric $W$ is
+#   reachable (explicit $V$ from the dominant completion); "every $W$ is $VV^\top$" is false (E8).
+# * Diagonal dominance needs absolute values (E7) and is sufficient, not necessary; it can cost up
+#   to $n-1$ times the $\|V\|^2$ that the off-diagonal needs.
+# * $k^*\le n-1$ always; blocks give lower bounds; the sign pattern decides ($k^* = 1$ for all $+1$,
+#   $n-1$ for all $-1$); almost every $W$ needs the smallest $k$ with $nk - k(k-1)/2\ge n(n-1)/2$
+#   (956 for $n = 1000$).
+# * On user–item data the linear terms absorb row and column effects: a $k$-column FM reproduces the
+#   full model iff $\operatorname{rank}(JBJ) = \min_{a,b}\operatorname{rank}(B - a\mathbf 1^\top - \mathbf 1b^\top)\le k$,
+#   so a rank-3 table can need only $k = 1$.
+# * Predictions determine $V$ only up to rotations (and, for user–item data, invertible $R$ and
+#   translations): neither $\|V\|_F^2$ nor $\|B\|_F^2$ is a function of the predictions; $JBJ$ is.
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 3.1 (easy)
+#
+# Take $W = +(\mathbf 1\mathbf 1^\top - I)$ and $W = -(\mathbf 1\mathbf 1^\top - I)$ with $n = 4$ and the same
+# diagonal $\tau$ everywhere. **Before running anything, predict:** which sign needs the larger
+# $\tau$ for $W + \tau I$ to be PSD, and how does each compare with the dominant choice $\tau = 3$?
+# Then find both thresholds exactly.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# W + τI has the eigenvalues of W shifted by τ. For ±(11ᵀ − I) the eigenvalues are ±(n − 1) (eigenvector 1)
+# and ∓1 (the n − 1 directions orthogonal to 1). PSD means the smallest shifted eigenvalue is ≥ 0.
+tau = sp.Symbol("tau", real=True)
+thresholds = {}
+for sign in (1, -1):
+    eigenvalues = (ex.ones_offdiag(4, sign) + tau * sp.eye(4)).eigenvals()
+    thresholds[sign] = max(sp.solve(sp.Eq(ev, 0), tau)[0] for ev in eigenvalues)  # the last one to reach 0
+# All +1 needs only τ ≥ 1 (dominance asks for 3); all −1 needs τ ≥ 3, exactly the dominant value.
+thresholds == {1: 1, -1: 3}
+
+# %% [markdown]
+# ### Exercise 3.2 (easy)
+#
+# In §1, Ann's liking for movie 0 goes up by one: $B_{\text{want}}[0,0]$ changes from 3 to 4.
+# **Predict before running:** can a $k = 1$ FM still reproduce the full model? If not, what $k$ is
+# needed? Then build the FM and check it.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# J(B + e0 e0ᵀ)J = JBJ + (J e0)(J e0)ᵀ adds a second rank-one piece, which is not in the span of the first
+# (the old JBJ is proportional to (1/3, 4/3, −5/3)(3/2, −1/2, 1/2, −3/2)ᵀ, and J e0 has a different direction).
+B_new = B_want.copy()
+B_new[0, 0] += 1
+k_new = ex.user_item_min_k(B_new)
+w0_n, w_n, V_n = ex.user_item_fm(0, sp.zeros(7, 1), B_new)
+# By §5's criterion no k = 1 FM works now; k = 2 does, exactly.
+k_new, V_n.shape[1], ex.user_item_table_exact(w0_n, w_n, V_n, 3) == ex.full_model_table(0, sp.zeros(7, 1), B_new)
+
+# %% [markdown]
+# ### Exercise 3.3 (medium)
+#
+# For $n = 3$ and every pair $-1$, the block bound gives only $k^*\ge1$ (the largest off-diagonal
+# block is $1\times2$). Show that $k = 1$ is impossible, and give an exact $V$ with $k = 2$.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# With k = 1, V = (v1, v2, v3)ᵀ and we need v1·v2 = v1·v3 = v2·v3 = −1. The product of the three
+# equations is (v1 v2)(v1 v3)(v2 v3) = (v1 v2 v3)² ≥ 0, but the right-hand sides multiply to −1.
+v1, v2, v3 = sp.symbols("v1 v2 v3", real=True)
+product_identity = sp.expand((v1 * v2) * (v1 * v3) * (v2 * v3) - (v1 * v2 * v3) ** 2) == 0
+# With k = 2: three vectors of length √2 at 120° to each other have inner products 2·cos(120°) = −1.
+angles = [0, 2 * sp.pi / 3, 4 * sp.pi / 3]
+V_120 = sp.Matrix([[sp.sqrt(2) * sp.cos(th), sp.sqrt(2) * sp.sin(th)] for th in angles])
+product_identity, V_120.shape[1], ex.offdiag_error(V_120, ex.ones_offdiag(3, -1))
+
+# %% [markdown]
+# ### Exercise 3.4 (medium)
+#
+# Among all blocks $B' = B - a\mathbf 1^\top - \mathbf 1b^\top$ that give the same predictions as $B$ (with $w$
+# adjusted), show that $JBJ$ has the smallest $\|B'\|_F^2$. Check it on the tiny example: no
+# translation of the FM of §1 can bring $\|B\|_F^2$ below $70/3$.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Write B' = JBJ + E with E = (B − JBJ) − a1ᵀ − 1bᵀ, itself a row effect plus a column effect. JBJ has zero row
+# and column sums, so ⟨JBJ, a1ᵀ⟩ = aᵀ(JBJ)1 = 0 and ⟨JBJ, 1bᵀ⟩ = 0: Pythagoras gives ‖B'‖² = ‖JBJ‖² + ‖E‖².
+Bp = B_s - a_s * sp.ones(1, 3) - sp.ones(2, 1) * b_s.T
+JBJ_s = ex.double_centre(B_s)
+pythagoras = sp.expand(ex.frobenius_sq(Bp) - ex.frobenius_sq(JBJ_s) - ex.frobenius_sq(Bp - JBJ_s)) == 0
+# The translations of the tiny FM (k = 1, B = V_u V_iᵀ with V_u = (1, 2, −1)ᵀ, V_i = (2, 0, 1, −1)ᵀ) give
+# ‖B‖² = ‖V_u + s1·1‖²·‖V_i + t1·1‖², and completing the squares
+# shows the excess over 70/3 = ‖JBJ‖² as a product of two positive factors minus their minimum:
+s1, t1 = sp.symbols("s1 t1", real=True)
+_, _, V_st = ex.translate_user_item(w0_tiny, w_tiny, V_tiny, 3, [s1], [t1])
+excess = ex.frobenius_sq(V_st[:3, :] * V_st[3:, :].T) - sp.Rational(70, 3)
+squares = (sp.Rational(14, 3) + 3 * (s1 + sp.Rational(2, 3)) ** 2) * (
+    5 + 4 * (t1 + sp.Rational(1, 2)) ** 2
+) - sp.Rational(70, 3)
+# Both factors are at least their constants, so the excess is ≥ 0, and it is 0 at s1 = −2/3, t1 = −1/2 (the means).
+pythagoras, sp.expand(excess - squares) == 0, excess.subs({s1: -sp.Rational(2, 3), t1: -sp.Rational(1, 2)})
+
+# %% [markdown]
+# ### Exercise 3.5 (hard)
+#
+# §3 showed that the dominant diagonal can cost $n-1$ times the minimum trace. Show that for all
+# pairs $-1$ it is the cheapest: every PSD completion of $-(\mathbf 1\mathbf 1^\top - I)$ has trace
+# $\ge n(n-1)$, the dominant completion's trace. Hint: write the completion as
+# $P - \mathbf 1\mathbf 1^\top$ with $P = \operatorname{diag}(p_1,\dots,p_n)$, $p_i = \delta_i + 1\ge1$, and test
+# PSD with $z_i = 1/p_i$.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Step 1: zᵀ(P − 11ᵀ)z with z_i = 1/p_i equals S − S², S = Σ 1/p_i. PSD needs S − S² ≥ 0, so S ≤ 1.
+# Step 2 (arithmetic vs harmonic mean): (Σ p_i)(Σ 1/p_i) − n² = Σ_{i<j} (p_i − p_j)²/(p_i p_j) ≥ 0,
+# so Σ p_i ≥ n²/S ≥ n², and trace = Σ (p_i − 1) ≥ n² − n. The dominant completion has p_i = n: equality.
+nn = 4
+ps = sp.symbols("p_1:5", positive=True)
+zp = sp.Matrix([1 / pi for pi in ps])
+S = sum(1 / pi for pi in ps)
+step1 = sp.simplify((zp.T * (sp.diag(*ps) - sp.ones(nn, nn)) * zp)[0] - (S - S**2)) == 0
+amhm = sum((ps[i] - ps[j]) ** 2 / (ps[i] * ps[j]) for i in range(nn) for j in range(i + 1, nn))
+step2 = sp.simplify(sum(ps) * S - nn**2 - amhm) == 0
+dominant = ex.dominant_completion(ex.ones_offdiag(nn, -1))
+step1, step2, dominant.trace() == nn * (nn - 1), min(dominant.eigenvals()) >= 0
+
+# %% [markdown]
+# ## Going further (optional)
+#
+# * **The nuclear norm.** Among all factorisations $B = V_uV_i^\top$, the smallest
+#   $\|V_u\|_F^2 + \|V_i\|_F^2$ is $2\|B\|_*$, twice the sum of the singular values of $B$ (the
+#   *nuclear norm*), reached by the balanced factor $V_u = U\sqrt\Sigma$, $V_i = G\sqrt\Sigma$ of the
+#   SVD $B = U\Sigma G^\top$ [9]. So on user–item data, $\lambda\|V\|_F^2$ at its best factorisation
+#   penalises $2\lambda\|B\|_*$, a penalty known to favour low rank [10]. Panel (a) of the regulariser
+#   figure shows it; the check: $\|V\|_F^2\ge2\|B\|_*$ all along the family, with equality (to a
+#   relative $10^{-12}$) at $\theta = 1$.
+
+# %%
+at_one = min(reparam, key=lambda row: abs(row["theta"] - 1))
+(
+    all(r["frobenius_sq"] >= r["two_nuclear_norm"] * (1 - 1e-12) for r in reparam),
+    abs(at_one["frobenius_sq"] - at_one["two_nuclear_norm"]) <= 1e-12 * at_one["two_nuclear_norm"],
+)
+
+# %% [markdown]
+# * **The cheapest completion in general.** The PSD completion of smallest trace is a semidefinite
+#   program, an optimisation over PSD matrices with linear constraints [11]; the bound of §3 is a
+#   simple lower bound on its value.
+# * **Sard's theorem** [8] says that the image of the points where a smooth map's derivative is not
+#   onto has volume zero; it is what makes the dimension count of §4 a statement about almost
+#   every $W$.
+# * **When is the diagonal pinned?** If samples of different sizes pin the off-diagonal of a rank-$k$
+#   $VV^\top$, they also pin its diagonal whenever, for each $i$, some invertible $k\times k$ block
+#   $(VV^\top)_{IJ}$ avoids $i$ and the diagonal ($I\cap J = \emptyset$): the $(k+1)$-minor on
+#   $\{i\}\cup I$, $\{i\}\cup J$ must vanish and is affine in the $(i,i)$ entry with coefficient
+#   $\pm\det(VV^\top)_{IJ}\ne0$. Then $VV^\top$ is determined and $V$ is determined up to a rotation,
+#   as the recovery experiment observed. Exact for an integer $V_0$ with $n = 7$, $k = 3$:
+
+# %%
+_, V0_int = ex.planted_offdiag(7, 3, seed=1)
+ex.diagonal_pinned_exact(V0_int * V0_int.T, 3)
+
+# %% [markdown]
+# ## References
+#
+# 1. S. Rendle, "Factorization Machines," in *Proc. IEEE International Conference on Data Mining
+#    (ICDM)*, pp. 995–1000, 2010.
+# 2. S. Rendle, "Factorization Machines with libFM," *ACM Transactions on Intelligent Systems and
+#    Technology* 3(3), article 57, 2012.
+# 3. Apache SystemDS, "Algorithms Reference: Factorization Machines," SystemDS documentation,
+#    https://apache.github.io/systemds/site/algorithms-factorization-machines.html (accessed 2025).
+#    Source of erratum E8.
+# 4. "Factorisation machines," unpublished research notes on whether $VV^\top$ can represent any
+#    interaction matrix (free diagonal, diagonal dominance, user–item blocks, identifiability,
+#    regularisation), undated. Source of erratum E7.
+# 5. R. A. Horn and C. R. Johnson, *Matrix Analysis*, 2nd ed., Cambridge University Press, 2013
+#    (ch. 6: Gershgorin discs and diagonal dominance; ch. 7: positive semidefinite and Gram matrices).
+# 6. G. H. Golub and C. F. Van Loan, *Matrix Computations*, 4th ed., Johns Hopkins University Press,
+#    2013 (§4.1: $LDL^\top$; §4.2: positive definite systems).
+# 7. F. M. Harper and J. A. Konstan, "The MovieLens Datasets: History and Context," *ACM Transactions
+#    on Interactive Intelligent Systems* 5(4), article 19, 2015.
+# 8. J. W. Milnor, *Topology from the Differentiable Viewpoint*, University Press of Virginia, 1965
+#    (§2–3: Sard's theorem).
+# 9. N. Srebro, J. D. M. Rennie and T. S. Jaakkola, "Maximum-Margin Matrix Factorization," in
+#    *Advances in Neural Information Processing Systems 17 (NIPS)*, 2004.
+# 10. B. Recht, M. Fazel and P. A. Parrilo, "Guaranteed Minimum-Rank Solutions of Linear Matrix
+#     Equations via Nuclear Norm Minimization," *SIAM Review* 52(3), pp. 471–501, 2010.
+# 11. L. Vandenberghe and S. Boyd, "Semidefinite Programming," *SIAM Review* 38(1), pp. 49–95, 1996.
+# 12. P. H. Schönemann, "A generalized solution of the orthogonal Procrustes problem,"
+#     *Psychometrika* 31(1), pp. 1–10, 1966.
+
+# %% [markdown]
+# [← Previous: 02 · The O(nk) gradient, checked three ways](02_gradient.ipynb) · [Course index](00_index.ipynb) · [Next: 04 · The step-size bound of stochastic proximal point →](04_step_size_bound.ipynb)

@@ -97,7 +97,9 @@ def test_engine_matches_single_run_reference(method, eta):
     train_rows, val_rows = np.arange(10, 80), np.arange(10)
     seeds = [3, 4]
     runs = [engine.Run(method, eta, s) for s in seeds] + [engine.Run("sgd", 0.05, 9)]  # mixed batch
-    res = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=3, k=K, train_rows=train_rows, val_rows=val_rows)
+    res = engine.train_runs(
+        runs, idx, nnz, y, n_features=N_FEAT, epochs=3, k=K, train_rows=train_rows, val_rows=val_rows
+    )
     for r, seed in enumerate(seeds):
         tl, vl, (w0, w, V) = reference(method, eta, seed, idx, nnz, y, 3, train_rows, val_rows)
         assert rel_err(res.train_loss[r], tl) <= 1e-8
@@ -116,7 +118,7 @@ def test_adam_lazy_replay_equals_dense_adam_over_long_gaps():
     # enough for the closed-form jump of the moments to be taken.
     idx, nnz, y = synthetic(N=750, seed=1)
     runs = [engine.Run("adam", 0.02, 5)]
-    res = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=2, k=K)
+    res = engine.train_runs(runs, idx, nnz, y, n_features=N_FEAT, epochs=2, k=K)
     tl, _, (w0, w, V) = reference("adam", 0.02, 5, idx, nnz, y, 2, np.arange(750), np.arange(0))
     assert rel_err(res.train_loss[0], tl) <= 1e-8
     e_w0, e_w, e_V = res.trainer.params(0)
@@ -151,7 +153,7 @@ def test_prox_z_solves_the_dual_optimality_condition(B, P, frac, d, y, eta_frac)
 def test_same_seed_same_numbers_and_different_seeds_differ():
     idx, nnz, y = synthetic()
     runs = [engine.Run("adagrad", 0.1, 1), engine.Run("adagrad", 0.1, 1), engine.Run("adagrad", 0.1, 2)]
-    res = engine.train(runs, idx, nnz, y, n_features=N_FEAT, epochs=2, k=K)
+    res = engine.train_runs(runs, idx, nnz, y, n_features=N_FEAT, epochs=2, k=K)
     assert np.array_equal(res.train_loss[0], res.train_loss[1])
     assert not np.array_equal(res.train_loss[0], res.train_loss[2])
 
@@ -160,21 +162,21 @@ def test_bad_inputs_raise_clear_errors():
     idx, nnz, y = synthetic()
     ok = dict(n_features=N_FEAT, epochs=1, k=K)
     with pytest.raises(FMInputError, match="unknown method"):
-        engine.train([engine.Run("lbfgs", 0.1, 0)], idx, nnz, y, **ok)
+        engine.train_runs([engine.Run("lbfgs", 0.1, 0)], idx, nnz, y, **ok)
     with pytest.raises(FMInputError, match="positive and finite"):
-        engine.train([engine.Run("sgd", -1.0, 0)], idx, nnz, y, **ok)
+        engine.train_runs([engine.Run("sgd", -1.0, 0)], idx, nnz, y, **ok)
     with pytest.raises(FMInputError, match="convexity bound"):
-        engine.train([engine.Run("prox", 0.3, 0)], idx, nnz, y, **ok)
+        engine.train_runs([engine.Run("prox", 0.3, 0)], idx, nnz, y, **ok)
     with pytest.raises(FMInputError, match=r"labels y must be in \{-1, \+1\}"):
-        engine.train([engine.Run("sgd", 0.1, 0)], idx, nnz, (y + 1) / 2, **ok)
+        engine.train_runs([engine.Run("sgd", 0.1, 0)], idx, nnz, (y + 1) / 2, **ok)
     with pytest.raises(FMInputError, match="feature indices must lie"):
-        engine.train([engine.Run("sgd", 0.1, 0)], idx, nnz, y, n_features=5, epochs=1, k=K)
+        engine.train_runs([engine.Run("sgd", 0.1, 0)], idx, nnz, y, n_features=5, epochs=1, k=K)
     with pytest.raises(FMInputError, match="epochs must be a positive int"):
-        engine.train([engine.Run("sgd", 0.1, 0)], idx, nnz, y, n_features=N_FEAT, epochs=0, k=K)
+        engine.train_runs([engine.Run("sgd", 0.1, 0)], idx, nnz, y, n_features=N_FEAT, epochs=0, k=K)
     with pytest.raises(FMInputError, match="runs is empty"):
-        engine.train([], idx, nnz, y, **ok)
+        engine.train_runs([], idx, nnz, y, **ok)
     # beyond the bound is allowed explicitly (demonstrations)
-    engine.train([engine.Run("prox", 0.3, 0)], idx, nnz, y, allow_beyond_bound=True, **ok)
+    engine.train_runs([engine.Run("prox", 0.3, 0)], idx, nnz, y, allow_beyond_bound=True, **ok)
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])

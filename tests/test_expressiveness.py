@@ -76,14 +76,27 @@ def test_ldl_factor_drops_zero_pivots_and_refuses_non_psd():
         ex.ldl_factor_exact(sp.Matrix([[0, 1], [1, 0]]))
 
 
+@settings(max_examples=25)
+@given(n=st.integers(2, 7), seed=st.integers(0, 10_000))
+def test_schur_completion_has_rank_n_minus_one(n, seed):
+    W = rational_symmetric(n, seed, zero_diag=False)  # the diagonal of W is ignored
+    M = ex.schur_completion_exact(W)
+    assert ex.offdiag(M) == ex.offdiag(W)
+    V = ex.ldl_factor_exact(M)  # raises if M is not PSD
+    assert V.shape[1] <= n - 1
+    assert (V * V.T - M).applyfunc(sp.simplify).is_zero_matrix
+    with pytest.raises(FMInputError, match="at least 2"):
+        ex.schur_completion_exact(sp.zeros(1, 1))
+
+
 @given(n=st.integers(2, 60), seed=st.integers(0, 10_000))
-def test_float_dominant_and_shift_completions(n, seed):
+def test_float_dominant_completion_factor(n, seed):
     W = float_symmetric(n, seed)
-    for A, rank in ((ex.dominant_completion(W, 1e-3), n), (ex.shift_completion(W), n - 1)):
-        assert float(torch.linalg.eigvalsh(A)[0]) >= -1e-12 * float(torch.linalg.matrix_norm(A, 2))
-        V = ex.psd_factor(A)
-        assert V.shape[1] <= rank
-        assert float(ex.offdiag_error(V, W)) <= 10 * n * EPS * float(torch.linalg.matrix_norm(A, 2))
+    M = ex.dominant_completion(W, 1e-3)
+    assert float(torch.linalg.eigvalsh(M)[0]) >= 1e-3 * (1 - 1e-9) - 1e-12 * float(torch.linalg.matrix_norm(M, 2))
+    V = ex.psd_factor(M)
+    assert V.shape[1] == n
+    assert float(ex.offdiag_error(V, W)) <= 10 * n * EPS * float(torch.linalg.matrix_norm(M, 2))
 
 
 def test_trace_identity_and_zero_diagonal():
@@ -94,19 +107,45 @@ def test_trace_identity_and_zero_diagonal():
     assert ex.offdiag_error(sp.Matrix([[1], [1]]), W) == 0  # but its off-diagonal is
 
 
-def test_notes_dominance_rule_counterexample():
+def test_notes_dominance_rule_counterexample_and_e7_example():
     assert ex.notes_dominance_rule_exact(sp.Matrix([[1, -2], [-2, 1]])) == (True, False, -1)
     assert ex.notes_dominance_rule_exact(sp.Matrix([[3, -1], [-1, 3]])) == (True, True, 2)
-    assert ex.notes_dominance_rule_exact(sp.ones(3, 3))[1:] == (False, 0)  # Gram, not dominant
+    # E7: positive definite without being dominant (unit diagonal, 3/5 off it)
+    M = sp.Matrix(3, 3, lambda i, j: 1 if i == j else sp.Rational(3, 5))
+    assert ex.notes_dominance_rule_exact(M) == (False, False, sp.Rational(2, 5))
+    assert M.eigenvals() == {sp.Rational(11, 5): 1, sp.Rational(2, 5): 2}
+    V = ex.ldl_factor_exact(M)
+    assert V.shape == (3, 3) and (V * V.T - M).applyfunc(sp.simplify).is_zero_matrix
 
 
-def test_min_trace_certificate_for_all_plus_one():
+@settings(max_examples=25)
+@given(n=st.integers(2, 6), seed=st.integers(0, 10_000))
+def test_trace_lower_bound(n, seed):
+    W = rational_symmetric(n, seed)
+    bound = ex.trace_lower_bound_exact(W)
+    # the dominant completion's trace is exactly n − 1 times the bound ...
+    assert ex.dominant_completion(W).trace() == (n - 1) * bound
+    # ... and no PSD completion is below it: the identity behind the bound, with a symbolic diagonal
+    delta = sp.symbols(f"d0:{n}", real=True)
+    M = W + sp.diag(*delta)
+    total = 0
+    for i, j in itertools.combinations(range(n), 2):
+        e = sp.zeros(n, 1)
+        e[i], e[j] = 1, -1 if W[i, j] >= 0 else 1
+        total += (e.T * M * e)[0]
+    assert sp.expand(total - ((n - 1) * M.trace() - (n - 1) * bound)) == 0
+    # and the Schur completion (PSD) respects it
+    assert ex.schur_completion_exact(W).trace() >= bound
+
+
+def test_trace_bound_is_attained_for_all_plus_one():
     for n in (3, 5, 8):
         W = ex.ones_offdiag(n, 1)
-        Y = sp.Rational(n, n - 1) * (sp.eye(n) - sp.ones(n, n) / n)
-        assert min(Y.eigenvals()) >= 0 and all(Y[i, i] == 1 for i in range(n))
-        assert -sum(W[i, j] * Y[i, j] for i in range(n) for j in range(n) if i != j) == n
+        assert ex.trace_lower_bound_exact(W) == n == (sp.ones(n, 1) * sp.ones(1, n)).trace()
+        assert ex.offdiag_error(sp.ones(n, 1), W) == 0
         assert ex.dominant_completion(W).trace() == n * (n - 1)
+    with pytest.raises(FMInputError, match="at least 2"):
+        ex.trace_lower_bound_exact(sp.zeros(1, 1))
 
 
 # --- how large k must be ------------------------------------------------------------------------
@@ -130,7 +169,10 @@ def test_dimension_count():
         k = ex.dimension_count_k(n)
         assert n * k - k * (k - 1) // 2 >= n * (n - 1) // 2
         assert k == 0 or n * (k - 1) - (k - 1) * (k - 2) // 2 < n * (n - 1) // 2
+        assert k <= max(n - 1, 0)  # never above the proven upper bound
     assert ex.dimension_count_k(10) == 6
+    with pytest.raises(FMInputError, match="positive int"):
+        ex.dimension_count_k(0)
 
 
 def test_offdiag_loss_gradient_three_ways():
@@ -165,9 +207,15 @@ def test_fit_offdiag_finds_planted_rank_and_not_less():
         ex.fit_offdiag(W, 0)
 
 
-def test_k_examples_bounds_and_observed_scan():
-    examples = ex.k_examples(6)
-    assert {name: (lo, up) for name, (_, lo, up) in examples.items()}["all -1"] == (5, 5)
+def test_k_examples_bounds_are_certified():
+    for name, (W, lower, upper, V) in ex.k_examples(8).items():
+        assert 1 <= lower <= upper <= 7, name
+        V = ex.ldl_factor_exact(ex.schur_completion_exact(W)) if V is None else V
+        assert V.shape[1] == upper and ex.offdiag_error(V, W) == 0, name
+    assert ex.k_examples(6)["all -1"][1:3] == (5, 5)
+
+
+def test_observed_scan():
     rows = [r for r in ex.k_scan_rows(6, seeds=(0, 1)) if r["example"] != "random ±1"]
     observed = ex.observed_k(rows)
     assert observed == {"planted rank 3": 3, "all +1": 1, "all -1": 5}
@@ -180,21 +228,79 @@ def test_user_item_idx_layout():
     idx = ex.user_item_idx(2, 3)
     assert idx.tolist() == [[0, 2], [0, 3], [0, 4], [1, 2], [1, 3], [1, 4]]
     assert ex.all_pairs_idx(4).tolist() == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
+    assert ex.one_hot_pair(1, 2, 2, 3).T.tolist() == [[0, 1, 0, 0, 1]]
+    with pytest.raises(FMInputError, match="0 ≤ u < n_u"):
+        ex.one_hot_pair(2, 0, 2, 3)
+
+
+def test_user_item_table_is_the_fm_definition_on_one_hot_pairs():
+    _, w0, w, V = symbolic.fm_symbols(5, 3)
+    Y = ex.user_item_table_exact(w0, w, V, 2)
+    for u, i in itertools.product(range(2), range(3)):
+        x = ex.one_hot_pair(u, i, 2, 3)
+        assert sp.expand(Y[u, i] - symbolic.fm_prediction(x, w0, w, V)) == 0
+        dot = sum(V[u, f] * V[2 + i, f] for f in range(3))
+        assert sp.expand(Y[u, i] - (w0 + w[u] + w[2 + i] + dot)) == 0
+    with pytest.raises(FMInputError, match="n_u"):
+        ex.user_item_table_exact(w0, w, V, 5)
+
+
+def test_tiny_example_rank_three_table_from_a_rank_one_fm():
+    V = sp.Matrix([1, 2, -1, 2, 0, 1, -1])
+    w = sp.Matrix([0, 1, 3, 1, -2, 0, 2])
+    B_want = sp.Matrix([[3, -2, 1, 1], [6, -1, 3, 1], [2, 1, 2, 6]])
+    assert ex.user_item_table_exact(0, w, V, 3) == B_want
+    assert B_want.rank() == 3 and (V[:3, :] * V[3:, :].T).rank() == 1
+    assert ex.user_item_min_k(B_want) == 1
+
+
+@settings(max_examples=25)
+@given(n_u=st.integers(1, 4), n_i=st.integers(1, 5), seed=st.integers(0, 10_000))
+def test_double_centring_gives_the_minimum_rank(n_u, n_i, seed):
+    rng = np.random.default_rng(seed)
+    r = int(rng.integers(0, min(n_u, n_i) + 1))
+    low = sp.Matrix(rng.integers(-3, 4, size=(n_u, r)).tolist() or sp.zeros(n_u, 0)) * sp.Matrix(
+        rng.integers(-3, 4, size=(r, n_i)).tolist() or sp.zeros(0, n_i)
+    )
+    a0 = sp.Matrix(rng.integers(-5, 6, size=(n_u, 1)).tolist())
+    b0 = sp.Matrix(rng.integers(-5, 6, size=(n_i, 1)).tolist())
+    B = low + a0 * sp.ones(1, n_i) + sp.ones(n_u, 1) * b0.T
+    a, b = ex.row_column_effects(B)
+    C = ex.double_centre(B)
+    assert B - a * sp.ones(1, n_i) - sp.ones(n_u, 1) * b.T == C  # JBJ is a candidate ...
+    assert ex.double_centre(B - a0 * sp.ones(1, n_i) - sp.ones(n_u, 1) * b0.T) == C  # ... J kills every effect
+    k = ex.user_item_min_k(B)
+    assert k == C.rank() <= min(low.rank(), B.rank())
+    # the FM from the proof has exactly k columns (at least one) and reproduces the full model exactly
+    w0, w = sp.Rational(1, 3), sp.Matrix([sp.Rational(j, 2) for j in range(n_u + n_i)])
+    w0_fm, w_fm, V = ex.user_item_fm(w0, w, B)
+    assert V.shape[1] == max(k, 1)
+    assert ex.user_item_table_exact(w0_fm, w_fm, V, n_u) == ex.full_model_table(w0, w, B)
+
+
+@settings(max_examples=30)
+@given(n_u=st.integers(2, 12), n_i=st.integers(2, 12), r=st.integers(1, 4), seed=st.integers(0, 10_000))
+def test_float_user_item_fm_reproduces_full_model(n_u, n_i, r, seed):
+    gen = torch.Generator().manual_seed(seed)
+    B = torch.randn(n_u, r, dtype=F64, generator=gen) @ torch.randn(r, n_i, dtype=F64, generator=gen)
+    B = B + torch.randn(n_u, 1, dtype=F64, generator=gen) + torch.randn(1, n_i, dtype=F64, generator=gen)
+    w0, w = torch.randn((), dtype=F64, generator=gen), torch.randn(n_u + n_i, dtype=F64, generator=gen)
+    w0_f, w_f, V = ex.user_item_fm(w0, w, B)
+    assert V.shape[1] == ex.user_item_min_k(B) <= min(r, n_u - 1, n_i - 1)
+    got = fmedu.predict_sparse(ex.user_item_idx(n_u, n_i), w0_f, w_f, V)
+    scale = float(w0.abs() + 2 * w_f.abs().max() + B.abs().max())
+    assert float((got - ex.full_interaction_predict(w0, w, B)).abs().max()) <= 64 * max(n_u, n_i) * EPS * scale
 
 
 @given(n_u=st.integers(1, 12), n_i=st.integers(1, 12), r=st.integers(1, 4), seed=st.integers(0, 10_000))
-def test_fm_with_rank_k_reproduces_full_model(n_u, n_i, r, seed):
+def test_balanced_svd_factor(n_u, n_i, r, seed):
     gen = torch.Generator().manual_seed(seed)
     B = torch.randn(n_u, r, dtype=F64, generator=gen) @ torch.randn(r, n_i, dtype=F64, generator=gen)
-    w0, w = torch.randn((), dtype=F64, generator=gen), torch.randn(n_u + n_i, dtype=F64, generator=gen)
     V_u, V_i = ex.svd_factor(B)
     assert V_u.shape[1] == V_i.shape[1] <= min(r, n_u, n_i)
-    V = torch.cat([V_u, V_i])
-    got = fmedu.predict_sparse(ex.user_item_idx(n_u, n_i), w0, w, V)
-    want = ex.full_interaction_predict(w0, w, B)
-    scale = float(w0.abs() + 2 * w.abs().max() + torch.linalg.matrix_norm(B, 2))
-    assert float((got - want).abs().max()) <= 64 * max(n_u, n_i) * EPS * scale
-    assert torch.allclose(V_u.T @ V_u, V_i.T @ V_i, atol=1e-10 * scale)  # balanced
+    scale = float(torch.linalg.matrix_norm(B, 2))
+    assert torch.allclose(V_u @ V_i.T, B, atol=1e-12 * max(scale, 1))
+    assert torch.allclose(V_u.T @ V_u, V_i.T @ V_i, atol=1e-10 * max(scale, 1))  # balanced
 
 
 def test_rank_factor_exact_and_sympy_fm_predictions():
@@ -204,16 +310,22 @@ def test_rank_factor_exact_and_sympy_fm_predictions():
     assert V_u * V_i.T == B
     V = V_u.col_join(V_i)
     for u, i in itertools.product(range(3), range(4)):
-        x = sp.Matrix([1 if f in (u, 3 + i) else 0 for f in range(7)])
+        x = ex.one_hot_pair(u, i, 3, 4)
         assert symbolic.pairwise_double_sum(x, V) == B[u, i]
     assert ex.rank_factor_exact(sp.zeros(2, 3))[0] == sp.zeros(2, 1)
 
 
-def test_full_interaction_predict_checks_shapes():
+def test_full_model_table_checks_shapes():
     with pytest.raises(FMInputError, match=r"n_u \+ n_i"):
         ex.full_interaction_predict(
             torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.zeros(2, 3, dtype=F64)
         )
+    with pytest.raises(FMInputError, match=r"n_u \+ n_i"):
+        ex.full_model_table(0, sp.zeros(4, 1), sp.zeros(2, 3))
+    with pytest.raises(FMInputError, match=r"n_u \+ n_i"):
+        ex.user_item_fm(0, sp.zeros(4, 1), sp.zeros(2, 3))
+    with pytest.raises(FMInputError, match=r"n_u \+ n_i"):
+        ex.user_item_fm(torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.zeros(2, 3, dtype=F64))
 
 
 def test_param_counts():
@@ -225,21 +337,24 @@ def test_param_counts():
 
 
 @settings(max_examples=12)
-@given(entries=st.lists(st.fractions(min_value=-5, max_value=5, max_denominator=7), min_size=3, max_size=3))
-def test_cayley_is_exactly_orthogonal_and_keeps_predictions(entries):
-    p, q, r = (sp.Rational(e.numerator, e.denominator) for e in entries)
-    S = sp.Matrix([[0, p, q], [-p, 0, r], [-q, -r, 0]])
-    Q = ex.cayley_exact(S)
-    assert Q.T * Q == sp.eye(3)
+@given(p=st.integers(-9, 9), q=st.integers(1, 9), p2=st.integers(1, 9), q2=st.integers(-9, 9))
+def test_rational_rotations_are_orthogonal_and_keep_predictions(p, q, p2, q2):
+    Q = ex.rational_rotation(3, 0, 1, p, q) * ex.rational_rotation(3, 2, 1, p2, q2)
+    assert Q.T * Q == sp.eye(3) and Q.det() == 1
     x, _, _, V = symbolic.fm_symbols(4, 3)
     assert sp.expand(symbolic.pairwise_rendle(x, V * Q) - symbolic.pairwise_rendle(x, V)) == 0
     assert sp.expand(ex.frobenius_sq(V * Q) - ex.frobenius_sq(V)) == 0
     assert sp.expand(ex.pair_interaction_sq(V * Q, 2) - ex.pair_interaction_sq(V, 2)) == 0
 
 
-def test_cayley_rejects_non_skew():
-    with pytest.raises(FMInputError, match="skew"):
-        ex.cayley_exact(sp.eye(2))
+def test_rational_rotation_errors_and_the_3_4_5_triangle():
+    assert ex.rational_rotation(2, 0, 1, 2, 1) == sp.Matrix(
+        [[sp.Rational(3, 5), -sp.Rational(4, 5)], [sp.Rational(4, 5), sp.Rational(3, 5)]]
+    )
+    with pytest.raises(FMInputError, match="two different axes"):
+        ex.rational_rotation(3, 1, 1, 2, 1)
+    with pytest.raises(FMInputError, match="both be 0"):
+        ex.rational_rotation(3, 0, 1, 0, 0)
 
 
 @given(n=st.integers(2, 30), k=st.integers(3, 8), seed=st.integers(0, 10_000))
@@ -263,6 +378,53 @@ def test_procrustes_rejects_shape_mismatch():
         ex.procrustes(torch.zeros(3, 2, dtype=F64), torch.zeros(3, 3, dtype=F64))
 
 
+def test_invertible_reparametrisation_keeps_the_block():
+    _, _, _, V = symbolic.fm_symbols(4, 3)
+    R = sp.Matrix([[2, 1, 0], [0, 1, 0], [sp.Rational(1, 3), 0, 1]])
+    assert R.T * R != sp.eye(3)
+    assert sp.expand((V[:2, :] * R) * (V[2:, :] * R.inv().T).T - V[:2, :] * V[2:, :].T).is_zero_matrix
+
+
+def test_translations_keep_user_item_predictions_exactly():
+    _, w0, w, V = symbolic.fm_symbols(5, 3)
+    s = sp.Matrix([sp.symbols("s_1:4", real=True)])
+    t = sp.Matrix([sp.symbols("t_1:4", real=True)])
+    moved = ex.translate_user_item(w0, w, V, 2, s, t)
+    assert (ex.user_item_table_exact(*moved, 2) - ex.user_item_table_exact(w0, w, V, 2)).is_zero_matrix
+    # the block changes by a row effect plus a column effect, so J B J does not
+    B, B_moved = V[:2, :] * V[2:, :].T, moved[2][:2, :] * moved[2][2:, :].T
+    assert sp.expand(ex.double_centre(B_moved) - ex.double_centre(B)).is_zero_matrix
+    assert not sp.expand(B_moved - B).is_zero_matrix
+
+
+def test_translation_changes_both_regularisers_tiny_example():
+    V = sp.Matrix([1, 2, -1, 2, 0, 1, -1])
+    w = sp.Matrix([0, 1, 3, 1, -2, 0, 2])
+    w0_t, w_t, V_t = ex.translate_user_item(0, w, V, 3, [1], [1])
+    assert ex.user_item_table_exact(w0_t, w_t, V_t, 3) == ex.user_item_table_exact(0, w, V, 3)
+    assert (ex.frobenius_sq(V), ex.frobenius_sq(V_t)) == (12, 27)
+    assert (ex.pair_interaction_sq(V, 3), ex.pair_interaction_sq(V_t, 3)) == (36, 182)
+    B, B_t = V[:3, :] * V[3:, :].T, V_t[:3, :] * V_t[3:, :].T
+    assert ex.frobenius_sq(ex.double_centre(B)) == ex.frobenius_sq(ex.double_centre(B_t)) == sp.Rational(70, 3)
+
+
+@given(n_u=st.integers(1, 6), n_i=st.integers(1, 6), k=st.integers(1, 4), seed=st.integers(0, 10_000))
+def test_float_translations_match_sympy_and_keep_predictions(n_u, n_i, k, seed):
+    gen = torch.Generator().manual_seed(seed)
+    w0, w = torch.randn((), dtype=F64, generator=gen), torch.randn(n_u + n_i, dtype=F64, generator=gen)
+    V = torch.randn(n_u + n_i, k, dtype=F64, generator=gen)
+    s, t = torch.randn(k, dtype=F64, generator=gen), torch.randn(k, dtype=F64, generator=gen)
+    idx = ex.user_item_idx(n_u, n_i)
+    moved = ex.translate_user_item(w0, w, V, n_u, s, t)
+    y, y_moved = fmedu.predict_sparse(idx, w0, w, V), fmedu.predict_sparse(idx, *moved)
+    assert torch.allclose(y_moved, y, atol=1e-12 * (1 + float(y.abs().max()) + float((V.abs().max() + 3) ** 2)))
+    exact = ex.translate_user_item(
+        sp.Float(float(w0), 30), sp.Matrix(w.tolist()), sp.Matrix(V.tolist()), n_u, s.tolist(), t.tolist()
+    )
+    assert abs(float(exact[0]) - float(moved[0])) <= 1e-12 * (1 + float(s.abs().sum() * t.abs().sum()))
+    assert torch.allclose(torch.tensor(np.array(exact[2].tolist(), dtype=float)), moved[2], atol=1e-13)
+
+
 def test_regularisers_differ_exactly():
     same_frob = (sp.Matrix([[1, 0], [1, 0]]), sp.Matrix([[1, 0], [0, 1]]))
     assert [ex.frobenius_sq(M) for M in same_frob] == [2, 2]
@@ -272,16 +434,24 @@ def test_regularisers_differ_exactly():
     assert [ex.frobenius_sq(M) for M in same_pair] == [2, sp.Rational(17, 4)]
 
 
-def test_balanced_factor_minimises_frobenius():
-    rows = ex.gauge_rows(ts=np.logspace(-1, 1, 9))
-    two_nuc = rows[0]["two_nuclear_norm"]
-    assert all(r["frobenius_sq"] >= two_nuc * (1 - 1e-12) for r in rows)
-    assert abs(rows[4]["frobenius_sq"] - two_nuc) <= 1e-12 * two_nuc  # t = 1
-    assert max(r["frobenius_sq"] for r in rows) > 2 * two_nuc
-    assert max(r["max_B_change"] for r in rows) <= 1e-12 * two_nuc
+def test_regulariser_families():
+    reparam = ex.reparametrisation_rows(thetas=np.logspace(-1, 1, 9))
+    two_nuc = reparam[0]["two_nuclear_norm"]
+    assert all(r["max_prediction_change"] <= 1e-12 * r["prediction_scale"] for r in reparam)
+    assert all(r["frobenius_sq"] >= two_nuc * (1 - 1e-12) for r in reparam)
+    assert abs(reparam[4]["frobenius_sq"] - two_nuc) <= 1e-12 * two_nuc  # θ = 1: the balanced factor
+    assert max(r["frobenius_sq"] for r in reparam) > 2 * two_nuc
+    b = [r["B_frobenius_sq"] for r in reparam]
+    assert max(b) - min(b) <= 1e-12 * max(b)
+    shifts = ex.translation_rows(thetas=np.linspace(-2, 2, 9))
+    assert all(r["max_prediction_change"] <= 1e-12 * r["prediction_scale"] for r in shifts)
+    c = [r["JBJ_frobenius_sq"] for r in shifts]
+    assert max(c) - min(c) <= 1e-12 * max(c)
+    b = [r["B_frobenius_sq"] for r in shifts]
+    assert max(b) > 10 * min(b) and min(b) >= c[0] * (1 - 1e-12)  # ‖B‖² ≥ ‖JBJ‖² (exercise 3.4)
 
 
-def test_double_centre_sympy_torch_and_gauge():
+def test_double_centre_sympy_torch_and_effects():
     B = torch.randn(3, 4, dtype=F64, generator=torch.Generator().manual_seed(1))
     Bs = sp.Matrix(B.tolist())
     assert torch.allclose(
@@ -290,24 +460,39 @@ def test_double_centre_sympy_torch_and_gauge():
     a, b = torch.randn(3, 1, dtype=F64), torch.randn(1, 4, dtype=F64)
     assert torch.allclose(ex.double_centre(B + a + b + 2.0), ex.double_centre(B), atol=1e-13)
     assert not torch.allclose(ex.double_centre(B), B)
+    a_t, b_t = ex.row_column_effects(B)
+    assert torch.allclose(B - a_t[:, None] - b_t[None, :], ex.double_centre(B), atol=1e-13)
+    a_s, b_s = ex.row_column_effects(Bs)
+    assert torch.allclose(torch.tensor([float(e) for e in a_s], dtype=F64), a_t, atol=1e-13)
+    assert torch.allclose(torch.tensor([float(e) for e in b_s], dtype=F64), b_t, atol=1e-13)
 
 
-def test_translation_symmetry_needs_fixed_nnz():
+@pytest.mark.parametrize("d", [2, 3])
+def test_translation_symmetry_needs_fixed_nnz(d):
     c = sp.Matrix([sp.symbols("c_1:4", real=True)])
-    x_, w0, w, V = symbolic.fm_symbols(4, 3)
+    _, w0, w, V = symbolic.fm_symbols(5, 3)
+    moved = ex.translate_fixed_nnz(w0, w, V, c, d)
+    for size in (2, 3):
+        for S in itertools.combinations(range(5), size):
+            x = [1 if f in S else 0 for f in range(5)]
+            diff = sp.expand(symbolic.fm_prediction(x, *moved) - symbolic.fm_prediction(x, w0, w, V))
+            assert (diff == 0) == (size == d)
 
-    def fm(x, w0_, w_, V_):
-        x = sp.Matrix(x)
-        return w0_ + (w_.T * x)[0] + symbolic.pairwise_double_sum(x, V_)
 
-    d = 2
-    Vc = V + sp.ones(4, 1) * c
-    wc = sp.Matrix([w[a] - (d - 1) * (V[a, :] * c.T)[0] for a in range(4)])
-    w0c = w0 - sp.binomial(d, 2) * (c * c.T)[0]
-    pair = [1, 1, 0, 0]
-    triple = [1, 1, 1, 0]
-    assert sp.expand(fm(pair, w0c, wc, Vc) - fm(pair, w0, w, V)) == 0
-    assert sp.expand(fm(triple, w0c, wc, Vc) - fm(triple, w0, w, V)) != 0
+def test_translate_fixed_nnz_float_matches_definition():
+    gen = torch.Generator().manual_seed(0)
+    w0, w, V = (
+        torch.randn((), dtype=F64, generator=gen),
+        torch.randn(6, dtype=F64, generator=gen),
+        torch.randn(6, 3, dtype=F64, generator=gen),
+    )
+    c = torch.randn(3, dtype=F64, generator=gen)
+    idx = ex.recovery_samples("pairs+triples", 6)
+    triples = idx[:, 2] >= 0
+    moved = ex.translate_fixed_nnz(w0, w, V, c, 3)
+    y, y_moved = fmedu.predict_sparse(idx, w0, w, V), fmedu.predict_sparse(idx, *moved)
+    assert torch.allclose(y_moved[triples], y[triples], atol=1e-12)
+    assert float((y_moved[~triples] - y[~triples]).abs().min()) > 1e-3
 
 
 def test_diagonal_pinned():
@@ -319,13 +504,14 @@ def test_diagonal_pinned():
 
 def test_planted_recovery_by_fitting():
     ui = ex.planted_recovery("user-item", 2)
-    assert ui["predictions"] <= 1e-8 and ui["centred B"] <= 1e-6 and ui["balanced centred"] <= 1e-6
-    assert ui["B"] >= 1e-2 and ui["V aligned"] >= 1e-2
+    assert set(ui) == set(ex.RECOVERY_QUANTITIES)
+    assert ui["predictions"] <= 1e-8 and ui["JBJ"] <= 1e-6
+    assert ui["B"] >= 1e-2 and ui["V up to rotation"] >= 1e-2 and ui["w"] >= 1e-2
     mixed = ex.planted_recovery("pairs+triples", 2)
-    assert mixed["predictions"] <= 1e-8 and mixed["V aligned"] <= 1e-6 and mixed["w"] <= 1e-6
-    assert mixed["V"] >= 1e-2
+    assert mixed["predictions"] <= 1e-8 and mixed["V up to rotation"] <= 1e-6 and mixed["w"] <= 1e-6
+    assert mixed["V"] >= 1e-2 and mixed["B"] is None and mixed["JBJ"] is None
     pairs = ex.planted_recovery("pairs", 0)
-    assert pairs["predictions"] <= 1e-8 and pairs["V aligned"] >= 1e-2
+    assert pairs["predictions"] <= 1e-8 and pairs["V up to rotation"] >= 1e-2
     with pytest.raises(FMInputError, match="unknown setting"):
         ex.recovery_samples("triples", 5)
 
@@ -350,3 +536,5 @@ def test_check_symmetric_errors():
         ex.dominant_completion(torch.zeros(2, 2, dtype=F64), eps=-1.0)
     with pytest.raises(FMInputError, match="not PSD"):
         ex.psd_factor(torch.tensor([[1.0, -2.0], [-2.0, 1.0]], dtype=F64))
+    with pytest.raises(FMInputError, match="positive int"):
+        ex.fit_offdiag(sp.zeros(3, 3), 0)

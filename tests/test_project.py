@@ -1,5 +1,6 @@
 """Project hygiene: environment.yml mirrors pyproject, notebooks are paired, executed and clean."""
 
+import ast
 import json
 import re
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fmedu import figures
+from fmedu import registry
 from fmedu.notebook_tools import pair_differences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,10 +76,12 @@ def test_notebook_executed_cleanly(path):
 
 
 def test_figure_registry_names_match_notebooks():
-    registry = figures.discover()
+    listed = subprocess.run(
+        [sys.executable, "-m", "fmedu", "figures", "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
     prefixes = {p.name[:2] for p in NOTEBOOKS}
-    assert registry
-    for name in registry:
+    assert listed
+    for name in listed:
         assert re.fullmatch(r"\d\d_[a-z0-9_]+", name), name
         assert name[:2] in prefixes, f"figure {name} belongs to no notebook"
 
@@ -96,8 +99,8 @@ def test_figure_writer_roundtrip(tmp_path):
 
     fig, ax = plt.subplots()
     ax.plot([1, 2], [3, 4])
-    png = figures.save_png(fig, tmp_path / "00_demo.png")
-    csv = figures.write_csv(tmp_path / "00_demo.csv", [{"a": 1, "b": 2.5}])
+    png = registry.save_png(fig, tmp_path / "00_demo.png")
+    csv = registry.write_csv(tmp_path / "00_demo.csv", [{"a": 1, "b": 2.5}])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert csv.read_text().splitlines() == ["a,b", "1,2.5"]
 
@@ -125,3 +128,68 @@ def test_movielens_never_tracked():
         if re.search(r"(^|/)(u\.(data|item|user)|u[1-5]\.(base|test)|u[ab]\.(base|test)|ml-100k\.zip)$", p)
     ]
     assert leaked == []
+
+
+def _fmedu_imports(path: Path) -> set[str]:
+    """The fmedu modules a source file imports (absolute names; module-level and inside functions)."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("fmedu")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package[: len(package) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            if not base.startswith("fmedu"):
+                continue
+            for alias in node.names:  # `from fmedu.x import y`: y may be a module or a name in x
+                candidate = f"{base}.{alias.name}"
+                module_file = ROOT / Path(*candidate.split("."))
+                found.add(candidate if module_file.with_suffix(".py").exists() or module_file.is_dir() else base)
+    return found - {".".join(parts)}
+
+
+def test_no_import_cycle_among_fmedu_modules():
+    graph = {}
+    for path in (ROOT / "fmedu").rglob("*.py"):
+        rel = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(rel[:-1] if rel[-1] == "__init__" else rel)
+        graph[name] = _fmedu_imports(path)
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(nxt) :] + [node, nxt]))
+            if nxt in graph and not state.get(nxt):
+                visit(nxt, path + [node])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if not state.get(node):
+            visit(node, [])
+
+
+def test_no_test_imports_the_presentation_layer():
+    offenders = [
+        p.name for p in (ROOT / "tests").glob("*.py") if any(m.startswith("fmedu.figures") for m in _fmedu_imports(p))
+    ]
+    assert offenders == []
+
+
+def test_the_project_stands_on_its_own():
+    """No pointer to files a user who clones the project does not have."""
+    sources = [*(ROOT / "fmedu").rglob("*.py"), *(ROOT / "notebooks").glob("*.py"), ROOT / "README.md"]
+    offenders = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in sources
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r"design\.md|\.\./shared", line)
+    ]
+    assert offenders == []

@@ -44,7 +44,7 @@ __all__ = [
     "SweepResult",
     "TrainerBase",
     "make_trainer",
-    "train",
+    "train_runs",
     "init_params",
     "epoch_permutation",
     "newton_z",
@@ -78,7 +78,7 @@ def make_trainer(runs, idx, nnz, y, *, device: str = "cpu", lanes: int = 32, **k
     raise FMInputError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
 
-def train(
+def train_runs(
     runs,
     idx,
     nnz,

@@ -60,7 +60,7 @@ class Run:
     seed: int
 
 
-def init_params(seed: int, n: int, k: int, init_std: float = 0.01):
+def init_params(seed: int, n: int, k: int, init_std: float = 0.01) -> tuple[float, np.ndarray, np.ndarray]:
     """(w0, w, V) of a run: w0 = 0, w and V ~ N(0, init_std²) from ``SeedSequence([seed, 0])``."""
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0]))
     w = init_std * rng.standard_normal(n)
@@ -221,7 +221,7 @@ class TrainerBase:
     def _epoch(self, orders, order_of_run, t_start: int):
         raise NotImplementedError
 
-    def params(self, r: int):
+    def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
         """(w0, w, V) of run r after the last epoch, as plain arrays (the dense torch parameters)."""
         raise NotImplementedError
 

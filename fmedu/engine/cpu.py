@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 import numba
 import numpy as np
@@ -29,7 +30,7 @@ _newton_z = njit(cache=True)(scalar.newton_z)
 # every array that an inlined per-sample piece receives is atomically incref'ed and decref'ed
 # inside the sample loops (measured: 4x slower Adam catch-ups). numpy's error model (a division
 # by zero gives inf or nan, as on the GPU, instead of raising) lets the column loops vectorise.
-_OPTIONS = {"cache": True, "_nrt": False, "error_model": "numpy"}
+_OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False, "error_model": "numpy"}
 _kernel = njit(**_OPTIONS)
 
 
@@ -223,5 +224,5 @@ class Trainer(TrainerBase):
         )
         return out, self.w0.copy()
 
-    def params(self, r: int):
+    def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
         return float(self.w0[r]), self.theta[r, :, 0].copy(), self.theta[r, :, 1:].copy()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from .. import cost
-from . import figure, save_png, write_csv
+from ..registry import figure, save_png, write_csv
 
 DENSE_NS = (128, 256, 512, 1024, 2048, 4096)
 SPARSE_NNZ = (1, 2, 4, 8, 16, 32, 64)
@@ -45,7 +46,7 @@ def sparse_slopes(rows: list[dict], min_nnz: int = 8) -> dict[int, float]:
     return out
 
 
-def plot_dense_cost(rows: list[dict]):
+def plot_dense_cost(rows: list[dict]) -> Figure:
     """Log-log seconds against n, naive and Rendle forms, fitted slopes in the legend."""
     slopes = dense_slopes(rows)
     fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -67,7 +68,7 @@ def plot_dense_cost(rows: list[dict]):
     return fig
 
 
-def plot_sparse_cost(rows: list[dict]):
+def plot_sparse_cost(rows: list[dict]) -> Figure:
     """Log-log seconds against nnz of the sparse form at two values of n."""
     slopes = sparse_slopes(rows)
     fig, ax = plt.subplots(figsize=(5.5, 4))

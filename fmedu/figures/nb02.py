@@ -7,14 +7,16 @@ sparse form against nnz) and ``02_training_curves`` (Adam on data from a planted
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from .. import cost, grad, testing
 from .. import train as training
-from . import figure, save_png, write_csv
+from ..registry import figure, save_png, write_csv
 
 F64 = torch.float64
 
@@ -123,7 +125,7 @@ def autograd_ratios(rows: list[dict]) -> dict[int, float]:
     }
 
 
-def plot_gradient_cost(dense_rows: list[dict], sparse_rows: list[dict]):
+def plot_gradient_cost(dense_rows: list[dict], sparse_rows: list[dict]) -> Figure:
     """Left: seconds per sample against n (dense); right: the sparse closed form against nnz."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for (form, slope), marker in zip(slopes(dense_rows).items(), "os^"):
@@ -166,7 +168,7 @@ def gradient_cost(out_dir: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- training
 
-TRAINING = {
+TRAINING: dict[str, dict[str, Any]] = {
     # task: (strength of the planted FM, training samples, epochs, batch size, lr)
     "regression": dict(strength=1.0, N=4000, epochs=60, batch_size=128, lr=0.005),
     "classification": dict(strength=4.0, N=16000, epochs=40, batch_size=256, lr=0.005),
@@ -234,7 +236,7 @@ def training_rows(experiments: list[dict]) -> list[dict]:
     return rows
 
 
-def plot_training_curves(experiments: list[dict]):
+def plot_training_curves(experiments: list[dict]) -> Figure:
     """Training and validation loss per epoch for each task, the planted model's validation loss dashed."""
     fig, axes = plt.subplots(1, len(experiments), figsize=(5 * len(experiments), 4))
     for ax, e in zip(axes, experiments):

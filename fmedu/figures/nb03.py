@@ -1,5 +1,6 @@
-"""Figures of notebook 03 (what V Vᵀ can express): reconstruction error against k, the two
-regularisers along the symmetries of a user–item factorisation, and what a fit recovers."""
+"""Figures of chapter 03 (what an FM can express): the best off-diagonal fit against k with the
+proven bounds, the regularisers along families of parameters with identical predictions, and
+what a fit to a planted FM recovers."""
 
 from __future__ import annotations
 
@@ -7,89 +8,170 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from .. import expressiveness as ex
-from . import figure, save_png, write_csv
+from ..registry import figure, save_png, write_csv
 
-K_SCAN_N = 10
-FLOOR = 1e-17  # plotted in place of an exact 0 on the log axis
+FLOOR = 1e-17  # where an exact 0 is drawn on a log axis (always with its own marker)
+EXACT_TOL = 1e-8  # a fit with relative error at most this counts as exact (chapter 03)
+RECOVERED_TOL = 1e-6  # a quantity counts as recovered when its max abs error is at most this
 RECOVERY_SETTINGS = ("user-item", "pairs", "pairs+triples")
 RECOVERY_SEEDS = (0, 1, 2)
+QUANTITY_LABELS = {
+    "predictions": "predictions",
+    "V": "$V$",
+    "V up to rotation": "$V$ up to\nrotation",
+    "w": "$w$",
+    "B": "$B$",
+    "JBJ": "$JBJ$",
+}
 
 
-def plot_k_scan(rows: list[dict]):
-    """Best relative off-diagonal error against k (log scale), with the proven lower bounds."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+def plot_k_scan(rows: list[dict]) -> Figure:
+    """One panel per example: best relative off-diagonal error against k, the proven range of k*
+    (shaded), the exactness threshold (dashed) and the observed k* (ringed)."""
     names = list(dict.fromkeys(r["example"] for r in rows))
-    for name, marker in zip(names, "os^D"):
+    n = max(r["k"] for r in rows)
+    observed = ex.observed_k(rows, EXACT_TOL)
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6.4), sharex=True, sharey=True)
+    any_zero = False
+    for ax, name in zip(axes.flat, names):
         sel = [r for r in rows if r["example"] == name]
-        (line,) = ax.semilogy(
-            [r["k"] for r in sel],
-            [max(r["rel_error"], FLOOR) for r in sel],
-            marker=marker,
-            label=f"{name} (proven {sel[0]['proven_lower']} ≤ k* ≤ {sel[0]['proven_upper']})",
-        )
-        ax.axvline(sel[0]["proven_lower"] - 0.5, color=line.get_color(), ls=":", alpha=0.6)
-    ax.axhline(1e-8, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("k (columns of V)")
-    ax.set_ylabel("best ‖off(VVᵀ − W)‖ / ‖off(W)‖")
-    ax.set_title(f"How many columns does the off-diagonal need? (n = {max(r['k'] for r in rows)})")
-    ax.legend(fontsize=8, loc="lower left")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
+        lo, up = sel[0]["proven_lower"], sel[0]["proven_upper"]
+        ks = np.array([r["k"] for r in sel])
+        err = np.array([r["rel_error"] for r in sel])
+        ax.axvspan(lo - 0.4, up + 0.4, color="tab:green", alpha=0.18, lw=0)
+        ax.axhline(EXACT_TOL, color="grey", lw=1, ls="--")
+        ax.semilogy(ks, np.maximum(err, FLOOR), "o-", color="tab:blue", ms=5)
+        zero = err == 0
+        if zero.any():
+            any_zero = True
+            ax.plot(ks[zero], np.full(zero.sum(), FLOOR), "v", color="black", ms=7)
+        if name in observed:
+            k_obs = observed[name]
+            ax.plot([k_obs], [max(err[ks == k_obs][0], FLOOR)], "o", mfc="none", mec="tab:red", ms=13, mew=2)
+        bounds = f"{lo}" if lo == up else f"{lo} to {up}"
+        ax.set_title(f"{name}: proven $k^*$ = {bounds}, observed {observed.get(name, 'none')}", fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.set_xticks(range(1, n + 1))
+    for ax in axes[1]:
+        ax.set_xlabel("$k$ (columns of $V$)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(r"best $\|\mathrm{off}(VV^\top - W)\|_F \,/\, \|\mathrm{off}(W)\|_F$")
+    ax0 = axes.flat[0]
+    ax0.set_ylim(FLOOR / 5, 10)
+    handles: list[Artist] = [
+        Line2D([], [], color="tab:blue", marker="o", label="best fit of 4 random starts (relative error)"),
+        Patch(color="tab:green", alpha=0.3, label="proven range of $k^*$ (lower to upper bound)"),
+        Line2D([], [], color="grey", ls="--", label=r"threshold $10^{-8}$: below it a fit counts as exact"),
+        Line2D([], [], ls="none", marker="o", mfc="none", mec="tab:red", ms=11, mew=2, label="observed $k^*$"),
+    ]
+    if any_zero:
+        handles.append(Line2D([], [], ls="none", marker="v", color="black", label="error exactly 0 (drawn at 1e-17)"))
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=9, frameon=False)
+    fig.suptitle(f"Least-squares fits need exactly the proven $k^*$ where the bounds meet ($n$ = {n})")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
-def plot_regularisers(rows: list[dict]):
-    """‖V‖² and Σ(v_u·v_i)² along a family of factorisations with identical predictions."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    t = [r["t"] for r in rows]
-    ax.semilogx(t, [r["frobenius_sq"] for r in rows], label="‖V‖² (usual regulariser)")
-    ax.semilogx(t, [r["pair_interaction_sq"] for r in rows], label="Σ_{u,i} (v_u·v_i)² = ‖B‖_F²")
-    ax.semilogx(t, [r["two_nuclear_norm"] for r in rows], ls="--", color="grey", label="2‖B‖_* (minimum of ‖V‖²)")
-    ax.set_xlabel("t in A_t = diag(t, 1/t, 1): V_u A_t, V_i A_t⁻ᵀ")
-    ax.set_ylabel("regulariser value")
-    ax.set_title("Same predictions, different ‖V‖²")
-    ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
+def plot_regularisers(reparam: list[dict], translation: list[dict]) -> Figure:
+    """Two families of parameters with identical predictions: (a) V_u R_θ, V_i R_θ⁻ᵀ,
+    (b) translations absorbed by the linear terms. Log y: the values span two orders of magnitude."""
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
+    th = [r["theta"] for r in reparam]
+    ax_a.semilogx(th, [r["frobenius_sq"] for r in reparam], color="tab:blue", label=r"$\|V\|_F^2$ (usual regulariser)")
+    ax_a.semilogx(th, [r["B_frobenius_sq"] for r in reparam], color="tab:orange", label=r"$\|B\|_F^2$")
+    ax_a.semilogx(
+        th,
+        [r["two_nuclear_norm"] for r in reparam],
+        color="grey",
+        ls="--",
+        label=r"$2\|B\|_*$: smallest $\|V\|_F^2$ for this $B$",
+    )
+    ax_a.set_xlabel(r"$\theta$ in $R_\theta = \mathrm{diag}(\theta, 1/\theta, 1)$ (log scale)")
+    ax_a.set_title(r"(a) $V_u R_\theta$, $V_i R_\theta^{-\top}$: $B$ fixed")
+    th = [r["theta"] for r in translation]
+    ax_b.plot(th, [r["frobenius_sq"] for r in translation], color="tab:blue", label=r"$\|V\|_F^2$")
+    ax_b.plot(th, [r["B_frobenius_sq"] for r in translation], color="tab:orange", label=r"$\|B\|_F^2$")
+    ax_b.plot(
+        th,
+        [r["JBJ_frobenius_sq"] for r in translation],
+        color="tab:green",
+        ls="-.",
+        label=r"$\|JBJ\|_F^2$ (set by the predictions)",
+    )
+    ax_b.set_xlabel(r"$\theta$: user vectors $+\,\theta s_0$, item vectors $+\,\theta t_0$")
+    ax_b.set_title(r"(b) translations absorbed by $w$: $B$ changes")
+    for ax in (ax_a, ax_b):
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper center")
+    ax_a.set_ylabel("regulariser value (log scale)")
+    ax_a.set_ylim(top=4e4)
+    fig.suptitle("Every point gives the same predictions on all user–item pairs; the regularisers still change")
     fig.tight_layout()
     return fig
 
 
 def recovery_rows(settings=RECOVERY_SETTINGS, seeds=RECOVERY_SEEDS) -> list[dict]:
-    """Rows ``{setting, seed, quantity, max_abs_error}`` of :func:`fmedu.expressiveness.planted_recovery`."""
+    """Rows ``{setting, seed, quantity, applies, max_abs_error}`` of
+    :func:`fmedu.expressiveness.planted_recovery` (``max_abs_error`` None where it does not apply)."""
     rows = []
     for setting in settings:
         for seed in seeds:
             for quantity, err in ex.planted_recovery(setting, seed).items():
-                rows.append({"setting": setting, "seed": seed, "quantity": quantity, "max_abs_error": err})
+                rows.append(
+                    {
+                        "setting": setting,
+                        "seed": seed,
+                        "quantity": quantity,
+                        "applies": err is not None,
+                        "max_abs_error": err,
+                    }
+                )
     return rows
 
 
-def plot_recovery(rows: list[dict]):
-    """Worst error over seeds of each recovered quantity, per data setting (log scale)."""
+def plot_recovery(rows: list[dict]) -> Figure:
+    """Worst error over seeds of each quantity, per data setting (log scale); "n/a" where a
+    quantity does not exist for that data, a marker for an exact 0."""
     settings = list(dict.fromkeys(r["setting"] for r in rows))
     quantities = list(dict.fromkeys(r["quantity"] for r in rows))
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    seeds = len({r["seed"] for r in rows})
+    fig, ax = plt.subplots(figsize=(9, 4.6))
     width = 0.8 / len(settings)
+    colors = ["tab:blue", "tab:orange", "tab:green"]
+    any_zero = False
     for s, setting in enumerate(settings):
-        worst = []
-        for q in quantities:
+        xs = np.arange(len(quantities)) + (s - (len(settings) - 1) / 2) * width
+        for x, q in zip(xs, quantities):
             errs = [r["max_abs_error"] for r in rows if r["setting"] == setting and r["quantity"] == q]
-            worst.append(max(errs) if errs else np.nan)
-        ax.bar(
-            np.arange(len(quantities)) + (s - (len(settings) - 1) / 2) * width,
-            [max(e, FLOOR) for e in worst],
-            width,
-            label=setting,
-            log=True,
-        )
-    ax.axhline(1e-6, color="grey", lw=0.8, ls="--", label="recovered threshold 1e-6")
-    ax.set_xticks(np.arange(len(quantities)), quantities, rotation=20, fontsize=8)
-    ax.set_ylabel("max |fitted − planted| (worst of 3 seeds)")
-    ax.set_title("What a fit to a planted FM's noiseless predictions recovers")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+            if not errs or any(e is None for e in errs):
+                ax.text(x, 3 * FLOOR, "n/a", rotation=90, ha="center", va="bottom", fontsize=9, color=colors[s])
+                continue
+            worst = max(errs)
+            if worst == 0:
+                any_zero = True
+                ax.plot([x], [FLOOR], "v", color="black")
+                continue
+            ax.bar(x, worst, width, bottom=FLOOR, color=colors[s], log=True)
+    ax.set_yscale("log")
+    ax.set_ylim(FLOOR, 1e3)
+    ax.axhline(RECOVERED_TOL, color="grey", lw=1, ls="--")
+    ax.set_xticks(np.arange(len(quantities)), [QUANTITY_LABELS.get(q, q) for q in quantities])
+    ax.set_ylabel(f"max |fitted − planted| (worst of {seeds} seeds, log scale)")
+    handles: list[Artist] = [Patch(color=colors[s], label=setting) for s, setting in enumerate(settings)]
+    handles.append(Line2D([], [], color="grey", ls="--", label=r"recovered if below $10^{-6}$"))
+    handles.append(Line2D([], [], ls="none", marker="$n/a$", color="black", ms=14, label="does not apply to this data"))
+    if any_zero:
+        handles.append(Line2D([], [], ls="none", marker="v", color="black", label="error exactly 0"))
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(True, axis="y", which="major", alpha=0.3)
+    ax.set_title("Predictions are always recovered; $V$ up to rotation only with mixed sample sizes", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -105,10 +187,12 @@ def k_reconstruction(out_dir: Path) -> list[Path]:
 
 @figure("03_regularisers")
 def regularisers(out_dir: Path) -> list[Path]:
-    rows = ex.gauge_rows()
+    reparam, translation = ex.reparametrisation_rows(), ex.translation_rows()
+    rows = [{"family": "reparametrisation"} | r for r in reparam]
+    rows += [{"family": "translation"} | r | {"two_nuclear_norm": ""} for r in translation]
     return [
         write_csv(out_dir / "03_regularisers.csv", rows),
-        save_png(plot_regularisers(rows), out_dir / "03_regularisers.png"),
+        save_png(plot_regularisers(reparam, translation), out_dir / "03_regularisers.png"),
     ]
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 import fmedu
 
 from .. import prox, testing
-from . import figure, save_png, write_csv
+from ..registry import figure, save_png, write_csv
 
 DS = (2, 3, 6, 11)
 F64 = torch.float64
@@ -33,10 +34,11 @@ def phi_hessian(d: int, k: int, y: int, eta: float, z: float) -> torch.Tensor:
     gen = torch.Generator().manual_seed(d * 100 + k)
     anchor = torch.randn(1 + d + d * k, dtype=F64, generator=gen)
 
-    def phi(theta):
-        rows = theta[1 + d :].reshape(d, k)
-        yhat = theta[0] + theta[1 : 1 + d].sum() + 0.5 * (rows.sum(0).square().sum() - rows.square().sum())
-        return -z * y * yhat + (theta - anchor).square().sum() / (2 * eta)
+    local = torch.arange(d)  # the sample's rows, renumbered 0..d-1
+
+    def phi(theta: torch.Tensor) -> torch.Tensor:
+        y_hat = fmedu.predict_sparse(local, theta[0], theta[1 : 1 + d], theta[1 + d :].reshape(d, k), check=False)
+        return -z * y * y_hat + (theta - anchor).square().sum() / (2 * eta)
 
     return torch.autograd.functional.hessian(phi, anchor.clone())
 
@@ -67,7 +69,7 @@ def min_eigenvalue_rows(ds=DS, k: int = 3, etas=None) -> list[dict]:
     return rows
 
 
-def plot_min_eigenvalue(rows: list[dict]):
+def plot_min_eigenvalue(rows: list[dict]) -> Figure:
     """η·λ_min against η, one line per d; circles at the exact bound, crosses at the published one."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for d in sorted({r["d"] for r in rows}):
@@ -99,7 +101,9 @@ def min_eigenvalue_figure(out_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------- beyond the bound
 
 
-def beyond_bound_case(d: int = 11, k: int = 4, scale: float = 0.3, seed: int = 6):
+def beyond_bound_case(
+    d: int = 11, k: int = 4, scale: float = 0.3, seed: int = 6
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """A sample with ``d`` ones and random parameters (n = 15): ``(idx, w0, w, V)``."""
     return testing.random_prox_case(15, k, d, scale, seed)
 
@@ -107,7 +111,8 @@ def beyond_bound_case(d: int = 11, k: int = 4, scale: float = 0.3, seed: int = 6
 def multistart_minimum(idx, y, w0, w, V, eta, starts: int = 12, seed: int = 0) -> prox.ProxResult:
     """Lowest F found by L-BFGS-B from θ_t and from random perturbations of it (F may be non-convex)."""
     rng = np.random.default_rng(seed)
-    best, best_F = None, math.inf
+    best: prox.ProxResult | None = None
+    best_F = math.inf
     for s in range(starts):
         spread = (0.0, 0.3, 1.0, 3.0)[s % 4]
         start = (
@@ -119,6 +124,7 @@ def multistart_minimum(idx, y, w0, w, V, eta, starts: int = 12, seed: int = 0) -
         F = float(prox.prox_objective(idx, y, r.w0, r.w, r.V, eta, w0, w, V))
         if F < best_F:
             best, best_F = r, F
+    assert best is not None  # starts >= 1
     return best
 
 
@@ -129,8 +135,8 @@ def unbounded_direction_values(idx, y, w0, w, V, eta, z, steps=(0, 1, 10, 100, 1
     out = []
     for s in steps:
         Vs = V + s * direction
-        yhat = fmedu.predict_sparse(idx, w0, w, Vs)
-        out.append(float(-z * y * yhat + (Vs - V).square().sum() / (2 * eta) - prox.conjugate(z)))
+        y_hat = fmedu.predict_sparse(idx, w0, w, Vs)
+        out.append(float(-z * y * y_hat + (Vs - V).square().sum() / (2 * eta) - prox.conjugate(z)))
     return out
 
 
@@ -152,7 +158,7 @@ def beyond_bound_rows(eta: float = 0.3, y: int = 1, points: int = 400) -> list[d
     return rows
 
 
-def plot_beyond_bound(rows: list[dict], z_golden: float, z_dual: float):
+def plot_beyond_bound(rows: list[dict], z_golden: float, z_dual: float) -> Figure:
     """Closed-form q against z with the pole, the golden-section answer and the true maximiser."""
     fig, ax = plt.subplots(figsize=(6, 4))
     z = [r["z"] for r in rows]

@@ -13,10 +13,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from .. import cost, prox, testing
 from ..prox.published import PublishedProxTrainer
-from . import figure, save_png, write_csv
+from ..registry import figure, save_png, write_csv
 
 F64 = torch.float64
 
@@ -52,7 +53,7 @@ def dual_rows(points: int = 199) -> list[dict]:
     return rows
 
 
-def plot_dual(rows: list[dict]):
+def plot_dual(rows: list[dict]) -> Figure:
     """Two panels: q(z) with its maximiser, and q'(z) crossing zero there."""
     fig, (ax_q, ax_d) = plt.subplots(1, 2, figsize=(10, 3.8))
     for label in dict.fromkeys(r["example"] for r in rows):
@@ -178,7 +179,7 @@ def cost_ratios(rows: list[dict]) -> dict[int, float]:
     return {nnz: by[(nnz, "published")] / by[(nnz, "reduced")] for nnz in sorted({r["nnz"] for r in rows})}
 
 
-def plot_step_cost(rows: list[dict]):
+def plot_step_cost(rows: list[dict]) -> Figure:
     """Seconds per step against nnz for both implementations, ratio in the legend."""
     ratios = cost_ratios(rows)
     fig, ax = plt.subplots(figsize=(5.5, 4))

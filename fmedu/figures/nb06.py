@@ -11,6 +11,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from ..movielens.analysis import (
     PUBLISHED_ADAM,
@@ -20,7 +21,7 @@ from ..movielens.analysis import (
     results,
     stability_summary,
 )
-from . import figure, save_png, write_csv
+from ..registry import figure, save_png, write_csv
 
 COLORS = {"prox": "C3", "prox-published": "C1", "sgd": "C0", "adagrad": "C2", "adam": "C4"}
 LABELS = {
@@ -51,7 +52,7 @@ def _plot_stability(ax, summary, title, methods=None, ymax=None):
         ax.set_ylim(top=ymax)
 
 
-def plot_published(rows: list[dict]):
+def plot_published(rows: list[dict]) -> Figure:
     """Left: published mode against the blog's printed curves. Right: the corrected runs."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ep = np.arange(1, 11)
@@ -88,7 +89,7 @@ def plot_published(rows: list[dict]):
     return fig
 
 
-def plot_latent_norms(rows: list[dict]):
+def plot_latent_norms(rows: list[dict]) -> Figure:
     """RMS latent-row norm after each epoch: frozen (published), exact prox at η = 1/23, Adam."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for variant, method in (("published", "prox-published"), ("corrected", "prox"), ("corrected", "adam")):
@@ -175,7 +176,7 @@ def latent_norms(out_dir: Path) -> list[Path]:
     ]
 
 
-def plot_stability_published(rows: list[dict]):
+def plot_stability_published(rows: list[dict]) -> Figure:
     """Best training loss per (method, η) on the published subset; right panel without Adam."""
     summary = stability_summary(rows, "train_loss")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -190,7 +191,7 @@ def plot_stability_published(rows: list[dict]):
     return fig
 
 
-def plot_stability_full(rows: list[dict]):
+def plot_stability_full(rows: list[dict]) -> Figure:
     """Best training and validation loss per (method, η) on all ratings."""
     train = stability_summary(rows, "train_loss")
     val = stability_summary(rows, "val_loss")
@@ -204,7 +205,7 @@ def plot_stability_full(rows: list[dict]):
     return fig
 
 
-def plot_long(rows: list[dict]):
+def plot_long(rows: list[dict]) -> Figure:
     """Exact prox for 50 epochs: mean training and validation loss per epoch, one line per η."""
     table = long_table(rows)
     etas = sorted({t["eta"] for t in table})

@@ -24,7 +24,9 @@ __all__ = ["synthetic_data", "published_steps_per_second", "engine_steps_per_sec
 ETA = 1.0 / 23.0
 
 
-def synthetic_data(N: int = 100_000, n: int = 2728, positive: float = 0.212, seed: int = 0):
+def synthetic_data(
+    N: int = 100_000, n: int = 2728, positive: float = 0.212, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, str]:
     """``(idx, nnz, y, n, label)`` shaped like MovieLens: 6 to 11 sorted distinct indices per row."""
     rng = np.random.default_rng(seed)
     nnz = rng.integers(6, 12, N)

@@ -28,9 +28,11 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +94,7 @@ class Preset:
     variants: tuple
     k: int = 20
 
-    def runs(self):
+    def runs(self) -> Iterator[tuple[Variant, str, int, float, int]]:
         """(variant, method, eta_index, eta, attempt) of every run, chunk-major order."""
         for v in self.variants:
             for method, etas in v.etas.items():
@@ -395,7 +397,7 @@ def run_experiment(
             "columns": COLUMNS,
         }
     )
-    session = {
+    session: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": _git_commit(),
         "versions": _versions(),
@@ -447,7 +449,7 @@ def run_experiment(
             runs = [engine.Run(method, eta, a) for _, _, _, eta, a in members]
             if bar is not None:
                 bar.set_postfix_str(f"{vname} {method} eta={members[0][3]:.3g}..{members[-1][3]:.3g}")
-            res = engine.train(
+            res = engine.train_runs(
                 runs,
                 idx,
                 nnz,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 from torch import Tensor
 
@@ -196,7 +196,21 @@ def maximise_q_golden(s: SampleScalars, y, eta: float, tol: float = GOLDEN_TOL) 
     return 0.5 * (lo + hi)
 
 
-def maximise_q_newton(s: SampleScalars, y: float, eta: float, *, max_iter: int = 200, return_evaluations: bool = False):
+@overload
+def maximise_q_newton(
+    s: SampleScalars, y: float, eta: float, *, max_iter: int = 200, return_evaluations: Literal[False] = False
+) -> float: ...
+
+
+@overload
+def maximise_q_newton(
+    s: SampleScalars, y: float, eta: float, *, max_iter: int = 200, return_evaluations: Literal[True]
+) -> tuple[float, int]: ...
+
+
+def maximise_q_newton(
+    s: SampleScalars, y: float, eta: float, *, max_iter: int = 200, return_evaluations: bool = False
+) -> float | tuple[float, int]:
     """z* = argmax q by a safeguarded Newton iteration on q'(z) = 0 in t = logit(z).
 
     The iteration is :func:`fmedu.prox.scalar.newton_z` (the same code the compiled engine

@@ -87,5 +87,5 @@ def minimise_numerically(
 def kkt_residual(result: ProxResult, idx: Tensor, y: float, w0: Tensor, w: Tensor, V: Tensor, eta: float) -> float:
     """max |∇F| at ``result``'s parameters (autograd, float64): 0 exactly at a stationary point."""
     p = [t.detach().clone().requires_grad_(True) for t in (result.w0, result.w, result.V)]
-    F = prox_objective(idx, y, *p, eta, w0, w, V)
+    F = prox_objective(idx, y, p[0], p[1], p[2], eta, w0, w, V)
     return max(float(g.abs().max()) for g in torch.autograd.grad(F, p))

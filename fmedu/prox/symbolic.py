@@ -12,7 +12,7 @@ from ..errors import FMInputError
 __all__ = ["sym_brown", "sym_blog_decomposition", "sym_s_matrix", "ij_mul", "sym_s_general_d", "hessian_is_kron_s"]
 
 
-def sym_brown(d: int, k: int, y: int):
+def sym_brown(d: int, k: int, y: int) -> tuple[sp.Expr, sp.Matrix, sp.Matrix, sp.Symbol, sp.Symbol]:
     """The V-part of φ for a sample with d ones: −z y Σ_{i<j}⟨v_i,v_j⟩ + Σ_i ‖v_i − v_i,t‖²/(2η).
 
     Returns ``(expr, V, Vt, z, eta)`` with V, Vt sympy ``(d, k)`` matrices of symbols.
@@ -27,7 +27,7 @@ def sym_brown(d: int, k: int, y: int):
     return -z * y * pairs + prox_term, V, Vt, z, eta
 
 
-def sym_blog_decomposition(d: int, k: int, y: int, coefficient: str):
+def sym_blog_decomposition(d: int, k: int, y: int, coefficient: str) -> sp.Expr:
     """The blog's rewriting of :func:`sym_brown` via v_iᵀv_j = ½‖v_i + v_j‖² − ½‖v_i‖² − ½‖v_j‖².
 
     With α_ij = −z y x_i x_j (= −z y for the sample's pairs; |α_ij| = z, sign(α_ij) = −y):
@@ -49,14 +49,14 @@ def sym_blog_decomposition(d: int, k: int, y: int, coefficient: str):
     return sp.expand(brown - (squares + diagonal + linear))
 
 
-def sym_s_matrix(d: int, beta=None):
+def sym_s_matrix(d: int, beta=None) -> sp.Matrix:
     """S = (1 + β) I − β 11ᵀ as a sympy ``(d, d)`` matrix (β a symbol unless given)."""
 
     beta = sp.Symbol("beta") if beta is None else beta
     return (1 + beta) * sp.eye(d) - beta * sp.ones(d, d)
 
 
-def ij_mul(A, B, d):
+def ij_mul(A, B, d) -> tuple[sp.Expr, sp.Expr]:
     """Product in the algebra of matrices a I + b J (J = 11ᵀ, J² = d J), for symbolic d.
 
     ``A = (a, b)`` stands for a I + b J; (a I + b J)(a' I + b' J) = a a' I + (a b' + b a' + b b' d) J.
@@ -66,7 +66,7 @@ def ij_mul(A, B, d):
     return (a1 * a2, a1 * b2 + b1 * a2 + b1 * b2 * d)
 
 
-def sym_s_general_d():
+def sym_s_general_d() -> dict[str, sp.Expr]:
     """Facts about S = (1+β) I − β J for symbolic d, each as an expression that must simplify to 0.
 
     * ``eig_mean``: S 1 = (a + b d) 1 must equal (1 − β(d−1)) 1 (J 1 = d 1);

@@ -1,0 +1,83 @@
+"""The figure registry: one function per figure, discovery, and ``python -m fmedu figures``.
+
+Each chapter's plotting and demo code (the presentation layer: nothing a test imports)
+lives in a module ``fmedu/figures/nbNN.py``; a function decorated with ``@figure("NN_name")``
+writes ``figures/NN_name.png`` together with
+``figures/NN_name.csv``, the numbers it was drawn from, and returns both paths. Modules
+are discovered automatically, so adding a notebook never edits this file.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import pkgutil
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import FMInputError
+
+FigureFn = Callable[[Path], list[Path]]
+REGISTRY: dict[str, FigureFn] = {}
+
+__all__ = ["REGISTRY", "figure", "discover", "generate", "write_csv", "save_png"]
+
+
+def figure(name: str) -> Callable[[FigureFn], FigureFn]:
+    """Register ``fn(out_dir) -> [paths]`` as the producer of ``figures/<name>.png``."""
+
+    def register(fn: FigureFn) -> FigureFn:
+        if name in REGISTRY:
+            raise FMInputError(f"figure {name!r} is registered twice")
+        REGISTRY[name] = fn
+        fn.figure_name = name  # type: ignore[attr-defined]
+        return fn
+
+    return register
+
+
+def discover() -> dict[str, Callable[[Path], list[Path]]]:
+    """Import every ``fmedu.figures.nb*`` module so that its figures register."""
+    from . import figures
+
+    for info in pkgutil.iter_modules(figures.__path__):
+        if info.name.startswith("nb"):
+            importlib.import_module(f"fmedu.figures.{info.name}")
+    return dict(sorted(REGISTRY.items()))
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    """Write dict rows (one header from the first row's keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def save_png(fig, path: Path) -> Path:
+    """Save a matplotlib figure as PNG without embedded software/date metadata."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    return path
+
+
+def generate(out_dir: Path, only: list[str] | None = None, progress: bool = True) -> list[Path]:
+    """Run the registered figure functions (all, or those whose name starts with one of ``only``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    registry = discover()
+    chosen = [n for n in registry if not only or any(n.startswith(p) for p in only)]
+    if only and not chosen:
+        raise FMInputError(f"no figure matches {only}; known figures: {', '.join(registry)}")
+    written: list[Path] = []
+    for name in chosen:
+        if progress:
+            print(f"[figures] {name} ...", flush=True)
+        written += registry[name](Path(out_dir))
+        plt.close("all")
+    return written
