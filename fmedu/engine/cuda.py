@@ -38,7 +38,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise FMInputError("device='cuda' needs numba-cuda: install the GPU extra with pip install -e '.[cuda]'") from error
 
-__all__ = ["CudaTrainer", "K1_MAX", "gpu_available", "simulator", "kernel_signature", "compile_ptx"]
+__all__ = ["CudaTrainer", "K1_MAX", "gpu_available", "simulator", "device_info", "kernel_signature", "compile_ptx"]
 
 K1_MAX = 64  # columns per row the shared buffers hold: k ≤ 63 on the GPU
 COEFS = adam.SERIES_TERMS + 1
@@ -52,6 +52,15 @@ def simulator() -> bool:
 def gpu_available() -> bool:
     """True when a real CUDA GPU is usable (the simulator does not count)."""
     return not simulator() and cuda.is_available()
+
+
+def device_info() -> dict:
+    """The GPU's name and compute capability for provenance (``"simulator"`` under the simulator)."""
+    if simulator():
+        return {"gpu": "numba-cuda simulator (NUMBA_ENABLE_CUDASIM=1, runs on the CPU)"}
+    device = cuda.get_current_device()
+    name = device.name.decode() if isinstance(device.name, bytes) else str(device.name)
+    return {"gpu": name, "compute_capability": list(device.compute_capability)}
 
 
 @cuda.jit(device=True)

@@ -3,15 +3,33 @@
 ``python -m fmedu experiment NAME`` runs a preset (``PRESETS``) with the compiled engine and
 writes, under ``--out`` (default ``results/``):
 
-* ``NAME.csv`` — one row per (run, epoch): ``preset, variant, join, method, eta, eta_index,
-  attempt, seed, epoch, train_loss, val_loss, v_rms, w0, n_train, n_val``. Runs are trained
-  in chunks (up to 10 runs of one method, e.g. all attempts of one step size); a chunk's rows are
-  appended in one write, flushed and fsync'ed as soon as it finishes.
+* ``NAME.csv`` — one row per (run, epoch), columns ``COLUMNS``:
+
+  - ``preset``, ``variant``, ``join`` (``correct`` or ``published``, erratum E4), ``method``,
+    ``eta`` (step size), ``eta_index`` (its place in the preset's list), ``attempt``, ``seed``
+    (attempt a uses seed a), ``epoch`` (1-based);
+  - ``train_loss``: mean logistic loss of the epoch, each sample's loss taken before its own
+    update (the published training loss);
+  - ``val_loss``, ``test_loss``: mean logistic loss on the validation rows and on the test
+    rows after the epoch (empty, read as NaN, for a variant without held-out rows). Choose
+    the epoch and the step size on ``val_loss``; report ``test_loss`` of that choice;
+  - ``v_rms`` (RMS norm of the latent rows), ``w0`` (global bias) after the epoch;
+  - ``n_train``, ``n_val``, ``n_test``: the sizes of the three row sets.
+
+  On the CPU, runs are trained in chunks (up to 10 runs of one method, e.g. all attempts of one
+  step size); on a GPU (``--device cuda``) all the selected runs of a variant are one chunk,
+  trained together. A chunk's rows are appended in one write, flushed and fsync'ed as soon
+  as it finishes.
 * ``NAME.json`` — provenance: the configuration, seeds, git commit, package versions,
   device, and the wall time of every session that added runs.
 
 An interrupted sweep resumes: runs with all their epochs in the CSV are skipped, rows of a
 run cut off mid-write are dropped (the file is rewritten atomically) and the run is redone.
+
+Splits: a variant with ``held_out=True`` trains on a fixed, seeded 80 % of its ratings and
+evaluates the other 20 % after every epoch, 10 % as the validation split and 10 % as the test
+split (:func:`fmedu.movielens.data.split_rows` with seed 0, ``SPLIT``). Variants reproducing
+the published code train on all their ratings and hold nothing out.
 
 Seeds: attempt ``a`` uses seed ``a`` for every method and step size (common random numbers:
 the same initial parameters and the same shuffles), so methods differ only by their updates.
@@ -52,15 +70,19 @@ COLUMNS = [
     "epoch",
     "train_loss",
     "val_loss",
+    "test_loss",
     "v_rms",
     "w0",
     "n_train",
     "n_val",
+    "n_test",
 ]
 
 PUBLISHED_ETA = 1.0 / 23.0  # 1/(2·max nnz + 1), the published prox step size
 ADAM_DEFAULT_LR = 1e-3
-CHUNK_RUNS = 10  # runs trained together (and written together) in one chunk
+CHUNK_RUNS = 10  # runs trained together (and written together) in one chunk on the CPU
+SPLIT = (0.8, 0.1, 0.1)  # train / validation / test fractions of a held-out variant's ratings
+SPLIT_SEED = 0
 
 
 def step_sizes(method: str, count: int = 10) -> list[float]:
@@ -73,9 +95,10 @@ def step_sizes(method: str, count: int = 10) -> list[float]:
 class Variant:
     """One data set-up and the runs trained on it.
 
-    ``join``: "correct" or "published" (erratum E4); ``subset``: train on the first ``subset``
-    ratings (None: all); ``validation``: hold out a fixed 10 % split; ``etas``: method →
-    step sizes; ``attempts``: seeds 0 … attempts−1.
+    ``join``: "correct" or "published" (erratum E4); ``subset``: use the first ``subset``
+    ratings (None: all); ``held_out``: split them 80/10/10 into fixed train, validation and test
+    rows (``SPLIT``), else train on all of them; ``etas``: method → step sizes; ``attempts``:
+    seeds 0 … attempts−1.
     """
 
     name: str
@@ -83,7 +106,7 @@ class Variant:
     etas: dict
     attempts: int
     subset: int | None = None
-    validation: bool = True
+    held_out: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,7 +145,7 @@ PRESETS = {
         "published-10epoch",
         "prox at eta=1/23 and Adam at default settings, 10 epochs, all ratings: as published "
         "(published join E4, latent vectors frozen E3, no held-out data) and corrected "
-        "(correct join, exact prox step, 10% held out)",
+        "(correct join, exact prox step, 10% validation and 10% test held out)",
         epochs=10,
         variants=(
             Variant(
@@ -130,14 +153,14 @@ PRESETS = {
                 "published",
                 {"prox-published": [PUBLISHED_ETA], "adam": [ADAM_DEFAULT_LR]},
                 attempts=3,
-                validation=False,
+                held_out=False,
             ),
             Variant(
                 "corrected",
                 "correct",
                 {"prox": [PUBLISHED_ETA], "adam": [ADAM_DEFAULT_LR]},
                 attempts=3,
-                validation=True,
+                held_out=True,
             ),
         ),
     ),
@@ -147,21 +170,20 @@ PRESETS = {
         "10 epochs, training loss; every method",
         epochs=10,
         variants=(
-            Variant(
-                "published-subset", "published", _sweep(ALL_METHODS, 10), attempts=10, subset=1000, validation=False
-            ),
+            Variant("published-subset", "published", _sweep(ALL_METHODS, 10), attempts=10, subset=1000, held_out=False),
         ),
     ),
     "stability-full": Preset(
         "stability-full",
-        "all 100,000 ratings (correct join, 10% held out), 10 step sizes, 10 attempts, 20 epochs, "
-        "training and validation loss; every method",
+        "all 100,000 ratings (correct join, 80/10/10 train/validation/test), 10 step sizes, 10 attempts, "
+        "20 epochs, training, validation and test loss; every method",
         epochs=20,
         variants=(Variant("full", "correct", _sweep(ALL_METHODS, 10), attempts=10),),
     ),
     "long": Preset(
         "long",
-        "exact prox for 50 epochs on all ratings (correct join, 10% held out), 10 step sizes, 10 attempts",
+        "exact prox for 50 epochs on all ratings (correct join, 80/10/10 train/validation/test), "
+        "10 step sizes, 10 attempts",
         epochs=50,
         variants=(Variant("full", "correct", {"prox": step_sizes("prox")}, attempts=10),),
     ),
@@ -221,9 +243,9 @@ def _device(device: str) -> dict:
     except OSError:
         pass
     if device == "cuda":
-        import torch
+        from ..engine import cuda
 
-        info["gpu"] = torch.cuda.get_device_name(0)
+        info.update(cuda.device_info())
     return info
 
 
@@ -238,7 +260,7 @@ def _data_key(preset: Preset) -> dict:
     return {
         "epochs": preset.epochs,
         "k": preset.k,
-        "variants": {v.name: [v.join, v.subset, v.validation] for v in preset.variants},
+        "variants": {v.name: [v.join, v.subset, list(SPLIT) if v.held_out else None] for v in preset.variants},
     }
 
 
@@ -250,16 +272,16 @@ def _run_key(row) -> tuple:
 
 
 def load_results(path) -> list[dict]:
-    """Rows of a results CSV as dicts with numbers converted (val_loss may be NaN)."""
+    """Rows of a results CSV as dicts with numbers converted (val_loss, test_loss may be NaN)."""
     rows = []
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
-            if None in row or any(row.get(c) in (None, "") for c in COLUMNS if c != "val_loss"):
+            if None in row or any(row.get(c) in (None, "") for c in COLUMNS if c not in ("val_loss", "test_loss")):
                 continue  # a line cut off mid-write
             out = dict(row)
-            for c in ("eta", "train_loss", "val_loss", "v_rms", "w0"):
+            for c in ("eta", "train_loss", "val_loss", "test_loss", "v_rms", "w0"):
                 out[c] = float(row[c]) if row[c] not in ("", None) else math.nan
-            for c in ("eta_index", "attempt", "seed", "epoch", "n_train", "n_val"):
+            for c in ("eta_index", "attempt", "seed", "epoch", "n_train", "n_val", "n_test"):
                 out[c] = int(row[c])
             rows.append(out)
     return rows
@@ -314,11 +336,11 @@ def _load_variant(variant: Variant, root=None):
     ds = data.load_movielens(root, join=variant.join)
     N = len(ds) if variant.subset is None else min(variant.subset, len(ds))
     idx, nnz, y = ds.idx[:N], ds.nnz[:N], ds.y[:N]
-    if variant.validation:
-        train_rows, val_rows = data.validation_split(N, 0.1, seed=0)
+    if variant.held_out:
+        train_rows, val_rows, test_rows = data.split_rows(N, SPLIT, seed=SPLIT_SEED)
     else:
-        train_rows, val_rows = np.arange(N, dtype=np.int64), np.zeros(0, np.int64)
-    return idx, nnz, y, ds.n_features, train_rows, val_rows
+        train_rows, val_rows, test_rows = np.arange(N, dtype=np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return idx, nnz, y, ds.n_features, train_rows, val_rows, test_rows
 
 
 def _select(preset: Preset, methods=None, attempts=None, epochs=None) -> Preset:
@@ -326,13 +348,66 @@ def _select(preset: Preset, methods=None, attempts=None, epochs=None) -> Preset:
     for v in preset.variants:
         etas = {m: e for m, e in v.etas.items() if methods is None or m in methods}
         if etas:
-            variants.append(Variant(v.name, v.join, etas, attempts or v.attempts, v.subset, v.validation))
+            variants.append(Variant(v.name, v.join, etas, attempts or v.attempts, v.subset, v.held_out))
     if not variants:
         raise FMInputError(
             f"no runs left in preset {preset.name!r} after choosing methods {methods}; "
             f"its methods are {sorted({m for v in preset.variants for m in v.etas})}"
         )
     return Preset(preset.name, preset.description, epochs or preset.epochs, tuple(variants), preset.k)
+
+
+def _chunks(preset: Preset, done: set, device: str) -> list[list]:
+    """The runs still to train, grouped into chunks that are trained and written together.
+
+    CPU: up to ``CHUNK_RUNS`` consecutive runs of one variant and method (all attempts of a
+    step size, or several step sizes when there are few attempts). GPU: every selected run of
+    a variant at once (one launch per epoch trains them all).
+    """
+    chunks: list[list] = []
+    for v, method, j, eta, a in preset.runs():
+        if (v.name, method, j, a) in done:
+            continue
+        head = chunks[-1][0] if chunks else None
+        if device == "cuda":
+            new = head is None or head[0].name != v.name
+        else:
+            new = (
+                head is None
+                or (head[0].name, head[1]) != (v.name, method)
+                or len(chunks[-1]) >= max(CHUNK_RUNS, v.attempts)
+            )
+        if new:
+            chunks.append([])
+        chunks[-1].append((v, method, j, eta, a))
+    return chunks
+
+
+def _result_rows(name: str, members: list, res, sizes: dict) -> list[dict]:
+    """The CSV rows (``COLUMNS``) of a trained chunk: one per run and epoch."""
+    rows = []
+    for r, (v, method, j, eta, a) in enumerate(members):
+        for e in range(res.train_loss.shape[1]):
+            rows.append(
+                {
+                    "preset": name,
+                    "variant": v.name,
+                    "join": v.join,
+                    "method": method,
+                    "eta": float(eta),
+                    "eta_index": j,
+                    "attempt": a,
+                    "seed": a,
+                    "epoch": e + 1,
+                    "train_loss": float(res.train_loss[r, e]),
+                    "val_loss": float(res.val_loss[r, e]),
+                    "test_loss": float(res.test_loss[r, e]),
+                    "v_rms": float(res.v_rms[r, e]),
+                    "w0": float(res.w0[r, e]),
+                    **sizes,
+                }
+            )
+    return rows
 
 
 def run_experiment(
@@ -361,10 +436,10 @@ def run_experiment(
     if device not in ("cpu", "cuda"):
         raise FMInputError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if device == "cuda":
-        import torch
+        from ..engine import cuda  # needs numba-cuda: a clear FMInputError without it
 
-        if not torch.cuda.is_available():
-            raise FMInputError("device='cuda' but torch sees no CUDA device; use --device cpu")
+        if not cuda.cuda.is_available():
+            raise FMInputError("device='cuda' but numba-cuda finds no CUDA GPU; use --device cpu")
     preset = _select(PRESETS[name], methods, attempts, epochs)
     engine.set_threads(threads)
     out = Path(out)
@@ -413,20 +488,7 @@ def run_experiment(
     }
     prov["sessions"].append(session)
 
-    # chunks: up to CHUNK_RUNS consecutive runs of one variant and method (all attempts of a
-    # step size, or several step sizes when there are few attempts), trained in parallel
-    chunks: list[list] = []
-    for v, method, j, eta, a in preset.runs():
-        if (v.name, method, j, a) in done:
-            continue
-        head = chunks[-1][0] if chunks else None
-        if (
-            head is None
-            or (head[0].name, head[1]) != (v.name, method)
-            or len(chunks[-1]) >= max(CHUNK_RUNS, v.attempts)
-        ):
-            chunks.append([])
-        chunks[-1].append((v, method, j, eta, a))
+    chunks = _chunks(preset, done, device)
     selected = {(v.name, m, j, a) for v, m, j, _, a in preset.runs()}
     total = len(selected)
     done_here = len(done & selected)
@@ -441,14 +503,14 @@ def run_experiment(
     start = time.perf_counter()
     try:
         for members in chunks:
-            v, method = members[0][0], members[0][1]
-            vname = v.name
-            if vname not in data_cache:
-                data_cache[vname] = _load_variant(v, data_root)
-            idx, nnz, y, n_features, train_rows, val_rows = data_cache[vname]
-            runs = [engine.Run(method, eta, a) for _, _, _, eta, a in members]
+            v = members[0][0]
+            if v.name not in data_cache:
+                data_cache[v.name] = _load_variant(v, data_root)
+            idx, nnz, y, n_features, train_rows, val_rows, test_rows = data_cache[v.name]
+            runs = [engine.Run(method, eta, a) for _, method, _, eta, a in members]
             if bar is not None:
-                bar.set_postfix_str(f"{vname} {method} eta={members[0][3]:.3g}..{members[-1][3]:.3g}")
+                methods_here = sorted({m for _, m, _, _, _ in members})
+                bar.set_postfix_str(f"{v.name} {','.join(methods_here)}: {len(members)} runs")
             res = engine.train_runs(
                 runs,
                 idx,
@@ -458,32 +520,12 @@ def run_experiment(
                 epochs=preset.epochs,
                 train_rows=train_rows,
                 val_rows=val_rows,
+                test_rows=test_rows,
                 k=preset.k,
                 device=device,
             )
-            rows = []
-            for r, (_, _, j, eta, a) in enumerate(members):
-                for e in range(preset.epochs):
-                    rows.append(
-                        {
-                            "preset": name,
-                            "variant": vname,
-                            "join": v.join,
-                            "method": method,
-                            "eta": float(eta),
-                            "eta_index": j,
-                            "attempt": a,
-                            "seed": a,
-                            "epoch": e + 1,
-                            "train_loss": float(res.train_loss[r, e]),
-                            "val_loss": float(res.val_loss[r, e]),
-                            "v_rms": float(res.v_rms[r, e]),
-                            "w0": float(res.w0[r, e]),
-                            "n_train": len(train_rows),
-                            "n_val": len(val_rows),
-                        }
-                    )
-            _append(csv_path, rows)
+            sizes = {"n_train": len(train_rows), "n_val": len(val_rows), "n_test": len(test_rows)}
+            _append(csv_path, _result_rows(name, members, res, sizes))
             session["runs_added"] += len(members)
             session["wall_s"] = round(time.perf_counter() - start, 3)
             prov["runs_complete"] = done_here + session["runs_added"]
