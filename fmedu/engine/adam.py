@@ -6,7 +6,8 @@ every few hundred or thousand samples. The engine instead leaves an untouched ro
 *catches it up* when it is next touched (or at the end of an epoch): the K zero-gradient steps
 it missed are applied at once, by the closed form below, and replayed one by one only where
 that form does not apply. Every function here is plain Python on floats and arrays decorated
-with numba's ``register_jitable``: the same source runs in the CPU kernels
+with :func:`fmedu.engine.jit.shared` (numba's ``register_jitable`` for :func:`replay`): the
+same source runs in the CPU kernels
 (:mod:`fmedu.engine.cpu`), in the GPU kernels (:mod:`fmedu.engine.cuda`) and in the tests.
 
 **The closed form.** A parameter p with moments m0, v0 after its last gradient at step t0
@@ -43,6 +44,8 @@ import math
 
 import numpy as np
 from numba.extending import register_jitable
+
+from .jit import shared
 
 __all__ = [
     "BETA1",
@@ -104,7 +107,7 @@ def tables() -> tuple[np.ndarray, ...]:
     return out
 
 
-@register_jitable(inline="always")
+@shared
 def step_factors(t, lr, tables):
     """(lr / c1(t), √c2(t)) of step t ≥ 1, as torch computes them (1.0 corrections from ``T_BC`` on)."""
     bias1, bias2_sqrt = tables[0], tables[1]
@@ -112,7 +115,7 @@ def step_factors(t, lr, tables):
     return lr / bias1[s], bias2_sqrt[s]
 
 
-@register_jitable(inline="always")
+@shared
 def adam_update(p, m, v, g, step_size, c2_sqrt):
     """One ``torch.optim.Adam`` step of one parameter with gradient g; returns (p, m, v).
 
@@ -131,7 +134,7 @@ def adam_update(p, m, v, g, step_size, c2_sqrt):
     return p, m, v
 
 
-@register_jitable(inline="always")
+@shared
 def decay_factors(K, decay):
     """(β1^K, β2^K) for K ≥ 0 zero-gradient steps."""
     if K < decay.shape[1]:
@@ -139,7 +142,7 @@ def decay_factors(K, decay):
     return math.pow(BETA1, float(K)), math.pow(BETA2, float(K))
 
 
-@register_jitable(inline="always")
+@shared
 def gap_coefficients(t0, K, tables, work):
     """(C_0, ..., C_N) of the gap t0+1 .. t0+K, N = ``SERIES_TERMS``: the sums one row's columns share.
 
@@ -174,7 +177,7 @@ def gap_coefficients(t0, K, tables, work):
     return (work[0], work[1], work[2], work[3], work[4], work[5], work[6])
 
 
-@register_jitable  # the rare path: a call, not inlined
+@register_jitable  # the rare path: a call, never inlined
 def replay(p, m, v, lr, t0, K, tables):
     """The zero-gradient steps t0+1 .. t0+K of one parameter, one by one; returns (p, m, v).
 
@@ -192,7 +195,7 @@ def replay(p, m, v, lr, t0, K, tables):
     return p, m, v
 
 
-@register_jitable(inline="always")
+@shared
 def series_applies(m, v, coefs):
     """Whether the series (with ``SERIES_TERMS`` terms) gives the gap's move of a parameter.
 
@@ -203,7 +206,7 @@ def series_applies(m, v, coefs):
     return (m == 0.0) | (v * v * v * (TOLERANCE * coefs[0]) >= EPS**6 * coefs[6])
 
 
-@register_jitable(inline="always")
+@shared
 def series_catch_up(p, m, v, lr, coefs, decay1, decay2):
     """(p, m, v) after the gap by the series, where :func:`series_applies`; no branches.
 
@@ -218,7 +221,7 @@ def series_catch_up(p, m, v, lr, coefs, decay1, decay2):
     return p - (lr * m * inv_root) * total, m * decay1, v * decay2
 
 
-@register_jitable
+@shared
 def catch_up(p, m, v, lr, t0, K, tables, work):
     """One parameter after its K ≥ 1 zero-gradient steps t0+1 .. t0+K; returns (p, m, v).
 

@@ -38,7 +38,16 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise FMInputError("device='cuda' needs numba-cuda: install the GPU extra with pip install -e '.[cuda]'") from error
 
-__all__ = ["CudaTrainer", "K1_MAX", "gpu_available", "simulator", "device_info", "kernel_signature", "compile_ptx"]
+__all__ = [
+    "CudaTrainer",
+    "K1_MAX",
+    "gpu_available",
+    "simulator",
+    "device_info",
+    "kernel_signature",
+    "compile_ptx",
+    "assemble",
+]
 
 K1_MAX = 64  # columns per row the shared buffers hold: k ≤ 63 on the GPU
 COEFS = adam.SERIES_TERMS + 1
@@ -332,3 +341,37 @@ def compile_ptx(cc: tuple[int, int] = (9, 0)) -> str:
     finally:
         dispatcher.get_current_device = asked
     return ptx
+
+
+def assemble(ptx: str, cc: tuple[int, int] = (9, 0)) -> dict:
+    """Assemble PTX to machine code for ``cc`` with nvJitLink (no GPU needed); ptxas's report.
+
+    Returns ``registers`` (per thread), ``spill_stores``, ``spill_loads`` (bytes) of the epoch
+    kernel and ``cubin_bytes``. Needs the ``cu13`` packages of numba-cuda (nvJitLink).
+    """
+    import re
+
+    from cuda.bindings import nvjitlink
+
+    handle = nvjitlink.create(2, [f"-arch=sm_{cc[0]}{cc[1]}", "-verbose"])
+    try:
+        data = ptx.encode()
+        nvjitlink.add_data(handle, nvjitlink.InputType.PTX, data, len(data), "epoch_kernel.ptx")
+        nvjitlink.complete(handle)
+        log = bytearray(nvjitlink.get_info_log_size(handle))
+        nvjitlink.get_info_log(handle, log)
+        cubin_bytes = nvjitlink.get_linked_cubin_size(handle)
+    finally:
+        nvjitlink.destroy(handle)
+    text = log.decode(errors="replace")
+    kernel = text[text.index("_epoch_kernel") :]
+    registers = re.search(r"Used (\d+) registers", kernel)
+    spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", kernel)
+    if registers is None or spills is None:
+        raise FMInputError(f"could not read ptxas's report for the epoch kernel:\n{text}")
+    return {
+        "registers": int(registers.group(1)),
+        "spill_stores": int(spills.group(1)),
+        "spill_loads": int(spills.group(2)),
+        "cubin_bytes": int(cubin_bytes),
+    }

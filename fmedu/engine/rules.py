@@ -1,8 +1,9 @@
 """Per-sample pieces shared by the CPU and the GPU kernels: one source for both (chapter 06).
 
-Every function is plain Python decorated with numba's ``register_jitable``: the CPU kernels
-(:mod:`fmedu.engine.cpu`, ``numba.njit``) and the GPU kernels (:mod:`fmedu.engine.cuda`,
-``numba.cuda.jit``) call the same code, and so does the GPU simulator in the tests.
+Every function is plain Python decorated with :func:`fmedu.engine.jit.shared`: the CPU kernels
+(:mod:`fmedu.engine.cpu`, ``numba.njit``, which inline them) and the GPU kernels
+(:mod:`fmedu.engine.cuda`, ``numba.cuda.jit``) call the same code, and so does the GPU
+simulator in the tests.
 
 **Column ownership.** A run's parameters are ``theta`` ``(n, k + 1)`` (column 0 is w, columns
 1..k are V) and the scalar ``w0``. The column functions below work on the *owned* columns
@@ -20,11 +21,10 @@ from __future__ import annotations
 
 import math
 
-from numba.extending import register_jitable
-
 from ..prox import scalar
 from . import adam
 from .common import ADAGRAD_EPS, MAX_NEWTON
+from .jit import shared
 
 __all__ = [
     "column_sums",
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-@register_jitable(inline="always")
+@shared
 def column_sums(theta, idx, row, d, j0, dj, col_s, col_sq):
     """``col_s[j]``, ``col_sq[j]`` for the owned columns j of sample ``row`` (its d rows, in order)."""
     K1 = theta.shape[1]
@@ -58,7 +58,7 @@ def column_sums(theta, idx, row, d, j0, dj, col_s, col_sq):
             col_sq[j] += v * v
 
 
-@register_jitable(inline="always")
+@shared
 def sample_scalars(w0, col_s, col_sq):
     """The sample scalars (B, A, C) from all column sums: B = w0 + Σ w_i, A = Σ‖v_i‖², C = ‖Σ v_i‖².
 
@@ -72,13 +72,13 @@ def sample_scalars(w0, col_s, col_sq):
     return w0 + col_s[0], A, C
 
 
-@register_jitable(inline="always")
+@shared
 def logistic_slope(y, y_hat):
     """dℓ/dŷ of the logistic loss ℓ = log(1 + exp(−y ŷ)): −y σ(−y ŷ)."""
     return -y * scalar.sigmoid(-y * y_hat)
 
 
-@register_jitable(inline="always")
+@shared
 def _gradient(dl, s_j, p, j):
     """∂ℓ/∂θ[i, j] of a touched row: dℓ/dŷ for w_i (j = 0), dℓ/dŷ · (Σ v − v_i)_j for a latent entry."""
     if j == 0:
@@ -86,7 +86,7 @@ def _gradient(dl, s_j, p, j):
     return dl * (s_j - p)
 
 
-@register_jitable(inline="always")
+@shared
 def prox_coefficients(B, A, C, d, eta, y):
     """(β, c, 1/E) of the exact prox step: β = η y z*, c = β/(1 − (d − 1)β), E = 1 + β (chapter 05).
 
@@ -98,7 +98,7 @@ def prox_coefficients(B, A, C, d, eta, y):
     return beta, beta / (1.0 - (d - 1.0) * beta), 1.0 / (1.0 + beta)
 
 
-@register_jitable(inline="always")
+@shared
 def prox_columns(theta, idx, row, d, j0, dj, col_s, beta, c, inv_E, exact):
     """The prox step on the owned columns; ``exact=False`` leaves V alone (erratum E3)."""
     K1 = theta.shape[1]
@@ -111,13 +111,13 @@ def prox_columns(theta, idx, row, d, j0, dj, col_s, beta, c, inv_E, exact):
                 theta[i, j] = (theta[i, j] + c * col_s[j]) * inv_E
 
 
-@register_jitable(inline="always")
+@shared
 def sgd_update(p, g, lr):
     """``torch.optim.SGD``: p − lr g."""
     return p - lr * g
 
 
-@register_jitable(inline="always")
+@shared
 def sgd_columns(theta, idx, row, d, j0, dj, col_s, dl, lr):
     """SGD on the owned columns of the touched rows (gradients from the pre-update values)."""
     K1 = theta.shape[1]
@@ -128,14 +128,14 @@ def sgd_columns(theta, idx, row, d, j0, dj, col_s, dl, lr):
             theta[i, j] = sgd_update(p, _gradient(dl, col_s[j], p, j), lr)
 
 
-@register_jitable(inline="always")
+@shared
 def adagrad_update(p, acc, g, lr):
     """``torch.optim.Adagrad`` (defaults): acc ← acc + g², p ← p − lr g/(√acc + 1e-10); returns (p, acc)."""
     acc = acc + g * g
     return p - lr * (g / (math.sqrt(acc) + ADAGRAD_EPS)), acc
 
 
-@register_jitable(inline="always")
+@shared
 def adagrad_columns(theta, acc, idx, row, d, j0, dj, col_s, dl, lr):
     """Adagrad on the owned columns; ``acc`` ``(n, k + 1)`` is the run's sum of squared gradients."""
     K1 = theta.shape[1]
@@ -146,7 +146,7 @@ def adagrad_columns(theta, acc, idx, row, d, j0, dj, col_s, dl, lr):
             theta[i, j], acc[i, j] = adagrad_update(p, acc[i, j], _gradient(dl, col_s[j], p, j), lr)
 
 
-@register_jitable(inline="always")
+@shared
 def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, dj, col_s, dl, step_size, c2_sqrt, t):
     """Adam step t on the owned columns of the touched rows (already caught up to step t − 1);
     ``step_size``, ``c2_sqrt`` from :func:`fmedu.engine.adam.step_factors`."""
@@ -162,7 +162,7 @@ def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, dj, col
         last_step[i] = t  # every lane writes the same value
 
 
-@register_jitable(inline="always")
+@shared
 def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef):
     """Row i's owned columns from step t0 (its last gradient) to step t_to, zero gradients between.
 
@@ -188,7 +188,7 @@ def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tabl
                 theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.replay(p, m, v, lr, t0, K, tables)
 
 
-@register_jitable(inline="always")
+@shared
 def adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, t_to, lr, j0, dj, tables, coef):
     """Bring the owned columns of sample ``row``'s rows up to step ``t_to`` (before step t_to + 1).
 
@@ -202,7 +202,7 @@ def adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, t_to,
             _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef)
 
 
-@register_jitable(inline="always")
+@shared
 def adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_to, lr, j0, dj, tables, coef):
     """Every row's owned columns up to step ``t_to`` (the dense torch parameters); ``last_step`` is
     left for the caller to set to ``t_to`` once every lane is done reading it."""
@@ -212,7 +212,7 @@ def adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_to, lr, j0, dj, 
             _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef)
 
 
-@register_jitable(inline="always")
+@shared
 def column_squares(theta, j0, dj, out):
     """``out[j]`` = Σ_i θ[i, j]² over all rows, for the owned columns (the RMS latent norm's pieces)."""
     for j in range(j0, theta.shape[1], dj):
