@@ -27,16 +27,15 @@ import types
 
 import numba
 import numpy as np
+from numba import cuda
 
 from ..errors import FMInputError
 from ..prox import scalar
 from . import adam, rules
 from .common import ADAGRAD, PROX, PROX_PUB, SGD, TrainerBase
 
-try:
-    from numba import cuda
-except ImportError as error:  # pragma: no cover - depends on the installation
-    raise FMInputError("device='cuda' needs numba-cuda: install the GPU extra with pip install -e '.[cuda]'") from error
+if getattr(cuda, "implementation", None) != "NVIDIA":  # numba's own, deprecated CUDA target
+    raise FMInputError("device='cuda' needs numba-cuda: install the GPU extra with pip install -e '.[cuda]'")
 
 __all__ = [
     "CudaTrainer",
@@ -301,7 +300,7 @@ def _nonempty(a: np.ndarray) -> np.ndarray:
     return a if a.shape[0] else np.zeros((1, *a.shape[1:]), dtype=a.dtype)
 
 
-def kernel_signature(n: int = 2728, k: int = 20, m: int = 11):
+def kernel_signature() -> tuple:
     """The numba signature of the epoch kernel for C-contiguous arrays as :class:`CudaTrainer` passes them."""
     i64, f64 = numba.int64, numba.float64
     vec_i, vec_f = i64[::1], f64[::1]
