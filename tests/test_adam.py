@@ -1,8 +1,9 @@
 """fmedu.engine.adam: torch.optim.Adam's zero-gradient steps in O(1), against torch and exact sums.
 
-Tolerances: a parameter after a gap is within 32 ulps of torch.optim.Adam (torch's own
-sequential rounding leaves it up to ~20 ulps from the exact sum), and, where the series
-applies, within 4 ulps of the exact sum (mpmath, 200 bits) of the same zero-gradient steps.
+Tolerances, in ulps of the larger of the parameter and its move over the gap: a parameter after
+a gap is within 32 ulps of torch.optim.Adam (torch's own sequential rounding leaves it up to
+~20 ulps from the exact sum), and, where a closed form applies, within 4 ulps of the exact sum
+(mpmath, 200 bits) of the same zero-gradient steps.
 """
 
 import math
@@ -30,13 +31,17 @@ def catch_up_python(p, m, v, lr, t0, K):
     return adam.catch_up(p, m, v, lr, t0, K, TABLES, np.empty(adam.SERIES_TERMS + 1))
 
 
-def series_applies(m, v, t0, K):
+def closed_form_applies(m, v, t0, K):
+    """Whether the engine uses a closed form (not a replay) for this gap."""
+    if t0 + 1 >= adam.T_BC:
+        return bool(adam.late_applies(m, v, TABLES[6], min(K, adam.GEOM_LEN - 1)))
     coefs = adam.gap_coefficients(t0, K, TABLES, np.empty(adam.SERIES_TERMS + 1))
     return bool(adam.series_applies(m, v, coefs))
 
 
-def ulps(a, b):
-    return abs(a - b) / np.spacing(abs(b))
+def ulps(a, b, scale=0.0):
+    """|a − b| in units in the last place of max(|b|, scale)."""
+    return abs(a - b) / np.spacing(max(abs(b), scale))
 
 
 def test_bias_corrections_are_exactly_one_from_step_37412():
@@ -66,7 +71,7 @@ def test_zero_gradient_moves_shrink_at_every_step():
 
 def test_series_tables_match_exact_sums():
     mpmath.mp.prec = 120
-    bias1, bias2_sqrt, series, geom, geom_sums, decay = TABLES
+    bias1, bias2_sqrt, series, geom, geom_sums, decay, late = TABLES
     b1, b2 = mpmath.mpf(adam.BETA1), mpmath.mpf(adam.BETA2)
     for n in (0, 3, adam.SERIES_TERMS):
         r = b1 * b2 ** (-mpmath.mpf(n + 1) / 2)
@@ -83,6 +88,13 @@ def test_series_tables_match_exact_sums():
             assert abs(geom_sums[n, K] - exact) <= 2**-52 * exact
             assert abs(geom[n, K] - r**K) <= 2**-52 * r**K
     assert decay[0, 7] == 0.9**7 and decay[1, 700] == 0.999**700
+    r0 = b1 / mpmath.sqrt(b2)
+    for n in (0, 1, 5, adam.LATE_TERMS):
+        for K in (1, 3, 40, adam.GEOM_LEN - 1):
+            exact = mpmath.fsum(r0**i * (b2 ** (-mpmath.mpf(i) / 2) - 1) ** n for i in range(1, K + 1))
+            assert abs(late[n, K] - exact) <= 2**-52 * exact, (n, K)
+    # the late-regime expansion's remainder bound holds for every delta: T_12 / T_0 < 2^-55
+    assert late[adam.LATE_TERMS, -1] / late[0, -1] < 2**-55
 
 
 def _torch_trajectory(scales, last_grad, checkpoints, steps, seed=0):
@@ -123,9 +135,10 @@ def _exact(p, m, v, t0, K):
 
 
 def test_catch_up_matches_torch_adam_across_both_regimes():
-    """Gaps before, across and after step 37,412, with δ = ε/√v from 1e-7 (series) to 1e5 (replay)."""
-    scales = [1.0, 1e-2, 1e-4, 1e-6, 1e-9, 1e-12, 0.3, 1e-3]
-    last_grad = [3, 3, 3, 3, 3, 30_000, 37_410, 38_000]
+    """Gaps before, across and after step 37,412, with δ = ε/√v from 1e-7 to 1e5: before step
+    37,412 the series in δ or (δ large) a replay, after it the expansion around δ for every δ."""
+    scales = [1.0, 1e-2, 1e-4, 1e-6, 1e-9, 1e-12, 0.3, 1e-3, 1e-6, 1e-9, 1e-12]
+    last_grad = [3, 3, 3, 3, 3, 30_000, 37_410, 38_000, 38_000, 38_000, 38_000]
     checkpoints = [4, 5, 10, 20, 100, 300, 1000, 29_999, 30_001, 30_010, 30_500, 37_409, 37_411, 37_412]
     checkpoints += [37_420, 38_001, 38_005, 38_100, 40_000]
     states, snaps = _torch_trajectory(scales, last_grad, checkpoints, 40_000)
@@ -138,13 +151,17 @@ def test_catch_up_matches_torch_adam_across_both_regimes():
             K = t - t0
             ours = catch_up_compiled(p0, m0, v0, LR, t0, K, TABLES)
             assert ours == catch_up_python(p0, m0, v0, LR, t0, K)  # one source, compiled or not
-            assert ulps(ours[0], snaps[t][j]) <= 32, (j, t0, t)
-            series = series_applies(m0, v0, t0, K)
-            paths.add((series, t0 + 1 >= adam.T_BC))
-            if series and K <= 3000:
-                assert ulps(ours[0], _exact(p0, m0, v0, t0, K)) <= 4, (j, t0, t)
-    # both paths were taken, and the series both before and after step 37,412
-    assert {(True, False), (True, True), (False, False)} <= paths
+            move = abs(snaps[t][j] - p0)
+            assert ulps(ours[0], snaps[t][j], move) <= 32, (j, t0, t)
+            closed = closed_form_applies(m0, v0, t0, K)
+            late = t0 + 1 >= adam.T_BC
+            paths.add((closed, late, 1e-8 / math.sqrt(v0) > 1))
+            if closed and K <= 3000:
+                assert ulps(ours[0], _exact(p0, m0, v0, t0, K), move) <= 4, (j, t0, t)
+    # before step 37,412: the series (small δ) and replays (large δ); after it the closed form
+    # for small and for large δ, and never a replay
+    assert {(True, False, False), (False, False, True), (True, True, False), (True, True, True)} <= paths
+    assert not any(late and not closed for closed, late, _ in paths)
 
 
 def test_moments_decay_in_closed_form():

@@ -34,7 +34,18 @@ Tables (:func:`tables`, a tuple passed to the kernels): ``bias1`` and ``bias2_sq
 (c1(s) and √c2(s), computed as torch computes them, index min(s, T_BC)); ``series``
 ``(SERIES_TERMS + 1, T_BC + 1)`` (D_n); ``geom`` ``(SERIES_TERMS + 1, GEOM_LEN)`` (r_n^K; below
 10⁻⁴⁰ beyond) and ``geom_sums`` (Σ_{i=1..K} r_n^i, constant to the last bit beyond);
-``decay`` ``(2, GEOM_LEN)`` (β1^K, β2^K).
+``decay`` ``(2, GEOM_LEN)`` (β1^K, β2^K); ``late`` ``(LATE_TERMS + 1, GEOM_LEN)`` (T_n(K)).
+
+**From step 37,412 on, every δ.** The series in δ needs δ small (√v0 large against ε); a
+parameter whose gradients have faded (a saturated model, large step sizes) has δ ≫ 1 and would
+be replayed. In the late regime the engine therefore expands around δ instead: with
+a = 1/(1 + δ), z = aδ < 1 and e_i = β2^(−i/2) − 1 ≥ 0,
+1/(1 + δβ2^(−i/2)) = a / (1 + z e_i) = a Σ_{n<N} (−z e_i)^n + remainder, so
+
+    Σ_{i=1..K} u_i = A a Σ_{n<N} (−z)^n T_n(K) + R,   T_n(K) = Σ_{i=1..K} r_0^i e_i^n,   |R| ≤ |A| a z^N T_N(K).
+
+Only the first few hundred steps of a gap matter (r_0^i), where e_i ≤ 0.2; T_12 / T_0 < 10⁻¹⁹,
+so ``LATE_TERMS`` = 12 terms meet the 2⁻⁵⁵ bound for every δ and nothing is replayed there.
 """
 
 from __future__ import annotations
@@ -60,6 +71,8 @@ __all__ = [
     "gap_coefficients",
     "series_applies",
     "series_catch_up",
+    "late_applies",
+    "late_catch_up",
     "catch_up",
     "replay",
 ]
@@ -69,6 +82,7 @@ SERIES_TERMS = 6  # N: the series handles δ up to about 2e-3, larger δ is repl
 TOLERANCE = 2.0**-55  # bound on the series remainder, relative to the move
 DIRECT_GAP = 16  # gaps up to this many steps are summed term by term (no cancellation)
 GEOM_LEN = 1024  # r_n^K is tabulated for K < GEOM_LEN (r_N^1024 < 1e-40: zero against 1)
+LATE_TERMS = 12  # terms of the late-regime expansion: T_12 / T_0 < 1e-19, so it applies to every δ
 
 
 def _first_step_with_unit_corrections() -> int:
@@ -84,7 +98,7 @@ T_BC = _first_step_with_unit_corrections()  # 37,412
 
 @functools.lru_cache(maxsize=1)
 def tables() -> tuple[np.ndarray, ...]:
-    """``(bias1, bias2_sqrt, series, geom, geom_sums, decay)``: the read-only tables of the module docstring."""
+    """``(bias1, bias2_sqrt, series, geom, geom_sums, decay, late)``: the read-only tables of the module docstring."""
     steps = range(1, T_BC + 1)  # entry 0 is never read
     bias1 = np.array([1.0] + [1.0 - BETA1**t for t in steps])  # as torch: 1 - beta1 ** step
     bias2_sqrt = np.array([1.0] + [(1.0 - BETA2**t) ** 0.5 for t in steps])
@@ -101,7 +115,21 @@ def tables() -> tuple[np.ndarray, ...]:
     geom = r[:, None] ** K[None, :]
     geom_sums = np.cumsum(geom, axis=1) - 1  # Σ_{i=1..K} r_n^i
     decay = np.array([[BETA1**k for k in range(GEOM_LEN)], [BETA2**k for k in range(GEOM_LEN)]])
-    out = (bias1, bias2_sqrt, series.astype(np.float64), geom.astype(np.float64), geom_sums.astype(np.float64), decay)
+    # T_n(K) = Σ_{i=1..K} r_0^i (β2^(−i/2) − 1)^n, n = 0..LATE_TERMS
+    i = np.arange(GEOM_LEN, dtype=ld)
+    stretch = np.expm1(-i / 2 * np.log(ld(BETA2)))  # β2^(−i/2) − 1 without cancellation
+    terms = (r[0] ** i)[None, :] * stretch[None, :] ** np.arange(LATE_TERMS + 1, dtype=ld)[:, None]
+    terms[:, 0] = 0
+    late = np.cumsum(terms, axis=1)
+    out = (
+        bias1,
+        bias2_sqrt,
+        series.astype(np.float64),
+        geom.astype(np.float64),
+        geom_sums.astype(np.float64),
+        decay,
+        late.astype(np.float64),
+    )
     for table in out:
         table.setflags(write=False)
     return out
@@ -122,15 +150,11 @@ def adam_update(p, m, v, g, step_size, c2_sqrt):
     ``step_size``, ``c2_sqrt`` from :func:`step_factors`. The operations of torch's
     single-tensor Adam in its order: ``exp_avg.lerp_(g, 1 − β1)``,
     ``exp_avg_sq.mul_(β2).addcmul_(g, g, value=1 − β2)``,
-    ``param.addcdiv_(exp_avg, √v / √c2 + ε, value=−step_size)`` (a division by √c2 = 1.0 is
-    skipped: it would change nothing).
+    ``param.addcdiv_(exp_avg, √v / √c2 + ε, value=−step_size)``.
     """
     m = m + (1.0 - BETA1) * (g - m)
     v = v * BETA2 + ((1.0 - BETA2) * g) * g
-    root = math.sqrt(v)
-    if c2_sqrt != 1.0:
-        root = root / c2_sqrt
-    p = p + (-step_size) * m / (root + EPS)
+    p = p + (-step_size) * m / (math.sqrt(v) / c2_sqrt + EPS)
     return p, m, v
 
 
@@ -222,14 +246,54 @@ def series_catch_up(p, m, v, lr, coefs, decay1, decay2):
 
 
 @shared
+def late_applies(m, v, late, k):
+    """Whether the late-regime expansion (module docstring) meets its bound for this parameter.
+
+    It always does for δ ≥ 0 (T_12 / T_0 < 10⁻¹⁹); the check guards the tables. ``k`` = min(K,
+    ``GEOM_LEN`` − 1).
+    """
+    root = math.sqrt(v)
+    delta = EPS / root if root > 0.0 else 0.0
+    z = delta / (1.0 + delta)
+    z_sq = z * z
+    z_4 = z_sq * z_sq
+    last = late.shape[0] - 1
+    return (m == 0.0) | (z_4 * z_4 * z_4 * late[last, k] <= TOLERANCE * late[0, k])
+
+
+@shared
+def late_catch_up(p, m, v, lr, late, k, decay1, decay2):
+    """(p, m, v) after a gap that starts at step ``T_BC`` or later, for any δ; no branches.
+
+    The expansion around δ of the module docstring with ``LATE_TERMS`` terms (Horner);
+    ``k`` = min(K, ``GEOM_LEN`` − 1); ``decay1``, ``decay2`` = β1^K, β2^K.
+    """
+    root = math.sqrt(v)
+    inv_root = 1.0 / root if root > 0.0 else 0.0
+    delta = EPS * inv_root
+    a = 1.0 / (1.0 + delta)
+    z = delta * a
+    total = late[LATE_TERMS - 1, k]
+    for n in range(LATE_TERMS - 2, -1, -1):
+        total = late[n, k] - z * total
+    return p - (lr * m * inv_root) * (a * total), m * decay1, v * decay2
+
+
+@shared
 def catch_up(p, m, v, lr, t0, K, tables, work):
     """One parameter after its K ≥ 1 zero-gradient steps t0+1 .. t0+K; returns (p, m, v).
 
-    The series of the module docstring where it applies, else :func:`replay`. The kernels do
+    The late-regime expansion from step ``T_BC`` on, the series in δ before it where it
+    applies, else :func:`replay`. The kernels do
     the same a row at a time (:func:`fmedu.engine.rules.adam_catch_up_rows`); ``work`` ``(N + 1,)``.
     """
+    decay1, decay2 = decay_factors(K, tables[5])
+    if t0 + 1 >= tables[0].shape[0] - 1:  # from step T_BC on: the expansion around δ
+        late, k = tables[6], min(K, tables[6].shape[1] - 1)
+        if late_applies(m, v, late, k):
+            return late_catch_up(p, m, v, lr, late, k, decay1, decay2)
+        return replay(p, m, v, lr, t0, K, tables)
     coefs = gap_coefficients(t0, K, tables, work)
     if series_applies(m, v, coefs):
-        decay1, decay2 = decay_factors(K, tables[5])
         return series_catch_up(p, m, v, lr, coefs, decay1, decay2)
     return replay(p, m, v, lr, t0, K, tables)

@@ -163,29 +163,64 @@ def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, dj, col
 
 
 @shared
+def _closed_form_applies(exp_avg, exp_avg_sq, i, late, k, coefs, j0, dj, late_table):
+    """Whether the closed form of the gap applies to every owned column of row i."""
+    failing = 0
+    for j in range(j0, exp_avg.shape[1], dj):
+        m, v = exp_avg[i, j], exp_avg_sq[i, j]
+        if late:
+            failing += 0 if adam.late_applies(m, v, late_table, k) else 1
+        else:
+            failing += 0 if adam.series_applies(m, v, coefs) else 1
+    return failing == 0
+
+
+@shared
+def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables):
+    """The zero-gradient steps t0+1 .. t0+K of row i's owned columns, one by one, in lockstep.
+
+    Stops after the first step that changes none of them (every later move is smaller, see
+    :func:`fmedu.engine.adam.replay`); the moments of the remaining steps decay in closed form.
+    """
+    for step in range(1, K + 1):
+        step_size, c2_sqrt = adam.step_factors(t0 + step, lr, tables)
+        changed = 0
+        for j in range(j0, theta.shape[1], dj):
+            p = theta[i, j]
+            p_new, exp_avg[i, j], exp_avg_sq[i, j] = adam.adam_update(
+                p, exp_avg[i, j], exp_avg_sq[i, j], 0.0, step_size, c2_sqrt
+            )
+            theta[i, j] = p_new
+            changed += 0 if p_new == p else 1
+        if changed == 0:
+            decay1, decay2 = adam.decay_factors(K - step, tables[5])
+            for j in range(j0, theta.shape[1], dj):
+                exp_avg[i, j] *= decay1
+                exp_avg_sq[i, j] *= decay2
+            return
+
+
+@shared
 def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef):
     """Row i's owned columns from step t0 (its last gradient) to step t_to, zero gradients between.
 
-    First the series on every column where it applies (no branches: the CPU's column loop
-    vectorises), then a replay of the rare columns where it does not.
+    The closed form where it applies to every owned column (from step ``T_BC`` on: always; the
+    column loops have no branches, so the CPU's vectorise), else a replay of the owned columns.
     """
     K = t_to - t0
+    late = t0 + 1 >= tables[0].shape[0] - 1
+    k = min(K, tables[6].shape[1] - 1)
     coefs = adam.gap_coefficients(t0, K, tables, coef)
+    if not _closed_form_applies(exp_avg, exp_avg_sq, i, late, k, coefs, j0, dj, tables[6]):
+        _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables)
+        return
     decay1, decay2 = adam.decay_factors(K, tables[5])
-    replays = 0
     for j in range(j0, theta.shape[1], dj):
         p, m, v = theta[i, j], exp_avg[i, j], exp_avg_sq[i, j]
-        applies = adam.series_applies(m, v, coefs)
-        p_new, m_new, v_new = adam.series_catch_up(p, m, v, lr, coefs, decay1, decay2)
-        theta[i, j] = p_new if applies else p
-        exp_avg[i, j] = m_new if applies else m
-        exp_avg_sq[i, j] = v_new if applies else v
-        replays += 0 if applies else 1
-    if replays:
-        for j in range(j0, theta.shape[1], dj):
-            p, m, v = theta[i, j], exp_avg[i, j], exp_avg_sq[i, j]
-            if not adam.series_applies(m, v, coefs):
-                theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.replay(p, m, v, lr, t0, K, tables)
+        if late:
+            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.late_catch_up(p, m, v, lr, tables[6], k, decay1, decay2)
+        else:
+            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.series_catch_up(p, m, v, lr, coefs, decay1, decay2)
 
 
 @shared
