@@ -6,12 +6,22 @@
 #                   preset with --device cuda (results in $(GPU_OUT))
 #   make lint       ruff (lint and format check) and mypy on the package
 #   make notebooks  re-execute the notebooks in place with the CI environment
-#   make lab        open JupyterLab on the notebooks
+#   make lab        open JupyterLab on the course index (notebooks/00_index.ipynb)
+#   make book       build the static HTML course into build/book/html (no re-execution)
+#   make test-browser  open every notebook in JupyterLab and every book page in headless Chromium
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fmedu-installed
+# The extras for reading the course and checking it in a browser (lab, book, browser).
+COURSE := $(VENV)/.fmedu-course-installed
+BOOK_OUT := build/book/html
+# JupyterLab opens the course index, or the notebooks folder until there is one.
+LAB_OPEN := --LabApp.default_url=/lab/tree/notebooks$(if $(wildcard notebooks/00_index.ipynb),/00_index.ipynb,)
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# More JupyterLab options, e.g. make lab LAB_ARGS="--port=8890 --no-browser"
+LAB_ARGS ?=
 # Notebooks to re-execute (default: all); e.g. make notebooks NB=notebooks/01_rendle_reformulation.py
 NB ?= $(wildcard notebooks/[0-9][0-9]_*.py)
 
@@ -21,11 +31,15 @@ export MKL_NUM_THREADS := 1
 export FMEDU_THREADS := 1
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# MovieLens: a local copy beside the project when there is one; otherwise fmedu downloads it
+# once into the user cache (FMEDU_MOVIELENS_URL names a mirror), see README "Data".
+ifneq ($(wildcard ../shared/data/ml-100k/u.data),)
 export FMEDU_DATA ?= $(abspath ../shared/data/ml-100k)
+endif
 
 GPU_OUT ?= /tmp/fmedu-gpu-smoke
 
-.PHONY: setup figures test test-gpu lint notebooks lab clean
+.PHONY: setup figures test test-gpu test-browser lint notebooks lab book clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,17 +47,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+$(COURSE): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,lab,book,browser]'
+	touch $(COURSE)
+
 setup: $(STAMP)
 
 figures: $(STAMP)
 	$(PY) -m fmedu figures --out figures
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check fmedu tests notebooks/*.py
-	$(VENV)/bin/ruff format --check fmedu tests notebooks/*.py
+	$(VENV)/bin/ruff check fmedu tests book notebooks/*.py
+	$(VENV)/bin/ruff format --check fmedu tests book notebooks/*.py
 	$(VENV)/bin/mypy
 
-test: lint
+# The browser test (tests/test_browser.py) runs here too; it skips with a message when no
+# Chromium is installed, except under CI (FMEDU_REQUIRE_BROWSER=1), where .ci/run installs one.
+test: lint $(COURSE)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest tests notebooks --nbval \
 		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=1200 -p no:cacheprovider
 
@@ -55,9 +75,17 @@ test-gpu: $(STAMP)
 notebooks: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m fmedu.notebook_tools execute $(NB)
 
-lab: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test,lab]'
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m jupyter lab notebooks
+test-browser: $(COURSE)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest tests/test_browser.py -p no:cacheprovider
+	@echo "Screenshots: build/browser/ (report: build/browser/report.md)"
+
+lab: $(COURSE)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m jupyter lab $(LAB_ROOT) $(LAB_ARGS) $(LAB_OPEN)
+
+# Built from the committed, executed notebooks; warnings (a broken link, say) are errors.
+book: $(COURSE)
+	$(PY) -m sphinx -b html -W -q -c book -d build/book/doctrees . $(BOOK_OUT)
+	@echo "The book is in $(BOOK_OUT)/: open $(abspath $(BOOK_OUT))/index.html"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build/book build/browser

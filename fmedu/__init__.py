@@ -18,6 +18,8 @@ Top-level names are the ones the chapters use most. Argument order everywhere: t
 (``x`` or ``idx``, then ``y``), then the parameters (``w0``, ``w``, ``V``), then settings.
 """
 
+# first: importing fmedu.cache points numba's cache at the user cache folder (never the source tree)
+from . import cache as _cache  # noqa: F401
 from .errors import DataError, FMError, FMInputError, ResultsError
 from .grad import batch_loss_grad, batch_loss_grad_sparse, predict_grad, predict_grad_sparse
 from .losses import (

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -16,11 +15,25 @@ from .errors import FMError
 
 
 def _set_threads() -> None:
-    import torch
+    """torch threads from $FMEDU_THREADS (torch reads OMP_NUM_THREADS itself); a bad value is refused."""
+    from .validation import env_threads
 
-    threads = os.environ.get("FMEDU_THREADS") or os.environ.get("OMP_NUM_THREADS")
-    if threads:
-        torch.set_num_threads(int(threads))
+    threads = env_threads()
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a positive integer, refused with a usage error otherwise (never replaced by a default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,14 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
     exp.add_argument(
         "--methods",
-        nargs="*",
+        nargs="+",
         default=None,
         metavar="METHOD",
-        help="only these methods (prox, prox-published, sgd, adagrad, adam)",
+        help="only these methods (prox, prox-published, sgd, adagrad, adam); an unknown name is an error",
     )
-    exp.add_argument("--attempts", type=int, default=None, help="attempts (seeds) per method and step size")
-    exp.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (new --out needed)")
-    exp.add_argument("--threads", type=int, default=None, help="CPU threads (default: $FMEDU_THREADS or all)")
+    exp.add_argument("--attempts", type=_positive_int, default=None, help="attempts (seeds) per method and step size")
+    exp.add_argument(
+        "--epochs", type=_positive_int, default=None, help="override the preset's epochs (new --out needed)"
+    )
+    exp.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (default: $FMEDU_THREADS or all)")
     exp.add_argument("--no-progress", action="store_true", help="no progress bar (also off when CI is set)")
 
     ben = sub.add_parser(
@@ -75,13 +90,32 @@ def main(argv: list[str] | None = None) -> int:
         "engine, their ratio, and sweep throughput in sample-steps/s per method on the CPU "
         "engine and, where a CUDA GPU is present, on the GPU engine with its ratio to the CPU.",
     )
-    ben.add_argument("--published-steps", type=int, default=200, help="steps timed for the torch step")
+    ben.add_argument("--published-steps", type=_positive_int, default=200, help="steps timed for the torch step")
     ben.add_argument("--quick", action="store_true", help="smaller workloads (CI)")
-    ben.add_argument("--threads", type=int, default=None, help="CPU threads for the sweep (default: all)")
-    ben.add_argument("--gpu-runs", type=int, default=500, help="runs per method on the GPU (default: 500)")
+    ben.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for the sweep (default: all)")
+    ben.add_argument("--gpu-runs", type=_positive_int, default=500, help="runs per method on the GPU (default: 500)")
 
     args = parser.parse_args(argv)
-    _set_threads()
+    try:
+        _set_threads()
+        return _run(args)
+    except FMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a read-only or full disk, a missing folder: the system's own words
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.command != "experiment":
+            raise
+        print(
+            "interrupted: finished runs are saved; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _run(args) -> int:
     if args.command == "figures":
         from . import registry as figures
 
@@ -89,20 +123,19 @@ def main(argv: list[str] | None = None) -> int:
             for name in figures.discover():
                 print(name)
             return 0
-        try:
-            paths = figures.generate(args.out, args.only)
-        except FMError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        paths = figures.generate(args.out, args.only)
         for path in paths:
             print(path)
     elif args.command == "experiment":
         from .movielens import experiments
 
-        if args.list or not args.name:
+        if args.list:
             for name, preset in experiments.PRESETS.items():
                 print(f"{name}: {preset.description}")
-            return 0 if args.list else 2
+            return 0
+        if not args.name:
+            print(f"error: name a preset: {', '.join(experiments.PRESETS)} (see --list)", file=sys.stderr)
+            return 2
         prov = experiments.run_experiment(
             args.name,
             args.out,

@@ -1,6 +1,6 @@
 """Closed-form gradients of the FM prediction and of batch losses, and the checks behind them.
 
-Used by notebook 02 (the O(nk) gradient, checked three ways) and by ``fmedu.train``.
+Used by chapter 02 (the O(nk) gradient, checked three ways) and by ``fmedu.train``.
 
 **Prediction gradient.** For one sample x (notation as in the README)
 
@@ -30,7 +30,14 @@ from the two pieces above by the chain rule: ∂L/∂θ = (1/B) Σ_b ℓ'(ŷ_b, 
 **Checks.** :func:`autograd_batch_grad` (torch autograd through ``fmedu.predict``),
 :func:`finite_difference_batch_grad` (central differences, one parameter at a time) and
 :func:`roundoff_bound` / :func:`finite_difference_bound` (the tolerances they are held to)
-make up the three-way check of notebook 02 and ``tests/test_grad.py``.
+make up the three-way check of chapter 02 and ``tests/test_grad.py``.
+
+**Errata** (chapter 02). E1: :func:`note_batch_grad_V` uses the gradient note's
+−2 v_if x_i² (the correct term is −v_if x_i²). E6: :func:`slipped_batch_grad_V` reproduces the
+factor-index slip of Apache SystemDS's ``scripts/nn/layers/fm.dml`` (factors 2..k read the
+last column of XV), which is exactly right for k ≤ 2 and wrong for every k ≥ 3, so
+:func:`e6_gradient_test` passes at k ≤ 2; the three-way checks therefore draw k ≥ 3 (and
+n ≠ k, so that a mix-up of the feature and factor axes fails on shapes).
 """
 
 from __future__ import annotations
@@ -41,9 +48,10 @@ import torch
 from torch import Tensor
 
 from . import symbolic
+from .errors import FMInputError
 from .losses import LOSSES, Loss, check_targets, get_loss
 from .model import gather_sparse, predict, predict_sparse, sparse_batch
-from .validation import check_dense_batch, check_params
+from .validation import check_dense_batch, check_finite_result, check_nonempty, check_params
 
 __all__ = [
     "predict_grad",
@@ -57,6 +65,7 @@ __all__ = [
     "max_abs_error",
     "three_way_check",
     "kink_safe_step",
+    "note_batch_grad_V",
     "slipped_batch_grad_V",
     "e6_gradient_test",
 ]
@@ -85,6 +94,8 @@ def predict_grad(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = T
     # (batch, n, k): x_i s_f − v_if x_i², one (batch, n, k) allocation (the output itself)
     g_V = xb.unsqueeze(-1) * s.unsqueeze(-2)
     g_V.addcmul_(V.unsqueeze(0), (xb * xb).unsqueeze(-1), value=-1)
+    if check:
+        check_finite_result("the gradient dy_hat/dV", g_V)
     if single:
         return g_w0[0], g_w[0], g_V[0]
     return g_w0, g_w, g_V
@@ -108,6 +119,8 @@ def predict_grad_sparse(
     g_w = values.clone()  # (batch, m)
     # (batch, m, k): x_i s_f − v_if x_i², written over the gathered rows; 0 where x_i = 0 (padding)
     g_V = rows.mul_(-(xv * xv)).addcmul_(xv, s.unsqueeze(-2))
+    if check:
+        check_finite_result("the gradient dy_hat/dV", g_V)
     if single:
         return g_w0[0], g_w[0], g_V[0]
     return g_w0, g_w, g_V
@@ -133,6 +146,7 @@ def batch_loss_grad(
     xb = x.unsqueeze(0) if x.dim() == 1 else x  # (B, n)
     yb = y.unsqueeze(0) if (isinstance(y, Tensor) and x.dim() == 1 and y.dim() == 0) else y
     if check:
+        check_nonempty(xb.shape[0])
         check_targets(yb, xb.shape[0], V.dtype, spec)
     B = xb.shape[0]
     s = xb @ V  # (B, k): Σ_j v_jf x_j per sample, reused by prediction and gradient
@@ -143,6 +157,8 @@ def batch_loss_grad(
     g_w0 = d.sum()
     g_w = xb.T @ d  # (n,)
     g_V = xb.T @ (d.unsqueeze(-1) * s) - V * (x2.T @ d).unsqueeze(-1)  # (n, k)
+    if check:
+        _check_finite_outputs(y_hat, L, g_w0, g_w, g_V)
     return L, g_w0, g_w, g_V
 
 
@@ -167,6 +183,7 @@ def batch_loss_grad_sparse(
     if single:
         y = y.unsqueeze(0) if isinstance(y, Tensor) and y.dim() == 0 else y
     if check:
+        check_nonempty(idx.shape[0])
         check_targets(y, idx.shape[0], V.dtype, spec)
     B = idx.shape[0]
     safe_idx, values = gather_sparse(idx, val, V.dtype)  # (B, m)
@@ -181,10 +198,53 @@ def batch_loss_grad_sparse(
     n, k = V.shape
     g_w = torch.zeros(n, dtype=V.dtype).index_add_(0, safe_idx.flatten(), per_w.flatten())
     g_V = torch.zeros(n, k, dtype=V.dtype).index_add_(0, safe_idx.flatten(), per_V.reshape(-1, k))
-    return L, d.sum(), g_w, g_V
+    g_w0 = d.sum()
+    if check:
+        _check_finite_outputs(y_hat, L, g_w0, g_w, g_V)
+    return L, g_w0, g_w, g_V
+
+
+def _check_finite_outputs(y_hat: Tensor, L: Tensor, g_w0: Tensor, g_w: Tensor, g_V: Tensor) -> None:
+    """Finite inputs can still overflow float arithmetic: refuse instead of returning inf or NaN."""
+    check_finite_result("the prediction y_hat", y_hat)
+    for name, t in (
+        ("the loss", L),
+        ("the gradient in w0", g_w0),
+        ("the gradient in w", g_w),
+        ("the gradient in V", g_V),
+    ):
+        check_finite_result(name, t)
 
 
 # --------------------------------------------------------------------------- checks
+
+
+def _check_reference_batch(y, w0, w, V, spec: Loss, x, idx, val):
+    """The checks of the closed-form functions, for the reference legs: returns (y, idx)."""
+    if (x is None) == (idx is None):
+        raise FMInputError("pass exactly one of x (a dense batch) or idx (a padded index batch)")
+    check_params(w0, w, V)
+    if x is not None:
+        check_dense_batch(x, V)
+        batch = 1 if x.dim() == 1 else x.shape[0]
+        if isinstance(y, Tensor) and x.dim() == 1 and y.dim() == 0:
+            y = y.unsqueeze(0)
+    else:
+        idx, val, _ = sparse_batch(idx, val, w0, w, V, True)
+        batch = idx.shape[0]
+        if isinstance(y, Tensor) and y.dim() == 0:
+            y = y.unsqueeze(0)
+    check_nonempty(batch)
+    check_targets(y, batch, V.dtype, spec)
+    return y, idx, val
+
+
+def _predict_either(x: Tensor | None, idx: Tensor | None, val: Tensor | None, w0, w, V) -> Tensor:
+    """ŷ of a dense batch ``x`` or, when ``idx`` is given, of a padded index batch (no input checks)."""
+    if idx is not None:
+        return predict_sparse(idx, w0, w, V, val, check=False)
+    assert x is not None, "pass x (dense) or idx (sparse)"
+    return predict(x, w0, w, V, check=False)
 
 
 def _loss_of(params, spec: Loss, y: Tensor, x=None, idx=None, val=None) -> Tensor:
@@ -208,11 +268,14 @@ def autograd_batch_grad(
     val: Tensor | None = None,
 ) -> tuple[Tensor, ...]:
     """``(L, g_w0, g_w, g_V)`` by torch autograd through ``fmedu.predict`` (dense ``x``) or
-    ``fmedu.predict_sparse`` (``idx``, ``val``): the second leg of notebook 02's three-way check."""
+    ``fmedu.predict_sparse`` (``idx``, ``val``): the second leg of chapter 02's three-way check."""
     spec = get_loss(loss)
+    y, idx, val = _check_reference_batch(y, w0, w, V, spec, x, idx, val)
     params = [p.detach().clone().requires_grad_(True) for p in (w0, w, V)]
     L = _loss_of(params, spec, y, x, idx, val)
     grads = torch.autograd.grad(L, params)
+    for name, t in (("the loss", L), *zip(("the gradient in w0", "the gradient in w", "the gradient in V"), grads)):
+        check_finite_result(name, t.detach())
     return (L.detach(), *grads)
 
 
@@ -230,10 +293,12 @@ def finite_difference_batch_grad(
 ) -> tuple[Tensor, ...]:
     """``(g_w0, g_w, g_V)`` by central differences (L(θ + h) − L(θ − h)) / 2h, one coordinate at a time.
 
-    The third leg of notebook 02's three-way check: it uses only loss *values*, so it is
+    The third leg of chapter 02's three-way check: it uses only loss *values*, so it is
     independent of any derivative formula. Cost: 2(1 + n + nk) loss evaluations.
     """
     spec = get_loss(loss)
+    y, idx, val = _check_reference_batch(y, w0, w, V, spec, x, idx, val)
+    check_finite_result("the loss", _loss_of([p.detach() for p in (w0, w, V)], spec, y, x, idx, val))
     base = [p.detach().clone() for p in (w0, w, V)]
     out = [torch.zeros_like(p) for p in base]
     with torch.no_grad():
@@ -326,11 +391,7 @@ def finite_difference_bound(
     xa, A_w, A_V, y_hat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
     n, k = V.shape
     B = xa.shape[0]
-    if idx is None:
-        assert x is not None, "pass x (dense) or idx (sparse)"
-        y_hat = predict(x, w0, w, V, check=False)
-    else:
-        y_hat = predict_sparse(idx, w0, w, V, val, check=False)
+    y_hat = _predict_either(x, idx, val, w0, w, V)
     value_err = c * (n + k) * EPS64 * (spec.value(y_hat, y).abs() + (d_abs + 1) * (y_hat_abs + 1)).mean()
     round_part = value_err / h
     t = spec.third_derivative_bound * h * h / 6 / B
@@ -366,7 +427,7 @@ def three_way_check(
     Dense when ``x`` is given, sparse when ``idx`` is. Returns the largest absolute errors,
     whether every entry lies within :func:`roundoff_bound` and :func:`finite_difference_bound`,
     and whether autograd agrees with the finite differences within the same bound.
-    Used by notebook 02 and ``tests/test_grad.py``.
+    Used by chapter 02 and ``tests/test_grad.py``.
     """
     kw: dict[str, Any] = dict(x=x, idx=idx, val=val)
     if idx is None:
@@ -400,16 +461,34 @@ def kink_safe_step(y, w0, w, V, *, x=None, idx=None, val=None, h: float = 1e-5) 
     spec = LOSSES["hinge"]
     _, A_w, A_V, _, _ = _abs_scales(y, w0, w, V, spec, x, idx, val)
     reach = h * torch.maximum(A_w.amax(-1), A_V.flatten(1).amax(-1)).clamp(min=1.0)  # (B,)
-    y_hat = predict(x, w0, w, V, check=False) if idx is None else predict_sparse(idx, w0, w, V, val, check=False)
+    y_hat = _predict_either(x, idx, val, w0, w, V)
     return bool(((1 - y * y_hat).abs() > 2 * reach).all())
 
 
-# --------------------------------------------------------------------------- erratum E6 (chapter 02)
+# --------------------------------------------------------------------------- errata E1 and E6 (chapter 02)
 
 
-def slipped_batch_grad_V(x, y, w0, w, V, loss: str, variant: str) -> Tensor:
-    """The V-gradient of the mean batch loss with the factor-index slip (a numeric stand-in for the
-    published backward pass; our own code, same arithmetic)."""
+def note_batch_grad_V(x: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str | Loss = "logistic") -> Tensor:
+    """The V-gradient of the mean batch loss built from the gradient note's formula (erratum E1).
+
+    Andrew Bai's note "FM O(dk) weight gradient calculation" (2022) ends with
+    ∂ŷ/∂v_if = x_i s_f − 2 v_if x_i² (in its letters X_j Z_i − 2 P_ij X_j²); the correct
+    term is − v_if x_i². Same arithmetic as :func:`batch_loss_grad` with the note's factor 2.
+    """
+    spec = get_loss(loss)
+    s = x @ V  # (B, k)
+    d = spec.derivative(predict(x, w0, w, V), y) / x.shape[0]  # (B,): ∂L/∂ŷ_b
+    return x.T @ (d.unsqueeze(-1) * s) - 2 * V * ((x * x).T @ d).unsqueeze(-1)
+
+
+def slipped_batch_grad_V(x, y, w0, w, V, loss: str | Loss, variant) -> Tensor:
+    """The V-gradient of the mean batch loss with a factor-index slip (erratum E6).
+
+    ``variant`` is a name in :data:`fmedu.symbolic.SLIP_VARIANTS` or a column map; the
+    published one, ``"first-own-rest-last"``, is the backward pass of Apache SystemDS's
+    ``scripts/nn/layers/fm.dml``, which builds the V-gradient from column 1 of XV for factor 1
+    and from column k for every factor 2..k. Our own code with the same arithmetic.
+    """
     spec = get_loss(loss)
     s = x @ V  # (B, k)
     d = spec.derivative(predict(x, w0, w, V), y) / x.shape[0]  # (B,)
@@ -417,9 +496,9 @@ def slipped_batch_grad_V(x, y, w0, w, V, loss: str, variant: str) -> Tensor:
     return x.T @ (d.unsqueeze(-1) * s_used) - V * ((x * x).T @ d).unsqueeze(-1)
 
 
-def e6_gradient_test(n: int, k: int, variant: str, *, loss: str = "squared", batch: int = 8, seed: int = 0) -> bool:
+def e6_gradient_test(n: int, k: int, variant, *, loss: str = "squared", batch: int = 8, seed: int = 0) -> bool:
     """A standard gradient test of the slipped V-gradient: does it match autograd on random data
-    within the float64 roundoff bound?"""
+    within the float64 roundoff bound? (True means the slip goes unnoticed.)"""
     from .testing import random_problem
 
     x, y, w0, w, V = random_problem(n, k, batch, loss, torch.Generator().manual_seed(seed))

@@ -1,6 +1,6 @@
 """FM prediction: the naive double sum, Rendle's O(nk) form, a sparse form and an nn.Module.
 
-Used by notebook 01 (the reformulation and its cost) and by every later notebook.
+Used by chapter 01 (the reformulation and its cost) and by every later chapter.
 
 Shapes (notation as in the README): ``x`` is ``(n,)`` or ``(batch, n)``, ``w0`` a scalar tensor,
 ``w`` is ``(n,)`` and ``V`` is ``(n, k)`` with row ``v_i`` the latent vector of feature i.
@@ -22,8 +22,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .errors import FMInputError
 from .validation import (
     check_dense_batch,
+    check_finite_result,
+    check_indices,
     check_params,
     check_sparse_batch,
 )
@@ -65,6 +68,8 @@ def _dense(x, w0, w, V, pairwise, check: bool) -> Tensor:
         check_dense_batch(x, V)
     batch = x.unsqueeze(0) if x.dim() == 1 else x
     out = w0 + batch @ w + pairwise(batch, V)
+    if check:
+        check_finite_result("the prediction y_hat", out)
     return out[0] if x.dim() == 1 else out
 
 
@@ -72,7 +77,7 @@ def predict_naive(x: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = 
     """ŷ(x) = w0 + Σ_i w_i x_i + Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j, pairs summed explicitly (O(n²k)).
 
     ``x`` of shape ``(n,)`` gives a scalar tensor, ``(batch, n)`` gives ``(batch,)``.
-    Notebook 01 uses it as the reference the fast forms are checked against.
+    Chapter 01 uses it as the reference the fast forms are checked against.
     """
     return _dense(x, w0, w, V, pairwise_naive, check)
 
@@ -93,7 +98,7 @@ def sparse_batch(idx: Tensor, val: Tensor | None, w0: Tensor, w: Tensor, V: Tens
     """
     if check:
         check_params(w0, w, V)
-        check_sparse_batch(idx, val, V)
+        idx = check_sparse_batch(idx, val, V)
     single = idx.dim() == 1
     if single:
         idx = idx.unsqueeze(0)
@@ -137,6 +142,8 @@ def predict_sparse(
     idx, val, single = sparse_batch(idx, val, w0, w, V, check)
     safe_idx, values = gather_sparse(idx, val, V.dtype)
     out = w0 + (w[safe_idx] * values).sum(-1) + pairwise_sparse(idx, val, V)
+    if check:
+        check_finite_result("the prediction y_hat", out)
     return out[0] if single else out
 
 
@@ -156,7 +163,14 @@ def dense_to_sparse(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def sparse_to_dense(idx: Tensor, n: int, val: Tensor | None = None, dtype=torch.float64) -> Tensor:
-    """Dense ``(batch, n)`` (or ``(n,)``) x from a padded index batch."""
+    """Dense ``(batch, n)`` (or ``(n,)``) x from a padded index batch (indices checked against ``n``)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise FMInputError(f"n (number of features) must be a non-negative int, got {n!r}")
+    idx = check_indices(idx, n)
+    if idx.dim() not in (1, 2):
+        raise FMInputError(f"idx must have shape (m,) or (batch, m), got {tuple(idx.shape)}")
+    if val is not None and (not isinstance(val, torch.Tensor) or val.shape != idx.shape):
+        raise FMInputError("val must be a tensor of the same shape as idx")
     single = idx.dim() == 1
     idx2 = idx.unsqueeze(0) if single else idx
     val2 = None if val is None else (val.unsqueeze(0) if single else val)
@@ -185,9 +199,9 @@ class FactorizationMachine(nn.Module):
     ):
         super().__init__()
         if not (isinstance(n, int) and n >= 1):
-            raise ValueError(f"n (number of features) must be a positive int, got {n!r}")
+            raise FMInputError(f"n (number of features) must be a positive int, got {n!r}")
         if not (isinstance(k, int) and k >= 1):
-            raise ValueError(f"k (factorization dimension) must be a positive int, got {k!r}")
+            raise FMInputError(f"k (factorization dimension) must be a positive int, got {k!r}")
         self.n, self.k = n, k
         self.w0 = nn.Parameter(torch.zeros((), dtype=dtype))
         self.w = nn.Parameter(init_std * torch.randn(n, dtype=dtype, generator=generator))

@@ -16,8 +16,12 @@ def setup(threads: int | None = None) -> None:
     import matplotlib
     import torch
 
+    from .validation import check_threads, env_threads
+
     if threads is None:
-        threads = int(os.environ.get("FMEDU_THREADS", "1" if in_ci() else "0")) or None
+        threads = env_threads() or (1 if in_ci() else None)
+    else:
+        threads = check_threads(threads)
     if threads:
         torch.set_num_threads(threads)
     torch.set_printoptions(precision=6)

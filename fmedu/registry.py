@@ -5,6 +5,10 @@ lives in a module ``fmedu/figures/nbNN.py``; a function decorated with ``@figure
 writes ``figures/NN_name.png`` together with
 ``figures/NN_name.csv``, the numbers it was drawn from, and returns both paths. Modules
 are discovered automatically, so adding a notebook never edits this file.
+
+A chapter whose figure is a timing (which differs from run to run) reads the committed
+CSV with :func:`read_csv` and draws it with the same plotting function, so the chapter's
+copy and ``figures/NN_name.png`` always show the same numbers.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from .errors import FMInputError
 
 FigureFn = Callable[[Path], list[Path]]
 REGISTRY: dict[str, FigureFn] = {}
+FIGURES_DIR = Path(__file__).resolve().parents[1] / "figures"  # the project's committed figures
 
-__all__ = ["REGISTRY", "figure", "discover", "generate", "write_csv", "save_png"]
+__all__ = ["REGISTRY", "FIGURES_DIR", "figure", "discover", "generate", "write_csv", "read_csv", "save_png"]
 
 
 def figure(name: str) -> Callable[[FigureFn], FigureFn]:
@@ -54,6 +59,29 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def _number(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_csv(path: Path | str) -> list[dict]:
+    """Rows written by :func:`write_csv`, numbers converted back (int, then float, else text).
+
+    A bare name such as ``"01_cost_vs_n.csv"`` is looked up in the project's ``figures/``.
+    """
+    path = Path(path)
+    if not path.is_absolute() and not path.exists():
+        path = FIGURES_DIR / path
+    if not path.exists():
+        raise FMInputError(f"{path} does not exist; regenerate it with `python -m fmedu figures`")
+    with open(path, newline="") as fh:
+        return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(fh)]
 
 
 def save_png(fig, path: Path) -> Path:

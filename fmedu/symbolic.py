@@ -1,22 +1,34 @@
 """sympy builders for exact checks.
 
-Notebook 01 uses the FM symbols, the reformulation chain and the two proofs of Rendle's
-identity (concrete sizes, and symbolic n by induction). Later notebooks add their own
-builders here or in their own modules.
+Chapter 01 uses the FM symbols, :func:`fm_prediction`, the reformulation chain, the SystemDS
+reference page's two displayed steps (erratum R1) and the two proofs of Rendle's identity
+(concrete sizes, and symbolic n by induction). Chapter 02 uses :func:`symbolic_gradient`,
+the gradient note's formula (erratum E1, :func:`note_gradient`, :func:`e1_explanation`) and
+the factor-index slip of SystemDS's ``nn/layers/fm.dml`` (erratum E6,
+:func:`slipped_symbolic_gradient`). Later chapters keep their sympy in their own modules.
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
+from .errors import FMInputError
+
 __all__ = [
     "fm_symbols",
+    "fm_prediction",
     "pairwise_double_sum",
     "pairwise_rendle",
     "reformulation_chain",
-    "seed_displayed_steps",
+    "reference_page_steps",
     "rendle_identity_difference",
     "rendle_induction",
+    "symbolic_gradient",
+    "note_gradient",
+    "e1_explanation",
+    "SLIP_VARIANTS",
+    "slipped_columns",
+    "slipped_symbolic_gradient",
 ]
 
 
@@ -86,12 +98,13 @@ def reformulation_chain(x: sp.Matrix, V: sp.Matrix) -> list[tuple[str, sp.Expr]]
     ]
 
 
-def seed_displayed_steps(x: sp.Matrix, V: sp.Matrix) -> list[tuple[str, sp.Expr]]:
-    """The two intermediate lines of the algorithms-reference seed, read literally.
+def reference_page_steps(x: sp.Matrix, V: sp.Matrix) -> list[tuple[str, sp.Expr]]:
+    """The two intermediate lines of the SystemDS reference page's derivation, read literally.
 
-    Its first line drops ⟨v_i, v_j⟩ from the double sum (we read its second term as
-    ⟨v_i, v_i⟩, the only bound reading); its second line drops x_i x_j from the
-    triple sum. Notebook 01 shows both differ from the pair sum.
+    Apache SystemDS, "Algorithms Reference: Factorization Machines" (erratum R1): its first
+    line drops ⟨v_i, v_j⟩ from the double sum (we read its second term as ⟨v_i, v_i⟩, the
+    only reading in which j is bound); its second line drops x_i x_j from the triple sum.
+    Chapter 01 shows that both differ from the pair sum.
     """
     n, k = V.shape
     half = sp.Rational(1, 2)
@@ -102,7 +115,7 @@ def seed_displayed_steps(x: sp.Matrix, V: sp.Matrix) -> list[tuple[str, sp.Expr]
         sum(V[i, f] * V[j, f] for i in range(n) for j in range(n) for f in range(k))
         - sum(V[i, f] ** 2 * x[i] ** 2 for i in range(n) for f in range(k))
     )
-    return [("seed line 1 (no ⟨v_i,v_j⟩ in the double sum)", first), ("seed line 2 (no x_i x_j)", second)]
+    return [("page line 1 (no ⟨v_i,v_j⟩ in the double sum)", first), ("page line 2 (no x_i x_j)", second)]
 
 
 def rendle_identity_difference(n: int, k: int) -> sp.Expr:
@@ -165,7 +178,7 @@ def symbolic_gradient(n: int, k: int):
     x_i Σ_j v_jf x_j − v_if x_i².
     """
     x, w0, w, V = fm_symbols(n, k)
-    y_hat = w0 + sum(w[i] * x[i] for i in range(n)) + pairwise_double_sum(x, V)
+    y_hat = fm_prediction(x, w0, w, V)
     derived = sp.Matrix(n, k, lambda i, f: sp.diff(y_hat, V[i, f]))
     closed = sp.Matrix(n, k, lambda i, f: x[i] * sum(V[j, f] * x[j] for j in range(n)) - V[i, f] * x[i] ** 2)
     return x, V, y_hat, derived, closed
@@ -205,20 +218,30 @@ def e1_explanation(n: int, k: int, i: int, f: int) -> dict[str, sp.Expr]:
 
 
 SLIP_VARIANTS = {
-    # the published backward pass: factor 1 uses its own column of XV, factors 2..k the last one
+    # SystemDS nn/layers/fm.dml, backward(): g_V1 starts from column 1 of xv = X %*% V, and the
+    # loop `for (j in 2:k)` appends xv[,k] (not xv[,j]): factor 1 reads its own column, 2..k the last
     "first-own-rest-last": lambda k: [0] + [k - 1] * (k - 1),
-    # the slip as often paraphrased: the last column of XV for every factor
+    # the slip as it is sometimes paraphrased: the last column of XV for every factor
     "all-last": lambda k: [k - 1] * k,
 }
 
 
-def slipped_columns(k: int, variant: str) -> list[int]:
-    """Which column of XV (0-based) the slipped backward pass uses for each factor f = 0..k−1."""
-    return SLIP_VARIANTS[variant](k)
+def slipped_columns(k: int, variant) -> list[int]:
+    """Which column of XV (0-based) the backward pass uses for each factor f = 0..k−1.
+
+    ``variant`` is a name in :data:`SLIP_VARIANTS` or an explicit list of k column indices
+    (the correct backward pass is ``list(range(k))``).
+    """
+    if isinstance(variant, str):
+        return SLIP_VARIANTS[variant](k)
+    cols = [int(c) for c in variant]
+    if len(cols) != k or not all(0 <= c < k for c in cols):
+        raise FMInputError(f"a column map needs k = {k} indices in [0, {k}), got {variant!r}")
+    return cols
 
 
-def slipped_symbolic_gradient(n: int, k: int, variant: str) -> sp.Matrix:
-    """∂ŷ/∂V as the slipped backward pass computes it, symbolically: x_i s_{c(f)} − v_if x_i²."""
+def slipped_symbolic_gradient(n: int, k: int, variant) -> sp.Matrix:
+    """∂ŷ/∂V as a backward pass with column map c computes it, symbolically: x_i s_{c(f)} − v_if x_i²."""
     x, _, _, V = fm_symbols(n, k)
     cols = slipped_columns(k, variant)
     return sp.Matrix(n, k, lambda i, f: x[i] * sum(V[j, cols[f]] * x[j] for j in range(n)) - V[i, f] * x[i] ** 2)

@@ -1,25 +1,44 @@
-"""Random builders and tolerances shared by the chapters and the tests.
+"""Builders and tolerances shared by the chapters and the tests.
 
-One home for every "draw a random FM / batch / prox case" and every error bound used to
-compare two computations, so that a chapter and its tests check the same thing the same way.
-All builders take an explicit seed or ``torch.Generator`` and return float64 tensors.
+One home for every "draw a random FM / batch / prox case", for the small worked example
+of chapters 01 and 02 (:func:`toy_ratings_fm`), and for every error bound used to compare
+two computations, so that a chapter and its tests check the same thing the same way.
+Random builders take an explicit seed or ``torch.Generator``; everything is float64.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from .errors import FMInputError
+
 __all__ = [
     "F64",
     "EPS64",
+    "ToyFM",
+    "toy_ratings_fm",
     "random_fm",
     "random_x",
     "random_problem",
     "random_prox_case",
     "prediction_roundoff_bound",
+    "ProxCase",
+    "eta_below",
+    "random_prox_cases",
+    "SCALED_EIG_ATOL",
+    "OPTIMISER_RTOL",
+    "Z_LINK_ATOL",
+    "GOLDEN_PARAM_ATOL",
+    "SPEEDUP_FLOOR",
+    "solve_tolerance",
+    "inverse_tolerance",
+    "dual_tolerance",
+    "golden_tolerance",
+    "kkt_tolerance",
 ]
 
 F64 = torch.float64
@@ -37,16 +56,24 @@ def random_fm(
     return w0, w, V
 
 
+RANDOM_X_KINDS = ("dense", "one-hot", "multi-hot", "sparse")
+
+
 def random_x(n: int, batch: int, kind: str, generator: torch.Generator, *, nnz: int = 4) -> Tensor:
-    """A ``(batch, n)`` input: ``"dense"`` (N(0, 1) entries), ``"one-hot"`` or ``"multi-hot"`` (``nnz`` ones)."""
+    """A ``(batch, n)`` input of one of four kinds.
+
+    ``"dense"``: N(0, 1) entries; ``"one-hot"``: a single 1 per row; ``"multi-hot"``:
+    min(n, nnz) ones per row; ``"sparse"``: min(n, nnz) N(0, 1) values per row, zeros elsewhere.
+    """
     if kind == "dense":
         return torch.randn(batch, n, dtype=F64, generator=generator)
-    if kind not in ("one-hot", "multi-hot"):
-        raise ValueError(f"kind must be 'dense', 'one-hot' or 'multi-hot', got {kind!r}")
-    ones = 1 if kind == "one-hot" else min(n, nnz)
+    if kind not in RANDOM_X_KINDS:
+        raise FMInputError(f"kind must be one of {RANDOM_X_KINDS}, got {kind!r}")
+    per_row = 1 if kind == "one-hot" else min(n, nnz)
     x = torch.zeros(batch, n, dtype=F64)
     for row in range(batch):
-        x[row, torch.randperm(n, generator=generator)[:ones]] = 1.0
+        cols = torch.randperm(n, generator=generator)[:per_row]
+        x[row, cols] = 1.0 if kind != "sparse" else torch.randn(per_row, dtype=F64, generator=generator)
     return x
 
 
@@ -87,3 +114,142 @@ def prediction_roundoff_bound(x: Tensor, w0: Tensor, w: Tensor, V: Tensor) -> Te
     n = V.shape[0]
     absolute = w0.abs() + x.abs() @ w.abs() + 0.5 * ((x.abs() @ V.abs()) ** 2).sum(-1)
     return 8 * n * EPS64 * (absolute + 1)
+
+
+# --------------------------------------------------------------------------- prox step (chapters 04–05)
+
+
+class ProxCase(NamedTuple):
+    """One random setting of a prox step: the sample, its label, the parameters, η and a z."""
+
+    idx: Tensor
+    y: int
+    w0: Tensor
+    w: Tensor
+    V: Tensor
+    eta: float
+    z: float
+
+
+def eta_below(nnz: int, y: int, fraction: float) -> float:
+    """A step size at ``fraction`` of the exact bound for ``nnz`` and ``y`` (capped at 2 where it is ∞)."""
+    from .prox import step_size_bound
+
+    return fraction * min(step_size_bound(nnz, "exact", y), 2.0)
+
+
+def random_prox_cases(
+    count: int, seed: int, *, n: int = 30, k: int = 20, max_nnz: int = 11, scales=(0.01, 1.0, 3.0)
+) -> list[ProxCase]:
+    """``count`` prox settings covering d = 1..max_nnz (cycling), both labels (alternating), the
+    latent scales ``scales`` (cycling), η uniform in (0, 0.999) × the exact bound and z uniform
+    in [0, 1]; chapter 05 and ``tests/test_prox.py`` draw from it."""
+    gen = torch.Generator().manual_seed(seed)
+    cases = []
+    for c in range(count):
+        d = 1 + c % max_nnz
+        y = 1 if c % 2 == 0 else -1
+        idx, w0, w, V = random_prox_case(n, k, d, scales[c % len(scales)], seed * 100_003 + c)
+        fraction = 0.999 * float(torch.rand((), generator=gen, dtype=F64))
+        z = float(torch.rand((), generator=gen, dtype=F64))
+        cases.append(ProxCase(idx, y, w0, w, V, eta_below(d, y, fraction), z))
+    return cases
+
+
+SCALED_EIG_ATOL = 1e-12
+"""η·λ of a prox Hessian (entries of size ≤ d + 1, at most 45 × 45) by ``eigvalsh`` against
+its formula: rounding is about size × dimension × ε ≈ 1e-13."""
+
+OPTIMISER_RTOL = 1e-6
+"""The closed-form prox step against L-BFGS-B's minimiser (gradient tolerance 1e-13), relative
+to 1 + the largest parameter: the optimiser's own error dominates."""
+
+Z_LINK_ATOL = 1e-12
+"""z* against σ(−y ŷ(θ_{t+1})): both in [0, 1], ŷ recomputed from the new parameters."""
+
+GOLDEN_PARAM_ATOL = 1e-6
+"""Parameters after many golden-section steps (z to 1e-8 per step) against the same steps taken
+with another implementation of q: the per-step differences η·Δz accumulate."""
+
+SPEEDUP_FLOOR = 5.0
+"""The least speed-up of the reduced prox step over the published one that chapter 05 claims
+(measured 10–25× on one core of a shared machine; the margin absorbs timing noise)."""
+
+
+def _s_extremes(d: int, eta: float, y: int, z: float) -> tuple[float, float]:
+    from .prox import s_eigenvalues
+
+    lam = s_eigenvalues(d, eta, y, z) if d >= 2 else (1.0, 1.0)
+    return min(abs(v) for v in lam), max(abs(v) for v in lam)
+
+
+def solve_tolerance(d: int, eta: float, y: int, z: float, size: float) -> float:
+    """Two solutions of S(z) X = B (``size`` = max|X|) differ by at most 64·d·κ(S)·ε·(1 + size)."""
+    low, high = _s_extremes(d, eta, y, z)
+    return 64 * max(d, 1) * (high / low) * EPS64 * (1 + size)
+
+
+def inverse_tolerance(d: int, eta: float, y: int, z: float) -> float:
+    """Two computations of S(z)⁻¹ differ by at most 64·d·κ(S)·ε·(1 + ‖S⁻¹‖)."""
+    low, high = _s_extremes(d, eta, y, z)
+    return 64 * max(d, 1) * (high / low) * EPS64 * (1 + 1 / low)
+
+
+def dual_tolerance(s, eta: float, y: int, z: float) -> float:
+    """Two computations of q2(z) or ŷ(θ(z)) from the same sample (``s`` its SampleScalars):
+    512·ε × (1 + |B| + A/(η λ_min²)), the size of their largest terms, λ_min the smaller
+    eigenvalue of S(z) (S⁻¹ amplifies by 1/λ_min, and ŷ squares it)."""
+    low, _ = _s_extremes(s.d, eta, y, z)
+    return 512 * EPS64 * (1 + abs(s.B) + s.A / (eta * low**2))
+
+
+def golden_tolerance(s, y: int, eta: float, z_golden: float) -> float:
+    """Golden section (tolerance 1e-8 on z) against the exact maximiser of q: it compares values
+    of q, which near the top is flat to within rounding, so add √(32 ε |q| / |q''|)."""
+    from .prox import q_second
+
+    q_terms = 1 + s.A / eta + abs(s.B) + eta * (s.d + 1)  # size of q's largest terms
+    z_inner = min(max(z_golden, 1e-6), 1 - 1e-6)
+    return 1e-8 + math.sqrt(32 * EPS64 * q_terms / abs(q_second(z_inner, s, y, eta)))
+
+
+def kkt_tolerance(V_idx: Tensor, eta: float) -> float:
+    """max|∇F| at the closed-form step: the gradient's terms are of size (1 + d·max|v|²)/η,
+    each rounded, so 1e-12 × that."""
+    d = V_idx.shape[0]
+    largest = float(V_idx.abs().max()) if V_idx.numel() else 0.0
+    return 1e-12 * (1 + d * largest**2) / eta
+
+
+# --------------------------------------------------------------------------- the worked example
+
+
+class ToyFM(NamedTuple):
+    """Three users, four movies, one-hot features, k = 2 (chapter 01's worked example).
+
+    ``features`` names the n = 7 features (users first, then movies); ``w0``, ``w``, ``V``
+    are the parameters. All values are multiples of 1/4, so every prediction is exact in
+    float64 and can be compared with ``==``.
+    """
+
+    users: tuple[str, ...]
+    movies: tuple[str, ...]
+    features: tuple[str, ...]
+    w0: Tensor
+    w: Tensor
+    V: Tensor
+
+    def x(self, user: str, movie: str) -> Tensor:
+        """The one-hot feature vector of the rating (user, movie): two ones, n − 2 zeros."""
+        x = torch.zeros(len(self.features), dtype=F64)
+        x[self.features.index(user)] = 1.0
+        x[self.features.index(movie)] = 1.0
+        return x
+
+
+def toy_ratings_fm() -> ToyFM:
+    """The worked example: factor 1 reads as "likes science fiction", factor 2 as "likes classics"."""
+    users, movies = ("Ann", "Bob", "Cat"), ("Alien", "Brazil", "Casablanca", "Dune")
+    w = torch.tensor([0.5, -0.5, 0.0, 0.25, -0.25, 0.5, 0.0], dtype=F64)
+    V = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [1.0, -0.5], [0.5, 0.5], [-0.5, 1.0], [1.0, 0.0]], dtype=F64)
+    return ToyFM(users, movies, users + movies, torch.tensor(3.0, dtype=F64), w, V)

@@ -1,6 +1,9 @@
-"""Training and prediction as in the algorithms-reference seed: Adam on the closed-form gradients.
+"""Training and prediction: Adam on the closed-form gradients (chapter 02).
 
-Used by notebook 02 (training on data from a planted FM) and ``tests/test_train.py``.
+The interface follows the ``train``/``predict`` pair of the fm-regression.dml and
+fm-binclass.dml scripts described on the Apache SystemDS reference page "Algorithms
+Reference: Factorization Machines"; the optimiser is Adam (Kingma & Ba, ICLR 2015).
+Used by chapter 02 (training on data from a planted FM) and ``tests/test_train.py``.
 
 :func:`train` fits w0, w, V on dense data ``X`` ``(N, n)`` for regression (squared loss) or
 binary classification (labels ±1, logistic or hinge loss) with mini-batch Adam, and records
@@ -93,7 +96,7 @@ def evaluate(X: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str) 
 
 
 def predict_labels(X: Tensor, w0: Tensor, w: Tensor, V: Tensor, task: str = "regression") -> Tensor:
-    """The seed's predict: ŷ for regression, the class sign(ŷ) ∈ {−1, +1} for classification.
+    """Predictions as the reference page's predict(): ŷ for regression, sign(ŷ) ∈ {−1, +1} for classification.
 
     ``X``: ``(N, n)`` or ``(n,)``; ŷ = 0 is assigned to class +1.
     """

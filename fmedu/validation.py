@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import operator
+import os
+import re
 
 import torch
 from torch import Tensor
@@ -10,11 +13,11 @@ from torch import Tensor
 from .errors import FMInputError
 
 
-def _require_tensor(name: str, value) -> Tensor:
+def _require_tensor(name: str, value, dtype: str = "torch.float64") -> Tensor:
     if not isinstance(value, Tensor):
         raise FMInputError(
             f"{name} must be a torch.Tensor, got {type(value).__name__}; "
-            f"convert it with torch.as_tensor({name}, dtype=torch.float64)"
+            f"convert it with torch.as_tensor({name}, dtype={dtype})"
         )
     return value
 
@@ -76,13 +79,27 @@ def check_dense_batch(x: Tensor, V: Tensor) -> None:
     require_finite("x", x)
 
 
-def check_indices(idx: Tensor, n: int, name: str = "idx", allow_padding: bool = True) -> None:
-    """Integer indices in [0, n) (or −1 padding), distinct within each sample (last dim)."""
-    _require_tensor(name, idx)
-    if idx.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
-        raise FMInputError(f"{name} must be an integer tensor, got dtype {idx.dtype}; use .long()")
+def _integer_indices(idx: Tensor, name: str) -> Tensor:
+    """``idx`` as int64: any integer dtype is accepted (torch treats uint8 as a mask and refuses
+    int8/int16 as indices, so they are converted here); booleans and floats are refused."""
+    _require_tensor(name, idx, "torch.int64")
+    if idx.dtype == torch.bool:
+        raise FMInputError(
+            f"{name} is a boolean mask; pass the integer indices instead, e.g. torch.nonzero({name}).flatten()"
+        )
+    if idx.is_floating_point() or idx.is_complex():
+        raise FMInputError(f"{name} must be an integer tensor, got dtype {idx.dtype}; use {name}.long()")
+    return idx.to(torch.int64)
+
+
+def check_indices(idx: Tensor, n: int, name: str = "idx", allow_padding: bool = True) -> Tensor:
+    """Integer indices in [0, n) (or −1 padding), distinct within each sample (last dim).
+
+    Returns them as int64 (any integer dtype is accepted; use the returned tensor for indexing).
+    """
+    idx = _integer_indices(idx, name)
     if idx.numel() == 0:
-        return
+        return idx
     low = -1 if allow_padding else 0
     bad = (idx < low) | (idx >= n)
     if bool(bad.any()):
@@ -98,14 +115,18 @@ def check_indices(idx: Tensor, n: int, name: str = "idx", allow_padding: bool = 
             f"(sample {pos[:-1] or 0}); indices of one sample must be distinct: merge repeated "
             "features by adding their values"
         )
+    return idx
 
 
-def check_sparse_batch(idx: Tensor, val: Tensor | None, V: Tensor) -> None:
-    """Padded index batch ``idx`` ``(m,)``/``(batch, m)`` with optional ``val`` of the same shape."""
-    _require_tensor("idx", idx)
+def check_sparse_batch(idx: Tensor, val: Tensor | None, V: Tensor) -> Tensor:
+    """Padded index batch ``idx`` ``(m,)``/``(batch, m)`` with optional ``val`` of the same shape.
+
+    Returns ``idx`` as int64.
+    """
+    _require_tensor("idx", idx, "torch.int64")
     if idx.dim() not in (1, 2):
         raise FMInputError(f"idx must have shape (m,) or (batch, m), got {tuple(idx.shape)}")
-    check_indices(idx, V.shape[0])
+    idx = check_indices(idx, V.shape[0])
     if val is not None:
         _require_tensor("val", val)
         _require_float("val", val)
@@ -114,6 +135,26 @@ def check_sparse_batch(idx: Tensor, val: Tensor | None, V: Tensor) -> None:
         if val.dtype != V.dtype:
             raise FMInputError(f"val has dtype {val.dtype} but the parameters have {V.dtype}; use val.to({V.dtype})")
         require_finite("val", val)
+    return idx
+
+
+def check_nonempty(batch: int, what: str = "the batch") -> None:
+    """A mean over samples needs at least one sample (the mean of none is NaN)."""
+    if batch == 0:
+        raise FMInputError(f"{what} is empty: pass at least one sample (the mean loss over no samples is undefined)")
+
+
+def check_finite_result(name: str, t: Tensor) -> Tensor:
+    """Refuse a non-finite result computed from finite inputs: float overflow (or inf − inf)."""
+    bad = ~torch.isfinite(t)
+    if bool(bad.any()):
+        where = tuple(int(i) for i in torch.nonzero(bad)[0]) if t.dim() else ()
+        raise FMInputError(
+            f"{name} overflowed to {t[where].item()} (first at index {where}) although every input is finite: "
+            f"the inputs or parameters are too large for {t.dtype} arithmetic; rescale the features or the "
+            "parameters"
+        )
+    return t
 
 
 def check_labels(y: Tensor, allowed: tuple[float, ...] = (-1.0, 1.0), name: str = "y") -> None:
@@ -184,5 +225,43 @@ def check_one_sample(idx, n: int) -> Tensor:
         raise FMInputError(
             f"idx must be 1-D (the non-zero feature indices of ONE sample), got shape {tuple(idx.shape)}"
         )
-    check_indices(idx, n, allow_padding=False)
-    return idx.long()
+    return check_indices(idx, n, allow_padding=False)
+
+
+# --------------------------------------------------------------------------- settings
+
+THREADS_VAR = "FMEDU_THREADS"
+
+
+def check_threads(value, source: str = "threads", maximum: int | None = None) -> int:
+    """A thread count: an integer >= 1 (and <= ``maximum`` when given), also from a string.
+
+    ``source`` names where the value came from (``"--threads"``, ``"$FMEDU_THREADS"``) in the message.
+    """
+    refused = FMInputError(f"{source} must be a positive integer number of threads, got {value!r}")
+    if isinstance(value, str):
+        if not re.fullmatch(r"\s*[0-9]+\s*", value):
+            raise refused
+        value = int(value)
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        count = operator.index(value)
+    except TypeError:
+        raise refused from None
+    if count < 1:
+        raise refused
+    if maximum is not None and count > maximum:
+        raise FMInputError(
+            f"{source} = {count} exceeds the {maximum} threads available here (numba's NUMBA_NUM_THREADS); "
+            f"use 1 to {maximum}"
+        )
+    return count
+
+
+def env_threads(maximum: int | None = None) -> int | None:
+    """The thread count in ``$FMEDU_THREADS`` (checked by :func:`check_threads`), or None when unset."""
+    raw = os.environ.get(THREADS_VAR, "")
+    if raw == "":
+        return None
+    return check_threads(raw, f"${THREADS_VAR}", maximum)

@@ -5,7 +5,7 @@ import math
 import torch
 
 import fmedu
-from fmedu import cost
+from fmedu import cost, testing
 
 
 def test_flop_counts_match_formulas():
@@ -31,6 +31,25 @@ def test_best_time_is_positive_and_calls_function():
     calls = []
     seconds = cost.best_time(lambda: calls.append(1), repeat=2, min_seconds=0.0)
     assert seconds >= 0 and len(calls) >= 3
+    both = cost.best_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeat=3, min_seconds=0.0)
+    assert set(both) == {"a", "b"} and calls.count("a") >= 4 and calls.count("b") >= 4
+
+
+def test_elements_written_follow_nnz_not_n():
+    """The sparse form's work is affine in nnz and the same at n = 50 and n = 5,000."""
+    counts = {}
+    for n in (50, 5_000):
+        gen = torch.Generator().manual_seed(n)
+        w0, w, V = testing.random_fm(n, 3, gen)
+        for m in (2, 4, 8):
+            idx = torch.stack([torch.randperm(n, generator=gen)[:m] for _ in range(5)])
+            counts[n, m] = cost.elements_written(fmedu.predict_sparse, idx, w0, w, V, check=False)
+    assert all(counts[50, m] == counts[5_000, m] for m in (2, 4, 8))
+    assert counts[50, 8] - counts[50, 4] == 2 * (counts[50, 4] - counts[50, 2]) > 0
+    # views write nothing; an elementwise product writes its output once
+    x = torch.ones(4, 6, dtype=torch.float64)
+    assert cost.elements_written(lambda: x.unsqueeze(0).expand(3, 4, 6)) == 0
+    assert cost.elements_written(lambda: x * x) == 24
 
 
 def test_timing_tables_have_every_size_and_form():

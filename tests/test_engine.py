@@ -5,6 +5,9 @@ repeated fmedu.prox.prox_step (exact, and freeze_V=True for the published semant
 """
 
 import math
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -209,3 +212,107 @@ def test_held_out_rows_must_be_separate():
         )
     res = engine.train_runs([engine.Run("sgd", 0.1, 0)], idx, nnz, y, train_rows=np.arange(50), **ok)
     assert np.isnan(res.val_loss).all() and np.isnan(res.test_loss).all()  # no held-out rows: NaN
+
+
+ONE = (np.array([[0, 1, -1]]), np.array([2]), np.array([1.0]))  # a one-sample data set
+
+
+def test_out_of_range_val_rows_no_longer_crash_the_interpreter():
+    """Defect 2 as reported: train_runs(..., val_rows=np.array([1])) on a one-sample data set ended
+    the interpreter with a segmentation fault (exit 139); now it is an FMInputError."""
+    code = (
+        "import numpy as np\n"
+        "from fmedu import engine\n"
+        "from fmedu.errors import FMInputError\n"
+        "try:\n"
+        "    engine.train_runs([engine.Run('sgd', 0.1, 0)], np.array([[0, 1, -1]]), np.array([2]), np.array([1.0]),\n"
+        "                      n_features=3, epochs=1, val_rows=np.array([1]))\n"
+        "except FMInputError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "refused: val_rows contains row 1, outside [0, 1) for a data set of 1 samples\n"
+
+
+@pytest.mark.parametrize("backend", ["compiled", "gpu"])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ({"val_rows": np.array([1])}, "val_rows contains row 1, outside [0, 1)"),
+        ({"val_rows": np.array([-1])}, "val_rows contains row -1, outside [0, 1)"),
+        ({"train_rows": np.array([-1])}, "train_rows contains row -1, outside [0, 1)"),
+        ({"train_rows": np.array([0, 0])}, "train_rows repeats a row"),
+        ({"val_rows": [0, 0]}, "val_rows repeats a row"),
+        ({"train_rows": np.array([0.0])}, "train_rows must be a 1-D array of integer row numbers"),
+        ({"train_rows": np.array([True])}, "np.flatnonzero(mask)"),
+        ({"train_rows": np.array([[0]])}, "train_rows must be a 1-D array"),
+        ({"train_rows": np.array([2**63 + 1], np.uint64)}, "train_rows contains row 9223372036854775809"),
+        ({"val_rows": np.array([255], np.uint8)}, "val_rows contains row 255"),
+        ({"train_rows": np.array([], np.int64)}, "train_rows is empty"),
+    ],
+)
+def test_every_row_array_is_checked_before_a_kernel(backend, rows, message):
+    """Defect 2: train_rows and val_rows on both backends: in range (no wrap-around of negative
+    rows), each row once, integers only (a boolean mask or floats are refused, not cast)."""
+    if backend == "gpu":  # the GPU trainer's driver (run by numba-cuda's simulator without a GPU)
+        make = pytest.importorskip("fmedu.engine.cuda").CudaTrainer
+    else:
+        make = engine.Trainer
+    with pytest.raises(FMInputError, match=re.escape(message)):
+        make([engine.Run("sgd", 0.1, 0)], *ONE, n_features=3, k=K, **rows)
+    # held-out rows may not overlap the training rows: on this one-sample set they are empty
+    make([engine.Run("sgd", 0.1, 0)], *ONE, n_features=3, k=K, train_rows=np.array([0], np.uint8), val_rows=[])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"idx": np.array([[0.0, 1.7, -1.0]])}, "idx must hold integers, got dtype float64"),
+        ({"idx": np.array([[True, False, False]]), "nnz": np.array([1])}, "idx must hold integers, got dtype bool"),
+        ({"nnz": np.array([2.7])}, "nnz must hold integers"),
+        ({"idx": np.array([[1, 1, -1]])}, "sample 0 repeats a feature index"),
+        ({"y": np.array([True])}, "labels y must be numbers"),
+        ({"idx": np.zeros((0, 3), np.int64), "nnz": np.zeros(0, np.int64), "y": np.zeros(0)}, "data set is empty"),
+        ({"n_features": 0}, "n_features must be a positive integer, got 0"),
+        ({"n_features": True}, "n_features must be a positive integer, got True"),
+        ({"k": 0}, r"k \(factorization dimension\) must be a positive integer, got 0"),
+        ({"k": -2}, r"k \(factorization dimension\) must be a positive integer, got -2"),
+        ({"init_std": float("nan")}, "init_std must be a finite number >= 0, got nan"),
+        ({"init_std": -0.1}, "init_std must be a finite number >= 0"),
+        ({"runs": [("sgd", 0.1, 0)]}, r"runs must hold fmedu.engine.Run\(method, eta, seed\) objects"),
+        ({"runs": [engine.Run("sgd", "0.1", 0)]}, "step size eta must be a positive finite number, got '0.1'"),
+        ({"runs": [engine.Run("sgd", 0.1, -1)]}, "seed must be a non-negative integer, got -1"),
+        ({"epochs": 1.0}, "epochs must be a positive int, got 1.0"),
+    ],
+)
+def test_engine_inputs_are_refused_not_cast(change, message):
+    """Siblings of defect 2: what np.asarray(..., int64) would truncate (floats, booleans), repeated
+    features within a sample, and settings numpy would reject with a raw error."""
+    kw = dict(runs=[engine.Run("sgd", 0.1, 0)], idx=ONE[0], nnz=ONE[1], y=ONE[2], n_features=3, epochs=1, k=K)
+    kw.update(change)
+    runs, idx, nnz, y = (kw.pop(key) for key in ("runs", "idx", "nnz", "y"))
+    with pytest.raises(FMInputError, match=message):
+        engine.train_runs(runs, idx, nnz, y, **kw)
+
+
+def test_numpy_integers_are_integers():
+    res = engine.train_runs(
+        [engine.Run("sgd", np.float64(0.1), np.int64(0))], *ONE, n_features=np.int64(3), epochs=np.int64(2), k=K
+    )
+    assert res.train_loss.shape == (1, 2)
+
+
+def test_prox_published_refuses_the_step_the_exact_prox_refuses():
+    """Defect 12: the engine's prox-published accepted eta = 5 at d = 3 where
+    prox_step(freeze_V=True) refuses it; both now apply the exact bound 1/(d-1) = 0.5."""
+    idx, nnz, y = np.array([[0, 1, 2]]), np.array([3]), np.array([1.0])
+    w0, w, V = engine.init_params(0, 3, K)
+    as_t = lambda a: torch.as_tensor(a, dtype=torch.float64)
+    with pytest.raises(FMInputError, match="convexity bound"):
+        prox.prox_step(torch.tensor([0, 1, 2]), 1.0, as_t(w0), as_t(w), as_t(V), 5.0, freeze_V=True)
+    for method in ("prox", "prox-published"):
+        with pytest.raises(
+            FMInputError, match=rf"{method} step size eta=5 is not below the convexity bound 1/\(d-1\) = 0.5"
+        ):
+            engine.train_runs([engine.Run(method, 5.0, 0)], idx, nnz, y, n_features=3, epochs=1, k=K)

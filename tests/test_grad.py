@@ -23,7 +23,7 @@ def problem(n, k, batch, loss, seed, density=1.0, one_hot=False):
 
 @given(
     n=st.integers(2, 16),
-    k=st.integers(1, 6),
+    k=st.integers(3, 6),
     batch=st.integers(1, 6),
     loss=st.sampled_from(["squared", "logistic", "hinge"]),
     layout=st.sampled_from(["dense", "sparse", "one-hot"]),
@@ -31,6 +31,8 @@ def problem(n, k, batch, loss, seed, density=1.0, one_hot=False):
     seed=st.integers(0, 10_000),
 )
 def test_three_way_agreement(n, k, batch, loss, layout, density, seed):
+    """Closed form = autograd = central differences, with k ≥ 3 and n ≠ k (erratum E6)."""
+    assume(n != k)
     x, y, w0, w, V = problem(
         n, k, batch, loss, seed, density=1.0 if layout == "dense" else density, one_hot=layout == "one-hot"
     )
@@ -46,6 +48,7 @@ def test_three_way_agreement(n, k, batch, loss, layout, density, seed):
 
 @given(n=st.integers(2, 12), k=st.integers(3, 6), batch=st.integers(1, 5), seed=st.integers(0, 10_000))
 def test_predict_grad_matches_autograd_per_sample(n, k, batch, seed):
+    assume(n != k)
     x, _, w0, w, V = problem(n, k, batch, "squared", seed)
     g_w0, g_w, g_V = fmedu.predict_grad(x, w0, w, V)
     assert g_w0.shape == (batch,) and g_w.shape == (batch, n) and g_V.shape == (batch, n, k)
@@ -63,6 +66,7 @@ def test_predict_grad_matches_autograd_per_sample(n, k, batch, seed):
 
 @given(n=st.integers(3, 30), k=st.integers(3, 6), batch=st.integers(1, 5), seed=st.integers(0, 10_000))
 def test_sparse_gradient_rows_align_with_idx(n, k, batch, seed):
+    assume(n != k)
     x, _, w0, w, V = problem(n, k, batch, "squared", seed, density=0.3)
     idx, val = fmedu.dense_to_sparse(x)
     s_w0, s_w, s_V = fmedu.predict_grad_sparse(idx, w0, w, V, val)
@@ -115,9 +119,7 @@ def test_e1_note_formula_is_wrong_by_v_x_squared():
 
 def test_e1_note_formula_fails_numeric_gradient_check():
     x, y, w0, w, V = problem(7, 3, 4, "logistic", 3)
-    s = x @ V
-    d = fmedu.logistic_loss_derivative(fmedu.predict(x, w0, w, V), y) / 4
-    note_V = x.T @ (d.unsqueeze(-1) * s) - 2 * V * ((x * x).T @ d).unsqueeze(-1)
+    note_V = grad.note_batch_grad_V(x, y, w0, w, V, "logistic")
     auto = grad.autograd_batch_grad(y, w0, w, V, "logistic", x=x)[3]
     bound = grad.roundoff_bound(y, w0, w, V, "logistic", x=x)[2]
     assert not bool(((note_V - auto).abs() <= bound).all())
@@ -134,6 +136,15 @@ def test_e6_factor_index_slip(k):
     for seed in range(3):
         assert grad.e6_gradient_test(n, k, "first-own-rest-last", seed=seed) == (k <= 2)
         assert grad.e6_gradient_test(n, k, "all-last", loss="logistic", seed=seed) == (k == 1)
+        assert grad.e6_gradient_test(n, k, list(range(k)), seed=seed)  # the correct column map
+
+
+def test_slip_column_maps():
+    assert symbolic.slipped_columns(4, "first-own-rest-last") == [0, 3, 3, 3]
+    assert symbolic.slipped_columns(2, "first-own-rest-last") == [0, 1]  # the identity: invisible at k = 2
+    assert symbolic.slipped_columns(3, [0, 0, 0]) == [0, 0, 0]
+    with pytest.raises(FMInputError, match="column map"):
+        symbolic.slipped_columns(3, [0, 3, 1])
 
 
 # ----------------------------------------------------------------------------- losses
@@ -215,3 +226,46 @@ def test_single_sample_batch_loss():
     full = fmedu.batch_loss_grad(x, y, w0, w, V, "logistic")
     single = fmedu.batch_loss_grad(x[0], y[0], w0, w, V, "logistic")
     assert all(torch.equal(a, b) for a, b in zip(full, single))
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+def test_empty_batches_are_refused_not_nan(loss):
+    """Defect 11: the mean loss of an empty batch was NaN, returned silently with zero gradients."""
+    w0, w, V = torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.ones(4, 3, dtype=F64)
+    y = torch.zeros(0, dtype=F64)
+    empty = "the batch is empty: pass at least one sample"
+    with pytest.raises(FMInputError, match=empty):
+        grad.batch_loss_grad(torch.zeros(0, 4, dtype=F64), y, w0, w, V, loss)
+    with pytest.raises(FMInputError, match=empty):
+        grad.batch_loss_grad_sparse(torch.zeros(0, 2, dtype=torch.int64), y, w0, w, V, loss)
+    with pytest.raises(FMInputError, match=empty):
+        grad.autograd_batch_grad(y, w0, w, V, loss, x=torch.zeros(0, 4, dtype=F64))
+    with pytest.raises(FMInputError, match=empty):
+        grad.finite_difference_batch_grad(y, w0, w, V, loss, idx=torch.zeros(0, 2, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+def test_overflow_in_loss_and_gradient_is_refused(loss):
+    """Defect 11: finite inputs too large for float64 gave NaN losses and gradients silently."""
+    w0, w, V = torch.tensor(0.0, dtype=F64), torch.ones(4, dtype=F64), torch.ones(4, 3, dtype=F64)
+    y = torch.ones(1, dtype=F64)
+    x = torch.full((1, 4), 1e160, dtype=F64)
+    with pytest.raises(FMInputError, match="overflowed to .* although every input is finite"):
+        grad.batch_loss_grad(x, y, w0, w, V, loss)
+    with pytest.raises(FMInputError, match="overflowed"):
+        grad.batch_loss_grad_sparse(torch.tensor([[0, 1]]), y, w0, w, V, loss, torch.full((1, 2), 1e160, dtype=F64))
+    with pytest.raises(FMInputError, match="overflowed"):
+        grad.predict_grad(x, w0, w, V)
+    with pytest.raises(FMInputError, match="overflowed"):
+        grad.autograd_batch_grad(y, w0, w, V, loss, x=x)
+
+
+def test_reference_gradients_check_their_inputs():
+    w0, w, V = torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.ones(4, 3, dtype=F64)
+    y = torch.ones(1, dtype=F64)
+    with pytest.raises(FMInputError, match="pass exactly one of x"):
+        grad.autograd_batch_grad(y, w0, w, V)
+    with pytest.raises(FMInputError, match="index -2"):
+        grad.finite_difference_batch_grad(y, w0, w, V, idx=torch.tensor([[0, -2]]))
+    with pytest.raises(FMInputError, match="must take values in"):
+        grad.autograd_batch_grad(torch.zeros(1, dtype=F64), w0, w, V, "logistic", x=torch.ones(1, 4, dtype=F64))

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fmedu
-from fmedu import FMInputError
+from fmedu import FMInputError, testing
 
 F64 = torch.float64
 
@@ -31,38 +31,22 @@ def brute_force(x, w0, w, V):
     return total
 
 
-def bound(x, w0, w, V):
-    n = V.shape[0]
-    scale = w0.abs() + x.abs() @ w.abs() + 0.5 * ((x.abs() @ V.abs()) ** 2).sum(-1)
-    return 8 * n * torch.finfo(F64).eps * (scale + 1)
-
-
-def make_x(n, batch, kind, nnz, gen):
-    if kind == "dense":
-        return torch.randn(batch, n, dtype=F64, generator=gen)
-    x = torch.zeros(batch, n, dtype=F64)
-    for row in range(batch):
-        cols = torch.randperm(n, generator=gen)[: min(nnz, n)]
-        x[row, cols] = 1.0 if kind == "hot" else torch.randn(cols.numel(), dtype=F64, generator=gen)
-    return x
-
-
 @given(
     n=st.integers(1, 30),
     k=st.integers(1, 7),
     batch=st.integers(1, 6),
-    kind=st.sampled_from(["dense", "hot", "sparse-real"]),
+    kind=st.sampled_from(testing.RANDOM_X_KINDS),
     nnz=st.integers(1, 8),
     seed=st.integers(0, 10_000),
 )
 def test_forms_agree(n, k, batch, kind, nnz, seed):
     w0, w, V, gen = params(n, k, seed)
-    x = make_x(n, batch, kind, nnz, gen)
+    x = testing.random_x(n, batch, kind, gen, nnz=nnz)
     naive = fmedu.predict_naive(x, w0, w, V)
     fast = fmedu.predict(x, w0, w, V)
     idx, val = fmedu.dense_to_sparse(x)
     sparse = fmedu.predict_sparse(idx, w0, w, V, val)
-    tol = bound(x, w0, w, V)
+    tol = testing.prediction_roundoff_bound(x, w0, w, V)
     assert naive.shape == fast.shape == sparse.shape == (batch,)
     assert bool(((naive - fast).abs() <= tol).all())
     assert bool(((naive - sparse).abs() <= tol).all())
@@ -175,3 +159,63 @@ def test_padding_may_repeat():
     _, w0, w, V = good()
     out = fmedu.predict_sparse(torch.tensor([[2, -1, -1]]), w0, w, V)
     assert torch.allclose(out, w0 + w[2], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64])
+def test_small_integer_index_dtypes_index_like_int64(dtype):
+    """Defect 10: uint8 indices were all reported "outside [0, n)" (−1 wraps to 255 in uint8) and
+    would have been a boolean mask to torch; int8 and int16 gave a raw IndexError."""
+    _, w0, w, V = good()
+    want = fmedu.predict_sparse(torch.tensor([[0, 2, 3]]), w0, w, V)
+    assert torch.equal(fmedu.predict_sparse(torch.tensor([[0, 2, 3]], dtype=dtype), w0, w, V), want)
+    grads = fmedu.predict_grad_sparse(torch.tensor([0, 2], dtype=dtype), w0, w, V)
+    assert all(torch.equal(a, b) for a, b in zip(grads, fmedu.predict_grad_sparse(torch.tensor([0, 2]), w0, w, V)))
+    with pytest.raises(FMInputError, match="index 4 at position"):
+        fmedu.predict_sparse(torch.tensor([[0, 4]], dtype=dtype), w0, w, V)
+
+
+def test_index_hints_name_a_dtype_that_is_accepted():
+    """Defect 10: the hint for a list idx suggested torch.as_tensor(idx, dtype=torch.float64),
+    which the next call rejected as not an integer tensor."""
+    _, w0, w, V = good()
+    with pytest.raises(FMInputError, match=r"convert it with torch.as_tensor\(idx, dtype=torch.int64\)") as info:
+        fmedu.predict_sparse([0, 2], w0, w, V)
+    assert "float64" not in str(info.value)
+    # following the hint works
+    fmedu.predict_sparse(torch.as_tensor([0, 2], dtype=torch.int64), w0, w, V)
+    with pytest.raises(FMInputError, match=r"idx is a boolean mask; pass the integer indices instead"):
+        fmedu.predict_sparse(torch.tensor([True, False, True, False]), w0, w, V)
+    with pytest.raises(FMInputError, match=r"integer tensor, got dtype torch.float64; use idx.long\(\)"):
+        fmedu.predict_sparse(torch.tensor([0.0, 2.0], dtype=F64), w0, w, V)
+
+
+def test_sparse_to_dense_checks_its_indices():
+    with pytest.raises(FMInputError, match="index 5 at position"):
+        fmedu.sparse_to_dense(torch.tensor([[0, 5]]), 4)
+    with pytest.raises(FMInputError, match="repeats feature index 1"):
+        fmedu.sparse_to_dense(torch.tensor([[1, 1]]), 4)
+    x = fmedu.sparse_to_dense(torch.tensor([[1, -1]], dtype=torch.int16), 4)
+    assert x.tolist() == [[0.0, 1.0, 0.0, 0.0]]
+
+
+def test_overflowing_inputs_are_refused_not_nan():
+    """Defect 11: finite inputs whose prediction overflows returned NaN or inf silently."""
+    _, w0, w, V = good()
+    x = torch.full((2, 4), 1e200, dtype=F64)
+    for f in (fmedu.predict, fmedu.predict_naive):
+        with pytest.raises(FMInputError, match="the prediction y_hat overflowed to .* although every input is finite"):
+            f(x, w0, w, V)
+    with pytest.raises(FMInputError, match="the prediction y_hat overflowed"):
+        fmedu.predict_sparse(torch.tensor([[0, 1]]), w0, w, V, torch.full((1, 2), 1e200, dtype=F64))
+    assert torch.isfinite(fmedu.predict(torch.full((2, 4), 1e100, dtype=F64), w0, w, V)).all()
+
+
+def test_toy_example_is_exact():
+    """Chapter 01's worked example: one-hot pairs, every prediction exact in float64."""
+    toy = testing.toy_ratings_fm()
+    assert len(toy.features) == 7 and toy.V.shape == (7, 2)
+    x = toy.x("Ann", "Alien")
+    assert x.tolist() == [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    assert float(fmedu.predict_naive(x, toy.w0, toy.w, toy.V)) == 4.75 == float(fmedu.predict(x, toy.w0, toy.w, toy.V))
+    with pytest.raises(ValueError):
+        toy.x("Ann", "Zardoz")

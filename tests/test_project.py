@@ -2,6 +2,7 @@
 
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -30,7 +31,8 @@ def test_environment_yml_mirrors_pyproject():
     python = next(d for d in conda if d.startswith("python="))
     lower = re.search(r">=\s*([\d.]+)", project["requires-python"]).group(1)
     assert python == f"python={lower}", "environment.yml's python must match requires-python"
-    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    wanted = set(project["dependencies"]).union(*project["optional-dependencies"].values())
+    assert {"test", "lab", "book", "browser"} <= set(project["optional-dependencies"])
     listed = {p for p in pip if not p.startswith("-e")}
     assert listed == wanted, f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
     assert "-e ." in pip
@@ -193,3 +195,42 @@ def test_the_project_stands_on_its_own():
         if re.search(r"design\.md|\.\./shared", line)
     ]
     assert offenders == []
+
+
+def test_pooch_pinned_exactly_in_both_environments():
+    """The download library is pinned exactly, the same in pyproject.toml and environment.yml."""
+    deps = _pyproject()["project"]["dependencies"]
+    pins = [d for d in deps if d.startswith("pooch")]
+    assert len(pins) == 1 and re.fullmatch(r"pooch==\d+\.\d+\.\d+", pins[0])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert pins[0] in pip
+
+
+def test_numba_cache_goes_to_the_user_cache_not_the_source_tree(tmp_path):
+    """Defect 13: the first experiment wrote numba's cache (*.nbi, *.nbc) into the installed
+    package. A fresh process with an empty user cache compiles one kernel: its cache files land
+    in $XDG_CACHE_HOME/fmedu/numba and nothing in the package changes; a NUMBA_CACHE_DIR the
+    user set is kept."""
+    package = ROOT / "fmedu"
+
+    def cache_files(folder):
+        return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.suffix in (".nbi", ".nbc")}
+
+    before = cache_files(package)
+    code = (
+        "import numba, fmedu.engine as e; "
+        "print(e.newton_z(0.1, 0.2, 0.3, 3, 0.05, 1.0) > 0); print(numba.config.CACHE_DIR)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", str(tmp_path / "xdg" / "fmedu" / "numba")]
+    assert any(p.name.startswith("scalar.newton_z") for p in cache_files(tmp_path / "xdg"))
+    assert cache_files(package) == before
+    # the user's choice wins
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "mine")
+    code = "import numba, fmedu; print(numba.config.CACHE_DIR)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert out.stdout.split() == [str(tmp_path / "mine")]

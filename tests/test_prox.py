@@ -3,27 +3,19 @@ optimiser and the KKT conditions, the in-place trainer, and every error path."""
 
 import math
 
-import numpy as np
 import pytest
-import scipy.optimize
 import sympy as sp
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 import fmedu
-from fmedu import FMInputError, prox
+from fmedu import FMInputError, prox, testing
 from fmedu.prox import symbolic as prox_symbolic
-from fmedu.testing import random_prox_case
+from fmedu.testing import EPS64 as EPS
+from fmedu.testing import eta_below, random_prox_case
 
 F64 = torch.float64
-EPS = torch.finfo(F64).eps
-
-
-def eta_below(nnz, y, fraction):
-    """A step size at ``fraction`` of the exact bound (capped at 2 where the bound is infinite)."""
-    return fraction * min(prox.step_size_bound(nnz, "exact", y), 2.0)
-
 
 cases = st.fixed_dictionaries(
     {
@@ -121,19 +113,38 @@ def test_q_pieces_agree(case, z):
     idx, w0, w, V = random_prox_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
     y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
     s = prox.sample_scalars(idx, w0, w, V)
-    scale = 1 + s.A / eta + abs(s.B)
-    assert abs(prox.q2(z, V[idx], y, eta) - prox.q2_reduced(z, s, y, eta)) <= 1e-11 * scale
+    tol = testing.dual_tolerance(s, eta, y, z)
+    assert abs(prox.q2(z, V[idx], y, eta) - prox.q2_reduced(z, s, y, eta)) <= tol
     # q2 is the minimum of the quadratic: compare with a dense solve
     S = prox.s_matrix(case["nnz"], eta, y, z)
     V_star = torch.linalg.solve(S, V[idx])
     pairs = 0.5 * (V_star.sum(0).square().sum() - V_star.square().sum())
     value = float(-z * y * pairs + (V_star - V[idx]).square().sum() / (2 * eta))
-    assert abs(value - prox.q2_reduced(z, s, y, eta)) <= 1e-11 * scale
+    assert abs(value - prox.q2_reduced(z, s, y, eta)) <= tol
     # ŷ at θ(z) from the scalars equals ŷ of the updated parameters
     after = prox.update_from_z(idx, y, w0, w, V, eta, z)
-    yhat = float(fmedu.predict_sparse(idx, after.w0, after.w, after.V))
-    assert abs(yhat - prox.prediction_after(z, s, y, eta)) <= 1e-11 * scale
-    assert abs(s.y_hat - float(fmedu.predict_sparse(idx, w0, w, V))) <= 1e-12 * scale
+    y_hat = float(fmedu.predict_sparse(idx, after.w0, after.w, after.V))
+    assert abs(y_hat - prox.prediction_after(z, s, y, eta)) <= tol
+    assert abs(s.y_hat - float(fmedu.predict_sparse(idx, w0, w, V))) <= tol
+
+
+def test_solve_and_inverse_tolerances_hold_on_random_cases():
+    for c in testing.random_prox_cases(60, seed=11):
+        d = c.idx.numel()
+        S = prox.s_matrix(d, c.eta, c.y, c.z)
+        dense = torch.linalg.solve(S, c.V[c.idx])
+        closed = prox.solve_vectors(c.V[c.idx], c.eta, c.y, c.z)
+        size = float(dense.abs().max())
+        assert float((dense - closed).abs().max()) <= testing.solve_tolerance(d, c.eta, c.y, c.z, size)
+        inverse_gap = float((torch.linalg.inv(S) - prox.s_inverse(d, c.eta, c.y, c.z)).abs().max())
+        assert inverse_gap <= testing.inverse_tolerance(d, c.eta, c.y, c.z)
+
+
+def test_random_prox_cases_cover_the_settings():
+    cases = testing.random_prox_cases(44, seed=3)
+    assert {c.idx.numel() for c in cases} == set(range(1, 12)) and {c.y for c in cases} == {1, -1}
+    assert all(0 < c.eta < prox.step_size_bound(c.idx.numel(), "exact", c.y) and 0 <= c.z <= 1 for c in cases)
+    assert [c.eta for c in cases] == [c.eta for c in testing.random_prox_cases(44, seed=3)]  # seeded
 
 
 @given(case=cases, z=st.floats(0.02, 0.98))
@@ -156,6 +167,13 @@ def test_conjugate_is_the_conjugate_of_softplus():
         u = math.log(z / (1 - z))
         assert abs(prox.conjugate(z) - (u * z - math.log1p(math.exp(u)))) <= 1e-14
     assert prox.conjugate(0.0) == 0.0 == prox.conjugate(1.0)
+    # outside [0, 1] the supremum is +∞ (erratum E9), not 0
+    assert prox.conjugate(2.0) == math.inf == prox.conjugate(-1.0) == prox.conjugate(1.0 + 1e-12)
+    t = sp.Symbol("t", real=True)
+    assert sp.limit(2 * t - sp.log(1 + sp.exp(t)), t, sp.oo) == sp.oo
+    assert sp.limit(-t - sp.log(1 + sp.exp(t)), t, -sp.oo) == sp.oo
+    with pytest.raises(FMInputError, match="must be a real number"):
+        prox.conjugate(float("nan"))
 
 
 def test_golden_section_on_a_parabola():
@@ -172,11 +190,7 @@ def test_maximisers_agree(case):
     z_newton = prox.maximise_q_newton(s, y, eta)
     z_golden = prox.maximise_q_golden(s, y, eta)
     assert 0 <= z_newton <= 1  # σ(t*) rounds to 1.0 once t* > 37
-    # golden section compares q values; near the top q is flat to within rounding, so its
-    # answer is only good to the tolerance 1e-8 plus sqrt(rounding of q / |q''|)
-    q_terms = 1 + s.A / eta + abs(s.B) + eta * (s.d + 1)  # size of q's largest terms
-    flat = math.sqrt(32 * EPS * q_terms / abs(prox.q_second(min(max(z_golden, 1e-6), 1 - 1e-6), s, y, eta)))
-    assert abs(z_newton - z_golden) <= 1e-8 + flat
+    assert abs(z_newton - z_golden) <= testing.golden_tolerance(s, y, eta, z_golden)
     # optimality in t = logit(z): g'(t) ≤ −1, so |t − t*| ≤ |g(t)| and |z − z*| ≲ z(1−z)|g(t)|
     if 0 < z_newton < 1:
         g = -y * prox.prediction_after(z_newton, s, y, eta) - math.log(z_newton / (1 - z_newton))
@@ -187,35 +201,6 @@ def test_maximisers_agree(case):
 
 
 # ------------------------------------------------------------------------- the step
-
-
-def kkt_residual(result, idx, y, w0, w, V, eta):
-    """Max |∇F| at the returned point (autograd, float64)."""
-    p = [t.clone().requires_grad_(True) for t in (result.w0, result.w, result.V)]
-    F = prox.prox_objective(idx, y, *p, eta, w0, w, V)
-    grads = torch.autograd.grad(F, p)
-    return max(float(g.abs().max()) for g in grads)
-
-
-def minimise_numerically(idx, y, w0, w, V, eta):
-    """L-BFGS-B on F over (w0, w[idx], V[idx]) in float64 with a tight gradient tolerance."""
-    d, k = int(idx.numel()), V.shape[1]
-    start = np.concatenate([[float(w0)], w[idx].numpy(), V[idx].reshape(-1).numpy()])
-    anchor = torch.tensor(start)
-
-    def fun(theta):
-        t = torch.tensor(theta, requires_grad=True)
-        rows = t[1 + d :].reshape(d, k)
-        yhat = t[0] + t[1 : 1 + d].sum() + 0.5 * (rows.sum(0).square().sum() - rows.square().sum())
-        u = -y * yhat
-        F = torch.logaddexp(torch.zeros_like(u), u) + (t - anchor).square().sum() / (2 * eta)
-        (grad,) = torch.autograd.grad(F, t)
-        return float(F.detach()), grad.numpy()
-
-    res = scipy.optimize.minimize(
-        fun, start, jac=True, method="L-BFGS-B", options={"maxiter": 20_000, "gtol": 1e-13, "ftol": 0.0, "maxcor": 30}
-    )
-    return res.x
 
 
 @given(case=cases)
@@ -230,11 +215,10 @@ def test_step_is_the_prox_minimiser(case):
     others[idx] = False
     assert torch.equal(r.w[others], w[others]) and torch.equal(r.V[others], V[others])
     # KKT: ∇F = 0 at the returned point (autograd)
-    scale = 1 + float(V[idx].abs().max()) ** 2 * case["nnz"]
-    assert kkt_residual(r, idx, y, w0, w, V, eta) <= 1e-12 * scale / eta
+    assert prox.kkt_residual(r, idx, y, w0, w, V, eta) <= testing.kkt_tolerance(V[idx], eta)
     # primal-dual link: z* = σ(−y ŷ(θ_{t+1}))
-    yhat_new = float(fmedu.predict_sparse(idx, r.w0, r.w, r.V))
-    assert abs(r.z - 1 / (1 + math.exp(y * yhat_new))) <= 1e-12
+    y_hat_new = float(fmedu.predict_sparse(idx, r.w0, r.w, r.V))
+    assert abs(r.z - 1 / (1 + math.exp(y * y_hat_new))) <= testing.Z_LINK_ATOL
 
 
 @given(case=cases)
@@ -244,9 +228,10 @@ def test_step_matches_generic_optimiser(case):
     idx, w0, w, V = random_prox_case(case["n"], case["k"], case["nnz"], case["scale"], case["seed"])
     y, eta = case["y"], eta_below(case["nnz"], case["y"], case["fraction"])
     r = prox.prox_step(idx, y, w0, w, V, eta)
-    ours = np.concatenate([[float(r.w0)], r.w[idx].numpy(), r.V[idx].reshape(-1).numpy()])
-    theirs = minimise_numerically(idx, y, w0, w, V, eta)
-    assert np.abs(ours - theirs).max() <= 1e-6 * (1 + np.abs(ours).max())
+    theirs = prox.minimise_numerically(idx, y, w0, w, V, eta)
+    gap = max(float((a - b).abs().max()) for a, b in zip(r[:3], theirs[:3]))
+    size = max(float(t.abs().max()) for t in r[:3])
+    assert gap <= testing.OPTIMISER_RTOL * (1 + size)
 
 
 @given(case=cases)
@@ -279,7 +264,17 @@ def test_empty_and_single_index_samples():
     assert torch.equal(r0.V, V) and torch.equal(r0.w, w) and float(r0.w0) > float(w0)
     r1 = prox.prox_step(torch.tensor([2]), -1, w0, w, V, 5.0)  # nnz = 1: any eta is fine
     assert torch.equal(r1.V, V)  # no pairs: the latent vector has nothing to interact with
-    assert kkt_residual(r1, torch.tensor([2]), -1, w0, w, V, 5.0) <= 1e-13
+    assert prox.kkt_residual(r1, torch.tensor([2]), -1, w0, w, V, 5.0) <= 1e-13
+
+
+def test_no_feature_sample_is_the_one_dimensional_prox_step():
+    """d = 0: only w0 moves, w0' = w0 + ηyσ(−yw0'); η ≥ 2 with y = −1 once divided by zero."""
+    _, w0, w, V = random_prox_case(6, 3, 1, 1.0, 0)
+    empty = torch.tensor([], dtype=torch.int64)
+    for y, eta in ((-1, 2.0), (1, 50.0), (-1, 500.0)):
+        r = prox.prox_step(empty, y, w0, w, V, eta)
+        assert abs(float(r.w0 - w0) - eta * y * r.z) <= 1e-12 * (1 + eta)
+        assert abs(r.z - 1 / (1 + math.exp(y * float(r.w0)))) <= testing.Z_LINK_ATOL
 
 
 def test_beyond_bound_dual_below_pole_is_stationary_and_golden_chases_pole():
@@ -287,7 +282,7 @@ def test_beyond_bound_dual_below_pole_is_stationary_and_golden_chases_pole():
     eta = 0.3  # three times the exact bound 1/10 for y = +1
     exact = prox.prox_step(idx, 1, w0, w, V, eta, allow_beyond_bound=True)
     assert 0 < exact.z < 1 / (eta * 10)
-    assert kkt_residual(exact, idx, 1, w0, w, V, eta) <= 1e-10
+    assert prox.kkt_residual(exact, idx, 1, w0, w, V, eta) <= testing.kkt_tolerance(V[idx], eta)
     golden = prox.prox_step(idx, 1, w0, w, V, eta, solver="golden", allow_beyond_bound=True)
     assert abs(golden.z - 1 / (eta * 10)) <= 1e-7  # the pole of S(z)⁻¹
     F = lambda r: float(prox.prox_objective(idx, 1, r.w0, r.w, r.V, eta, w0, w, V))
@@ -341,27 +336,55 @@ def test_errors():
 # ------------------------------------------------------------------------- sympy builders and helpers
 
 
-def test_symbolic_general_d_facts():
-    assert all(value == 0 for value in prox_symbolic.sym_s_general_d().values())
+def test_symbolic_d_eigenpairs_and_inverse():
+    G = prox_symbolic.sym_s_symbolic_d()
+    (mean,) = prox_symbolic.split_terms(G.S * G.ones, [G.ones])
+    assert sp.simplify(mean - (1 - G.beta * (G.d - 1))) == 0
+    u = sp.MatrixSymbol("u", G.d, 1)
+    assert prox_symbolic.split_terms(G.S * u, [u, G.J * u]) == (1 + G.beta, -G.beta)
+    S_inv = (G.I + G.beta / (1 - G.beta * (G.d - 1)) * G.J) / (1 + G.beta)
+    assert prox_symbolic.split_terms(G.S * S_inv, [G.I, G.J]) == (1, 0)
+    assert prox_symbolic.split_terms(S_inv * G.S, [G.I, G.J]) == (1, 0)
+    # a wrong inverse is caught, and a term outside the basis raises
+    wrong = (G.I + G.beta / (1 - G.beta * G.d) * G.J) / (1 + G.beta)
+    assert prox_symbolic.split_terms(G.S * wrong, [G.I, G.J]) != (1, 0)
+    with pytest.raises(FMInputError, match="not a multiple of"):
+        prox_symbolic.split_terms(G.S * G.ones, [G.I])
 
 
 def test_blog_decomposition_slip():
     for d in (2, 3, 4):
         for y in (1, -1):
             assert prox_symbolic.sym_blog_decomposition(d, 3, y, "corrected") == 0
-            _, V, _, z, _ = prox_symbolic.sym_brown(d, 3, y)
+            _, V, _, z, _ = prox_symbolic.sym_latent_part(d, 3, y)
             offset = sp.Rational(1, 2) * z * (d - 1) * sum(e**2 for e in V)
             assert sp.expand(prox_symbolic.sym_blog_decomposition(d, 3, y, "published") - offset) == 0
     with pytest.raises(FMInputError, match="coefficient must be"):
         prox_symbolic.sym_blog_decomposition(2, 3, 1, "half")
 
 
-def test_brown_hessian_is_kron_s():
-    brown, V, _, z, eta = prox_symbolic.sym_brown(3, 4, -1)
-    H = sp.hessian(brown, list(V))
-    assert sp.simplify(
-        H - sp.kronecker_product(prox_symbolic.sym_s_matrix(3, -eta * z) / eta, sp.eye(4))
-    ).is_zero_matrix
+def test_latent_hessian_is_kron_s():
+    assert prox_symbolic.hessian_is_kron_s(3, 4, -1) and prox_symbolic.hessian_is_kron_s(2, 3, 1)
+    part, V, _, z, eta = prox_symbolic.sym_latent_part(3, 2, 1)
+    H = sp.hessian(part, list(V))
+    wrong = sp.kronecker_product(prox_symbolic.sym_s_matrix(3, -eta * z) / eta, sp.eye(2))  # wrong label
+    assert not sp.simplify(H - wrong).is_zero_matrix
+
+
+@pytest.mark.parametrize("y", [1, -1])
+def test_closed_forms_equal_the_symbolic_minimiser(y):
+    """q1, q2, ŷ(θ(z)) and q'' of the library, evaluated on sympy symbols, against sympy's minimiser."""
+    m = prox_symbolic.sym_minimiser(2, 2, y)
+    s = prox.SampleScalars(m.B, m.A, m.C, 2)
+    assert sp.cancel(m.q2 - prox.q2_reduced(m.z, s, y, m.eta)) == 0
+    assert sp.cancel(m.y_hat_after - prox.prediction_after(m.z, s, y, m.eta)) == 0
+    q1 = prox.q1(m.z, m.B, 2, y, m.eta)
+    assert sp.cancel(sp.diff(q1 + m.q2, m.z) + y * m.y_hat_after) == 0  # envelope theorem
+    A, C = sp.symbols("A C", nonnegative=True)
+    s_sym = prox.SampleScalars(m.B, A, C, 2)
+    h_star = m.z * sp.log(m.z) + (1 - m.z) * sp.log(1 - m.z)
+    q = prox.q1(m.z, m.B, 2, y, m.eta) + prox.q2_reduced(m.z, s_sym, y, m.eta) - h_star
+    assert sp.simplify(sp.diff(q, m.z, 2) - prox.q_second(m.z, s_sym, y, m.eta)) == 0
 
 
 def test_library_optimiser_and_kkt_helpers():

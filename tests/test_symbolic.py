@@ -19,11 +19,18 @@ def test_chain_steps_are_exact():
         assert sp.expand(a - b) == 0
 
 
-def test_seed_lines_differ_from_pair_sum():
+def test_reference_page_lines_differ_from_pair_sum():
+    """Erratum R1: both displayed intermediate lines of the SystemDS reference page are wrong."""
     x, _, _, V = symbolic.fm_symbols(3, 3)
     pair_sum = symbolic.pairwise_double_sum(x, V)
-    for _, line in symbolic.seed_displayed_steps(x, V):
+    for _, line in symbolic.reference_page_steps(x, V):
         assert sp.expand(line - pair_sum) != 0
+
+
+def test_fm_prediction_is_the_definition():
+    x, w0, w, V = symbolic.fm_symbols(4, 3)
+    y_hat = symbolic.fm_prediction(x, w0, w, V)
+    assert sp.expand(y_hat - w0 - sum(w[i] * x[i] for i in range(4)) - symbolic.pairwise_rendle(x, V)) == 0
 
 
 def test_induction_for_symbolic_n():

@@ -100,8 +100,9 @@ def train_runs(
     ``train_rows``: the rows visited each epoch (default all); ``val_rows``, ``test_rows``:
     held-out rows, evaluated after every epoch (disjoint from the training rows).
     """
-    if not (isinstance(epochs, int) and epochs >= 1):
+    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 1:
         raise FMInputError(f"epochs must be a positive int, got {epochs!r}")
+    epochs = int(epochs)
     trainer = make_trainer(
         runs,
         idx,

@@ -19,6 +19,7 @@ Shapes (R runs, N samples, n features, k latent dimensions, K1 = k + 1):
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,7 @@ __all__ = [
     "check_data",
     "check_rows",
     "check_runs",
+    "check_settings",
     "TrainerBase",
 ]
 
@@ -74,13 +76,43 @@ def epoch_permutation(seed: int, epoch: int, rows: np.ndarray) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64)[rng.permutation(len(rows))]
 
 
+def _positive_int(value, name: str) -> int:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        raise FMInputError(f"{name} must be a positive integer, got {value!r}") from None
+    if number < 1:
+        raise FMInputError(f"{name} must be a positive integer, got {value!r}")
+    return number
+
+
+def _integer_array(values, name: str) -> np.ndarray:
+    """``values`` as int64, refusing floats and booleans (np.asarray(..., int64) would truncate them)."""
+    arr = np.asarray(values)
+    if arr.size and arr.dtype.kind not in "iu":
+        raise FMInputError(
+            f"{name} must hold integers, got dtype {arr.dtype}; convert it with np.asarray({name}, dtype=np.int64)"
+        )
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise FMInputError(f"{name} holds {int(arr.max())}, too large for an index")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
 def check_data(idx, nnz, y, n_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The padded one-hot data as contiguous arrays, refused with a clear message when malformed."""
-    idx = np.ascontiguousarray(idx, dtype=np.int64)
-    nnz = np.ascontiguousarray(nnz, dtype=np.int64)
-    y = np.ascontiguousarray(y, dtype=np.float64)
+    n_features = _positive_int(n_features, "n_features")
+    idx = _integer_array(idx, "idx")
+    nnz = _integer_array(nnz, "nnz")
+    y_arr = np.asarray(y)
+    if y_arr.dtype.kind not in "iuf":
+        raise FMInputError(f"labels y must be numbers in {{-1, +1}}, got dtype {y_arr.dtype}")
+    y = np.ascontiguousarray(y_arr, dtype=np.float64)
     if idx.ndim != 2 or nnz.shape != (idx.shape[0],) or y.shape != (idx.shape[0],):
         raise FMInputError(f"idx must be (N, m), nnz and y (N,); got {idx.shape}, {nnz.shape}, {y.shape}")
+    if idx.shape[0] == 0:
+        raise FMInputError("the data set is empty: pass at least one sample")
     if not np.all(np.isin(y, (-1.0, 1.0))):
         raise FMInputError("labels y must be in {-1, +1}; map 0/1 labels with y = 2*label - 1")
     if np.any(nnz < 1) or np.any(nnz > idx.shape[1]):
@@ -91,18 +123,30 @@ def check_data(idx, nnz, y, n_features: int) -> tuple[np.ndarray, np.ndarray, np
         raise FMInputError(f"feature indices must lie in [0, {n_features}) for the first nnz entries of each row")
     if np.any(idx[~present] != -1):
         raise FMInputError("idx must be padded with -1 after the first nnz entries of each row")
-    ordered = np.sort(idx, axis=1)  # the -1 padding sorts first
-    if np.any((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)):
-        raise FMInputError("a sample repeats a feature index; the features are binary, list each index once")
+    inside = np.where(present, idx, -1 - cols)  # padding made distinct
+    ordered = np.sort(inside, axis=1)
+    if np.any(ordered[:, 1:] == ordered[:, :-1]):
+        row = int(np.nonzero((ordered[:, 1:] == ordered[:, :-1]).any(1))[0][0])
+        raise FMInputError(
+            f"sample {row} repeats a feature index; the indices of one sample must be distinct "
+            "(merge repeated features)"
+        )
     return idx, nnz, y
 
 
-def check_rows(rows, n_samples: int, name: str) -> np.ndarray:
+def check_rows(rows, n_samples: int, name: str, *, allow_empty: bool = True) -> np.ndarray:
     """Row numbers into the data: integers in [0, N), each at most once (checked before any kernel)."""
     arr = np.asarray(rows)
     if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
         raise FMInputError(
             f"{name} must be a 1-D array of integer row numbers, got shape {arr.shape} dtype {arr.dtype}"
+            + ("; a boolean mask converts with np.flatnonzero(mask)" if arr.dtype == bool else "")
+        )
+    if not arr.size and not allow_empty:
+        raise FMInputError(f"{name} is empty: pass at least one row")
+    if arr.dtype.kind == "u" and arr.size and arr.max() >= n_samples:  # before a cast could wrap it
+        raise FMInputError(
+            f"{name} contains row {int(arr.max())}, outside [0, {n_samples}) for a data set of {n_samples} samples"
         )
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= n_samples):
@@ -113,6 +157,16 @@ def check_rows(rows, n_samples: int, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def check_settings(k: int, init_std: float) -> tuple[int, float]:
+    """The factorisation dimension k >= 1 and a finite init_std >= 0."""
+    k = _positive_int(k, "k (factorization dimension)")
+    if isinstance(init_std, bool) or not isinstance(init_std, int | float | np.floating | np.integer):
+        raise FMInputError(f"init_std must be a finite number >= 0, got {init_std!r}")
+    if not (math.isfinite(init_std) and init_std >= 0):
+        raise FMInputError(f"init_std must be a finite number >= 0, got {init_std!r}")
+    return k, float(init_std)
+
+
 def check_runs(runs, max_nnz: int, allow_beyond_bound: bool) -> list[Run]:
     """Known methods, finite positive step sizes, and prox step sizes below the exact bound."""
     runs = list(runs)
@@ -120,6 +174,12 @@ def check_runs(runs, max_nnz: int, allow_beyond_bound: bool) -> list[Run]:
         raise FMInputError("runs is empty: pass at least one fmedu.engine.Run")
     bound = step_size_bound(max_nnz, "exact")
     for run in runs:
+        if not isinstance(run, Run):
+            raise FMInputError(f"runs must hold fmedu.engine.Run(method, eta, seed) objects, got {run!r}")
+        if isinstance(run.eta, bool) or not isinstance(run.eta, int | float | np.floating | np.integer):
+            raise FMInputError(f"step size eta must be a positive finite number, got {run.eta!r}")
+        if isinstance(run.seed, bool) or not isinstance(run.seed, int | np.integer) or run.seed < 0:
+            raise FMInputError(f"seed must be a non-negative integer, got {run.seed!r}")
         if run.method not in CODES:
             raise FMInputError(f"unknown method {run.method!r}; choose one of {', '.join(METHODS)}")
         if not (math.isfinite(run.eta) and run.eta > 0):
@@ -136,10 +196,10 @@ def check_runs(runs, max_nnz: int, allow_beyond_bound: bool) -> list[Run]:
 def check_splits(train_rows, val_rows, test_rows, n_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The three row sets: training (default: every row), validation and test (default: none), disjoint."""
     train = (
-        np.arange(n_samples, dtype=np.int64) if train_rows is None else check_rows(train_rows, n_samples, "train_rows")
+        np.arange(n_samples, dtype=np.int64)
+        if train_rows is None
+        else check_rows(train_rows, n_samples, "train_rows", allow_empty=False)
     )
-    if not len(train):
-        raise FMInputError("train_rows is empty: pass at least one training row")
     held = {}
     for name, rows in (("val_rows", val_rows), ("test_rows", test_rows)):
         held[name] = np.zeros(0, np.int64) if rows is None else check_rows(rows, n_samples, name)
@@ -178,9 +238,8 @@ class TrainerBase:
         init_std: float = 0.01,
         allow_beyond_bound: bool = False,
     ) -> None:
-        if not (isinstance(k, int | np.integer) and k >= 1):
-            raise FMInputError(f"k must be a positive int, got {k!r}")
         self.idx, self.nnz, self.y = check_data(idx, nnz, y, n_features)
+        k, init_std = check_settings(k, init_std)
         self.train_rows, self.val_rows, self.test_rows = check_splits(
             train_rows, val_rows, test_rows, self.idx.shape[0]
         )

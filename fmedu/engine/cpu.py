@@ -11,7 +11,6 @@ of :mod:`fmedu.engine.common`.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import numba
@@ -19,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..prox import scalar
+from ..validation import check_threads, env_threads
 from . import adam, rules
 from .common import ADAGRAD, PROX, PROX_PUB, SGD, TrainerBase
 
@@ -40,12 +40,14 @@ def newton_z(B: float, A: float, C: float, d: int, eta: float, y: float) -> floa
 
 
 def set_threads(threads: int | None = None) -> int:
-    """Numba threads: ``threads``, else $FMEDU_THREADS, else all cores. Returns the number used."""
-    cores = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set at run time
+    """Numba threads: ``threads``, else $FMEDU_THREADS, else all cores. Returns the number used.
+
+    A count below 1, above numba's NUMBA_NUM_THREADS, or not an integer raises FMInputError.
+    """
+    maximum = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
     if threads is None:
-        env = os.environ.get("FMEDU_THREADS")
-        threads = int(env) if env else cores
-    threads = max(1, min(int(threads), cores))
+        threads = env_threads(maximum) or maximum
+    threads = check_threads(threads, "threads", maximum)
     numba.set_num_threads(threads)
     return threads
 

@@ -1,5 +1,8 @@
 """Figures and demos of notebook 04 (the step-size convexity bound).
 
+``04_one_parameter``: SGD against the proximal step on the bias-only logistic model ŷ = w0 with
+alternating labels: both settle into a two-step swing ±a; SGD's a solves 2a = ησ(a) (about η/2),
+the prox step's 2a = ησ(−a) (below log η for η ≥ 2).
 ``04_min_eigenvalue``: η·λ_min of the Hessian of the prox subproblem φ(·, z) at y = +1, z = 1,
 computed by autograd, against η, for several d; it reaches 0 at η = 1/(d−1).
 ``04_beyond_bound``: the closed-form q(z) (formula (C)) of one sample at η three times the
@@ -19,10 +22,122 @@ from matplotlib.figure import Figure
 import fmedu
 
 from .. import prox, testing
+from ..losses import logistic_loss_derivative
+from ..prox.scalar import sigmoid
 from ..registry import figure, save_png, write_csv
 
 DS = (2, 3, 6, 11)
 F64 = torch.float64
+
+# --------------------------------------------------------------------------- one parameter
+
+NO_FEATURES = torch.zeros(0, dtype=torch.int64)  # a sample with no active feature: ŷ = w0
+SWING_ETAS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0)
+
+
+def bias_only_step(method: str, w0: float, y: int, eta: float) -> float:
+    """One step on the model ŷ = w0 with label y: ``"sgd"`` (w0 − η ℓ'(w0)) or ``"prox"``.
+
+    The prox step is :func:`fmedu.prox.prox_step` on a sample with no active feature, where
+    the FM reduces to its global bias (one unused feature keeps the shapes valid).
+    """
+    if method == "sgd":
+        slope = logistic_loss_derivative(torch.tensor(w0, dtype=F64), torch.tensor(float(y), dtype=F64))
+        return w0 - eta * float(slope)
+    w, V = torch.zeros(1, dtype=F64), torch.zeros(1, 1, dtype=F64)
+    return float(prox.prox_step(NO_FEATURES, y, torch.tensor(w0, dtype=F64), w, V, eta).w0)
+
+
+def one_parameter_path(method: str, eta: float, steps: int = 400) -> list[float]:
+    """w0 after each step, from w0 = 0, on the labels +1, −1, +1, … (a balanced data set)."""
+    w0, path = 0.0, []
+    for t in range(steps):
+        w0 = bias_only_step(method, w0, 1 if t % 2 == 0 else -1, eta)
+        path.append(w0)
+    return path
+
+
+def swing_amplitude(method: str, eta: float) -> float:
+    """The swing a of the two-step cycle −a → +a → −a: root of 2a = ησ(a) (SGD) or 2a = ησ(−a) (prox).
+
+    From −a, a +1 sample moves SGD by η·σ(a) (the slope at the start) and the prox step by
+    η·σ(−a') (the slope at the arrival point a' = +a). Bisection to rounding level.
+    """
+    sign = 1.0 if method == "sgd" else -1.0
+    lo, hi = 0.0, eta  # g(0) < 0 < g(η) for g(a) = 2a − ησ(±a)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if 2 * mid - eta * sigmoid(sign * mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def swing_rows(etas=SWING_ETAS, steps: int = 400) -> list[dict]:
+    """Rows ``{eta, method, simulated, fixed_point}``: the last swing max(|w0|) of the last two
+    steps of :func:`one_parameter_path` and the root of :func:`swing_amplitude`."""
+    rows = []
+    for eta in etas:
+        for method in ("sgd", "prox"):
+            path = one_parameter_path(method, eta, steps)
+            rows.append(
+                {
+                    "eta": eta,
+                    "method": method,
+                    "simulated": max(abs(path[-1]), abs(path[-2])),
+                    "fixed_point": swing_amplitude(method, eta),
+                }
+            )
+    return rows
+
+
+def plot_one_parameter(eta: float, paths: dict[str, list[float]], rows: list[dict]) -> Figure:
+    """Left: w0 over the first steps at one η. Right: the swing against η, both methods (log-log)."""
+    fig, (ax_path, ax_swing) = plt.subplots(1, 2, figsize=(10, 3.9))
+    styles = {"sgd": ("tab:red", "SGD (slope at the start)"), "prox": ("tab:blue", "proximal step (slope at the end)")}
+    for method, path in paths.items():
+        color, label = styles[method]
+        ax_path.plot(range(1, len(path) + 1), path, "o-", ms=3, color=color, label=label)
+    ax_path.axhline(0.0, color="k", lw=0.8, ls=":", label="best w0 = 0")
+    ax_path.set_xlabel("step t (labels +1, −1, +1, …)")
+    ax_path.set_ylabel("w0 after step t")
+    ax_path.set_title(f"η = {eta:g}: SGD swings by ±{max(abs(v) for v in paths['sgd']):.0f}")
+    top = max(abs(v) for path in paths.values() for v in path)
+    ax_path.set_ylim(-1.25 * top, 1.9 * top)  # room above the data for the legend
+    ax_path.legend(fontsize=8, loc="upper center", ncol=2)
+    fine = np.geomspace(min(r["eta"] for r in rows), max(r["eta"] for r in rows), 200)
+    for method in ("sgd", "prox"):
+        color, label = styles[method]
+        ax_swing.plot(fine, [swing_amplitude(method, e) for e in fine], color=color, label=f"{label}: fixed point")
+        sel = [r for r in rows if r["method"] == method]
+        ax_swing.plot([r["eta"] for r in sel], [r["simulated"] for r in sel], "o", color=color, mfc="none")
+    ax_swing.plot(fine, fine / 2, "k--", lw=0.8, label="η/2")
+    big = fine[fine >= 2]
+    ax_swing.plot(big, np.log(big), "k:", lw=1.2, label="log η (η ≥ 2)")
+    ax_swing.set_xscale("log")
+    ax_swing.set_yscale("log")
+    ax_swing.set_xlabel("step size η (log scale: η spans three decades)")
+    ax_swing.set_ylabel("swing a of w0 (log scale)")
+    ax_swing.set_title("The swing grows like η/2 for SGD, below log η for prox\n(○ measured after 400 steps)")
+    ax_swing.legend(fontsize=8, loc="upper left")
+    for ax in (ax_path, ax_swing):
+        ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+@figure("04_one_parameter")
+def one_parameter_figure(out_dir: Path) -> list[Path]:
+    rows = swing_rows()
+    paths = {m: one_parameter_path(m, 50.0, 12) for m in ("sgd", "prox")}
+    return [
+        write_csv(out_dir / "04_one_parameter.csv", rows),
+        save_png(plot_one_parameter(50.0, paths, rows), out_dir / "04_one_parameter.png"),
+    ]
+
+
+# --------------------------------------------------------------------------- the Hessian of φ
 
 
 def phi_hessian(d: int, k: int, y: int, eta: float, z: float) -> torch.Tensor:
@@ -43,17 +158,18 @@ def phi_hessian(d: int, k: int, y: int, eta: float, z: float) -> torch.Tensor:
     return torch.autograd.functional.hessian(phi, anchor.clone())
 
 
-def min_eigenvalue_rows(ds=DS, k: int = 3, etas=None) -> list[dict]:
+def min_eigenvalue_rows(ds=DS, k: int = 3, points: int = 25) -> list[dict]:
     """Rows ``{d, eta, scaled_min_eig, formula, published_bound, exact_bound}`` at y = +1, z = 1.
 
     ``scaled_min_eig`` is η·λ_min(∇²φ) from autograd + eigvalsh; ``formula`` is 1 − η(d−1).
-    The η grid includes each d's exact bound 1/(d−1) and published bound 1/(2d+1).
+    For each d the η grid runs to 1.25 × its exact bound 1/(d−1) and contains that bound and
+    the published 1/(2d+1).
     """
-    grid = np.linspace(0.0, 1.2, 49)[1:] if etas is None else np.asarray(etas)
     rows = []
     for d in ds:
         exact = prox.step_size_bound(d, "exact", 1)
         published = prox.step_size_bound(d, "published")
+        grid = np.linspace(0.0, 1.25 * exact, points + 1)[1:]
         for eta in sorted(set(grid.tolist()) | {exact, published}):
             lam = float(torch.linalg.eigvalsh(phi_hessian(d, k, 1, eta, 1.0))[0])
             rows.append(
@@ -71,19 +187,20 @@ def min_eigenvalue_rows(ds=DS, k: int = 3, etas=None) -> list[dict]:
 
 def plot_min_eigenvalue(rows: list[dict]) -> Figure:
     """η·λ_min against η, one line per d; circles at the exact bound, crosses at the published one."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for d in sorted({r["d"] for r in rows}):
         sel = [r for r in rows if r["d"] == d]
         (line,) = ax.plot([r["eta"] for r in sel], [r["scaled_min_eig"] for r in sel], label=f"d = {d}")
         exact, published = sel[0]["exact_bound"], sel[0]["published_bound"]
-        ax.plot([exact], [0.0], "o", color=line.get_color(), mfc="none")
-        ax.plot([published], [1 - published * (d - 1)], "x", color=line.get_color())
+        ax.plot([exact], [0.0], "o", color=line.get_color(), mfc="none", ms=8)
+        ax.plot([published], [1 - published * (d - 1)], "x", color=line.get_color(), ms=8)
+    ax.plot([], [], "ko", mfc="none", label="exact bound 1/(d−1)")
+    ax.plot([], [], "kx", label="published 1/(2d+1)")
     ax.axhline(0.0, color="k", lw=0.8)
-    ax.set_xlabel("η (step size)")
-    ax.set_ylabel("η · smallest eigenvalue of ∇²φ(·, z=1)")
-    ax.set_title("Prox subproblem convexity, y = +1, z = 1\n○ exact bound 1/(d−1)   × published 1/(2d+1)")
-    ax.set_ylim(-1.5, 1.1)
-    ax.legend()
+    ax.set_xlabel("step size η")
+    ax.set_ylabel("η × smallest eigenvalue of ∇²φ(·, z = 1)")
+    ax.set_title("Convexity is lost exactly at η = 1/(d − 1)  (y = +1, z = 1, autograd Hessian)")
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
@@ -124,7 +241,7 @@ def multistart_minimum(idx, y, w0, w, V, eta, starts: int = 12, seed: int = 0) -
         F = float(prox.prox_objective(idx, y, r.w0, r.w, r.V, eta, w0, w, V))
         if F < best_F:
             best, best_F = r, F
-    assert best is not None  # starts >= 1
+    assert best is not None  # at least one start ran
     return best
 
 
@@ -138,6 +255,21 @@ def unbounded_direction_values(idx, y, w0, w, V, eta, z, steps=(0, 1, 10, 100, 1
         y_hat = fmedu.predict_sparse(idx, w0, w, Vs)
         out.append(float(-z * y * y_hat + (Vs - V).square().sum() / (2 * eta) - prox.conjugate(z)))
     return out
+
+
+def prox_objective_min_eig(idx, y, w0, w, V, eta, w0_at: float) -> float:
+    """Smallest eigenvalue of the Hessian of the prox objective F (autograd) over the sample's
+    coordinates (w0, w[idx], V[idx]), at θ_t with the global bias moved to ``w0_at``."""
+    k, d = V.shape[1], idx.numel()
+
+    def F_flat(theta):
+        w_at, V_at = w.clone(), V.clone()
+        w_at[idx] = theta[1 : 1 + d]
+        V_at[idx] = theta[1 + d :].reshape(d, k)
+        return prox.prox_objective(idx, y, theta[0], w_at, V_at, eta, w0, w, V)
+
+    theta = torch.cat([torch.tensor([w0_at], dtype=F64), w[idx], V[idx].reshape(-1)])
+    return float(torch.linalg.eigvalsh(torch.autograd.functional.hessian(F_flat, theta))[0])
 
 
 def beyond_bound_rows(eta: float = 0.3, y: int = 1, points: int = 400) -> list[dict]:
@@ -159,29 +291,54 @@ def beyond_bound_rows(eta: float = 0.3, y: int = 1, points: int = 400) -> list[d
 
 
 def plot_beyond_bound(rows: list[dict], z_golden: float, z_dual: float) -> Figure:
-    """Closed-form q against z with the pole, the golden-section answer and the true maximiser."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """Closed-form q against z with the pole, the golden-section answer and the true maximiser.
+
+    The closed form tends to −∞ left of the pole and +∞ right of it; the y-axis is cut and the
+    cut is marked with arrows.
+    """
+    fig, ax = plt.subplots(figsize=(6.8, 4.2))
     z = [r["z"] for r in rows]
-    ax.plot(z, [r["q_closed_form"] for r in rows], lw=1, label="closed-form q (formula C, blind)")
-    ax.plot(z, [r["q_true"] for r in rows], lw=2.5, alpha=0.6, label="true q (−∞ past the pole)")
+    ax.plot(z, [r["q_closed_form"] for r in rows], lw=1, label="closed-form q, applied blindly")
+    ax.plot(z, [r["q_true"] for r in rows], lw=2.5, alpha=0.6, label="true q = min φ(·, z) (−∞ past the pole)")
     z_pole = rows[0]["z_pole"]
     ax.axvline(z_pole, color="r", ls=":", label=f"pole z = 1/(η(d−1)) = {z_pole:.3f}")
     ax.axvspan(z_pole, 1.0, color="r", alpha=0.07)
-    ax.axvline(z_golden, color="k", ls="--", lw=0.8, label=f"golden section → z = {z_golden:.4f}")
+    ax.axvline(z_golden, color="k", ls="--", lw=0.8, label=f"golden section stops at z = {z_golden:.4f}")
     ax.plot(
         [z_dual],
         [next(r["q_closed_form"] for r in rows if r["z"] >= z_dual)],
         "o",
         color="g",
-        label=f"max of the true q, z* = {z_dual:.4f}",
+        label=f"maximiser of the true q, z* = {z_dual:.4f}",
     )
     finite = [r["q_true"] for r in rows if not math.isnan(r["q_true"])]
     top = max(finite)
-    ax.set_ylim(top - 4 * (top - min(finite[: len(finite) // 2 + 1])) - 1, top + 3)
-    ax.set_xlabel("z")
-    ax.set_ylabel("q(z)")
-    ax.set_title("Beyond the bound: d = 11, η = 0.3 (3× the bound), y = +1")
-    ax.legend(fontsize=8, loc="upper right")
+    low, high = top - 4 * (top - min(finite[: len(finite) // 2 + 1])) - 1, top + 3
+    ax.set_ylim(low, high)
+    ax.annotate(
+        "↓ −∞ at the pole (cut)",
+        (z_pole - 0.01, low),
+        xytext=(-4, 8),
+        textcoords="offset points",
+        ha="right",
+        va="bottom",
+        fontsize=8,
+    )
+    ax.annotate(
+        "↑ +∞ at the pole (cut)",
+        (z_pole + 0.01, high),
+        xytext=(4, -8),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize=8,
+    )
+    ax.set_xlabel("dual variable z")
+    ax.set_ylabel("q(z)  (nats)")
+    ax.set_title(
+        "η = 0.3, three times the bound (d = 11, y = +1):\ngolden section stops at the pole, not at the maximiser"
+    )
+    ax.legend(fontsize=7.5, loc="lower right")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
@@ -201,12 +358,19 @@ def beyond_bound_figure(out_dir: Path) -> list[Path]:
 
 
 __all__ = [
+    "NO_FEATURES",
+    "bias_only_step",
+    "one_parameter_path",
+    "swing_amplitude",
+    "swing_rows",
+    "plot_one_parameter",
     "phi_hessian",
     "min_eigenvalue_rows",
     "plot_min_eigenvalue",
     "beyond_bound_case",
     "multistart_minimum",
     "unbounded_direction_values",
+    "prox_objective_min_eig",
     "beyond_bound_rows",
     "plot_beyond_bound",
 ]

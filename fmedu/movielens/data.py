@@ -1,12 +1,16 @@
 """MovieLens 100k: locate, download, verify, parse, encode, split.
 
-Used by notebook 06 and by ``fmedu.experiments``. The data set's licence forbids
+Used by notebook 06 and by ``fmedu.movielens.experiments``. The data set's licence forbids
 redistribution, so nothing here ever writes the data (or a transformed copy) into the
 repository: it is read from a folder the user points at, or downloaded into a per-user cache.
 
 Where the data comes from, in order: the ``root`` argument, the ``FMEDU_DATA`` environment
-variable, then ``$XDG_CACHE_HOME/fmedu/ml-100k`` (default ``~/.cache/fmedu/ml-100k``), which is
-filled by downloading the official ``ml-100k.zip`` when ``download=True``.
+variable, then the per-user cache folder ``fmedu/ml-100k`` (:func:`fmedu.cache.user_cache_dir`,
+``~/.cache/fmedu/ml-100k`` on Linux). When neither ``root`` nor ``FMEDU_DATA`` is given and
+the cache is empty, :func:`load_movielens` downloads the official ``ml-100k.zip`` once
+(``$FMEDU_MOVIELENS_URL`` names a mirror) with :mod:`pooch` (progress bar, atomic write),
+checks every file it reads against its sha256 and only then moves the folder into place.
+Nothing the package did not create is ever replaced or deleted.
 
 Features (as in the proximal-point blog post): one-hot user id (943), movie id (1,682), age with every distinct age a
 category (61), gender (2), occupation (21), and multi-hot genres (19): 2,728 features and 6 to
@@ -15,10 +19,13 @@ category (61), gender (2), occupation (21), and multi-hot genres (19): 2,728 fea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
+import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
@@ -26,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import user_cache_dir
 from ..errors import DataError, FMInputError
 
 __all__ = [
@@ -33,16 +41,20 @@ __all__ = [
     "SHA256",
     "DataError",
     "MovieLens",
+    "cache_folder",
     "data_root",
+    "movielens_url",
     "download_movielens",
     "verify_files",
     "load_movielens",
+    "require_movielens",
     "validation_split",
     "split_rows",
 ]
 
 MOVIELENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 ENV_VAR = "FMEDU_DATA"
+URL_VAR = "FMEDU_MOVIELENS_URL"
 
 # sha256 of the files this module reads (values from the verified copy's SHA256SUMS)
 SHA256 = {
@@ -52,6 +64,7 @@ SHA256 = {
     "u.genre": "9757e0d3e6b298159a80dd48eaf938114690e911e39af97a76949ef1663610bb",
     "u.occupation": "cd5fbec9afe345d993a62fc7817df1a4a9079c4feb267b3118763b8fd942137d",
 }
+MAX_FILE_BYTES = 10 * 2**20  # the largest file read (u.data) has about 2 MB: refuse archives claiming more
 
 MAX_NNZ = 11  # 5 one-hot fields + at most 6 genres per movie
 N_RATINGS, N_USERS, N_MOVIES = 100_000, 943, 1_682
@@ -97,9 +110,14 @@ class MovieLens:
         )
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "fmedu" / "ml-100k"
+def cache_folder() -> Path:
+    """The per-user folder that :func:`load_movielens` downloads into: ``user_cache_dir()/ml-100k``."""
+    return user_cache_dir() / "ml-100k"
+
+
+def movielens_url() -> str:
+    """Where the archive is downloaded from: ``$FMEDU_MOVIELENS_URL`` if set, else the official URL."""
+    return os.environ.get(URL_VAR) or MOVIELENS_URL
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -108,7 +126,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
         return Path(root).expanduser()
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser()
-    return _cache_dir()
+    return cache_folder()
 
 
 def _sha256(path: Path) -> str:
@@ -119,70 +137,133 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _how_to_provide(url: str) -> str:
+    return (
+        f"Provide it in one of two ways: (1) set {ENV_VAR} to a folder holding the unpacked ml-100k "
+        f"files ({', '.join(SHA256)}), e.g. export {ENV_VAR}=/path/to/ml-100k; or (2) with network "
+        f"access, leave {ENV_VAR} unset and load again: {url} (about 5 MB) is downloaded once into "
+        f"{cache_folder()} (set {URL_VAR} to the URL of a mirror of ml-100k.zip if that address is "
+        "unreachable)."
+    )
+
+
 def verify_files(folder: Path) -> None:
     """Raise :class:`DataError` unless every file this module reads is present with the right sha256."""
     folder = Path(folder)
     missing = [name for name in SHA256 if not (folder / name).is_file()]
     if missing:
         raise DataError(
-            f"MovieLens 100k folder {folder} lacks {', '.join(missing)}. Set {ENV_VAR} to a folder "
-            f"holding the unpacked ml-100k files, or call load_movielens(download=True) to fetch "
-            f"{MOVIELENS_URL} into {_cache_dir()}."
+            f"MovieLens 100k folder {folder} lacks {', '.join(missing)}. " + _how_to_provide(movielens_url())
         )
     for name, expected in SHA256.items():
         actual = _sha256(folder / name)
         if actual != expected:
             raise DataError(
                 f"{folder / name} is corrupted or a different version: sha256 {actual}, expected "
-                f"{expected}. Replace the folder with a fresh copy of ml-100k (unpack {MOVIELENS_URL}) "
-                "or delete it and load with download=True."
+                f"{expected}. Replace the folder with a fresh copy of ml-100k (unpack {MOVIELENS_URL}), "
+                f"or move it away and load again with {ENV_VAR} unset to download a copy into the cache."
             )
 
 
-def download_movielens(dest: Path | None = None, url: str = MOVIELENS_URL, progress: bool | None = None) -> Path:
-    """Download and unpack ``ml-100k.zip`` into ``dest`` (default: the cache folder); return ``dest``.
+def _fetch(url: str, archive: Path, progress: bool) -> None:
+    """Download ``url`` to ``archive`` with pooch (http, https, ftp) or copy a local file (file://, a path)."""
+    parsed = urllib.parse.urlparse(url)
+    scheme = parsed.scheme.lower()
+    try:
+        if scheme in ("http", "https", "ftp"):
+            import pooch
 
-    The archive is streamed to a temporary file next to ``dest`` and unpacked into a temporary
-    folder; only after every file's sha256 checks out is that folder renamed to ``dest``. An
-    interrupted or failed download therefore leaves nothing half-made behind.
+            downloader = (
+                pooch.FTPDownloader(progressbar=progress, timeout=60)
+                if scheme == "ftp"
+                else pooch.HTTPDownloader(progressbar=progress, timeout=60)
+            )
+            logger = pooch.get_logger()
+            level = logger.level
+            logger.setLevel(logging.WARNING)  # no "SHA256 of downloaded file" chatter: each file is checked below
+            try:
+                # known_hash=None: a mirror may repack the archive; the files inside are what is verified
+                pooch.retrieve(url, known_hash=None, fname=archive.name, path=archive.parent, downloader=downloader)
+            finally:
+                logger.setLevel(level)
+        elif scheme == "file" or (len(scheme) <= 1 and url):  # file:// URL, a plain path (or a drive letter)
+            source = Path(urllib.request.url2pathname(parsed.path)) if scheme == "file" else Path(url)
+            shutil.copyfile(source, archive)
+        else:
+            raise DataError(f"cannot download {url}: only http, https, ftp and file URLs are supported")
+    except OSError as error:  # requests' errors and URLError are OSErrors
+        raise DataError(f"could not download {url} ({error}). " + _how_to_provide(url)) from error
+
+
+def _unpack_verified(archive: Path, target: Path, url: str) -> None:
+    """Extract the files this module reads from ``archive`` into ``target`` and verify their sha256."""
+    if not zipfile.is_zipfile(archive):
+        with open(archive, "rb") as fh:
+            head = fh.read(60)
+        raise DataError(
+            f"{url} did not return a zip archive ({archive.stat().st_size} bytes starting {head!r}): "
+            "an error page or a wrong address? " + _how_to_provide(url)
+        )
+    target.mkdir()
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = {Path(info.filename).name: info for info in zf.infolist() if not info.is_dir()}
+            for name in SHA256:
+                info = members.get(name)
+                if info is None:
+                    continue  # reported by verify_files with the full list of what is missing
+                if info.file_size > MAX_FILE_BYTES:
+                    raise DataError(f"{url}: {info.filename} claims {info.file_size} bytes; not ml-100k")
+                with zf.open(info) as src, open(target / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
+        raise DataError(f"{url}: the archive is damaged ({error}). " + _how_to_provide(url)) from error
+    verify_files(target)
+
+
+def download_movielens(dest: Path | None = None, url: str | None = None, progress: bool | None = None) -> Path:
+    """Download ``ml-100k.zip`` and unpack the files this module reads into ``dest``; return ``dest``.
+
+    ``dest`` defaults to :func:`cache_folder`, ``url`` to :func:`movielens_url`. It must not exist
+    yet or be an empty folder: a download never replaces or deletes anything it did not create.
+    The archive goes into a temporary folder next to ``dest`` (pooch: streamed with a progress
+    bar, moved into place when complete); the five files are extracted and checked against
+    their sha256; only then is the folder renamed to ``dest``. A failed or interrupted download
+    leaves nothing behind: neither temporary files nor folders it created on the way.
     """
-    dest = Path(dest) if dest is not None else _cache_dir()
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    url = url or movielens_url()
+    dest = Path(dest) if dest is not None else cache_folder()
+    if dest.exists() and not (dest.is_dir() and not any(dest.iterdir())):
+        raise DataError(
+            f"will not download into {dest}: it already exists and is not an empty folder (a download "
+            "never replaces what it did not create). If it is meant to hold ml-100k, put the unpacked "
+            "files there yourself; otherwise move it away (or delete it, if it is fmedu's own cache "
+            "folder) or choose a new or empty folder."
+        )
     if progress is None:
         progress = not os.environ.get("CI")
+    created = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    done = False
     work = Path(tempfile.mkdtemp(prefix=".ml-100k-", dir=dest.parent))
     try:
         archive = work / "ml-100k.zip"
+        _fetch(url, archive, progress)
+        unpacked = work / "ml-100k"
+        _unpack_verified(archive, unpacked, url)
         try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                bar = None
-                if progress:
-                    from tqdm.auto import tqdm
-
-                    bar = tqdm(total=total, unit="B", unit_scale=True, desc="ml-100k.zip")
-                for block in iter(lambda: response.read(1 << 16), b""):
-                    out.write(block)
-                    if bar is not None:
-                        bar.update(len(block))
-                if bar is not None:
-                    bar.close()
-        except OSError as error:  # URLError is an OSError
-            raise DataError(
-                f"could not download {url} ({error}). Without network access, set {ENV_VAR} to a local "
-                "copy of the unpacked ml-100k folder."
-            ) from error
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(work / "unpacked")
-        unpacked = work / "unpacked" / "ml-100k"
-        if not unpacked.is_dir():
-            unpacked = work / "unpacked"
-        verify_files(unpacked)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(unpacked, dest)
+            os.replace(unpacked, dest)  # atomic; replaces dest only when it is an empty folder
+        except OSError:
+            if not dest.is_dir():
+                raise
+            verify_files(dest)  # another process finished the same download first
+        done = True
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if not done:
+            for folder in created:  # innermost first: remove only the folders made here, if still empty
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
     return dest
 
 
@@ -199,8 +280,41 @@ def _parse(folder: Path):
     return ratings, users, movies, genres, occupations
 
 
-def load_movielens(root=None, join: str = "correct", *, download: bool = False, verify: bool = True) -> MovieLens:
+def _locate(root, download: bool | None) -> Path:
+    """The verified folder to read, downloading it first when allowed (see :func:`load_movielens`)."""
+    folder = data_root(root)
+    if all((folder / name).is_file() for name in SHA256):
+        return folder
+    configured = root is not None or bool(os.environ.get(ENV_VAR))
+    if download is None:
+        download = not configured  # by default only the package's own cache folder is filled
+    if download:
+        if configured and folder.exists() and any(folder.iterdir()):
+            raise DataError(
+                f"MovieLens 100k folder {folder} lacks "
+                f"{', '.join(n for n in SHA256 if not (folder / n).is_file())} and holds other files: "
+                "nothing is downloaded into it (a download never replaces what it did not create). "
+                + _how_to_provide(movielens_url())
+            )
+        return download_movielens(folder)
+    where = (
+        f"the folder {folder} (the root argument)"
+        if root is not None
+        else (f"{ENV_VAR}={os.environ[ENV_VAR]}" if configured else f"the cache folder {folder}")
+    )
+    missing = ", ".join(n for n in SHA256 if not (folder / n).is_file())
+    raise DataError(f"MovieLens 100k not found: {where} lacks {missing}. " + _how_to_provide(movielens_url()))
+
+
+def load_movielens(root=None, join: str = "correct", *, download: bool | None = None, verify: bool = True) -> MovieLens:
     """Encode MovieLens 100k as padded feature indices, labels and feature names.
+
+    ``root`` (else ``$FMEDU_DATA``, else the cache folder) names the unpacked ml-100k folder.
+    ``download=None`` (default) downloads into the per-user cache folder when neither ``root``
+    nor ``$FMEDU_DATA`` is given and the cache is empty; ``True`` also fills a missing or empty
+    ``root`` / ``$FMEDU_DATA`` folder; ``False`` never downloads. A folder holding other files is
+    never written into. Any failure raises one :class:`DataError` saying what is missing and
+    the two ways to provide it.
 
     ``join="correct"`` attaches to each rating its own user's and movie's features (100,000
     ratings). ``join="published"`` reproduces erratum E4 of the blog's loader: 1-based ids are
@@ -210,24 +324,16 @@ def load_movielens(root=None, join: str = "correct", *, download: bool = False, 
     """
     if join not in ("correct", "published"):
         raise FMInputError(f"join must be 'correct' or 'published', got {join!r}")
-    folder = data_root(root)
-    if not (folder / "u.data").is_file():
-        if download:
-            folder = download_movielens(folder if root is not None or os.environ.get(ENV_VAR) else None)
-        else:
-            where = (
-                "the root argument"
-                if root is not None
-                else (f"{ENV_VAR}={os.environ[ENV_VAR]}" if os.environ.get(ENV_VAR) else f"the cache folder {folder}")
-            )
-            raise DataError(
-                f"MovieLens 100k not found ({where} has no u.data). Set {ENV_VAR} to the unpacked "
-                f"ml-100k folder, e.g. export {ENV_VAR}=$HOME/data/ml-100k, or call "
-                f"load_movielens(download=True) to fetch {MOVIELENS_URL} (about 5 MB)."
-            )
-    if verify:
-        verify_files(folder)
-    ratings, users, movies, genres, occupations = _parse(folder)
+    try:
+        folder = _locate(root, download)
+        if verify:
+            verify_files(folder)
+    except DataError as error:
+        raise DataError(str(error)) from None  # one message, no chained traceback
+    try:
+        ratings, users, movies, genres, occupations = _parse(folder)
+    except (OSError, ValueError, IndexError) as error:
+        raise DataError(f"{folder}: cannot parse the ml-100k files ({error}); load with verify=True") from None
     if len(users) != N_USERS or len(movies) != N_MOVIES or len(ratings) != N_RATINGS:
         raise DataError(f"{folder}: expected {N_RATINGS} ratings, {N_USERS} users, {N_MOVIES} movies")
 
@@ -295,6 +401,13 @@ def load_movielens(root=None, join: str = "correct", *, download: bool = False, 
         join=join,
         root=folder,
     )
+
+
+def require_movielens(join: str = "correct") -> MovieLens:
+    """The data set for a chapter: :func:`load_movielens` with its defaults (downloading into the
+    cache when nothing else is configured). Without a copy and without network it raises one
+    :class:`DataError` that names what is missing and the two ways to provide it."""
+    return load_movielens(join=join)
 
 
 def validation_split(n_samples: int, fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -23,8 +23,14 @@ writes, under ``--out`` (default ``results/``):
 * ``NAME.json`` — provenance: the configuration, seeds, git commit, package versions,
   device, and the wall time of every session that added runs.
 
-An interrupted sweep resumes: runs with all their epochs in the CSV are skipped, rows of a
-run cut off mid-write are dropped (the file is rewritten atomically) and the run is redone.
+An interrupted sweep resumes: runs with all their epochs in the CSV are skipped, the rows of
+the one run cut off mid-write are set aside (saying so; the file is cut back atomically to
+its last finished run) and that run is redone. Everything else about an existing file is
+checked, not assumed: one session at a time holds ``NAME.lock`` (naming its holder; a second
+session refuses); the CSV is parsed strictly and each row must belong to this configuration
+(preset, variant, join, method, step size, epochs, data counts), with or without the JSON; a
+damaged or foreign file is refused with the file and line, never rewritten. Nothing is
+written before the first chunk is trained, and every write is atomic or cut back on failure.
 
 Splits: a variant with ``held_out=True`` trains on a fixed, seeded 80 % of its ratings and
 evaluates the other 20 % after every epoch, 10 % as the validation split and 10 % as the test
@@ -37,15 +43,20 @@ the same initial parameters and the same shuffles), so methods differ only by th
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import glob
 import io
 import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -56,7 +67,22 @@ import numpy as np
 
 from ..errors import FMInputError, ResultsError
 
-__all__ = ["Variant", "Preset", "PRESETS", "run_experiment", "load_results", "COLUMNS", "step_sizes", "ResultsError"]
+try:
+    import fcntl
+except ImportError:  # not on Windows: an exclusive create stands in (see _exclusive)
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "Variant",
+    "Preset",
+    "PRESETS",
+    "run_experiment",
+    "load_results",
+    "COLUMNS",
+    "step_sizes",
+    "ResultsError",
+    "ResultsWarning",
+]
 
 COLUMNS = [
     "preset",
@@ -267,40 +293,219 @@ def _data_key(preset: Preset) -> dict:
 # --------------------------------------------------------------------------- results file
 
 
+class ResultsWarning(UserWarning):
+    """Rows of an unfinished run were dropped from a results file; the run is trained again."""
+
+
+HEADER = ",".join(COLUMNS) + "\n"
+_INT_COLUMNS = ("eta_index", "attempt", "seed", "epoch", "n_train", "n_val", "n_test")
+_FLOAT_COLUMNS = ("eta", "train_loss", "val_loss", "test_loss", "v_rms", "w0")
+_INT = re.compile(r"-?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|-?inf")
+_REPAIR = (
+    "restore the file from a backup or version control, or move it away to start over "
+    "(finished runs are never dropped silently)"
+)
+
+
 def _run_key(row) -> tuple:
     return (row["variant"], row["method"], int(row["eta_index"]), int(row["attempt"]))
 
 
+def _describe(key: tuple) -> str:
+    variant, method, j, a = key
+    return f"run (variant {variant}, method {method}, eta_index {j}, attempt {a})"
+
+
+@dataclass
+class _ResultsFile:
+    """A results CSV read line by line: its complete rows and where a cut-off last write starts."""
+
+    path: Path
+    raw: bytes
+    rows: list[dict]  # complete lines, in file order, numbers converted
+    lines: list[int]  # 1-based line number of each row
+    ends: list[int]  # byte offset just after each row's newline
+    header_end: int  # byte offset just after the header line (0 if there is none)
+    cut_line: int | None  # line number of a last line without its newline (an interrupted write)
+
+
+def _parse_row(text: str, path: Path, lineno: int) -> dict:
+    fields = next(csv.reader([text]), [])
+    if len(fields) != len(COLUMNS):
+        raise ResultsError(
+            f"{path}, line {lineno}: {len(fields)} fields where a row has {len(COLUMNS)} "
+            f"({','.join(COLUMNS)}): the file is damaged; {_REPAIR}"
+        )
+    row: dict = dict(zip(COLUMNS, fields))
+    for c in COLUMNS:
+        value = row[c]
+        if c in _INT_COLUMNS:
+            ok = _INT.fullmatch(value) is not None and int(value) >= 0
+            row[c] = int(value) if ok else value
+        elif c in _FLOAT_COLUMNS:
+            ok = _FLOAT.fullmatch(value) is not None
+            row[c] = float(value) if ok else value
+            ok = ok and (c != "eta" or (math.isfinite(row[c]) and row[c] > 0))
+        else:
+            ok = value != "" and value == value.strip()
+        if not ok:
+            raise ResultsError(f"{path}, line {lineno}: column {c} holds {value!r}: the file is damaged; {_REPAIR}")
+    if row["epoch"] < 1 or row["seed"] != row["attempt"]:
+        raise ResultsError(
+            f"{path}, line {lineno}: epoch {row['epoch']}, seed {row['seed']}, attempt {row['attempt']} "
+            f"(epochs count from 1 and attempt a uses seed a): the file is damaged; {_REPAIR}"
+        )
+    return row
+
+
+def _read_results(path: Path) -> _ResultsFile:
+    """Parse ``path`` strictly: a damaged line raises ResultsError naming the file and line; only
+    a last line without its newline (a write cut off by an interruption) is set aside."""
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise ResultsError(
+            f"{path}, line 1: the file starts with a UTF-8 byte-order mark, so another program re-saved "
+            f"it and it may differ elsewhere too; {_REPAIR}"
+        )
+    parsed = _ResultsFile(path, raw, [], [], [], 0, None)
+    pos, lineno = 0, 0
+    while pos < len(raw):
+        lineno += 1
+        nl = raw.find(b"\n", pos)
+        if nl < 0:  # the last write was cut off inside this line
+            if lineno == 1 and not HEADER.encode().startswith(raw[pos:]):
+                raise ResultsError(f"{path}, line 1: not the results header {HEADER.strip()!r}; {_REPAIR}")
+            parsed.cut_line = lineno
+            break
+        try:
+            text = raw[pos:nl].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ResultsError(f"{path}, line {lineno}: not UTF-8 text: the file is damaged; {_REPAIR}") from None
+        if lineno == 1:
+            if text + "\n" != HEADER:
+                raise ResultsError(
+                    f"{path}, line 1: {text[:120]!r} is not the results header {HEADER.strip()!r}: "
+                    f"not a results file of this version, or damaged; {_REPAIR}"
+                )
+            parsed.header_end = nl + 1
+        else:
+            parsed.rows.append(_parse_row(text, path, lineno))
+            parsed.lines.append(lineno)
+            parsed.ends.append(nl + 1)
+        pos = nl + 1
+    return parsed
+
+
 def load_results(path) -> list[dict]:
-    """Rows of a results CSV as dicts with numbers converted (val_loss, test_loss may be NaN)."""
-    rows = []
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            if None in row or any(row.get(c) in (None, "") for c in COLUMNS if c not in ("val_loss", "test_loss")):
-                continue  # a line cut off mid-write
-            out = dict(row)
-            for c in ("eta", "train_loss", "val_loss", "test_loss", "v_rms", "w0"):
-                out[c] = float(row[c]) if row[c] not in ("", None) else math.nan
-            for c in ("eta_index", "attempt", "seed", "epoch", "n_train", "n_val", "n_test"):
-                out[c] = int(row[c])
-            rows.append(out)
-    return rows
+    """Rows of a results CSV as dicts with numbers converted (val_loss, test_loss may be NaN).
+
+    A damaged file raises :class:`ResultsError` naming the file and line; a last line without
+    its newline (a write in progress or cut off) is not a row and is skipped.
+    """
+    return _read_results(Path(path)).rows
 
 
-def _complete_runs(path: Path, epochs: int) -> tuple[set, list[dict]]:
-    """Keys of runs whose ``epochs`` rows are all present; the rows of those runs."""
+def _check_row(row: dict, preset: Preset, epochs: int, path: Path, lineno: int) -> None:
+    """Refuse a row that the configuration (all of ``preset``'s runs, ``epochs`` epochs) cannot produce."""
+    other = (
+        "the file holds runs of a different configuration; pass another --out folder, or move the "
+        "file away to start over"
+    )
+    where = f"{path}, line {lineno}"
+    if row["preset"] != preset.name:
+        raise ResultsError(f"{where}: the row belongs to preset {row['preset']!r}, not {preset.name!r}: {other}")
+    variants = {v.name: v for v in preset.variants}
+    v = variants.get(row["variant"])
+    if v is None or v.join != row["join"] or row["method"] not in v.etas:
+        raise ResultsError(
+            f"{where}: variant {row['variant']!r} (join {row['join']}) with method {row['method']!r} is not "
+            f"part of preset {preset.name!r}: {other}"
+        )
+    etas = v.etas[row["method"]]
+    if row["eta_index"] >= len(etas) or not math.isclose(row["eta"], etas[row["eta_index"]], rel_tol=1e-12):
+        raise ResultsError(
+            f"{where}: step size {row['eta']!r} at eta_index {row['eta_index']} is not this preset's "
+            f"({len(etas)} step sizes for {row['method']}): {other}"
+        )
+    if row["epoch"] > epochs:
+        raise ResultsError(
+            f"{where}: epoch {row['epoch']}, but this configuration trains {epochs} epochs (another --epochs?): {other}"
+        )
+
+
+@dataclass
+class _Resume:
+    """What an existing results file contributes: its finished runs and the bytes to keep."""
+
+    done: set
+    kept: list[dict]
+    keep_bytes: int  # the file is cut back to this length before new rows are appended
+    dropped: list[str]  # what was set aside, in words
+
+
+def _finished_runs(path: Path, preset: Preset, epochs: int) -> _Resume:
+    """The finished runs of ``path`` for ``preset`` (all its runs) trained ``epochs`` epochs.
+
+    A file is a sequence of run blocks (epochs 1 … E of one run, in order), as the sweep
+    appends them; only the last block may be incomplete (an interrupted write): it and a
+    cut-off last line are set aside, to be redone. Anything else (a damaged or foreign row, a
+    run twice, a block cut short in the middle) raises :class:`ResultsError` naming the line.
+    """
     if not path.exists():
-        return set(), []
-    try:
-        rows = load_results(path)
-    except (ValueError, csv.Error):
-        rows = []
-    by_key: dict[tuple, list[dict]] = {}
-    for row in rows:
-        by_key.setdefault(_run_key(row), []).append(row)
-    done = {key for key, rs in by_key.items() if sorted(r["epoch"] for r in rs) == list(range(1, epochs + 1))}
-    kept = [r for r in rows if _run_key(r) in done]
-    return done, kept
+        return _Resume(set(), [], 0, [])
+    parsed = _read_results(path)
+    blocks: list[list[int]] = []  # row positions of each run block, in file order
+    first_line: dict[tuple, int] = {}
+    counts: dict[str, tuple] = {}
+    for i, row in enumerate(parsed.rows):
+        lineno = parsed.lines[i]
+        _check_row(row, preset, epochs, path, lineno)
+        sizes = (row["n_train"], row["n_val"], row["n_test"])
+        seen = counts.setdefault(row["variant"], (*sizes, lineno))
+        if seen[:3] != sizes:
+            raise ResultsError(
+                f"{path}, line {lineno}: n_train, n_val, n_test = {sizes} but line {seen[3]} of "
+                f"the same variant has {seen[:3]}: rows of different data set-ups; {_REPAIR}"
+            )
+        key = _run_key(row)
+        if row["epoch"] == 1:
+            if blocks and len(blocks[-1]) != epochs:
+                last = blocks[-1]
+                raise ResultsError(
+                    f"{path}, lines {parsed.lines[last[0]]}-{parsed.lines[last[-1]]}: "
+                    f"{_describe(_run_key(parsed.rows[last[0]]))} stops after epoch {len(last)} of {epochs} "
+                    f"although more rows follow (line {lineno}): the file was edited or damaged; {_REPAIR}"
+                )
+            if key in first_line:
+                raise ResultsError(
+                    f"{path}, line {lineno}: {_describe(key)} is already in the file (line {first_line[key]}): "
+                    f"two sessions wrote into the same file; {_REPAIR}"
+                )
+            first_line[key] = lineno
+            blocks.append([i])
+        else:
+            prev = parsed.rows[blocks[-1][-1]] if blocks else None
+            if prev is None or _run_key(prev) != key or prev["epoch"] != row["epoch"] - 1:
+                raise ResultsError(
+                    f"{path}, line {lineno}: epoch {row['epoch']} of {_describe(key)} does not follow epoch "
+                    f"{row['epoch'] - 1} of the same run: rows were reordered or lost; {_REPAIR}"
+                )
+            blocks[-1].append(i)
+    dropped = []
+    if parsed.cut_line is not None:
+        dropped.append(f"line {parsed.cut_line} (cut off by an interrupted write)")
+    if blocks and len(blocks[-1]) < epochs:
+        last = blocks.pop()
+        first, end = parsed.lines[last[0]], parsed.lines[last[-1]]
+        dropped.append(
+            f"{f'line {first}' if first == end else f'lines {first}-{end}'} "
+            f"({_describe(_run_key(parsed.rows[last[0]]))} stopped after epoch {len(last)} of {epochs})"
+        )
+    done = {_run_key(parsed.rows[b[0]]) for b in blocks}
+    kept = [parsed.rows[i] for b in blocks for i in b]
+    keep_bytes = parsed.ends[blocks[-1][-1]] if blocks else parsed.header_end
+    return _Resume(done, kept, keep_bytes, dropped)
 
 
 def _format_rows(rows: list[dict]) -> str:
@@ -311,20 +516,151 @@ def _format_rows(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` by ``data`` all at once: a unique temporary file in the same folder,
+    flushed to disk, then renamed. On any failure (a full disk) the temporary file is removed
+    and ``path`` is left as it was."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o644)
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
 
 
 def _append(path: Path, rows: list[dict]) -> None:
-    with open(path, "a") as fh:
-        fh.write(_format_rows(rows))
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append ``rows`` in one write, flushed to disk; a new file is created whole, with its header.
+    A failed write (a full disk) is cut back so that the file ends with a complete row."""
+    text = _format_rows(rows)
+    if not path.exists() or path.stat().st_size == 0:
+        _atomic_write(path, HEADER + text)
+        return
+    with open(path, "a", encoding="utf-8", newline="") as fh:
+        size = fh.tell()
+        try:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                fh.truncate(size)
+            raise
+
+
+def _read_provenance(path: Path, name: str) -> dict | None:
+    if not path.exists():
+        return None
+    advice = (
+        "restore it from a backup or version control, or move it away: the results CSV alone is "
+        "enough to resume (its rows are checked against the configuration)"
+    )
+    try:
+        prov = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(f"{path} is damaged ({error}); {advice}") from None
+    if not isinstance(prov, dict) or not isinstance(prov.get("sessions", []), list):
+        raise ResultsError(f"{path} is not an fmedu provenance file; {advice}")
+    if prov.get("preset", name) != name:
+        raise ResultsError(
+            f"{path} records preset {prov.get('preset')!r}, not {name!r}: pass another --out folder, or {advice}"
+        )
+    prov.setdefault("sessions", [])
+    return prov
+
+
+# --------------------------------------------------------------------------- one writer per file
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        return f"pid {info['pid']} on {info['host']}, started {info['started']} ({info['command']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that is still starting"
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path, name: str):
+    """Hold ``out/NAME.lock`` for the whole session: a second run on the same results refuses.
+
+    The lock file names its holder (pid, host, start, command). With ``fcntl`` the lock is an
+    advisory ``flock`` that the system releases when the holder dies, even by SIGKILL; a lock
+    file left behind by a killed run is therefore taken over. The file is removed on exit.
+    """
+    path = out / f"{name}.lock"
+    info = json.dumps(
+        {
+            "pid": os.getpid(),
+            "host": platform.node(),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+        }
+    )
+    busy = ResultsError  # raised below with the holder's details
+    if fcntl is None:  # no flock: an exclusive create; a stale file must be removed by hand
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise busy(
+                f"{out / name}.csv is being written by another run: {_holder(path)}. Wait for it to "
+                f"finish or use another --out folder; if no such run is alive, delete {path}"
+            ) from None
+    else:
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise busy(
+                    f"{out / name}.csv is being written by another run: {_holder(path)}. Wait for it to "
+                    "finish, or use another --out folder"
+                ) from None
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the previous holder removed the file meanwhile: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, info.encode())
+        os.fsync(fd)
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def _remove_stale_temporaries(out: Path, name: str) -> None:
+    """Temporary files of :func:`_atomic_write` left by a killed session (ours by their name)."""
+    for stem in (f"{name}.csv", f"{name}.json"):
+        for tmp in out.glob(f".{glob.escape(stem)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -343,18 +679,50 @@ def _load_variant(variant: Variant, root=None):
     return idx, nnz, y, ds.n_features, train_rows, val_rows, test_rows
 
 
+def _positive_int(value, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise FMInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_methods(preset: Preset, methods) -> list[str] | None:
+    if methods is None:
+        return None
+    if isinstance(methods, str) or not all(isinstance(m, str) for m in methods):
+        raise FMInputError(f"methods must be a list of method names, e.g. ['prox', 'adam'], got {methods!r}")
+    methods = list(methods)
+    offered = sorted({m for v in preset.variants for m in v.etas})
+    if not methods:
+        raise FMInputError(f"methods is empty: name at least one of {', '.join(offered)}")
+    unknown = [m for m in methods if m not in ALL_METHODS]
+    if unknown:
+        raise FMInputError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(ALL_METHODS)}")
+    absent = [m for m in methods if m not in offered]
+    if absent:
+        raise FMInputError(
+            f"method(s) {', '.join(absent)} not in preset {preset.name!r}, so no runs are left for them; "
+            f"its methods are {', '.join(offered)}"
+        )
+    return methods
+
+
 def _select(preset: Preset, methods=None, attempts=None, epochs=None) -> Preset:
     variants = []
     for v in preset.variants:
         etas = {m: e for m, e in v.etas.items() if methods is None or m in methods}
         if etas:
-            variants.append(Variant(v.name, v.join, etas, attempts or v.attempts, v.subset, v.held_out))
+            count = v.attempts if attempts is None else attempts
+            variants.append(Variant(v.name, v.join, etas, count, v.subset, v.held_out))
     if not variants:
         raise FMInputError(
             f"no runs left in preset {preset.name!r} after choosing methods {methods}; "
             f"its methods are {sorted({m for v in preset.variants for m in v.etas})}"
         )
-    return Preset(preset.name, preset.description, epochs or preset.epochs, tuple(variants), preset.k)
+    return Preset(
+        preset.name, preset.description, preset.epochs if epochs is None else epochs, tuple(variants), preset.k
+    )
 
 
 def _chunks(preset: Preset, done: set, device: str) -> list[list]:
@@ -425,9 +793,17 @@ def run_experiment(
 ) -> dict:
     """Run (or resume) preset ``name``; returns the provenance dict written next to the CSV.
 
-    ``methods`` / ``attempts`` restrict or extend the runs (a later call can add runs to the
-    same file); ``epochs`` changes the configuration (and therefore needs a fresh ``out``).
-    ``on_chunk(done_runs)`` is called after each chunk is on disk (tests interrupt there).
+    ``methods`` (names from the preset) / ``attempts`` restrict or extend the runs (a later call
+    can add runs to the same file); ``epochs`` changes the configuration (and therefore needs a
+    fresh ``out``). ``on_chunk(done_runs)`` is called after each chunk is on disk (tests
+    interrupt there).
+
+    Safety: one session at a time per results file (``out/NAME.lock`` names the holder; a
+    second one raises :class:`ResultsError`); an existing CSV is parsed strictly and every row
+    checked against this configuration (a damaged or foreign file is refused, naming the file
+    and line, and never rewritten); only the rows of a run cut off by an interruption are set
+    aside (with a :class:`ResultsWarning`) and that run is redone. Nothing is written before
+    the first chunk is trained, and every write is atomic or cut back on failure.
     """
     from .. import engine
 
@@ -435,6 +811,10 @@ def run_experiment(
         raise FMInputError(f"unknown experiment {name!r}; choose one of {', '.join(PRESETS)}")
     if device not in ("cpu", "cuda"):
         raise FMInputError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    methods = _check_methods(PRESETS[name], methods)
+    attempts = _positive_int(attempts, "attempts")
+    epochs = _positive_int(epochs, "epochs")
+    threads = _positive_int(threads, "threads")
     if device == "cuda":
         from ..engine import cuda  # needs numba-cuda: a clear FMInputError without it
 
@@ -443,25 +823,48 @@ def run_experiment(
     preset = _select(PRESETS[name], methods, attempts, epochs)
     engine.set_threads(threads)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FMInputError(f"--out {out} is a file, not a folder")
+    created = [p for p in [out, *out.parents] if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        with _exclusive(out, name):
+            _remove_stale_temporaries(out, name)
+            return _sweep_locked(name, out, preset, device, methods, attempts, epochs, data_root, progress, on_chunk)
+    finally:
+        for folder in created:  # innermost first; only folders made here, and only if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, epochs, data_root, progress, on_chunk):
+    from .. import engine
+
     csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
-    prov = json.loads(json_path.read_text()) if json_path.exists() else None
+    prov = _read_provenance(json_path, name)
+    resume = _finished_runs(csv_path, PRESETS[name], preset.epochs)
     key = _data_key(preset)
-    if prov is not None and csv_path.exists():
+    if prov is not None and resume.kept:
         old = prov.get("data_key") or {}
         same = (
             old.get("epochs") == key["epochs"]
             and old.get("k") == key["k"]
-            and all(old.get("variants", {}).get(name, setup) == setup for name, setup in key["variants"].items())
+            and all(old.get("variants", {}).get(vn, setup) == setup for vn, setup in key["variants"].items())
         )
         if not same:
             raise ResultsError(
                 f"{csv_path} holds runs of a different configuration ({old}); "
-                "pass another --out folder or delete the old files to start over"
+                "pass another --out folder or move the old files away to start over"
             )
         key = {**key, "variants": {**old.get("variants", {}), **key["variants"]}}
-    done, kept = _complete_runs(csv_path, preset.epochs)
-    _atomic_write(csv_path, ",".join(COLUMNS) + "\n" + _format_rows(kept))  # drop cut-off runs
+    done = resume.done
+    if resume.dropped:
+        note = (
+            f"{csv_path}: set aside {'; '.join(resume.dropped)}; the unfinished run is trained again, "
+            f"{len(done)} finished runs are kept"
+        )
+        warnings.warn(note, ResultsWarning, stacklevel=3)
+        _atomic_write(csv_path, _read_prefix(csv_path, resume.keep_bytes))
     if prov is None:
         prov = {"preset": name, "description": preset.description, "sessions": []}
     prov.update(
@@ -481,11 +884,13 @@ def run_experiment(
         "wall_s": 0.0,
         "selection": {
             "methods": list(methods) if methods else "all",
-            "attempts": attempts or "preset",
+            "attempts": attempts if attempts is not None else "preset",
             "epochs": preset.epochs,
         },
         "command_line": " ".join(sys.argv),
     }
+    if resume.dropped:
+        session["set_aside"] = resume.dropped
     prov["sessions"].append(session)
 
     chunks = _chunks(preset, done, device)
@@ -506,6 +911,7 @@ def run_experiment(
             v = members[0][0]
             if v.name not in data_cache:
                 data_cache[v.name] = _load_variant(v, data_root)
+                _check_counts(csv_path, resume.kept, v.name, data_cache[v.name])
             idx, nnz, y, n_features, train_rows, val_rows, test_rows = data_cache[v.name]
             runs = [engine.Run(method, eta, a) for _, method, _, eta, a in members]
             if bar is not None:
@@ -530,7 +936,7 @@ def run_experiment(
             session["wall_s"] = round(time.perf_counter() - start, 3)
             prov["runs_complete"] = done_here + session["runs_added"]
             prov["runs_total"] = total
-            prov["wall_s_total"] = round(sum(s["wall_s"] for s in prov["sessions"]), 3)
+            prov["wall_s_total"] = round(sum(s.get("wall_s", 0.0) for s in prov["sessions"]), 3)
             _atomic_write(json_path, json.dumps(prov, indent=1) + "\n")
             if bar is not None:
                 bar.update(len(members))
@@ -543,6 +949,23 @@ def run_experiment(
     session["wall_s"] = round(time.perf_counter() - start, 3)
     prov["runs_complete"] = done_here + session["runs_added"]
     prov["runs_total"] = total
-    prov["wall_s_total"] = round(sum(s["wall_s"] for s in prov["sessions"]), 3)
+    prov["wall_s_total"] = round(sum(s.get("wall_s", 0.0) for s in prov["sessions"]), 3)
     _atomic_write(json_path, json.dumps(prov, indent=1) + "\n")
     return prov
+
+
+def _read_prefix(path: Path, length: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(length)
+
+
+def _check_counts(path: Path, kept: list[dict], variant: str, loaded: tuple) -> None:
+    """The finished runs of ``variant`` were trained on the data set-up just loaded."""
+    sizes = (len(loaded[4]), len(loaded[5]), len(loaded[6]))
+    for row in kept:
+        if row["variant"] == variant and (row["n_train"], row["n_val"], row["n_test"]) != sizes:
+            raise ResultsError(
+                f"{path}: finished runs of variant {variant} were trained on n_train, n_val, n_test = "
+                f"{row['n_train']}, {row['n_val']}, {row['n_test']}, but the data now gives {sizes}: another "
+                "data set-up; pass another --out folder or move the file away to start over"
+            )

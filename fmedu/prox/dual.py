@@ -17,9 +17,10 @@ from typing import Literal, NamedTuple, overload
 
 from torch import Tensor
 
-from ..validation import check_label, check_z
+from ..errors import FMInputError
+from ..validation import check_label, check_one_sample, check_params
 from . import scalar
-from .bounds import s_eigenvalues, solve_vectors
+from .bounds import solve_vectors
 
 __all__ = [
     "GOLDEN_TOL",
@@ -70,8 +71,14 @@ class SampleScalars(NamedTuple):
         return self.B + 0.5 * (self.C - self.A)
 
 
-def sample_scalars(idx: Tensor, w0: Tensor, w: Tensor, V: Tensor) -> SampleScalars:
-    """B = w0 + Σ_idx w_i, A = Σ_idx ‖v_i‖², C = ‖Σ_idx v_i‖², d = len(idx): O(nnz·k)."""
+def sample_scalars(idx: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool = True) -> SampleScalars:
+    """B = w0 + Σ_idx w_i, A = Σ_idx ‖v_i‖², C = ‖Σ_idx v_i‖², d = len(idx): O(nnz·k).
+
+    ``idx``: the distinct feature indices of one sample (checked unless ``check=False``).
+    """
+    if check:
+        check_params(w0, w, V)
+        idx = check_one_sample(idx, V.shape[0])
     rows = V[idx]  # (nnz, k), a copy
     total = rows.sum(0)  # (k,): s = Σ v_i
     return SampleScalars(
@@ -82,24 +89,36 @@ def sample_scalars(idx: Tensor, w0: Tensor, w: Tensor, V: Tensor) -> SampleScala
     )
 
 
-def conjugate(z: float) -> float:
-    """h*(z) = z log z + (1−z) log(1−z) on [0, 1] (0 log 0 = 0): the negative entropy.
+def _sign(y) -> int:
+    """The label as the integer +1 or −1 (validated), so that sympy inputs stay exact."""
+    return 1 if check_label(y) > 0 else -1
 
-    Outside [0, 1] the conjugate of the logistic loss is +∞ (chapter 05, erratum E9); this
-    function refuses such z.
+
+def conjugate(z: float) -> float:
+    """h*(z) = sup_t t z − log(1 + eᵗ), the convex conjugate of the logistic function log(1 + eᵗ).
+
+    On [0, 1] it is the negative entropy z log z + (1−z) log(1−z) (0 log 0 = 0); outside
+    [0, 1] the supremum is +∞ (chapter 05, erratum E9: the proximal-point blog post writes 0
+    there), which is what keeps the dual variable in [0, 1]. Returns ``math.inf`` there.
     """
-    z = check_z(z)
+    value = float(z)
+    if math.isnan(value):
+        raise FMInputError(f"z (dual variable) must be a real number, got {z!r}")
+    if not (0.0 <= value <= 1.0):
+        return math.inf
 
     def xlogx(t: float) -> float:
         return t * math.log(t) if t > 0 else 0.0
 
-    return xlogx(z) + xlogx(1.0 - z)
+    return xlogx(value) + xlogx(1.0 - value)
 
 
 def q1(z: float, B: float, d: int, y: float, eta: float) -> float:
-    """q1(z) = min over (w0, w) = −y B z − η (1 + d) z² / 2: a concave parabola."""
-    y = check_label(y)
-    return -y * float(B) * z - 0.5 * eta * (1 + d) * z * z
+    """q1(z) = min over (w0, w) = −y B z − η (1 + d) z² / 2: a concave parabola.
+
+    Sympy symbols for ``z``, ``B`` and ``eta`` pass through (chapter 05 derives it).
+    """
+    return -_sign(y) * B * z - eta * (1 + d) * z * z / 2
 
 
 def q2(z: float, V_idx: Tensor, y: float, eta: float) -> float:
@@ -123,9 +142,14 @@ def q(z: float, B: float, V_idx: Tensor, y: float, eta: float) -> float:
 
 
 def q2_reduced(z: float, s: SampleScalars, y: float, eta: float) -> float:
-    """q2(z) from the sample scalars: [A − m/λ_mean − p/λ_perp] / (2η)."""
-    lam_mean, lam_perp = s_eigenvalues(s.d, eta, y, z)
-    return (s.A - s.mean_energy / lam_mean - s.perp_energy / lam_perp) / (2 * eta)
+    """q2(z) from the sample scalars: [A − C/(d·D) − (A − C/d)/E]/(2η) (:func:`scalar.q2_value`).
+
+    Sympy symbols for ``z``, ``eta`` and the scalars pass through (chapter 05 checks the
+    formula against its derivation); ``y`` is a label ±1.
+    """
+    if s.d == 0:
+        return 0.0
+    return scalar.q2_value(z, s.A, s.C, s.d, eta, _sign(y))
 
 
 def q_reduced(z: float, s: SampleScalars, y: float, eta: float) -> float:
@@ -134,21 +158,26 @@ def q_reduced(z: float, s: SampleScalars, y: float, eta: float) -> float:
 
 
 def prediction_after(z: float, s: SampleScalars, y: float, eta: float) -> float:
-    """ŷ(θ(z)): the prediction at the minimiser of φ(·, z); at z = 0 it is ŷ(θ_t)."""
-    y = check_label(y)
-    return scalar.prediction_after(z, s.B, s.A, s.C, float(s.d), eta, y)[0]
+    """ŷ(θ(z)): the prediction at the minimiser of φ(·, z); at z = 0 it is ŷ(θ_t).
+
+    Accepts sympy symbols for ``z``, ``eta`` and the scalars (chapter 05).
+    """
+    return scalar.prediction_after(z, s.B, s.A, s.C, s.d, eta, _sign(y))[0]
 
 
 def q_prime(z: float, s: SampleScalars, y: float, eta: float) -> float:
     """q'(z) = −y ŷ(θ(z)) − log(z/(1−z)) for z ∈ (0, 1) (envelope theorem)."""
-    return -check_label(y) * prediction_after(z, s, y, eta) - scalar.logit(z)
+    return -_sign(y) * prediction_after(z, s, y, eta) - scalar.logit(z)
 
 
 def q_second(z: float, s: SampleScalars, y: float, eta: float) -> float:
-    """q''(z) = −y dŷ(θ(z))/dz − 1/(z(1−z)), negative below the step-size bound."""
-    y = check_label(y)
-    slope = scalar.prediction_after(z, s.B, s.A, s.C, float(s.d), eta, y)[1]
-    return -y * slope - 1.0 / (z * (1.0 - z))
+    """q''(z) = −y dŷ(θ(z))/dz − 1/(z(1−z)), negative below the step-size bound.
+
+    Accepts sympy symbols for ``z``, ``eta`` and the scalars (chapter 05 derives it).
+    """
+    sign = _sign(y)
+    slope = scalar.prediction_after(z, s.B, s.A, s.C, s.d, eta, sign)[1]
+    return -sign * slope - 1 / (z * (1 - z))
 
 
 _INVPHI = (math.sqrt(5.0) - 1.0) / 2.0  # 1/φ ≈ 0.618

@@ -2,7 +2,7 @@
 
 Used by chapter 05 (erratum E3, cost per step), notebook 06 and the benchmarks.
 
-:class:`PublishedProxTrainer` follows the blog's algorithm operation for operation: per
+:class:`PublishedProxTrainer` follows the proximal-point blog post's algorithm operation for operation: per
 step it caches the bias sum, the block V[idx] and its column sums; the dual function
 q(z) = q1(z) + q2(z) − h*(z) is evaluated with torch operations on that block at every call
 (q2 solves S(z) V = V_t by formula (C) and evaluates the objective there); z* is the
@@ -23,8 +23,10 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..validation import check_eta, check_label, check_params
+from ..errors import FMInputError
+from ..validation import check_eta, check_label, check_one_sample, check_params
 from .dual import GOLDEN_TOL, conjugate, golden_section_max
+from .step import check_step_size
 
 __all__ = ["PublishedProxTrainer"]
 
@@ -35,10 +37,21 @@ class PublishedProxTrainer:
     Holds its own copies of the parameters (``self.w0`` scalar, ``self.w`` ``(n,)``,
     ``self.V`` ``(n, k)``, any float dtype) and updates them in place with :meth:`step`.
     ``fix_write`` selects the published (lost) or the corrected latent-vector write.
+    :meth:`step` validates the sample like :class:`fmedu.prox.ProxTrainer` and refuses a step
+    size at or beyond the exact convexity bound (:func:`fmedu.prox.check_step_size`: z* is
+    picked from the same q, which is concave only below it) unless ``allow_beyond_bound=True``.
     """
 
     def __init__(
-        self, w0: Tensor, w: Tensor, V: Tensor, eta: float, *, fix_write: bool = False, tol: float = GOLDEN_TOL
+        self,
+        w0: Tensor,
+        w: Tensor,
+        V: Tensor,
+        eta: float,
+        *,
+        fix_write: bool = False,
+        tol: float = GOLDEN_TOL,
+        allow_beyond_bound: bool = False,
     ):
         check_params(w0, w, V)
         self.w0 = w0.detach().clone()
@@ -46,7 +59,10 @@ class PublishedProxTrainer:
         self.V = V.detach().clone()
         self.eta = check_eta(eta)
         self.fix_write = bool(fix_write)
-        self.tol = tol
+        if not (isinstance(tol, int | float) and 0 < tol < 1):
+            raise FMInputError(f"tol (golden-section tolerance on z) must be a number in (0, 1), got {tol!r}")
+        self.tol = float(tol)
+        self.allow_beyond_bound = bool(allow_beyond_bound)
 
     def params(self) -> tuple[Tensor, Tensor, Tensor]:
         """The current (w0, w, V) — the trainer's own tensors, not copies."""
@@ -82,8 +98,10 @@ class PublishedProxTrainer:
     # ---- the step ------------------------------------------------------------------------
 
     def step(self, idx: Tensor, y) -> float:
-        """One step on the sample with ones at ``idx`` and label ``y`` (±1); returns z*."""
+        """One step on the sample with ones at ``idx`` (distinct) and label ``y`` (±1); returns z*."""
+        idx = check_one_sample(idx, self.V.shape[0])
         y = check_label(y)
+        check_step_size(self.eta, int(idx.numel()), y, allow_beyond_bound=self.allow_beyond_bound)
         self._cache(idx)
         lo, hi, _ = golden_section_max(lambda z: self.q(y, z), 0.0, 1.0, self.tol)
         z = (lo + hi) / 2

@@ -12,20 +12,30 @@ import scipy.optimize
 import torch
 from torch import Tensor
 
+from ..errors import FMInputError
 from ..losses import logistic_loss
 from ..model import predict_sparse
-from ..validation import check_label
+from ..validation import check_eta, check_label, check_one_sample, check_params
 from .scalar import sigmoid
 from .step import ProxResult
 
 __all__ = ["prox_objective", "minimise_numerically", "kkt_residual"]
 
 
+def _check_sample(idx, y, w0: Tensor, w: Tensor, V: Tensor, eta) -> tuple[Tensor, float, float]:
+    """The checks of :func:`fmedu.prox.prox_step` except the bound (the references also run beyond it)."""
+    check_params(w0, w, V)
+    return check_one_sample(idx, V.shape[0]), check_label(y), check_eta(eta)
+
+
 def prox_objective(
     idx: Tensor, y: float, w0: Tensor, w: Tensor, V: Tensor, eta: float, w0_t: Tensor, w_t: Tensor, V_t: Tensor
 ) -> Tensor:
     """F(θ) = log(1 + exp(−y ŷ(θ))) + ‖θ − θ_t‖²/(2η) as a differentiable scalar tensor."""
-    y = check_label(y)
+    idx, y, eta = _check_sample(idx, y, w0, w, V, eta)
+    check_params(w0_t, w_t, V_t)
+    if V_t.shape != V.shape:
+        raise FMInputError(f"V_t has shape {tuple(V_t.shape)} but V has {tuple(V.shape)}; they must match")
     loss = logistic_loss(predict_sparse(idx, w0, w, V, check=False), torch.tensor(y, dtype=V.dtype))
     move = (w0 - w0_t).square() + (w - w_t).square().sum() + (V - V_t).square().sum()
     return loss + move / (2 * eta)
@@ -50,7 +60,7 @@ def minimise_numerically(
     several starting points when F is not convex. The returned ``z`` is σ(−y ŷ) at the
     solution (the dual variable it implies).
     """
-    y = check_label(y)
+    idx, y, eta = _check_sample(idx, y, w0, w, V, eta)
     d, k = int(idx.numel()), V.shape[1]
     local = torch.arange(d)  # the sample's rows, renumbered 0..d-1
 
@@ -86,6 +96,6 @@ def minimise_numerically(
 
 def kkt_residual(result: ProxResult, idx: Tensor, y: float, w0: Tensor, w: Tensor, V: Tensor, eta: float) -> float:
     """max |∇F| at ``result``'s parameters (autograd, float64): 0 exactly at a stationary point."""
-    p = [t.detach().clone().requires_grad_(True) for t in (result.w0, result.w, result.V)]
-    F = prox_objective(idx, y, p[0], p[1], p[2], eta, w0, w, V)
-    return max(float(g.abs().max()) for g in torch.autograd.grad(F, p))
+    a0, a, A = (t.detach().clone().requires_grad_(True) for t in (result.w0, result.w, result.V))
+    F = prox_objective(idx, y, a0, a, A, eta, w0, w, V)
+    return max(float(g.abs().max()) for g in torch.autograd.grad(F, [a0, a, A]))

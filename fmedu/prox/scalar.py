@@ -20,7 +20,7 @@ import math
 
 from numba.extending import register_jitable
 
-__all__ = ["softplus_neg", "sigmoid", "logit", "prediction_after", "newton_z", "EPS"]
+__all__ = ["softplus_neg", "sigmoid", "logit", "prediction_after", "q2_value", "newton_z", "EPS"]
 
 EPS = 2.220446049250313e-16  # float64 machine epsilon
 
@@ -50,16 +50,36 @@ def logit(z: float) -> float:
 
 @register_jitable
 def prediction_after(z: float, B: float, A: float, C: float, d: float, eta: float, y: float) -> tuple[float, float]:
-    """(ŷ(θ(z)), dŷ(θ(z))/dz) from the sample scalars (module docstring); chapter 05 derives it."""
+    """(ŷ(θ(z)), dŷ(θ(z))/dz) from the sample scalars (module docstring); chapter 05 derives it.
+
+    Only + − × ÷ on its arguments and integer constants, so that sympy symbols pass through
+    unchanged: chapter 05 compares this very function with its sympy derivation.
+    """
     beta = eta * y * z
-    E = 1.0 + beta
-    D = 1.0 - (d - 1.0) * beta
-    num = 1.0 + (d - 1.0) * beta * beta
+    E = 1 + beta
+    D = 1 - (d - 1) * beta
+    num = 1 + (d - 1) * beta * beta
     ratio = num / (D * D * E * E)
-    y_hat = B + (d + 1.0) * beta + 0.5 * (C * ratio - A / (E * E))
-    d_ratio = ratio * (2.0 * (d - 1.0) * beta / num + 2.0 * (d - 1.0) / D - 2.0 / E)
-    slope = eta * y * ((d + 1.0) + 0.5 * (C * d_ratio + 2.0 * A / (E * E * E)))
+    y_hat = B + (d + 1) * beta + (C * ratio - A / (E * E)) / 2
+    # d(ratio)/dβ by the quotient rule, without dividing by num (num = 0 is possible when d = 0)
+    d_ratio = (2 * (d - 1) * beta * D * E + 2 * num * ((d - 1) * E - D)) / (D * D * D * E * E * E)
+    slope = eta * y * ((d + 1) + (C * d_ratio + 2 * A / (E * E * E)) / 2)
     return y_hat, slope
+
+
+@register_jitable
+def q2_value(z: float, A: float, C: float, d: float, eta: float, y: float) -> float:
+    """q2(z) = min over V[idx] of −zy Σ_{i<j}⟨v_i,v_j⟩ + ‖V[idx] − V_t[idx]‖²/(2η), for d ≥ 1.
+
+    V_t[idx] splits into its part along 1 (squared norm C/d) and the rest (A − C/d); S(z)⁻¹
+    divides them by D and E, and the minimum of the quadratic is
+    [A − C/(d·D) − (A − C/d)/E] / (2η). Chapter 05 derives it; like :func:`prediction_after`
+    it accepts sympy symbols.
+    """
+    beta = eta * y * z
+    E = 1 + beta
+    D = 1 - (d - 1) * beta
+    return (A - C / (d * D) - (A - C / d) / E) / (2 * eta)
 
 
 @register_jitable

@@ -105,7 +105,7 @@ def prox_step(
     y = check_label(y)
     eta = check_eta(eta)
     check_step_size(eta, int(idx.numel()), y, allow_beyond_bound=allow_beyond_bound)
-    s = sample_scalars(idx, w0, w, V)
+    s = sample_scalars(idx, w0, w, V, check=False)
     if solver == "exact":
         z = maximise_q_newton(s, y, eta)
     elif solver == "golden":
@@ -142,7 +142,7 @@ class ProxTrainer:
         y = check_label(y)
         d = int(idx.numel())
         check_step_size(self.eta, d, y)
-        z = maximise_q_newton(sample_scalars(idx, self.w0, self.w, self.V), y, self.eta)
+        z = maximise_q_newton(sample_scalars(idx, self.w0, self.w, self.V, check=False), y, self.eta)
         shift = self.eta * y * z
         self.w0 += shift
         self.w[idx] += shift  # index_put_: writes through
