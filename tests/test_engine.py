@@ -316,3 +316,14 @@ def test_prox_published_refuses_the_step_the_exact_prox_refuses():
             FMInputError, match=rf"{method} step size eta=5 is not below the convexity bound 1/\(d-1\) = 0.5"
         ):
             engine.train_runs([engine.Run(method, 5.0, 0)], idx, nnz, y, n_features=3, epochs=1, k=K)
+
+
+def test_cached_cpu_kernels_are_stamped_with_every_source_they_compile():
+    """numba checks a cached kernel against its own file only; the CPU kernels inline the shared
+    pieces of other files, so their cache stamp is a digest of all of those files."""
+    from fmedu.engine import cpu
+
+    locator = cpu._epoch_kernel._cache._impl.locator
+    assert isinstance(locator, cpu._EngineSourcesLocator)
+    assert locator.get_source_stamp() == cpu._sources_digest()
+    assert cpu._EngineSourcesLocator.from_function(math.sqrt, engine.__file__) is None  # only cpu.py's kernels

@@ -10,12 +10,15 @@ of :mod:`fmedu.engine.common`.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from typing import Any
 
 import numba
 import numpy as np
 from numba import njit, prange
+from numba.core import caching
 
 from ..prox import scalar
 from ..validation import check_threads, env_threads
@@ -23,6 +26,41 @@ from . import adam, rules
 from .common import ADAGRAD, PROX, PROX_PUB, SGD, TrainerBase
 
 __all__ = ["Trainer", "set_threads", "newton_z"]
+
+
+def _sources_digest() -> str:
+    """sha256 of every source file the CPU kernels compile (this one and the shared pieces)."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    files = [here / name for name in ("cpu.py", "rules.py", "adam.py", "jit.py", "common.py")]
+    files.append(here.parent / "prox" / "scalar.py")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class _EngineSourcesLocator(caching.UserProvidedCacheLocator):
+    """numba's cache locator for this file's kernels, stamped with all the sources they compile.
+
+    numba checks a cached kernel against its own file only; these kernels inline the pieces of
+    :mod:`fmedu.engine.rules`, :mod:`fmedu.engine.adam` and :mod:`fmedu.prox.scalar`, so an
+    edit there must invalidate them too.
+    """
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if os.path.realpath(py_file) != os.path.realpath(__file__):
+            return None
+        return super().from_function(py_func, py_file)
+
+    def get_source_stamp(self):
+        return _sources_digest()
+
+
+if _EngineSourcesLocator not in caching.CacheImpl._locator_classes:
+    caching.CacheImpl._locator_classes.insert(0, _EngineSourcesLocator)
 
 _newton_z = njit(cache=True)(scalar.newton_z)
 
