@@ -229,3 +229,17 @@ def test_the_choice_on_validation_never_looks_at_the_test_split(movielens, tmp_p
         shuffled = [dict(r, test_loss=1.0 - r["test_loss"]) for r in rows]
         again = [x for x in analysis.chosen_on_validation(shuffled) if x["method"] == c["method"]][0]
         assert (again["eta"], again["epoch"]) == (c["eta"], c["epoch"])
+
+
+def test_committed_results_reproduce_the_published_curve_and_hold_the_test_split():
+    """The committed results: the published 10-epoch prox curve within 0.0006 per epoch, and every
+    preset on the correct join with validation and test losses of 10,000 ratings each."""
+    table = analysis.reproduction_table(analysis.results("published-10epoch"))
+    assert max(abs(t["diff_prox"]) for t in table) <= 0.0006
+    for preset in ("stability-full", "long"):
+        rows = analysis.results(preset)
+        assert {(r["n_train"], r["n_val"], r["n_test"]) for r in rows} == {(80_000, 10_000, 10_000)}
+        test = np.array([r["test_loss"] for r in rows])
+        assert np.isfinite(test).mean() > 0.5 and np.all(test[np.isfinite(test)] > 0)  # diverged runs: inf or nan
+    full = analysis.results("stability-full")
+    assert len(full) == 500 * 20 and {r["method"] for r in full} == set(experiments.ALL_METHODS)
