@@ -1,6 +1,9 @@
 # fmedu: every target sets itself up in a local .venv on a fresh clone.
 #   make figures    regenerate every figure in figures/ (the main job)
 #   make test       lint and types, then pytest over tests/ plus nbval (strict) over notebooks/
+#                   (the GPU kernels run in numba-cuda's simulator: no GPU needed)
+#   make test-gpu   on a machine with an NVIDIA GPU: the GPU tests on the GPU, then the smoke
+#                   preset with --device cuda (results in $(GPU_OUT))
 #   make lint       ruff (lint and format check) and mypy on the package
 #   make notebooks  re-execute the notebooks in place with the CI environment
 #   make lab        open JupyterLab on the course index (notebooks/00_index.ipynb)
@@ -34,7 +37,9 @@ ifneq ($(wildcard ../shared/data/ml-100k/u.data),)
 export FMEDU_DATA ?= $(abspath ../shared/data/ml-100k)
 endif
 
-.PHONY: setup figures test test-browser lint notebooks lab book clean
+GPU_OUT ?= /tmp/fmedu-gpu-smoke
+
+.PHONY: setup figures test test-gpu test-browser lint notebooks lab book clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +66,11 @@ lint: $(STAMP)
 test: lint $(COURSE)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest tests notebooks --nbval \
 		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=1200 -p no:cacheprovider
+
+test-gpu: $(STAMP)
+	FMEDU_GPU_TESTS=1 NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest tests/test_engine_cuda.py tests/test_cuda_ptx.py \
+		tests/test_bench.py tests/test_adam.py -p no:cacheprovider -rs
+	NUMBA_ENABLE_CUDASIM=0 $(PY) -m fmedu experiment smoke --device cuda --out $(GPU_OUT) --no-progress
 
 notebooks: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m fmedu.notebook_tools execute $(NB)

@@ -2,7 +2,7 @@
 
 ``python -m fmedu figures [--out DIR] [--only PREFIX ...]``     regenerate figures
 ``python -m fmedu experiment NAME [--device cpu|cuda] [--out DIR]``  run / resume a MovieLens preset
-``python -m fmedu bench``                                        prox-step and sweep benchmarks
+``python -m fmedu bench``                                        prox-step and sweep benchmarks (CPU; GPU where present)
 ``python -m fmedu peers [--out DIR]``                              logistic regression and Bayesian FM baselines
 """
 
@@ -61,7 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     exp.add_argument("name", nargs="?", help="preset name (see --list)")
     exp.add_argument("--list", action="store_true", help="list the presets and exit")
-    exp.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="engine backend (default: cpu)")
+    exp.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="engine backend (default: cpu); cuda trains all runs of a variant together on the GPU "
+        "(needs pip install -e '.[cuda]')",
+    )
     exp.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
     exp.add_argument(
         "--methods",
@@ -79,14 +85,16 @@ def main(argv: list[str] | None = None) -> int:
 
     ben = sub.add_parser(
         "bench",
-        help="prox steps/s of the published torch step vs the engine; sweep throughput",
+        help="prox steps/s of the published torch step vs the engine; sweep throughput (CPU, GPU)",
         description="Side-by-side benchmark in one run: prox steps per second of a "
         "published-style torch step (golden-section search) and of the compiled "
-        "engine, their ratio, and sweep throughput in sample-steps/s per backend.",
+        "engine, their ratio, and sweep throughput in sample-steps/s per method on the CPU "
+        "engine and, where a CUDA GPU is present, on the GPU engine with its ratio to the CPU.",
     )
     ben.add_argument("--published-steps", type=_positive_int, default=200, help="steps timed for the torch step")
     ben.add_argument("--quick", action="store_true", help="smaller workloads (CI)")
     ben.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for the sweep (default: all)")
+    ben.add_argument("--gpu-runs", type=_positive_int, default=500, help="runs per method on the GPU (default: 500)")
 
     peers = sub.add_parser(
         "peers",
@@ -167,7 +175,7 @@ def _run(args) -> int:
     elif args.command == "bench":
         from .movielens import bench
 
-        bench.main(published_steps=args.published_steps, quick=args.quick, threads=args.threads)
+        bench.main(published_steps=args.published_steps, quick=args.quick, threads=args.threads, gpu_runs=args.gpu_runs)
     return 0
 
 

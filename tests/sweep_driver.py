@@ -50,15 +50,15 @@ TINY = experiments.Preset(
 
 
 def tiny_data(variant, root=None):
-    """The loader of preset ``tiny``: ``(idx, nnz, y, n_features, train_rows, val_rows)``."""
+    """The loader of preset ``tiny``: ``(idx, nnz, y, n_features, train_rows, val_rows, test_rows)``."""
     rng = np.random.default_rng(7)
     nnz = rng.integers(1, WIDTH + 1, N_SAMPLES)
     idx = -np.ones((N_SAMPLES, WIDTH), np.int64)
     for r in range(N_SAMPLES):
         idx[r, : nnz[r]] = np.sort(rng.choice(N_FEATURES, nnz[r], replace=False))
     y = np.where(rng.random(N_SAMPLES) < 0.3, 1.0, -1.0)
-    train_rows, val_rows = data.validation_split(N_SAMPLES, 0.1, seed=0)
-    return idx, nnz, y, N_FEATURES, train_rows, val_rows
+    train_rows, val_rows, test_rows = data.split_rows(N_SAMPLES, experiments.SPLIT, seed=0)
+    return idx, nnz, y, N_FEATURES, train_rows, val_rows, test_rows
 
 
 def install(monkeypatch=None) -> None:

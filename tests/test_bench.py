@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import pytest
 
 from fmedu import engine
 from fmedu.movielens import bench
@@ -26,5 +27,21 @@ def test_report_ends_with_the_speed_up_line(monkeypatch, capsys):
     match = re.fullmatch(r"prox step speed-up: ([\d,]+)×", lines[-1])
     assert match and int(match.group(1).replace(",", "")) == round(ratio)
     assert any(line.strip().startswith("adam") for line in lines)
-    assert any("cuda backend" in line for line in lines)
+    ratio_line = next(line for line in lines if line.startswith("adam /"))
+    assert re.fullmatch(r"adam / sgd on the cpu: \d+\.\d\d \(first epoch: \d+\.\d\d\)", ratio_line)
+    # without a GPU (the tests run the simulator, which does not count) the GPU part says so
+    if bench.gpu_present() is None:
+        assert "gpu: no CUDA GPU on this machine; not measured" in lines
+    else:
+        assert any("gpu engine" in line for line in lines)
     engine.set_threads(None)
+
+
+def test_the_gpu_engine_is_timed_like_the_cpu_engine():
+    """The GPU path of the benchmark on the simulator (a tiny workload): a positive rate."""
+    cuda = pytest.importorskip("fmedu.engine.cuda")
+    if not cuda.cuda.is_available():
+        pytest.skip("neither a GPU nor the simulator")
+    idx, nnz, y, n, _ = small_data(N=40, n=30)
+    rate = bench.engine_steps_per_second(idx, nnz, y, n, "adam", runs=2, rows=np.arange(20), repeats=1, device="cuda")
+    assert rate > 0

@@ -185,6 +185,18 @@ def test_bad_join_name():
         data.load_movielens(join="shifted")
 
 
+def test_split_rows_is_fixed_disjoint_and_extends_the_validation_split():
+    train, val, test = data.split_rows(1000, (0.8, 0.1, 0.1), seed=3)
+    again = data.split_rows(1000, (0.8, 0.1, 0.1), seed=3)
+    assert all((a == b).all() for a, b in zip((train, val, test), again))
+    assert (len(train), len(val), len(test)) == (800, 100, 100)
+    assert len(np.union1d(np.union1d(train, val), test)) == 1000  # a partition
+    # the validation rows are those of validation_split with the same seed and fraction
+    assert (val == data.validation_split(1000, 0.1, seed=3)[1]).all()
+    with pytest.raises(ValueError, match="fractions"):
+        data.split_rows(10, (0.8, 0.3, 0.1))
+
+
 # --------------------------------------------------------------------------- downloads (no network: 127.0.0.1)
 
 # a miniature ml-100k: 3 users, 4 movies, 2 genres, 6 ratings (the loader's counts are patched to match)

@@ -30,7 +30,7 @@ def _table(path):
     rows = experiments.load_results(path)
     key = lambda r: (r["variant"], r["method"], r["eta_index"], r["attempt"], r["epoch"])
     nan_free = lambda v: None if v != v else v
-    return {key(r): (r["train_loss"], nan_free(r["val_loss"]), r["v_rms"]) for r in rows}
+    return {key(r): (r["train_loss"], nan_free(r["val_loss"]), nan_free(r["test_loss"]), r["v_rms"]) for r in rows}
 
 
 def test_smoke_preset_end_to_end(movielens, tmp_path):
@@ -41,9 +41,13 @@ def test_smoke_preset_end_to_end(movielens, tmp_path):
     assert prov["runs_complete"] == prov["runs_total"] == runs == 20
     assert len(table) == runs * preset.epochs
     header = (tmp_path / "smoke.csv").read_text().splitlines()[0].split(",")
-    assert {"method", "eta", "attempt", "epoch", "train_loss", "val_loss"} <= set(header)
+    assert header == experiments.COLUMNS
+    assert {"method", "eta", "attempt", "epoch", "train_loss", "val_loss", "test_loss", "n_test"} <= set(header)
     values = np.array(list(table.values()))
-    assert np.all(np.isfinite(values)) and np.all(values[:, :2] > 0)
+    assert np.all(np.isfinite(values)) and np.all(values[:, :3] > 0)
+    # the fixed 80/10/10 split of the first 2,000 ratings
+    row = experiments.load_results(tmp_path / "smoke.csv")[0]
+    assert (row["n_train"], row["n_val"], row["n_test"]) == (1600, 200, 200)
     stored = json.loads((tmp_path / "smoke.json").read_text())
     session = stored["sessions"][-1]
     for key in ("git", "versions", "device", "wall_s", "started", "finished"):
@@ -106,8 +110,10 @@ def test_presets_follow_the_design():
     assert set(full.variants[0].etas) == {"prox", "prox-published", "sgd", "adagrad", "adam"}
     assert all(len(e) == 10 for e in full.variants[0].etas.values())
     assert np.isclose(full.variants[0].etas["prox"][-1], 1 / 23) and full.variants[0].etas["sgd"][-1] == 1e-1
+    assert full.variants[0].held_out and experiments.SPLIT == (0.8, 0.1, 0.1)
     pub = p["stability-published"].variants[0]
     assert pub.subset == 1000 and pub.join == "published" and p["stability-published"].epochs == 10
+    assert not pub.held_out
     assert p["long"].epochs == 50
     joins = {v.name: v.join for v in p["published-10epoch"].variants}
     assert joins == {"published": "published", "corrected": "correct"}
@@ -149,7 +155,7 @@ def test_method_subsets_of_a_multi_variant_preset_resume(movielens, tmp_path, mo
         epochs=1,
         variants=(
             experiments.Variant(
-                "a", "published", {"sgd": [0.01], "adagrad": [0.01]}, attempts=2, subset=300, validation=False
+                "a", "published", {"sgd": [0.01], "adagrad": [0.01]}, attempts=2, subset=300, held_out=False
             ),
             experiments.Variant("b", "correct", {"sgd": [0.01]}, attempts=2, subset=300),
         ),
@@ -164,3 +170,76 @@ def test_method_subsets_of_a_multi_variant_preset_resume(movielens, tmp_path, mo
     assert prov["sessions"][-1]["runs_added"] == 2
     assert prov["sessions"][-1]["selection"]["methods"] == ["adagrad"]
     assert _table(tmp_path / "two.csv") == table
+
+
+def test_a_gpu_sweep_trains_a_variant_in_one_chunk_and_resumes(movielens, tmp_path, monkeypatch):
+    """``--device cuda`` in numba-cuda's simulator: every run of a variant in one launch per epoch;
+    the rows equal the CPU engine's; an interrupted GPU sweep resumes."""
+    cuda = pytest.importorskip("fmedu.engine.cuda")
+    if not cuda.simulator():
+        pytest.skip("the simulator test; make test-gpu runs the smoke preset on the GPU")
+    tiny = experiments.Preset(
+        "tiny",
+        "two variants, every method",
+        epochs=2,
+        variants=(
+            experiments.Variant("a", "correct", {m: [0.002] for m in experiments.ALL_METHODS}, attempts=1, subset=60),
+            experiments.Variant(
+                "b", "published", {"sgd": [0.01], "adam": [0.01]}, attempts=2, subset=40, held_out=False
+            ),
+        ),
+    )
+    monkeypatch.setitem(experiments.PRESETS, "tiny", tiny)
+    chunks = experiments._chunks(tiny, set(), "cuda")
+    assert [len(c) for c in chunks] == [5, 4]  # one chunk per variant
+    assert [len(c) for c in experiments._chunks(tiny, set(), "cpu")] == [1, 1, 1, 1, 1, 2, 2]
+
+    def interrupt(done):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        experiments.run_experiment("tiny", tmp_path / "gpu", device="cuda", progress=False, on_chunk=interrupt)
+    assert len(_table(tmp_path / "gpu" / "tiny.csv")) == 5 * 2  # the first variant is on disk
+    prov = experiments.run_experiment("tiny", tmp_path / "gpu", device="cuda", progress=False)
+    assert prov["sessions"][-1]["runs_added"] == 4
+    assert "simulator" in prov["sessions"][-1]["device"]["gpu"]
+    experiments.run_experiment("tiny", tmp_path / "cpu", progress=False)
+    gpu, cpu = _table(tmp_path / "gpu" / "tiny.csv"), _table(tmp_path / "cpu" / "tiny.csv")
+    assert gpu.keys() == cpu.keys()
+    as_array = lambda values: np.array([np.nan if v is None else v for v in values])
+    for key in cpu:
+        assert np.allclose(as_array(gpu[key]), as_array(cpu[key]), rtol=1e-12, atol=0, equal_nan=True), key
+
+
+def test_the_choice_on_validation_never_looks_at_the_test_split(movielens, tmp_path):
+    experiments.run_experiment("smoke", tmp_path, progress=False)
+    rows = analysis.results("smoke", tmp_path)
+    chosen = analysis.chosen_on_validation(rows)
+    assert {c["method"] for c in chosen} == set(experiments.ALL_METHODS)
+    for c in chosen:
+        cells = {}
+        for r in rows:
+            if r["method"] == c["method"]:
+                cells.setdefault((r["eta"], r["epoch"]), []).append(r)
+        means = {key: np.mean([r["val_loss"] for r in sel]) for key, sel in cells.items()}
+        assert min(means, key=means.get) == (c["eta"], c["epoch"])
+        sel = cells[(c["eta"], c["epoch"])]
+        assert c["test_mean"] == np.mean([r["test_loss"] for r in sel])
+        # shuffling the test losses does not change the choice
+        shuffled = [dict(r, test_loss=1.0 - r["test_loss"]) for r in rows]
+        again = [x for x in analysis.chosen_on_validation(shuffled) if x["method"] == c["method"]][0]
+        assert (again["eta"], again["epoch"]) == (c["eta"], c["epoch"])
+
+
+def test_committed_results_reproduce_the_published_curve_and_hold_the_test_split():
+    """The committed results: the published 10-epoch prox curve within 0.0006 per epoch, and every
+    preset on the correct join with validation and test losses of 10,000 ratings each."""
+    table = analysis.reproduction_table(analysis.results("published-10epoch"))
+    assert max(abs(t["diff_prox"]) for t in table) <= 0.0006
+    for preset in ("stability-full", "long"):
+        rows = analysis.results(preset)
+        assert {(r["n_train"], r["n_val"], r["n_test"]) for r in rows} == {(80_000, 10_000, 10_000)}
+        test = np.array([r["test_loss"] for r in rows])
+        assert np.isfinite(test).mean() > 0.5 and np.all(test[np.isfinite(test)] > 0)  # diverged runs: inf or nan
+    full = analysis.results("stability-full")
+    assert len(full) == 500 * 20 and {r["method"] for r in full} == set(experiments.ALL_METHODS)

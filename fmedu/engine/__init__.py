@@ -3,7 +3,9 @@
 Many independent runs (method × step size × attempt) are trained at once: each run has
 its own parameters, its own seed (initialisation and per-epoch shuffle) and its own step
 size. Backends: :mod:`~fmedu.engine.cpu` (numba, parallel over runs) and
-:mod:`~fmedu.engine.cuda` (a GPU); :mod:`~fmedu.engine.common` holds what both share.
+:mod:`~fmedu.engine.cuda` (numba-cuda: one launch per epoch, one thread block per run), both
+built from the per-sample pieces of :mod:`~fmedu.engine.rules` and :mod:`~fmedu.engine.adam`
+(one source compiled for both); :mod:`~fmedu.engine.common` holds the checks and the driver.
 
 Methods (``METHODS``), each with the semantics of its reference:
 
@@ -16,23 +18,23 @@ Methods (``METHODS``), each with the semantics of its reference:
   apart from the learning rate, on the dense parameters of
   :class:`fmedu.FactorizationMachine`. SGD and Adagrad change only the rows of ``idx``.
   Adam moves *every* parameter at every step (the decayed first moment keeps moving it);
-  the engine reproduces this lazily: a row's skipped zero-gradient steps are caught up
-  when the row is next touched, or at the end of the epoch.
+  the engine reproduces this lazily: a row's skipped zero-gradient steps are caught up in
+  O(1) when the row is next touched, and every row at the end of each epoch
+  (:mod:`fmedu.engine.adam`).
 
 Per epoch the engine records the published training loss (each sample's logistic loss
-before its own update, averaged over the epoch), the held-out loss on ``val_rows`` after
-the epoch, the RMS norm of the latent rows and ``w0``.
+before its own update, averaged over the epoch), the held-out losses on ``val_rows`` and
+``test_rows`` after the epoch, the RMS norm of the latent rows and ``w0``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from ..errors import FMInputError
-from .common import METHODS, Run, epoch_permutation, init_params
+from .common import METHODS, Run, TrainerBase, epoch_permutation, init_params
 from .cpu import Trainer, newton_z, set_threads
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "Run",
     "Trainer",
     "SweepResult",
+    "TrainerBase",
+    "make_trainer",
     "train_runs",
     "init_params",
     "epoch_permutation",
@@ -55,9 +59,23 @@ class SweepResult:
     runs: list
     train_loss: np.ndarray
     val_loss: np.ndarray
+    test_loss: np.ndarray
     v_rms: np.ndarray
     w0: np.ndarray
-    trainer: Any = field(repr=False)  # the backend that trained the runs (final parameters)
+    trainer: TrainerBase = field(repr=False)
+
+
+def make_trainer(runs, idx, nnz, y, *, device: str = "cpu", lanes: int = 32, **kwargs) -> TrainerBase:
+    """A :class:`Trainer` (``device="cpu"``) or a :class:`fmedu.engine.cuda.CudaTrainer`
+    (``device="cuda"``, ``lanes`` threads per run) for ``runs``; keyword arguments as
+    :class:`fmedu.engine.common.TrainerBase`."""
+    if device == "cpu":
+        return Trainer(runs, idx, nnz, y, **kwargs)
+    if device == "cuda":
+        from .cuda import CudaTrainer
+
+        return CudaTrainer(runs, idx, nnz, y, lanes=lanes, **kwargs)
+    raise FMInputError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
 
 def train_runs(
@@ -70,31 +88,31 @@ def train_runs(
     epochs: int,
     train_rows=None,
     val_rows=None,
+    test_rows=None,
     k: int = 20,
     init_std: float = 0.01,
     device: str = "cpu",
     allow_beyond_bound: bool = False,
     progress=None,
 ) -> SweepResult:
-    """Train ``runs`` for ``epochs`` epochs; ``progress(epoch, record)`` is called after each."""
+    """Train ``runs`` for ``epochs`` epochs; ``progress(epoch, record)`` is called after each.
+
+    ``train_rows``: the rows visited each epoch (default all); ``val_rows``, ``test_rows``:
+    held-out rows, evaluated after every epoch (disjoint from the training rows).
+    """
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 1:
         raise FMInputError(f"epochs must be a positive int, got {epochs!r}")
     epochs = int(epochs)
-    backend: Any
-    if device == "cuda":
-        from .cuda import CudaTrainer as backend
-    elif device == "cpu":
-        backend = Trainer
-    else:
-        raise FMInputError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    trainer = backend(
+    trainer = make_trainer(
         runs,
         idx,
         nnz,
         y,
+        device=device,
         n_features=n_features,
         train_rows=train_rows,
         val_rows=val_rows,
+        test_rows=test_rows,
         k=k,
         init_std=init_std,
         allow_beyond_bound=allow_beyond_bound,
@@ -106,4 +124,6 @@ def train_runs(
         if progress is not None:
             progress(e, rec)
     stack = {key: np.stack([rec[key] for rec in recs], axis=1) for key in recs[0]}
-    return SweepResult(list(runs), stack["train_loss"], stack["val_loss"], stack["v_rms"], stack["w0"], trainer)
+    return SweepResult(
+        list(runs), stack["train_loss"], stack["val_loss"], stack["test_loss"], stack["v_rms"], stack["w0"], trainer
+    )

@@ -1,10 +1,19 @@
-"""Definitions shared by the engine's CPU and GPU backends: methods, constants, runs, checks.
+"""Definitions shared by the engine's CPU and GPU backends: methods, runs, checks, the driver.
 
 Pure numpy: no compiled code here, so both backends import it without importing each other.
-Shapes: ``idx`` int64 ``(N, m)`` padded with −1, ``nnz`` int64 ``(N,)``, ``y`` float64
-``(N,)`` in {−1, +1}; the parameters of run r are ``w0[r]`` (scalar), ``w[r]`` ``(n,)`` and
-``V[r]`` ``(n, k)``, stored together as ``theta[r]`` ``(n, k + 1)`` (column 0 is w) so that a
-touched feature is one contiguous row.
+
+Shapes (R runs, N samples, n features, k latent dimensions, K1 = k + 1):
+
+* data: ``idx`` int64 ``(N, m)`` padded with −1, ``nnz`` int64 ``(N,)``, ``y`` float64
+  ``(N,)`` in {−1, +1}; row numbers ``train_rows``, ``val_rows``, ``test_rows`` int64.
+* parameters: ``w0`` ``(R,)`` and ``theta`` ``(R, n, K1)``: run r's w is ``theta[r, :, 0]`` and
+  its V is ``theta[r, :, 1:]``, so a touched feature is one contiguous row.
+* optimiser state, only for the runs of that method (``slots[r]`` is run r's index among
+  them): Adagrad ``sum_w0`` ``(Ra,)``, ``sum_theta`` ``(Ra, n, K1)`` (torch's ``state_sum``);
+  Adam ``exp_avg_w0``, ``exp_avg_sq_w0`` ``(Rm,)``, ``exp_avg``, ``exp_avg_sq`` ``(Rm, n, K1)``
+  (torch's names) and ``last_step`` int64 ``(Rm, n)``, each row's last step with a gradient.
+* shuffles: ``orders`` int64 ``(S, N_train)``, one permutation of ``train_rows`` per distinct
+  seed, and ``order_of_run`` int64 ``(R,)``: run r visits ``orders[order_of_run[r]]``.
 """
 
 from __future__ import annotations
@@ -33,15 +42,15 @@ __all__ = [
     "check_rows",
     "check_runs",
     "check_settings",
+    "TrainerBase",
 ]
 
 METHODS = ("prox", "prox-published", "sgd", "adagrad", "adam")
 CODES = {m: i for i, m in enumerate(METHODS)}
 PROX, PROX_PUB, SGD, ADAGRAD, ADAM = range(5)
 
-ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults
 ADAGRAD_EPS = 1e-10  # torch.optim.Adagrad default
-_ADAM_CUTOFF = 2.0**-55  # replayed move below this fraction of |p|: the rest cannot change p
+MAX_NEWTON = 100  # cap on the Newton evaluations of one prox step (8 at most seen on MovieLens)
 
 
 @dataclass(frozen=True)
@@ -182,3 +191,111 @@ def check_runs(runs, max_nnz: int, allow_beyond_bound: bool) -> list[Run]:
                 "allow_beyond_bound=True for a demonstration"
             )
     return runs
+
+
+def check_splits(train_rows, val_rows, test_rows, n_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three row sets: training (default: every row), validation and test (default: none), disjoint."""
+    train = (
+        np.arange(n_samples, dtype=np.int64)
+        if train_rows is None
+        else check_rows(train_rows, n_samples, "train_rows", allow_empty=False)
+    )
+    held = {}
+    for name, rows in (("val_rows", val_rows), ("test_rows", test_rows)):
+        held[name] = np.zeros(0, np.int64) if rows is None else check_rows(rows, n_samples, name)
+        if np.intersect1d(held[name], train).size:
+            raise FMInputError(f"{name} shares rows with train_rows; held-out rows must not be trained on")
+    if np.intersect1d(held["val_rows"], held["test_rows"]).size:
+        raise FMInputError(
+            "val_rows and test_rows share rows; the test split must be separate from the validation split"
+        )
+    return train, held["val_rows"], held["test_rows"]
+
+
+class TrainerBase:
+    """What the CPU and GPU trainers share: checks, initial parameters, optimiser state, shuffles.
+
+    ``runs``: a list of :class:`Run`. ``train_rows``: the rows visited each epoch (default:
+    all); ``val_rows`` / ``test_rows``: held-out rows evaluated after every epoch (may be
+    empty). ``allow_beyond_bound``: permit prox step sizes beyond the exact bound η < 1/(d−1).
+    A backend implements ``_epoch(orders, order_of_run, t_start)``, returning the
+    ``(R, 4)`` records (train, validation and test loss, RMS latent norm) and ``w0`` ``(R,)``,
+    and ``params(r)``. The arrays here are host (numpy) arrays; see the module docstring.
+    """
+
+    def __init__(
+        self,
+        runs,
+        idx,
+        nnz,
+        y,
+        *,
+        n_features: int,
+        train_rows=None,
+        val_rows=None,
+        test_rows=None,
+        k: int = 20,
+        init_std: float = 0.01,
+        allow_beyond_bound: bool = False,
+    ) -> None:
+        self.idx, self.nnz, self.y = check_data(idx, nnz, y, n_features)
+        k, init_std = check_settings(k, init_std)
+        self.train_rows, self.val_rows, self.test_rows = check_splits(
+            train_rows, val_rows, test_rows, self.idx.shape[0]
+        )
+        self.runs = check_runs(runs, int(self.nnz[self.train_rows].max()), allow_beyond_bound)
+        self.n, self.k = int(n_features), int(k)
+        R, K1 = len(self.runs), self.k + 1
+        self.methods = np.array([CODES[r.method] for r in self.runs], dtype=np.int64)
+        self.etas = np.array([float(r.eta) for r in self.runs], dtype=np.float64)
+        self.slots = np.zeros(R, dtype=np.int64)
+        for code in range(len(METHODS)):
+            mine = self.methods == code
+            self.slots[mine] = np.arange(int(mine.sum()))
+        self.w0 = np.zeros(R)
+        self.theta = np.empty((R, self.n, K1))
+        for r, run in enumerate(self.runs):
+            self.w0[r], self.theta[r, :, 0], self.theta[r, :, 1:] = init_params(run.seed, self.n, self.k, init_std)
+        Ra, Rm = int(np.sum(self.methods == ADAGRAD)), int(np.sum(self.methods == ADAM))
+        self.adagrad = (np.zeros(Ra), np.zeros((Ra, self.n, K1)))
+        self.adam = (
+            np.zeros(Rm),
+            np.zeros(Rm),
+            np.zeros((Rm, self.n, K1)),
+            np.zeros((Rm, self.n, K1)),
+            np.zeros((Rm, self.n), dtype=np.int64),
+        )
+        self.epochs_done = 0
+        self.steps_done = 0
+
+    def orders(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(orders, order_of_run)`` of ``epoch``: one permutation per distinct seed."""
+        seeds = sorted({run.seed for run in self.runs})
+        orders = np.empty((len(seeds), len(self.train_rows)), dtype=np.int64)
+        for s, seed in enumerate(seeds):
+            orders[s] = epoch_permutation(seed, epoch, self.train_rows)
+        order_of_run = np.array([seeds.index(run.seed) for run in self.runs], dtype=np.int64)
+        return orders, order_of_run
+
+    def _epoch(self, orders, order_of_run, t_start: int):
+        raise NotImplementedError
+
+    def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
+        """(w0, w, V) of run r after the last epoch, as plain arrays (the dense torch parameters)."""
+        raise NotImplementedError
+
+    def epoch(self) -> dict:
+        """Train every run for one epoch; returns per-run arrays ``train_loss`` (mean loss of each
+        sample before its own update), ``val_loss``, ``test_loss`` (NaN without such rows),
+        ``v_rms`` (RMS latent-row norm) and ``w0``, all after the epoch."""
+        orders, order_of_run = self.orders(self.epochs_done)
+        records, w0 = self._epoch(orders, order_of_run, self.steps_done)
+        self.epochs_done += 1
+        self.steps_done += len(self.train_rows)
+        return {
+            "train_loss": records[:, 0].copy(),
+            "val_loss": records[:, 1].copy(),
+            "test_loss": records[:, 2].copy(),
+            "v_rms": records[:, 3].copy(),
+            "w0": np.array(w0, dtype=np.float64),
+        }

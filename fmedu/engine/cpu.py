@@ -1,50 +1,75 @@
 """The engine's CPU backend: numba kernels, parallel over runs (chapter 06).
 
 Each run walks its own shuffled samples one by one, exactly as the single-run algorithm
-does; ``prange`` spreads the runs over the cores. The per-sample prox mathematics is
-:mod:`fmedu.prox.scalar`, compiled here with ``numba.njit``. See :mod:`fmedu.engine` for the
-methods and their reference semantics.
+does; ``prange`` spreads the runs over the cores. The kernels are short loops over samples
+built from the shared pieces of :mod:`fmedu.engine.rules` and :mod:`fmedu.engine.adam` (the
+same source the GPU kernels of :mod:`fmedu.engine.cuda` call), with every column owned by
+the one CPU thread that trains the run: (j0, dj) = (0, 1). Shapes and state arrays are those
+of :mod:`fmedu.engine.common`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+from typing import Any
 
 import numba
 import numpy as np
 from numba import njit, prange
+from numba.core import caching
 
-from ..errors import FMInputError
 from ..prox import scalar
 from ..validation import check_threads, env_threads
-from .common import (
-    _ADAM_CUTOFF,
-    ADAGRAD,
-    ADAGRAD_EPS,
-    ADAM,
-    ADAM_BETA1,
-    ADAM_BETA2,
-    ADAM_EPS,
-    CODES,
-    PROX,
-    PROX_PUB,
-    SGD,
-    check_data,
-    check_rows,
-    check_runs,
-    check_settings,
-    epoch_permutation,
-    init_params,
-)
+from . import adam, rules
+from .common import ADAGRAD, PROX, PROX_PUB, SGD, TrainerBase
 
 __all__ = ["Trainer", "set_threads", "newton_z"]
 
-# the shared scalar mathematics, compiled for the CPU
-_softplus_neg = njit(cache=True, inline="always")(scalar.softplus_neg)
-_sigmoid = njit(cache=True, inline="always")(scalar.sigmoid)
-_logit = njit(cache=True, inline="always")(scalar.logit)
-_prediction_after = njit(cache=True, inline="always")(scalar.prediction_after)
+
+def _sources_digest() -> str:
+    """sha256 of every source file the CPU kernels compile (this one and the shared pieces)."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    files = [here / name for name in ("cpu.py", "rules.py", "adam.py", "jit.py", "common.py")]
+    files.append(here.parent / "prox" / "scalar.py")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class _EngineSourcesLocator(caching.UserProvidedCacheLocator):
+    """numba's cache locator for this file's kernels, stamped with all the sources they compile.
+
+    numba checks a cached kernel against its own file only; these kernels inline the pieces of
+    :mod:`fmedu.engine.rules`, :mod:`fmedu.engine.adam` and :mod:`fmedu.prox.scalar`, so an
+    edit there must invalidate them too.
+    """
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if os.path.realpath(py_file) != os.path.realpath(__file__):
+            return None
+        return super().from_function(py_func, py_file)
+
+    def get_source_stamp(self):
+        return _sources_digest()
+
+
+if _EngineSourcesLocator not in caching.CacheImpl._locator_classes:
+    caching.CacheImpl._locator_classes.insert(0, _EngineSourcesLocator)
+
 _newton_z = njit(cache=True)(scalar.newton_z)
+
+# The kernels allocate nothing, so they run without numba's reference counting (NRT): with it,
+# every array that an inlined per-sample piece receives is atomically incref'ed and decref'ed
+# inside the sample loops (measured: 4x slower Adam catch-ups). numpy's error model (a division
+# by zero gives inf or nan, as on the GPU, instead of raising) lets the column loops vectorise.
+_OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False, "error_model": "numpy"}
+_kernel = njit(**_OPTIONS)
 
 
 def newton_z(B: float, A: float, C: float, d: int, eta: float, y: float) -> float:
@@ -65,307 +90,179 @@ def set_threads(threads: int | None = None) -> int:
     return threads
 
 
-@njit(cache=True, inline="always")
-def _adam_catch_up(Pr, M, S, row, last, t_to, lr):
-    """Replay the zero-gradient Adam steps last[row]+1 .. t_to of one row (k+1 parameters).
-
-    The moves m̂/(√v̂ + ε) of an untouched parameter shrink monotonically (m decays by β1 per
-    step, √v̂ + ε by at most √β2). Once every move is below 2⁻⁵⁵|p|, less than a quarter of
-    an ulp of p, dense Adam's remaining subtractions round back to p exactly; only the
-    moments still decay, which is done in closed form (β1^r, β2^r).
-    """
-    K1 = Pr.shape[1]
-    s = last[row] + 1
-    b1p = ADAM_BETA1 ** (s - 1)  # β1^(s−1), β2^(s−1), advanced by one multiplication per step
-    b2p = ADAM_BETA2 ** (s - 1)
-    Mr = M[row]
-    Sr = S[row]
-    Pw = Pr[row]
-    while s <= t_to:
-        b1p *= ADAM_BETA1
-        b2p *= ADAM_BETA2
-        step_size = lr / (1.0 - b1p)
-        inv_bc2_sqrt = 1.0 / math.sqrt(1.0 - b2p)
-        big = 0
-        for j in range(K1):  # branch-free so that it vectorises
-            m = Mr[j] * ADAM_BETA1  # zero gradient: exp_avg.lerp_(0, 1 − β1) = β1·m
-            v = Sr[j] * ADAM_BETA2  # exp_avg_sq.mul_(β2).addcmul_(0, 0)
-            Mr[j] = m
-            Sr[j] = v
-            upd = step_size * m / (math.sqrt(v) * inv_bc2_sqrt + ADAM_EPS)
-            p = Pw[j]
-            Pw[j] = p - upd
-            big += abs(upd) > _ADAM_CUTOFF * abs(p)
-        s += 1
-        if big == 0 and s <= t_to:
-            rest = t_to - s + 1
-            f1 = ADAM_BETA1**rest
-            f2 = ADAM_BETA2**rest
-            for j in range(K1):
-                Mr[j] *= f1
-                Sr[j] *= f2
-            break
-    last[row] = t_to
+@_kernel
+def _scalars(w0, theta, data, row, col_s, col_sq):
+    """(ŷ, y, d, B, A, C) of sample ``row``; fills the column sums."""
+    idx, nnz, y = data
+    d = nnz[row]
+    rules.column_sums(theta, idx, row, d, 0, 1, col_s, col_sq)
+    B, A, C = rules.sample_scalars(w0, col_s, col_sq)
+    return B + 0.5 * (C - A), y[row], d, B, A, C
 
 
-@njit(cache=True)
-def _run_epoch(r, method, eta, w0, P, S1, S2, S10, S20, last, tstep, idx, nnz, y, perm, sbuf, gbuf):
-    """One epoch of run r over the rows ``perm[r]``; returns the mean pre-update loss."""
-    Pr = P[r]
-    K1 = Pr.shape[1]
-    k = K1 - 1
-    s = sbuf[r]
-    g = gbuf[r]
+@_kernel
+def _prox_run(exact, eta, w0, theta, order, data, col_s, col_sq):
+    """One epoch of a prox run over ``order``; returns (summed pre-update loss, w0)."""
+    idx = data[0]
     total = 0.0
-    N = perm.shape[1]
-    for pos in range(N):
-        row = perm[r, pos]
-        d = nnz[row]
-        yy = y[row]
-        t = tstep[r] + 1
-        tstep[r] = t
-        if method == ADAM:  # bring the touched rows up to step t − 1
-            for a in range(d):
-                i = idx[row, a]
-                if last[r, i] < t - 1:
-                    _adam_catch_up(Pr, S1[r], S2[r], i, last[r], t - 1, eta)
-        # the four sample scalars: B = w0 + Σ w_i, s = Σ v_i, P = Σ‖v_i‖², Q = ‖s‖²
-        B = w0[r]
-        Psq = 0.0
-        for f in range(k):
-            s[f] = 0.0
-        for a in range(d):
-            i = idx[row, a]
-            B += Pr[i, 0]
-            for f in range(k):
-                v = Pr[i, 1 + f]
-                s[f] += v
-                Psq += v * v
-        Qsq = 0.0
-        for f in range(k):
-            Qsq += s[f] * s[f]
-        y_hat = B + 0.5 * (Qsq - Psq)
-        total += _softplus_neg(yy * y_hat)
-
-        if method == PROX or method == PROX_PUB:
-            z = _newton_z(B, Psq, Qsq, float(d), eta, yy, 100)[0]
-            beta = eta * yy * z
-            w0[r] += beta
-            for a in range(d):
-                Pr[idx[row, a], 0] += beta
-            if method == PROX:
-                inv_E = 1.0 / (1.0 + beta)  # v_i ← (v_i + c s)/(1 + β), c = β/(1 − (d−1)β)
-                c = beta / (1.0 - (d - 1.0) * beta)
-                for f in range(k):
-                    s[f] *= c
-                for a in range(d):
-                    i = idx[row, a]
-                    for f in range(k):
-                        Pr[i, 1 + f] = (Pr[i, 1 + f] + s[f]) * inv_E
-            continue
-
-        dl = -yy * _sigmoid(-yy * y_hat)  # dℓ/dŷ of ℓ = log(1 + exp(−y ŷ))
-        # gradients of the touched rows: ∂ŷ/∂w_i = 1, ∂ŷ/∂v_i = s − v_i (all from the
-        # pre-update parameters, as autograd computes them before the optimizer step)
-        for a in range(d):
-            i = idx[row, a]
-            g[a, 0] = dl
-            for f in range(k):
-                g[a, 1 + f] = dl * (s[f] - Pr[i, 1 + f])
-        if method == SGD:
-            w0[r] -= eta * dl
-            for a in range(d):
-                i = idx[row, a]
-                for j in range(K1):
-                    Pr[i, j] -= eta * g[a, j]
-        elif method == ADAGRAD:
-            S10[r] += dl * dl
-            w0[r] -= eta * (dl / (math.sqrt(S10[r]) + ADAGRAD_EPS))
-            G = S1[r]
-            for a in range(d):
-                i = idx[row, a]
-                for j in range(K1):
-                    gj = g[a, j]
-                    G[i, j] += gj * gj
-                    Pr[i, j] -= eta * (gj / (math.sqrt(G[i, j]) + ADAGRAD_EPS))
-        else:  # ADAM, step t on w0 and on the touched rows
-            bc1 = 1.0 - ADAM_BETA1**t
-            bc2 = 1.0 - ADAM_BETA2**t
-            step_size = eta / bc1
-            bc2_sqrt = math.sqrt(bc2)
-            m = S10[r]
-            m = m + (1.0 - ADAM_BETA1) * (dl - m)
-            v = S20[r] * ADAM_BETA2 + (1.0 - ADAM_BETA2) * dl * dl
-            S10[r] = m
-            S20[r] = v
-            w0[r] -= step_size * (m / (math.sqrt(v) / bc2_sqrt + ADAM_EPS))
-            M = S1[r]
-            Vv = S2[r]
-            for a in range(d):
-                i = idx[row, a]
-                for j in range(K1):
-                    gj = g[a, j]
-                    m = M[i, j]
-                    m = m + (1.0 - ADAM_BETA1) * (gj - m)
-                    v = Vv[i, j] * ADAM_BETA2 + (1.0 - ADAM_BETA2) * gj * gj
-                    M[i, j] = m
-                    Vv[i, j] = v
-                    Pr[i, j] -= step_size * (m / (math.sqrt(v) / bc2_sqrt + ADAM_EPS))
-                last[r, i] = t
-    return total / N
+    for pos in range(order.shape[0]):
+        row = order[pos]
+        y_hat, y, d, B, A, C = _scalars(w0, theta, data, row, col_s, col_sq)
+        total += scalar.softplus_neg(y * y_hat)
+        beta, c, inv_E = rules.prox_coefficients(B, A, C, d, eta, y)
+        w0 += beta
+        rules.prox_columns(theta, idx, row, d, 0, 1, col_s, beta, c, inv_E, exact)
+    return total, w0
 
 
-@njit(cache=True, parallel=True)
-def _epoch_kernel(methods, etas, w0, P, S1, S2, S10, S20, last, tstep, idx, nnz, y, perm, sbuf, gbuf, out):
-    for r in prange(methods.shape[0]):
-        out[r] = _run_epoch(r, methods[r], etas[r], w0, P, S1, S2, S10, S20, last, tstep, idx, nnz, y, perm, sbuf, gbuf)
+@_kernel
+def _sgd_run(eta, w0, theta, order, data, col_s, col_sq):
+    """One epoch of an SGD run; returns (summed pre-update loss, w0)."""
+    idx = data[0]
+    total = 0.0
+    for pos in range(order.shape[0]):
+        row = order[pos]
+        y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq)
+        total += scalar.softplus_neg(y * y_hat)
+        dl = rules.logistic_slope(y, y_hat)
+        w0 = rules.sgd_update(w0, dl, eta)
+        rules.sgd_columns(theta, idx, row, d, 0, 1, col_s, dl, eta)
+    return total, w0
 
 
-@njit(cache=True, parallel=True)
-def _adam_flush_kernel(methods, etas, P, S1, S2, last, tstep):
-    """Bring every row of every Adam run up to its current step (dense-exact parameters)."""
-    for r in prange(methods.shape[0]):
-        if methods[r] == ADAM:
-            for i in range(P.shape[1]):
-                if last[r, i] < tstep[r]:
-                    _adam_catch_up(P[r], S1[r], S2[r], i, last[r], tstep[r], etas[r])
+@_kernel
+def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, col_s, col_sq):
+    """One epoch of an Adagrad run; returns (summed pre-update loss, w0, w0's state_sum)."""
+    idx = data[0]
+    total = 0.0
+    for pos in range(order.shape[0]):
+        row = order[pos]
+        y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq)
+        total += scalar.softplus_neg(y * y_hat)
+        dl = rules.logistic_slope(y, y_hat)
+        w0, sum_w0 = rules.adagrad_update(w0, sum_w0, dl, eta)
+        rules.adagrad_columns(theta, sum_theta, idx, row, d, 0, 1, col_s, dl, eta)
+    return total, w0, sum_w0
 
 
-@njit(cache=True, parallel=True)
-def _eval_kernel(w0, P, idx, nnz, y, rows, out_loss, out_vrms):
-    """Mean logistic loss over ``rows`` and RMS latent-row norm, per run."""
-    R = P.shape[0]
-    n = P.shape[1]
-    K1 = P.shape[2]
-    for r in prange(R):
-        total = 0.0
-        for pos in range(rows.shape[0]):
-            row = rows[pos]
-            B = w0[r]
-            Psq = 0.0
-            Qsq = 0.0
-            for f in range(1, K1):
-                sf = 0.0
-                for a in range(nnz[row]):
-                    v = P[r, idx[row, a], f]
-                    sf += v
-                    Psq += v * v
-                Qsq += sf * sf
-            for a in range(nnz[row]):
-                B += P[r, idx[row, a], 0]
-            total += _softplus_neg(y[row] * (B + 0.5 * (Qsq - Psq)))
-        out_loss[r] = total / max(rows.shape[0], 1)
-        acc = 0.0
-        for i in range(n):
-            for f in range(1, K1):
-                acc += P[r, i, f] * P[r, i, f]
-        out_vrms[r] = math.sqrt(acc / n)
+@_kernel
+def _adam_run(
+    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, col_s, col_sq, coef
+):
+    """One epoch of an Adam run from step ``t_start``, rows caught up lazily; returns (loss, w0, m, v of w0)."""
+    idx, nnz = data[0], data[1]
+    total = 0.0
+    for pos in range(order.shape[0]):
+        row = order[pos]
+        t = t_start + pos + 1
+        rules.adam_catch_up_rows(
+            theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, 0, 1, tables, coef
+        )
+        y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq)
+        total += scalar.softplus_neg(y * y_hat)
+        dl = rules.logistic_slope(y, y_hat)
+        step_size, c2_sqrt = adam.step_factors(t, eta, tables)
+        w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
+        rules.adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, 0, 1, col_s, dl, step_size, c2_sqrt, t)
+    t_end = t_start + order.shape[0]
+    rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, 0, 1, tables, coef)
+    last_step[:] = t_end
+    return total, w0, m0, v0
 
 
-class Trainer:
-    """State of R runs trained together; ``epoch()`` advances all of them by one epoch.
+@_kernel
+def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, col_s, col_sq, coef):
+    """Run r's epoch by its method; updates its parameters and state in place, returns the summed loss."""
+    methods, etas, slots = runs
+    w0, theta = params
+    method, eta, s = methods[r], etas[r], slots[r]
+    if method == PROX or method == PROX_PUB:
+        total, w0[r] = _prox_run(method == PROX, eta, w0[r], theta[r], order, data, col_s, col_sq)
+    elif method == SGD:
+        total, w0[r] = _sgd_run(eta, w0[r], theta[r], order, data, col_s, col_sq)
+    elif method == ADAGRAD:
+        sum_w0, sum_theta = adagrad
+        total, w0[r], sum_w0[s] = _adagrad_run(
+            eta, w0[r], sum_w0[s], theta[r], sum_theta[s], order, data, col_s, col_sq
+        )
+    else:
+        m0, v0, exp_avg, exp_avg_sq, last_step = adam_state
+        total, w0[r], m0[s], v0[s] = _adam_run(
+            eta, w0[r], m0[s], v0[s], theta[r], exp_avg[s], exp_avg_sq[s], last_step[s], t_start, order, data,
+            tables, col_s, col_sq, coef,
+        )  # fmt: skip
+    return total
 
-    ``runs``: a list of :class:`Run`. ``train_rows`` / ``val_rows``: int64 row numbers into
-    ``idx`` (the training set visited each epoch; the held-out rows, may be empty).
-    ``allow_beyond_bound``: permit prox step sizes beyond the exact bound η < 1/(d−1).
+
+@_kernel
+def _held_out_loss(w0, theta, rows, data, col_s, col_sq):
+    """Mean logistic loss of one run over ``rows`` (NaN for none)."""
+    if rows.shape[0] == 0:
+        return math.nan
+    total = 0.0
+    for pos in range(rows.shape[0]):
+        y_hat, y, _, _, _, _ = _scalars(w0, theta, data, rows[pos], col_s, col_sq)
+        total += scalar.softplus_neg(y * y_hat)
+    return total / rows.shape[0]
+
+
+@_kernel
+def _v_rms(theta, col_sq):
+    """RMS norm of the latent rows: √(Σ_i ‖v_i‖² / n)."""
+    rules.column_squares(theta, 0, 1, col_sq)
+    acc = 0.0
+    for j in range(1, theta.shape[1]):
+        acc += col_sq[j]
+    return math.sqrt(acc / theta.shape[0])
+
+
+@njit(parallel=True, **_OPTIONS)
+def _epoch_kernel(
+    runs, orders, order_of_run, t_start, params, adagrad, adam_state, data, held_out, tables, scratch, out
+):
+    """One epoch of every run, then its held-out losses: ``out[r]`` = (train, val, test loss, RMS norm).
+
+    ``scratch`` ``(R, 2 + N + 1)`` rows hold each run's column sums and Adam coefficients.
+    """
+    w0, theta = params
+    K1 = theta.shape[2]
+    for r in prange(theta.shape[0]):
+        col_s, col_sq, coef = scratch[r, :K1], scratch[r, K1 : 2 * K1], scratch[r, 2 * K1 :]
+        order = orders[order_of_run[r]]
+        total = _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, col_s, col_sq, coef)
+        out[r, 0] = total / order.shape[0]
+        out[r, 1] = _held_out_loss(w0[r], theta[r], held_out[0], data, col_s, col_sq)
+        out[r, 2] = _held_out_loss(w0[r], theta[r], held_out[1], data, col_s, col_sq)
+        out[r, 3] = _v_rms(theta[r], col_sq)
+
+
+class Trainer(TrainerBase):
+    """R runs trained together on the CPU; ``epoch()`` advances all of them by one epoch.
+
+    Arguments as :class:`fmedu.engine.common.TrainerBase`. Parameters and optimiser state stay
+    in the numpy arrays of the base class; after every epoch each Adam row has been caught up,
+    so the parameters are those of dense ``torch.optim.Adam``.
     """
 
-    def __init__(
-        self,
-        runs,
-        idx,
-        nnz,
-        y,
-        *,
-        n_features: int,
-        train_rows=None,
-        val_rows=None,
-        k: int = 20,
-        init_std: float = 0.01,
-        allow_beyond_bound: bool = False,
-    ) -> None:
-        self.idx, self.nnz, self.y = check_data(idx, nnz, y, n_features)
-        k, init_std = check_settings(k, init_std)
-        N = self.idx.shape[0]
-        self.train_rows = (
-            np.arange(N, dtype=np.int64) if train_rows is None else check_rows(train_rows, N, "train_rows")
-        )
-        self.val_rows = np.zeros(0, np.int64) if val_rows is None else check_rows(val_rows, N, "val_rows")
-        if not len(self.train_rows):
-            raise FMInputError("train_rows is empty: pass at least one training row")
-        self.runs = check_runs(runs, int(self.nnz[self.train_rows].max()), allow_beyond_bound)
-        R = len(self.runs)
-        self.n, self.k = int(n_features), int(k)
-        self.methods = np.array([CODES[r.method] for r in self.runs], dtype=np.int64)
-        self.etas = np.array([float(r.eta) for r in self.runs], dtype=np.float64)
-        self.w0 = np.zeros(R)
-        self.P = np.empty((R, self.n, self.k + 1))
-        for r, run in enumerate(self.runs):
-            w0, w, V = init_params(run.seed, self.n, self.k, init_std)
-            self.w0[r] = w0
-            self.P[r, :, 0] = w
-            self.P[r, :, 1:] = V
-        need_state = bool(np.any(self.methods >= ADAGRAD))
-        need_two = bool(np.any(self.methods == ADAM))
-        shape = (R, self.n, self.k + 1) if need_state else (R, 1, 1)
-        self.S1 = np.zeros(shape)
-        self.S2 = np.zeros(shape if need_two else (R, 1, 1))
-        self.S10 = np.zeros(R)
-        self.S20 = np.zeros(R)
-        self.last = np.zeros((R, self.n if need_two else 1), dtype=np.int64)
-        self.tstep = np.zeros(R, dtype=np.int64)
-        self.sbuf = np.zeros((R, self.k))
-        self.gbuf = np.zeros((R, self.idx.shape[1], self.k + 1))
-        self.epochs_done = 0
-
-    # parameters of run r as plain arrays (dense-exact: Adam rows are flushed first)
-    def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
-        self._flush()
-        return float(self.w0[r]), self.P[r, :, 0].copy(), self.P[r, :, 1:].copy()
-
-    def _flush(self):
-        if np.any(self.methods == ADAM):
-            _adam_flush_kernel(self.methods, self.etas, self.P, self.S1, self.S2, self.last, self.tstep)
-
-    def permutations(self, epoch: int) -> np.ndarray:
-        cache: dict[int, np.ndarray] = {}
-        out = np.empty((len(self.runs), len(self.train_rows)), dtype=np.int64)
-        for r, run in enumerate(self.runs):
-            if run.seed not in cache:
-                cache[run.seed] = epoch_permutation(run.seed, epoch, self.train_rows)
-            out[r] = cache[run.seed]
-        return out
-
-    def epoch(self) -> dict:
-        """Train every run for one epoch; returns per-run arrays ``train_loss``, ``val_loss``,
-        ``v_rms`` (RMS latent-row norm) and ``w0`` after the epoch."""
-        perm = self.permutations(self.epochs_done)
-        train_loss = np.zeros(len(self.runs))
+    def _epoch(self, orders, order_of_run, t_start: int):
+        R, K1 = len(self.runs), self.k + 1
+        scratch = np.zeros((R, 2 * K1 + adam.SERIES_TERMS + 1))
+        out = np.zeros((R, 4))
         _epoch_kernel(
-            self.methods,
-            self.etas,
-            self.w0,
-            self.P,
-            self.S1,
-            self.S2,
-            self.S10,
-            self.S20,
-            self.last,
-            self.tstep,
-            self.idx,
-            self.nnz,
-            self.y,
-            perm,
-            self.sbuf,
-            self.gbuf,
-            train_loss,
+            (self.methods, self.etas, self.slots),
+            orders,
+            order_of_run,
+            t_start,
+            (self.w0, self.theta),
+            self.adagrad,
+            self.adam,
+            (self.idx, self.nnz, self.y),
+            (self.val_rows, self.test_rows),
+            adam.tables(),
+            scratch,
+            out,
         )
-        self._flush()
-        val_loss = np.full(len(self.runs), np.nan)
-        v_rms = np.zeros(len(self.runs))
-        rows = self.val_rows if len(self.val_rows) else np.zeros(0, np.int64)
-        _eval_kernel(self.w0, self.P, self.idx, self.nnz, self.y, rows, val_loss, v_rms)
-        if not len(self.val_rows):
-            val_loss[:] = np.nan
-        self.epochs_done += 1
-        return {"train_loss": train_loss, "val_loss": val_loss, "v_rms": v_rms, "w0": self.w0.copy()}
+        return out, self.w0.copy()
+
+    def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
+        return float(self.w0[r]), self.theta[r, :, 0].copy(), self.theta[r, :, 1:].copy()

@@ -1,220 +1,376 @@
-"""Vectorised torch backend of :mod:`fmedu.engine` (all runs advance one sample per step).
+"""The engine's GPU backend: numba-cuda kernels, one launch per epoch (chapter 06).
 
-Used by ``fmedu.engine.train_runs(..., device="cuda")`` and the experiments' ``--device cuda``.
-Each step processes the t-th sample of every run at once: a gather of the touched rows
-``(R, m, k+1)``, the four sample scalars per run, the update of each method, a scatter back.
-Prox runs solve q'(z) = 0 by the same safeguarded Newton iteration in t = logit z as the CPU
-kernel, vectorised over runs. Adam is applied densely (every parameter, every step: the
-torch.optim semantics, and on a GPU the dense update is cheap); SGD and Adagrad touch only the
-gathered rows. Padding indices point at an extra all-zero dummy row ``n`` that absorbs writes.
+One thread block per run walks that run's own shuffled samples in order. Lane ``j`` of the
+block owns column j of every parameter row (w and the k latent columns; with fewer lanes
+than columns, lane j owns j, j + lanes, ...), so a touched row's values and its optimiser
+state stay in one lane and never cross lanes. Per sample the lanes write their column sums
+to shared memory, meet at one ``cuda.syncthreads()`` (the buffers alternate between samples,
+so one barrier per sample is enough), and every lane reduces the same sums in the same order
+to the sample scalars (B, A, C); each lane then takes the same scalar decisions (a prox
+run's Newton solve for z* runs in every lane and stops on its own, run by run) and updates
+its own columns. The epoch's launch also catches every Adam row up and evaluates the
+held-out rows, so parameters and state stay on the GPU across epochs and only the per-run
+records come back.
 
-The module imports without a GPU (torch only); :class:`Trainer` also runs on ``device="cpu"``,
-which is how its exactness is tested on machines without CUDA .
+The per-sample mathematics is :mod:`fmedu.engine.rules` and :mod:`fmedu.engine.adam`, the
+source the CPU kernels compile; block-level primitives only (shared memory and
+``syncthreads``, no warp shuffles), so numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``)
+runs these kernels unchanged on a CPU, which is how they are tested without a GPU.
+Importing this module needs numba-cuda (``pip install -e '.[cuda]'``); running it needs a GPU
+or the simulator.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import types
 
+import numba
 import numpy as np
-import torch
+from numba import cuda
 
 from ..errors import FMInputError
-from . import common as engine
-from .common import check_data, check_rows, check_runs, check_settings, epoch_permutation, init_params
+from ..prox import scalar
+from . import adam, rules
+from .common import ADAGRAD, PROX, PROX_PUB, SGD, TrainerBase
 
-__all__ = ["CudaTrainer"]
+if getattr(cuda, "implementation", None) != "NVIDIA":  # numba's own, deprecated CUDA target
+    raise FMInputError("device='cuda' needs numba-cuda: install the GPU extra with pip install -e '.[cuda]'")
+
+__all__ = [
+    "CudaTrainer",
+    "K1_MAX",
+    "gpu_available",
+    "simulator",
+    "device_info",
+    "kernel_signature",
+    "compile_ptx",
+    "assemble",
+]
+
+K1_MAX = 64  # columns per row the shared buffers hold: k ≤ 63 on the GPU
+COEFS = adam.SERIES_TERMS + 1
 
 
-def _softplus_neg(m):
-    return torch.nn.functional.softplus(-m)
+def simulator() -> bool:
+    """True when numba-cuda runs its CPU simulator (``NUMBA_ENABLE_CUDASIM=1``) instead of a GPU."""
+    return bool(numba.config.ENABLE_CUDASIM)  # type: ignore[attr-defined]  # set at run time
 
 
-class CudaTrainer:
-    """Same contract as :class:`fmedu.engine.Trainer`; ``device`` is a torch device string."""
+def gpu_available() -> bool:
+    """True when a real CUDA GPU is usable (the simulator does not count)."""
+    return not simulator() and cuda.is_available()
 
-    def __init__(
-        self,
-        runs,
-        idx,
-        nnz,
-        y,
-        *,
-        n_features: int,
-        train_rows=None,
-        val_rows=None,
-        k: int = 20,
-        init_std: float = 0.01,
-        allow_beyond_bound: bool = False,
-        device: str = "cuda",
-    ):
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            raise FMInputError("device='cuda' but torch sees no CUDA device; use device='cpu'")
-        idx, nnz, y = check_data(idx, nnz, y, n_features)
-        k, init_std = check_settings(k, init_std)
-        N = idx.shape[0]
-        self.train_rows = (
-            np.arange(N, dtype=np.int64)
-            if train_rows is None
-            else check_rows(train_rows, N, "train_rows", allow_empty=False)
+
+def device_info() -> dict:
+    """The GPU's name and compute capability for provenance (``"simulator"`` under the simulator)."""
+    if simulator():
+        return {"gpu": "numba-cuda simulator (NUMBA_ENABLE_CUDASIM=1, runs on the CPU)"}
+    device = cuda.get_current_device()
+    name = device.name.decode() if isinstance(device.name, bytes) else str(device.name)
+    return {"gpu": name, "compute_capability": list(device.compute_capability)}
+
+
+@cuda.jit(device=True)
+def _sample(w0, theta, data, row, lane, lanes, col_s, col_sq):
+    """The block's sample scalars: owned column sums, one barrier, the same reduction in every lane."""
+    idx, nnz, y = data
+    d = nnz[row]
+    rules.column_sums(theta, idx, row, d, lane, lanes, col_s, col_sq)
+    cuda.syncthreads()
+    B, A, C = rules.sample_scalars(w0, col_s, col_sq)
+    return B + 0.5 * (C - A), y[row], d, B, A, C
+
+
+@cuda.jit(device=True)
+def _prox_run(exact, eta, w0, theta, order, data, lane, lanes, shared):
+    """One epoch of a prox run (see :func:`fmedu.engine.cpu._prox_run`); returns (loss sum, w0)."""
+    idx, K1 = data[0], theta.shape[1]
+    total = 0.0
+    for pos in range(order.shape[0]):
+        row, buf = order[pos], pos % 2
+        y_hat, y, d, B, A, C = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
+        total += scalar.softplus_neg(y * y_hat)
+        beta, c, inv_E = rules.prox_coefficients(B, A, C, d, eta, y)
+        w0 += beta
+        rules.prox_columns(theta, idx, row, d, lane, lanes, shared[buf, 0, :K1], beta, c, inv_E, exact)
+    return total, w0
+
+
+@cuda.jit(device=True)
+def _sgd_run(eta, w0, theta, order, data, lane, lanes, shared):
+    """One epoch of an SGD run; returns (loss sum, w0)."""
+    idx, K1 = data[0], theta.shape[1]
+    total = 0.0
+    for pos in range(order.shape[0]):
+        row, buf = order[pos], pos % 2
+        y_hat, y, d, _, _, _ = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
+        total += scalar.softplus_neg(y * y_hat)
+        dl = rules.logistic_slope(y, y_hat)
+        w0 = rules.sgd_update(w0, dl, eta)
+        rules.sgd_columns(theta, idx, row, d, lane, lanes, shared[buf, 0, :K1], dl, eta)
+    return total, w0
+
+
+@cuda.jit(device=True)
+def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, lane, lanes, shared):
+    """One epoch of an Adagrad run; returns (loss sum, w0, w0's state_sum)."""
+    idx, K1 = data[0], theta.shape[1]
+    total = 0.0
+    for pos in range(order.shape[0]):
+        row, buf = order[pos], pos % 2
+        y_hat, y, d, _, _, _ = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
+        total += scalar.softplus_neg(y * y_hat)
+        dl = rules.logistic_slope(y, y_hat)
+        w0, sum_w0 = rules.adagrad_update(w0, sum_w0, dl, eta)
+        rules.adagrad_columns(theta, sum_theta, idx, row, d, lane, lanes, shared[buf, 0, :K1], dl, eta)
+    return total, w0, sum_w0
+
+
+@cuda.jit(device=True)
+def _adam_run(
+    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, lane, lanes, shared
+):
+    """One epoch of an Adam run from step ``t_start``, then every row caught up; returns (loss, w0, m, v)."""
+    idx, nnz, K1 = data[0], data[1], theta.shape[1]
+    coef = cuda.local.array(COEFS, numba.float64)
+    total = 0.0
+    for pos in range(order.shape[0]):
+        row, buf, t = order[pos], pos % 2, t_start + pos + 1
+        rules.adam_catch_up_rows(
+            theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, lane, lanes, tables, coef
         )
-        self.val_rows = np.zeros(0, np.int64) if val_rows is None else check_rows(val_rows, N, "val_rows")
-        self.runs = check_runs(runs, int(nnz[self.train_rows].max()), allow_beyond_bound)
-        self.n, self.k = int(n_features), int(k)
-        init = [init_params(run.seed, self.n, self.k, init_std) for run in self.runs]
-        self.dev = torch.device(device)
-        R, n, K1 = len(self.runs), self.n, self.k + 1
-        f64: dict[str, Any] = dict(dtype=torch.float64, device=self.dev)
-        pad = np.where(idx >= 0, idx, n)  # padding → dummy row n
-        self.idx = torch.as_tensor(pad, device=self.dev)
-        self.mask = torch.as_tensor(idx >= 0, **f64)
-        self.nnz = torch.as_tensor(nnz, **f64)
-        self.y = torch.as_tensor(y, **f64)
-        self.methods = torch.as_tensor([engine.CODES[r.method] for r in self.runs], device=self.dev)
-        self.eta = torch.as_tensor([r.eta for r in self.runs], **f64)
-        self.w0 = torch.as_tensor([p[0] for p in init], **f64)
-        self.P = torch.zeros((R, n + 1, K1), **f64)
-        self.P[:, :n, 0] = torch.as_tensor(np.stack([p[1] for p in init]), **f64)
-        self.P[:, :n, 1:] = torch.as_tensor(np.stack([p[2] for p in init]), **f64)
-        self.sel = {code: torch.nonzero(self.methods == code).flatten() for code in range(len(engine.METHODS))}
-        self.sel = {c: s for c, s in self.sel.items() if s.numel()}
-        if engine.ADAGRAD in self.sel:
-            self.G = torch.zeros((len(self.sel[engine.ADAGRAD]), n + 1, K1), **f64)
-            self.G0 = torch.zeros(len(self.sel[engine.ADAGRAD]), **f64)
-        if engine.ADAM in self.sel:
-            a = len(self.sel[engine.ADAM])
-            self.M, self.S = torch.zeros((a, n + 1, K1), **f64), torch.zeros((a, n + 1, K1), **f64)
-            self.M0, self.S0 = torch.zeros(a, **f64), torch.zeros(a, **f64)
-        self.t = 0
-        self.epochs_done = 0
+        y_hat, y, d, _, _, _ = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
+        total += scalar.softplus_neg(y * y_hat)
+        dl = rules.logistic_slope(y, y_hat)
+        step_size, c2_sqrt = adam.step_factors(t, eta, tables)
+        w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
+        rules.adam_columns(
+            theta, exp_avg, exp_avg_sq, last_step, idx, row, d, lane, lanes, shared[buf, 0, :K1], dl, step_size,
+            c2_sqrt, t,
+        )  # fmt: skip
+    t_end = t_start + order.shape[0]
+    rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, lane, lanes, tables, coef)
+    cuda.syncthreads()  # every lane has read last_step
+    for i in range(lane, last_step.shape[0], lanes):
+        last_step[i] = t_end
+    return total, w0, m0, v0
+
+
+@cuda.jit(device=True)
+def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, lane, lanes, shared):
+    """Run r's epoch by its method (the same in every lane of the block); returns the loss sum."""
+    methods, etas, slots = runs
+    w0, theta = params
+    method, eta, s = methods[r], etas[r], slots[r]
+    if method == PROX or method == PROX_PUB:
+        total, w = _prox_run(method == PROX, eta, w0[r], theta[r], order, data, lane, lanes, shared)
+    elif method == SGD:
+        total, w = _sgd_run(eta, w0[r], theta[r], order, data, lane, lanes, shared)
+    elif method == ADAGRAD:
+        sum_w0, sum_theta = adagrad
+        total, w, acc = _adagrad_run(eta, w0[r], sum_w0[s], theta[r], sum_theta[s], order, data, lane, lanes, shared)
+        if lane == 0:
+            sum_w0[s] = acc
+    else:
+        m_w0, v_w0, exp_avg, exp_avg_sq, last_step = adam_state
+        total, w, m, v = _adam_run(
+            eta, w0[r], m_w0[s], v_w0[s], theta[r], exp_avg[s], exp_avg_sq[s], last_step[s], t_start, order, data,
+            tables, lane, lanes, shared,
+        )  # fmt: skip
+        if lane == 0:
+            m_w0[s] = m
+            v_w0[s] = v
+    if lane == 0:
+        w0[r] = w
+    return total
+
+
+@cuda.jit(device=True)
+def _held_out_loss(w0, theta, rows, count, data, lane, lanes, shared):
+    """Mean logistic loss of one run over ``rows[:count]`` (NaN for none), the same in every lane."""
+    if count == 0:
+        return math.nan
+    K1 = theta.shape[1]
+    total = 0.0
+    for pos in range(count):
+        buf = pos % 2
+        y_hat, y, _, _, _, _ = _sample(
+            w0, theta, data, rows[pos], lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1]
+        )
+        total += scalar.softplus_neg(y * y_hat)
+    cuda.syncthreads()
+    return total / count
+
+
+@cuda.jit(device=True)
+def _v_rms(theta, lane, lanes, shared):
+    """RMS norm of the latent rows, √(Σ_i ‖v_i‖² / n), the same in every lane."""
+    col_sq = shared[0, 1, : theta.shape[1]]
+    rules.column_squares(theta, lane, lanes, col_sq)
+    cuda.syncthreads()
+    acc = 0.0
+    for j in range(1, theta.shape[1]):
+        acc += col_sq[j]
+    return math.sqrt(acc / theta.shape[0])
+
+
+@cuda.jit
+def _epoch_kernel(runs, orders, order_of_run, t_start, params, adagrad, adam_state, data, held_out, tables, out):
+    """Block r: one epoch of run r, its held-out losses and RMS norm into ``out[r]`` (as the CPU kernel).
+
+    ``held_out`` = (val_rows, n_val, test_rows, n_test): row arrays padded to length ≥ 1.
+    """
+    r, lane, lanes = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x
+    shared = cuda.shared.array((2, 2, K1_MAX), numba.float64)  # [buffer, sums | squares, column]
+    order = orders[order_of_run[r]]
+    total = _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, lane, lanes, shared)
+    cuda.syncthreads()  # lane 0's write of w0[r] is now visible to every lane
+    w0, theta = params[0][r], params[1][r]
+    val = _held_out_loss(w0, theta, held_out[0], held_out[1], data, lane, lanes, shared)
+    test = _held_out_loss(w0, theta, held_out[2], held_out[3], data, lane, lanes, shared)
+    v_rms = _v_rms(theta, lane, lanes, shared)
+    if lane == 0:
+        out[r, 0] = total / order.shape[0]
+        out[r, 1] = val
+        out[r, 2] = test
+        out[r, 3] = v_rms
+
+
+def _padded(rows: np.ndarray) -> np.ndarray:
+    return rows if len(rows) else np.zeros(1, dtype=np.int64)
+
+
+class CudaTrainer(TrainerBase):
+    """R runs trained together on the GPU, one launch per epoch; same contract as :class:`fmedu.engine.Trainer`.
+
+    ``lanes``: threads per block (per run), 32 (a warp) by default; any count from 1 gives the
+    same numbers. The parameters and optimiser state live on the GPU; ``params(r)`` copies
+    one run's back.
+    """
+
+    def __init__(self, runs, idx, nnz, y, *, lanes: int = 32, **kwargs) -> None:
+        if not cuda.is_available():
+            raise FMInputError("device='cuda' but numba-cuda finds no CUDA GPU; use device='cpu'")
+        super().__init__(runs, idx, nnz, y, **kwargs)
+        if self.k + 1 > K1_MAX:
+            raise FMInputError(f"the GPU kernels hold k + 1 <= {K1_MAX} columns per row; got k = {self.k}")
+        if not (isinstance(lanes, int) and 1 <= lanes <= 1024):
+            raise FMInputError(f"lanes must be an int in [1, 1024], got {lanes!r}")
+        self.lanes = lanes
+        dev = cuda.to_device
+        self._runs = (dev(self.methods), dev(self.etas), dev(self.slots))
+        self._params = (dev(self.w0), dev(self.theta))
+        self._adagrad = tuple(dev(_nonempty(a)) for a in self.adagrad)
+        self._adam = tuple(dev(_nonempty(a)) for a in self.adam)
+        self._data = (dev(self.idx), dev(self.nnz), dev(self.y))
+        self._held_out = (
+            dev(_padded(self.val_rows)),
+            len(self.val_rows),
+            dev(_padded(self.test_rows)),
+            len(self.test_rows),
+        )
+        self._tables = tuple(dev(np.ascontiguousarray(t)) for t in adam.tables())
+
+    def _epoch(self, orders, order_of_run, t_start: int):
+        R = len(self.runs)
+        out = cuda.device_array((R, 4), dtype=np.float64)
+        _epoch_kernel[R, self.lanes](
+            self._runs,
+            cuda.to_device(orders),
+            cuda.to_device(order_of_run),
+            t_start,
+            self._params,
+            self._adagrad,
+            self._adam,
+            self._data,
+            self._held_out,
+            self._tables,
+            out,
+        )
+        return out.copy_to_host(), self._params[0].copy_to_host()
 
     def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
-        return (
-            float(self.w0[r]),
-            self.P[r, : self.n, 0].cpu().numpy().copy(),
-            self.P[r, : self.n, 1:].cpu().numpy().copy(),
-        )
+        theta = self._params[1][r].copy_to_host()
+        return float(self._params[0][r : r + 1].copy_to_host()[0]), theta[:, 0].copy(), theta[:, 1:].copy()
 
-    # ------------------------------------------------------------------ pieces
 
-    def _prox_z(self, B, Psq, Qsq, d, eta, y, y_hat):
-        """Vectorised safeguarded Newton in t = logit z (see engine._prox_z)."""
-        t = -y * y_hat
-        lo = torch.full_like(t, -math.inf)
-        hi = torch.full_like(t, math.inf)
-        for it in range(100):
-            z = torch.sigmoid(t)
-            beta = eta * y * z
-            E = 1 + beta
-            D = 1 - (d - 1) * beta
-            num = 1 + (d - 1) * beta * beta
-            A = num / (D * D * E * E)
-            f = B + (d + 1) * beta + 0.5 * (Qsq * A - Psq / (E * E))
-            dA = A * (2 * (d - 1) * beta / num + 2 * (d - 1) / D - 2 / E)
-            df = eta * y * ((d + 1) + 0.5 * (Qsq * dA + 2 * Psq / (E * E * E)))
-            G = -y * f - t
-            small = G.abs() <= 1e-15 * (1 + t.abs() + f.abs() + B.abs())
-            pos = G > 0
-            lo = torch.where(pos, t, torch.maximum(lo, t + G))
-            hi = torch.where(pos, torch.minimum(hi, t + G), t)
-            dG = -y * df * z * (1 - z) - 1
-            tn = t - G / dG
-            inside = (tn > lo) & (tn < hi)
-            tn = torch.where(inside, tn, 0.5 * (lo + hi))
-            done = small | ((tn - t).abs() <= 1e-15 * (1 + t.abs()))
-            tn = torch.where(small, t, tn)
-            t = tn
-            if it % 8 == 7 and bool(done.all()):
-                break
-        return torch.sigmoid(t)
+def _nonempty(a: np.ndarray) -> np.ndarray:
+    """``a``, or one zero entry of the same trailing shape when a method has no runs (no empty device arrays)."""
+    return a if a.shape[0] else np.zeros((1, *a.shape[1:]), dtype=a.dtype)
 
-    def _step(self, rows):
-        R = len(self.runs)
-        ar = torch.arange(R, device=self.dev)[:, None]
-        I = self.idx[rows]  # (R, m)
-        msk = self.mask[rows]  # (R, m)
-        y = self.y[rows]
-        d = self.nnz[rows]
-        G = self.P[ar, I]  # (R, m, K1) gathered rows (dummy row is zero)
-        w_part = G[..., 0]
-        Vg = G[..., 1:]
-        B = self.w0 + w_part.sum(1)
-        s = Vg.sum(1)  # (R, k)
-        Psq = (Vg * Vg).sum((1, 2))
-        Qsq = (s * s).sum(1)
-        y_hat = B + 0.5 * (Qsq - Psq)
-        loss = _softplus_neg(y * y_hat)
-        self.t += 1
-        t = self.t
-        dl = -y * torch.sigmoid(-y * y_hat)
-        for code, sel in self.sel.items():
-            r_ = sel[:, None]
-            Is, ms = I[sel], msk[sel]
-            eta = self.eta[sel]
-            if code in (engine.PROX, engine.PROX_PUB):
-                z = self._prox_z(B[sel], Psq[sel], Qsq[sel], d[sel], eta, y[sel], y_hat[sel])
-                beta = eta * y[sel] * z
-                self.w0[sel] += beta
-                new = G[sel].clone()
-                new[..., 0] += beta[:, None] * ms
-                if code == engine.PROX:
-                    E = 1 + beta
-                    c = beta / (1 - (d[sel] - 1) * beta)
-                    newV = (new[..., 1:] + (c[:, None] * s[sel])[:, None, :]) / E[:, None, None]
-                    new[..., 1:] = newV * ms[..., None]
-                self.P[r_, Is] = new
-                continue
-            g = torch.empty_like(G[sel])
-            g[..., 0] = dl[sel][:, None] * ms
-            g[..., 1:] = dl[sel][:, None, None] * (s[sel][:, None, :] - Vg[sel]) * ms[..., None]
-            if code == engine.SGD:
-                self.w0[sel] -= eta * dl[sel]
-                self.P[r_, Is] = G[sel] - eta[:, None, None] * g
-            elif code == engine.ADAGRAD:
-                self.G0 += dl[sel] ** 2
-                self.w0[sel] -= eta * (dl[sel] / (self.G0.sqrt() + engine.ADAGRAD_EPS))
-                j = torch.arange(len(sel), device=self.dev)[:, None]
-                acc = self.G[j, Is] + g * g
-                self.G[j, Is] = acc
-                self.P[r_, Is] = G[sel] - eta[:, None, None] * (g / (acc.sqrt() + engine.ADAGRAD_EPS))
-            else:  # dense Adam, step t
-                b1, b2, eps = engine.ADAM_BETA1, engine.ADAM_BETA2, engine.ADAM_EPS
-                bc1, bc2_sqrt = 1 - b1**t, math.sqrt(1 - b2**t)
-                self.M0 += (1 - b1) * (dl[sel] - self.M0)
-                self.S0.mul_(b2).add_((1 - b2) * dl[sel] ** 2)
-                self.w0[sel] -= (eta / bc1) * (self.M0 / (self.S0.sqrt() / bc2_sqrt + eps))
-                j = torch.arange(len(sel), device=self.dev)[:, None]
-                grad = torch.zeros_like(self.M)
-                grad.index_put_((j.expand_as(Is), Is), g, accumulate=True)
-                self.M.lerp_(grad, 1 - b1)
-                self.S.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-                self.P[sel] -= (eta / bc1)[:, None, None] * (self.M / (self.S.sqrt() / bc2_sqrt + eps))
-                self.P[sel, self.n] = 0.0  # the dummy row stays zero
-        return loss
 
-    def _eval(self, rows, chunk=2048):
-        R = len(self.runs)
-        total = torch.zeros(R, dtype=torch.float64, device=self.dev)
-        ar = torch.arange(R, device=self.dev)[:, None, None]
-        for start in range(0, len(rows), chunk):
-            rr = torch.as_tensor(rows[start : start + chunk], device=self.dev)
-            G = self.P[ar, self.idx[rr][None]]  # (R, c, m, K1)
-            B = self.w0[:, None] + G[..., 0].sum(-1)
-            s = G[..., 1:].sum(-2)
-            y_hat = B + 0.5 * ((s * s).sum(-1) - (G[..., 1:] ** 2).sum((-1, -2)))
-            total += _softplus_neg(self.y[rr][None] * y_hat).sum(1)
-        return total / max(len(rows), 1)
+def kernel_signature() -> tuple:
+    """The numba signature of the epoch kernel for C-contiguous arrays as :class:`CudaTrainer` passes them."""
+    i64, f64 = numba.int64, numba.float64
+    vec_i, vec_f = i64[::1], f64[::1]
+    mat_i, mat_f, cube_f = i64[:, ::1], f64[:, ::1], f64[:, :, ::1]
+    tup = numba.types.Tuple
+    return (
+        tup((vec_i, vec_f, vec_i)),  # methods, etas, slots
+        mat_i,  # orders
+        vec_i,  # order_of_run
+        i64,  # t_start
+        tup((vec_f, cube_f)),  # w0, theta
+        tup((vec_f, cube_f)),  # Adagrad state
+        tup((vec_f, vec_f, cube_f, cube_f, mat_i)),  # Adam state
+        tup((mat_i, vec_i, vec_f)),  # idx, nnz, y
+        tup((vec_i, i64, vec_i, i64)),  # held-out rows and counts
+        tup((vec_f, vec_f, mat_f, mat_f, mat_f, mat_f, mat_f)),  # Adam tables
+        mat_f,  # out
+    )
 
-    def epoch(self) -> dict:
-        perm = torch.as_tensor(
-            np.stack([epoch_permutation(r.seed, self.epochs_done, self.train_rows) for r in self.runs]), device=self.dev
-        )
-        acc = torch.zeros(len(self.runs), dtype=torch.float64, device=self.dev)
-        for pos in range(perm.shape[1]):
-            acc += self._step(perm[:, pos])
-        train_loss = (acc / perm.shape[1]).cpu().numpy()
-        val = self._eval(self.val_rows).cpu().numpy() if len(self.val_rows) else np.full(len(self.runs), np.nan)
-        v_rms = (self.P[:, : self.n, 1:] ** 2).sum((1, 2)).div(self.n).sqrt().cpu().numpy()
-        self.epochs_done += 1
-        return {"train_loss": train_loss, "val_loss": val, "v_rms": v_rms, "w0": self.w0.cpu().numpy().copy()}
+
+def compile_ptx(cc: tuple[int, int] = (9, 0)) -> str:
+    """PTX of the epoch kernel (every method, every device function) for compute capability ``cc``.
+
+    Needs numba-cuda with its CUDA compiler packages (the ``cu13`` extra) but no GPU. numba-cuda
+    asks the current device for its compute capability when it compiles a *device* function
+    called by the kernel; without a GPU that question is answered here with ``cc`` for the
+    duration of the compilation.
+    """
+    if simulator():
+        raise FMInputError("compile_ptx needs the real numba-cuda compiler; unset NUMBA_ENABLE_CUDASIM")
+    from numba.cuda import dispatcher
+
+    asked = dispatcher.get_current_device
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
+    try:
+        ptx, _ = cuda.compile_ptx(_epoch_kernel.py_func, kernel_signature(), cc=cc)
+    finally:
+        dispatcher.get_current_device = asked
+    return ptx
+
+
+def assemble(ptx: str, cc: tuple[int, int] = (9, 0)) -> dict:
+    """Assemble PTX to machine code for ``cc`` with nvJitLink (no GPU needed); ptxas's report.
+
+    Returns ``registers`` (per thread), ``spill_stores``, ``spill_loads`` (bytes) of the epoch
+    kernel and ``cubin_bytes``. Needs the ``cu13`` packages of numba-cuda (nvJitLink).
+    """
+    import re
+
+    from cuda.bindings import nvjitlink
+
+    handle = nvjitlink.create(2, [f"-arch=sm_{cc[0]}{cc[1]}", "-verbose"])
+    try:
+        data = ptx.encode()
+        nvjitlink.add_data(handle, nvjitlink.InputType.PTX, data, len(data), "epoch_kernel.ptx")
+        nvjitlink.complete(handle)
+        log = bytearray(nvjitlink.get_info_log_size(handle))
+        nvjitlink.get_info_log(handle, log)
+        cubin_bytes = nvjitlink.get_linked_cubin_size(handle)
+    finally:
+        nvjitlink.destroy(handle)
+    text = log.decode(errors="replace")
+    kernel = text[text.index("_epoch_kernel") :]
+    registers = re.search(r"Used (\d+) registers", kernel)
+    spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", kernel)
+    if registers is None or spills is None:
+        raise FMInputError(f"could not read ptxas's report for the epoch kernel:\n{text}")
+    return {
+        "registers": int(registers.group(1)),
+        "spill_stores": int(spills.group(1)),
+        "spill_loads": int(spills.group(2)),
+        "cubin_bytes": int(cubin_bytes),
+    }

@@ -49,6 +49,7 @@ __all__ = [
     "load_movielens",
     "require_movielens",
     "validation_split",
+    "split_rows",
 ]
 
 MOVIELENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -419,3 +420,24 @@ def validation_split(n_samples: int, fraction: float = 0.1, seed: int = 0) -> tu
     order = np.random.default_rng(seed).permutation(n_samples)
     n_val = int(round(fraction * n_samples))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def split_rows(
+    n_samples: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fixed, seeded split of ``range(n_samples)`` into (train_rows, val_rows, test_rows), each sorted.
+
+    ``fractions`` = (train, validation, test), summing to 1. One permutation of
+    ``default_rng(seed)``: its first round(f_val·N) rows are the validation split (the rows of
+    :func:`validation_split` with the same seed and fraction), the next round(f_test·N) the test
+    split, the rest the training rows. The MovieLens experiments use the default: 80,000
+    training, 10,000 validation and 10,000 test ratings, used to choose the epoch and step size
+    (validation) and to report the loss of that choice (test).
+    """
+    f_train, f_val, f_test = (float(f) for f in fractions)
+    if min(f_train, f_val, f_test) <= 0 or abs(f_train + f_val + f_test - 1.0) > 1e-9:
+        raise FMInputError(f"fractions must be three positive numbers summing to 1, got {fractions}")
+    order = np.random.default_rng(seed).permutation(n_samples)
+    n_val, n_test = int(round(f_val * n_samples)), int(round(f_test * n_samples))
+    val, test, train = order[:n_val], order[n_val : n_val + n_test], order[n_val + n_test :]
+    return np.sort(train), np.sort(val), np.sort(test)

@@ -3,10 +3,23 @@
 ``python -m fmedu experiment NAME`` runs a preset (``PRESETS``) with the compiled engine and
 writes, under ``--out`` (default ``results/``):
 
-* ``NAME.csv`` — one row per (run, epoch): ``preset, variant, join, method, eta, eta_index,
-  attempt, seed, epoch, train_loss, val_loss, v_rms, w0, n_train, n_val``. Runs are trained
-  in chunks (up to 10 runs of one method, e.g. all attempts of one step size); a chunk's rows are
-  appended in one write, flushed and fsync'ed as soon as it finishes.
+* ``NAME.csv`` — one row per (run, epoch), columns ``COLUMNS``:
+
+  - ``preset``, ``variant``, ``join`` (``correct`` or ``published``, erratum E4), ``method``,
+    ``eta`` (step size), ``eta_index`` (its place in the preset's list), ``attempt``, ``seed``
+    (attempt a uses seed a), ``epoch`` (1-based);
+  - ``train_loss``: mean logistic loss of the epoch, each sample's loss taken before its own
+    update (the published training loss);
+  - ``val_loss``, ``test_loss``: mean logistic loss on the validation rows and on the test
+    rows after the epoch (empty, read as NaN, for a variant without held-out rows). Choose
+    the epoch and the step size on ``val_loss``; report ``test_loss`` of that choice;
+  - ``v_rms`` (RMS norm of the latent rows), ``w0`` (global bias) after the epoch;
+  - ``n_train``, ``n_val``, ``n_test``: the sizes of the three row sets.
+
+  On the CPU, runs are trained in chunks (up to 10 runs of one method, e.g. all attempts of one
+  step size); on a GPU (``--device cuda``) all the selected runs of a variant are one chunk,
+  trained together. A chunk's rows are appended in one write, flushed and fsync'ed as soon
+  as it finishes.
 * ``NAME.json`` — provenance: the configuration, seeds, git commit, package versions,
   device, and the wall time of every session that added runs.
 
@@ -18,6 +31,11 @@ session refuses); the CSV is parsed strictly and each row must belong to this co
 (preset, variant, join, method, step size, epochs, data counts), with or without the JSON; a
 damaged or foreign file is refused with the file and line, never rewritten. Nothing is
 written before the first chunk is trained, and every write is atomic or cut back on failure.
+
+Splits: a variant with ``held_out=True`` trains on a fixed, seeded 80 % of its ratings and
+evaluates the other 20 % after every epoch, 10 % as the validation split and 10 % as the test
+split (:func:`fmedu.movielens.data.split_rows` with seed 0, ``SPLIT``). Variants reproducing
+the published code train on all their ratings and hold nothing out.
 
 Seeds: attempt ``a`` uses seed ``a`` for every method and step size (common random numbers:
 the same initial parameters and the same shuffles), so methods differ only by their updates.
@@ -78,15 +96,19 @@ COLUMNS = [
     "epoch",
     "train_loss",
     "val_loss",
+    "test_loss",
     "v_rms",
     "w0",
     "n_train",
     "n_val",
+    "n_test",
 ]
 
 PUBLISHED_ETA = 1.0 / 23.0  # 1/(2·max nnz + 1), the published prox step size
 ADAM_DEFAULT_LR = 1e-3
-CHUNK_RUNS = 10  # runs trained together (and written together) in one chunk
+CHUNK_RUNS = 10  # runs trained together (and written together) in one chunk on the CPU
+SPLIT = (0.8, 0.1, 0.1)  # train / validation / test fractions of a held-out variant's ratings
+SPLIT_SEED = 0
 
 
 def step_sizes(method: str, count: int = 10) -> list[float]:
@@ -99,9 +121,10 @@ def step_sizes(method: str, count: int = 10) -> list[float]:
 class Variant:
     """One data set-up and the runs trained on it.
 
-    ``join``: "correct" or "published" (erratum E4); ``subset``: train on the first ``subset``
-    ratings (None: all); ``validation``: hold out a fixed 10 % split; ``etas``: method →
-    step sizes; ``attempts``: seeds 0 … attempts−1.
+    ``join``: "correct" or "published" (erratum E4); ``subset``: use the first ``subset``
+    ratings (None: all); ``held_out``: split them 80/10/10 into fixed train, validation and test
+    rows (``SPLIT``), else train on all of them; ``etas``: method → step sizes; ``attempts``:
+    seeds 0 … attempts−1.
     """
 
     name: str
@@ -109,7 +132,7 @@ class Variant:
     etas: dict
     attempts: int
     subset: int | None = None
-    validation: bool = True
+    held_out: bool = True
 
 
 @dataclass(frozen=True)
@@ -148,7 +171,7 @@ PRESETS = {
         "published-10epoch",
         "prox at eta=1/23 and Adam at default settings, 10 epochs, all ratings: as published "
         "(published join E4, latent vectors frozen E3, no held-out data) and corrected "
-        "(correct join, exact prox step, 10% held out)",
+        "(correct join, exact prox step, 10% validation and 10% test held out)",
         epochs=10,
         variants=(
             Variant(
@@ -156,14 +179,14 @@ PRESETS = {
                 "published",
                 {"prox-published": [PUBLISHED_ETA], "adam": [ADAM_DEFAULT_LR]},
                 attempts=3,
-                validation=False,
+                held_out=False,
             ),
             Variant(
                 "corrected",
                 "correct",
                 {"prox": [PUBLISHED_ETA], "adam": [ADAM_DEFAULT_LR]},
                 attempts=3,
-                validation=True,
+                held_out=True,
             ),
         ),
     ),
@@ -173,21 +196,20 @@ PRESETS = {
         "10 epochs, training loss; every method",
         epochs=10,
         variants=(
-            Variant(
-                "published-subset", "published", _sweep(ALL_METHODS, 10), attempts=10, subset=1000, validation=False
-            ),
+            Variant("published-subset", "published", _sweep(ALL_METHODS, 10), attempts=10, subset=1000, held_out=False),
         ),
     ),
     "stability-full": Preset(
         "stability-full",
-        "all 100,000 ratings (correct join, 10% held out), 10 step sizes, 10 attempts, 20 epochs, "
-        "training and validation loss; every method",
+        "all 100,000 ratings (correct join, 80/10/10 train/validation/test), 10 step sizes, 10 attempts, "
+        "20 epochs, training, validation and test loss; every method",
         epochs=20,
         variants=(Variant("full", "correct", _sweep(ALL_METHODS, 10), attempts=10),),
     ),
     "long": Preset(
         "long",
-        "exact prox for 50 epochs on all ratings (correct join, 10% held out), 10 step sizes, 10 attempts",
+        "exact prox for 50 epochs on all ratings (correct join, 80/10/10 train/validation/test), "
+        "10 step sizes, 10 attempts",
         epochs=50,
         variants=(Variant("full", "correct", {"prox": step_sizes("prox")}, attempts=10),),
     ),
@@ -247,9 +269,9 @@ def _device(device: str) -> dict:
     except OSError:
         pass
     if device == "cuda":
-        import torch
+        from ..engine import cuda
 
-        info["gpu"] = torch.cuda.get_device_name(0)
+        info.update(cuda.device_info())
     return info
 
 
@@ -264,7 +286,7 @@ def _data_key(preset: Preset) -> dict:
     return {
         "epochs": preset.epochs,
         "k": preset.k,
-        "variants": {v.name: [v.join, v.subset, v.validation] for v in preset.variants},
+        "variants": {v.name: [v.join, v.subset, list(SPLIT) if v.held_out else None] for v in preset.variants},
     }
 
 
@@ -276,8 +298,8 @@ class ResultsWarning(UserWarning):
 
 
 HEADER = ",".join(COLUMNS) + "\n"
-_INT_COLUMNS = ("eta_index", "attempt", "seed", "epoch", "n_train", "n_val")
-_FLOAT_COLUMNS = ("eta", "train_loss", "val_loss", "v_rms", "w0")
+_INT_COLUMNS = ("eta_index", "attempt", "seed", "epoch", "n_train", "n_val", "n_test")
+_FLOAT_COLUMNS = ("eta", "train_loss", "val_loss", "test_loss", "v_rms", "w0")
 _INT = re.compile(r"-?[0-9]+")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|-?inf")
 _REPAIR = (
@@ -376,7 +398,7 @@ def _read_results(path: Path) -> _ResultsFile:
 
 
 def load_results(path) -> list[dict]:
-    """Rows of a results CSV as dicts with numbers converted (val_loss may be NaN).
+    """Rows of a results CSV as dicts with numbers converted (val_loss, test_loss may be NaN).
 
     A damaged file raises :class:`ResultsError` naming the file and line; a last line without
     its newline (a write in progress or cut off) is not a row and is skipped.
@@ -439,11 +461,12 @@ def _finished_runs(path: Path, preset: Preset, epochs: int) -> _Resume:
     for i, row in enumerate(parsed.rows):
         lineno = parsed.lines[i]
         _check_row(row, preset, epochs, path, lineno)
-        seen = counts.setdefault(row["variant"], (row["n_train"], row["n_val"], lineno))
-        if seen[:2] != (row["n_train"], row["n_val"]):
+        sizes = (row["n_train"], row["n_val"], row["n_test"])
+        seen = counts.setdefault(row["variant"], (*sizes, lineno))
+        if seen[:3] != sizes:
             raise ResultsError(
-                f"{path}, line {lineno}: n_train, n_val = {row['n_train']}, {row['n_val']} but line {seen[2]} of "
-                f"the same variant has {seen[0]}, {seen[1]}: rows of different data set-ups; {_REPAIR}"
+                f"{path}, line {lineno}: n_train, n_val, n_test = {sizes} but line {seen[3]} of "
+                f"the same variant has {seen[:3]}: rows of different data set-ups; {_REPAIR}"
             )
         key = _run_key(row)
         if row["epoch"] == 1:
@@ -649,11 +672,11 @@ def _load_variant(variant: Variant, root=None):
     ds = data.load_movielens(root, join=variant.join)
     N = len(ds) if variant.subset is None else min(variant.subset, len(ds))
     idx, nnz, y = ds.idx[:N], ds.nnz[:N], ds.y[:N]
-    if variant.validation:
-        train_rows, val_rows = data.validation_split(N, 0.1, seed=0)
+    if variant.held_out:
+        train_rows, val_rows, test_rows = data.split_rows(N, SPLIT, seed=SPLIT_SEED)
     else:
-        train_rows, val_rows = np.arange(N, dtype=np.int64), np.zeros(0, np.int64)
-    return idx, nnz, y, ds.n_features, train_rows, val_rows
+        train_rows, val_rows, test_rows = np.arange(N, dtype=np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return idx, nnz, y, ds.n_features, train_rows, val_rows, test_rows
 
 
 def _positive_int(value, name: str) -> int | None:
@@ -691,7 +714,7 @@ def _select(preset: Preset, methods=None, attempts=None, epochs=None) -> Preset:
         etas = {m: e for m, e in v.etas.items() if methods is None or m in methods}
         if etas:
             count = v.attempts if attempts is None else attempts
-            variants.append(Variant(v.name, v.join, etas, count, v.subset, v.validation))
+            variants.append(Variant(v.name, v.join, etas, count, v.subset, v.held_out))
     if not variants:
         raise FMInputError(
             f"no runs left in preset {preset.name!r} after choosing methods {methods}; "
@@ -700,6 +723,59 @@ def _select(preset: Preset, methods=None, attempts=None, epochs=None) -> Preset:
     return Preset(
         preset.name, preset.description, preset.epochs if epochs is None else epochs, tuple(variants), preset.k
     )
+
+
+def _chunks(preset: Preset, done: set, device: str) -> list[list]:
+    """The runs still to train, grouped into chunks that are trained and written together.
+
+    CPU: up to ``CHUNK_RUNS`` consecutive runs of one variant and method (all attempts of a
+    step size, or several step sizes when there are few attempts). GPU: every selected run of
+    a variant at once (one launch per epoch trains them all).
+    """
+    chunks: list[list] = []
+    for v, method, j, eta, a in preset.runs():
+        if (v.name, method, j, a) in done:
+            continue
+        head = chunks[-1][0] if chunks else None
+        if device == "cuda":
+            new = head is None or head[0].name != v.name
+        else:
+            new = (
+                head is None
+                or (head[0].name, head[1]) != (v.name, method)
+                or len(chunks[-1]) >= max(CHUNK_RUNS, v.attempts)
+            )
+        if new:
+            chunks.append([])
+        chunks[-1].append((v, method, j, eta, a))
+    return chunks
+
+
+def _result_rows(name: str, members: list, res, sizes: dict) -> list[dict]:
+    """The CSV rows (``COLUMNS``) of a trained chunk: one per run and epoch."""
+    rows = []
+    for r, (v, method, j, eta, a) in enumerate(members):
+        for e in range(res.train_loss.shape[1]):
+            rows.append(
+                {
+                    "preset": name,
+                    "variant": v.name,
+                    "join": v.join,
+                    "method": method,
+                    "eta": float(eta),
+                    "eta_index": j,
+                    "attempt": a,
+                    "seed": a,
+                    "epoch": e + 1,
+                    "train_loss": float(res.train_loss[r, e]),
+                    "val_loss": float(res.val_loss[r, e]),
+                    "test_loss": float(res.test_loss[r, e]),
+                    "v_rms": float(res.v_rms[r, e]),
+                    "w0": float(res.w0[r, e]),
+                    **sizes,
+                }
+            )
+    return rows
 
 
 def run_experiment(
@@ -740,10 +816,10 @@ def run_experiment(
     epochs = _positive_int(epochs, "epochs")
     threads = _positive_int(threads, "threads")
     if device == "cuda":
-        import torch
+        from ..engine import cuda  # needs numba-cuda: a clear FMInputError without it
 
-        if not torch.cuda.is_available():
-            raise FMInputError("device='cuda' but torch sees no CUDA device; use --device cpu")
+        if not cuda.cuda.is_available():
+            raise FMInputError("device='cuda' but numba-cuda finds no CUDA GPU; use --device cpu")
     preset = _select(PRESETS[name], methods, attempts, epochs)
     engine.set_threads(threads)
     out = Path(out)
@@ -817,20 +893,7 @@ def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, ep
         session["set_aside"] = resume.dropped
     prov["sessions"].append(session)
 
-    # chunks: up to CHUNK_RUNS consecutive runs of one variant and method (all attempts of a
-    # step size, or several step sizes when there are few attempts), trained in parallel
-    chunks: list[list] = []
-    for v, method, j, eta, a in preset.runs():
-        if (v.name, method, j, a) in done:
-            continue
-        head = chunks[-1][0] if chunks else None
-        if (
-            head is None
-            or (head[0].name, head[1]) != (v.name, method)
-            or len(chunks[-1]) >= max(CHUNK_RUNS, v.attempts)
-        ):
-            chunks.append([])
-        chunks[-1].append((v, method, j, eta, a))
+    chunks = _chunks(preset, done, device)
     selected = {(v.name, m, j, a) for v, m, j, _, a in preset.runs()}
     total = len(selected)
     done_here = len(done & selected)
@@ -845,15 +908,15 @@ def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, ep
     start = time.perf_counter()
     try:
         for members in chunks:
-            v, method = members[0][0], members[0][1]
-            vname = v.name
-            if vname not in data_cache:
-                data_cache[vname] = _load_variant(v, data_root)
-                _check_counts(csv_path, resume.kept, vname, data_cache[vname])
-            idx, nnz, y, n_features, train_rows, val_rows = data_cache[vname]
-            runs = [engine.Run(method, eta, a) for _, _, _, eta, a in members]
+            v = members[0][0]
+            if v.name not in data_cache:
+                data_cache[v.name] = _load_variant(v, data_root)
+                _check_counts(csv_path, resume.kept, v.name, data_cache[v.name])
+            idx, nnz, y, n_features, train_rows, val_rows, test_rows = data_cache[v.name]
+            runs = [engine.Run(method, eta, a) for _, method, _, eta, a in members]
             if bar is not None:
-                bar.set_postfix_str(f"{vname} {method} eta={members[0][3]:.3g}..{members[-1][3]:.3g}")
+                methods_here = sorted({m for _, m, _, _, _ in members})
+                bar.set_postfix_str(f"{v.name} {','.join(methods_here)}: {len(members)} runs")
             res = engine.train_runs(
                 runs,
                 idx,
@@ -863,32 +926,12 @@ def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, ep
                 epochs=preset.epochs,
                 train_rows=train_rows,
                 val_rows=val_rows,
+                test_rows=test_rows,
                 k=preset.k,
                 device=device,
             )
-            rows = []
-            for r, (_, _, j, eta, a) in enumerate(members):
-                for e in range(preset.epochs):
-                    rows.append(
-                        {
-                            "preset": name,
-                            "variant": vname,
-                            "join": v.join,
-                            "method": method,
-                            "eta": float(eta),
-                            "eta_index": j,
-                            "attempt": a,
-                            "seed": a,
-                            "epoch": e + 1,
-                            "train_loss": float(res.train_loss[r, e]),
-                            "val_loss": float(res.val_loss[r, e]),
-                            "v_rms": float(res.v_rms[r, e]),
-                            "w0": float(res.w0[r, e]),
-                            "n_train": len(train_rows),
-                            "n_val": len(val_rows),
-                        }
-                    )
-            _append(csv_path, rows)
+            sizes = {"n_train": len(train_rows), "n_val": len(val_rows), "n_test": len(test_rows)}
+            _append(csv_path, _result_rows(name, members, res, sizes))
             session["runs_added"] += len(members)
             session["wall_s"] = round(time.perf_counter() - start, 3)
             prov["runs_complete"] = done_here + session["runs_added"]
@@ -918,11 +961,11 @@ def _read_prefix(path: Path, length: int) -> bytes:
 
 def _check_counts(path: Path, kept: list[dict], variant: str, loaded: tuple) -> None:
     """The finished runs of ``variant`` were trained on the data set-up just loaded."""
-    n_train, n_val = len(loaded[4]), len(loaded[5])
+    sizes = (len(loaded[4]), len(loaded[5]), len(loaded[6]))
     for row in kept:
-        if row["variant"] == variant and (row["n_train"], row["n_val"]) != (n_train, n_val):
+        if row["variant"] == variant and (row["n_train"], row["n_val"], row["n_test"]) != sizes:
             raise ResultsError(
-                f"{path}: finished runs of variant {variant} were trained on n_train, n_val = "
-                f"{row['n_train']}, {row['n_val']}, but the data now gives {n_train}, {n_val}: another "
+                f"{path}: finished runs of variant {variant} were trained on n_train, n_val, n_test = "
+                f"{row['n_train']}, {row['n_val']}, {row['n_test']}, but the data now gives {sizes}: another "
                 "data set-up; pass another --out folder or move the file away to start over"
             )

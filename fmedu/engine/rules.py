@@ -1,0 +1,257 @@
+"""Per-sample pieces shared by the CPU and the GPU kernels: one source for both (chapter 06).
+
+Every function is plain Python decorated with :func:`fmedu.engine.jit.shared`: the CPU kernels
+(:mod:`fmedu.engine.cpu`, ``numba.njit``, which inline them) and the GPU kernels
+(:mod:`fmedu.engine.cuda`, ``numba.cuda.jit``) call the same code, and so does the GPU
+simulator in the tests.
+
+**Column ownership.** A run's parameters are ``theta`` ``(n, k + 1)`` (column 0 is w, columns
+1..k are V) and the scalar ``w0``. The column functions below work on the *owned* columns
+j = j0, j0 + dj, ... of the touched rows: the CPU passes (j0, dj) = (0, 1) and owns them all;
+on the GPU lane ``j0`` of a block of ``dj`` lanes owns its columns, so a touched row's value
+and its optimiser state stay in one lane. Each column's sums run over the sample's rows in
+the same order on both targets, and :func:`sample_scalars` reduces the columns in a fixed
+order, so the CPU and the GPU simulator agree to the last bit.
+
+Buffers: ``col_s``, ``col_sq`` ``(k + 1,)`` hold one sample's column sums Σ_a θ[i_a, j] and
+Σ_a θ[i_a, j]² (``col_s[0]`` is Σ w_i, ``col_s[j]`` for j ≥ 1 is the j-th entry of Σ v_i).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..prox import scalar
+from . import adam
+from .common import ADAGRAD_EPS, MAX_NEWTON
+from .jit import shared
+
+__all__ = [
+    "column_sums",
+    "sample_scalars",
+    "logistic_slope",
+    "prox_coefficients",
+    "prox_columns",
+    "sgd_update",
+    "sgd_columns",
+    "adagrad_update",
+    "adagrad_columns",
+    "adam_columns",
+    "adam_catch_up_rows",
+    "adam_flush_columns",
+    "column_squares",
+]
+
+
+@shared
+def column_sums(theta, idx, row, d, j0, dj, col_s, col_sq):
+    """``col_s[j]``, ``col_sq[j]`` for the owned columns j of sample ``row`` (its d rows, in order)."""
+    K1 = theta.shape[1]
+    for j in range(j0, K1, dj):
+        col_s[j] = 0.0
+        col_sq[j] = 0.0
+    for a in range(d):
+        i = idx[row, a]
+        for j in range(j0, K1, dj):
+            v = theta[i, j]
+            col_s[j] += v
+            col_sq[j] += v * v
+
+
+@shared
+def sample_scalars(w0, col_s, col_sq):
+    """The sample scalars (B, A, C) from all column sums: B = w0 + Σ w_i, A = Σ‖v_i‖², C = ‖Σ v_i‖².
+
+    The prediction is ŷ = B + ½(C − A) (Rendle's form, chapter 01).
+    """
+    A = 0.0
+    C = 0.0
+    for j in range(1, col_s.shape[0]):
+        A += col_sq[j]
+        C += col_s[j] * col_s[j]
+    return w0 + col_s[0], A, C
+
+
+@shared
+def logistic_slope(y, y_hat):
+    """dℓ/dŷ of the logistic loss ℓ = log(1 + exp(−y ŷ)): −y σ(−y ŷ)."""
+    return -y * scalar.sigmoid(-y * y_hat)
+
+
+@shared
+def _gradient(dl, s_j, p, j):
+    """∂ℓ/∂θ[i, j] of a touched row: dℓ/dŷ for w_i (j = 0), dℓ/dŷ · (Σ v − v_i)_j for a latent entry."""
+    if j == 0:
+        return dl
+    return dl * (s_j - p)
+
+
+@shared
+def prox_coefficients(B, A, C, d, eta, y):
+    """(β, c, 1/E) of the exact prox step: β = η y z*, c = β/(1 − (d − 1)β), E = 1 + β (chapter 05).
+
+    z* solves the dual problem from the sample scalars (:func:`fmedu.prox.scalar.newton_z`);
+    then w0 and every w_i grow by β and each v_i ← (v_i + c Σ v)/E.
+    """
+    z = scalar.newton_z(B, A, C, float(d), eta, y, MAX_NEWTON)[0]
+    beta = eta * y * z
+    return beta, beta / (1.0 - (d - 1.0) * beta), 1.0 / (1.0 + beta)
+
+
+@shared
+def prox_columns(theta, idx, row, d, j0, dj, col_s, beta, c, inv_E, exact):
+    """The prox step on the owned columns; ``exact=False`` leaves V alone (erratum E3)."""
+    K1 = theta.shape[1]
+    for a in range(d):
+        i = idx[row, a]
+        for j in range(j0, K1, dj):
+            if j == 0:
+                theta[i, 0] += beta
+            elif exact:
+                theta[i, j] = (theta[i, j] + c * col_s[j]) * inv_E
+
+
+@shared
+def sgd_update(p, g, lr):
+    """``torch.optim.SGD``: p − lr g."""
+    return p - lr * g
+
+
+@shared
+def sgd_columns(theta, idx, row, d, j0, dj, col_s, dl, lr):
+    """SGD on the owned columns of the touched rows (gradients from the pre-update values)."""
+    K1 = theta.shape[1]
+    for a in range(d):
+        i = idx[row, a]
+        for j in range(j0, K1, dj):
+            p = theta[i, j]
+            theta[i, j] = sgd_update(p, _gradient(dl, col_s[j], p, j), lr)
+
+
+@shared
+def adagrad_update(p, acc, g, lr):
+    """``torch.optim.Adagrad`` (defaults): acc ← acc + g², p ← p − lr g/(√acc + 1e-10); returns (p, acc)."""
+    acc = acc + g * g
+    return p - lr * (g / (math.sqrt(acc) + ADAGRAD_EPS)), acc
+
+
+@shared
+def adagrad_columns(theta, acc, idx, row, d, j0, dj, col_s, dl, lr):
+    """Adagrad on the owned columns; ``acc`` ``(n, k + 1)`` is the run's sum of squared gradients."""
+    K1 = theta.shape[1]
+    for a in range(d):
+        i = idx[row, a]
+        for j in range(j0, K1, dj):
+            p = theta[i, j]
+            theta[i, j], acc[i, j] = adagrad_update(p, acc[i, j], _gradient(dl, col_s[j], p, j), lr)
+
+
+@shared
+def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, dj, col_s, dl, step_size, c2_sqrt, t):
+    """Adam step t on the owned columns of the touched rows (already caught up to step t − 1);
+    ``step_size``, ``c2_sqrt`` from :func:`fmedu.engine.adam.step_factors`."""
+    K1 = theta.shape[1]
+    for a in range(d):
+        i = idx[row, a]
+        for j in range(j0, K1, dj):
+            p = theta[i, j]
+            g = _gradient(dl, col_s[j], p, j)
+            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.adam_update(
+                p, exp_avg[i, j], exp_avg_sq[i, j], g, step_size, c2_sqrt
+            )
+        last_step[i] = t  # every lane writes the same value
+
+
+@shared
+def _closed_form_applies(exp_avg, exp_avg_sq, i, late, k, coefs, j0, dj, late_table):
+    """Whether the closed form of the gap applies to every owned column of row i."""
+    failing = 0
+    for j in range(j0, exp_avg.shape[1], dj):
+        m, v = exp_avg[i, j], exp_avg_sq[i, j]
+        if late:
+            failing += 0 if adam.late_applies(m, v, late_table, k) else 1
+        else:
+            failing += 0 if adam.series_applies(m, v, coefs) else 1
+    return failing == 0
+
+
+@shared
+def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables):
+    """The zero-gradient steps t0+1 .. t0+K of row i's owned columns, one by one, in lockstep.
+
+    Stops after the first step that changes none of them (every later move is smaller, see
+    :func:`fmedu.engine.adam.replay`); the moments of the remaining steps decay in closed form.
+    """
+    for step in range(1, K + 1):
+        step_size, c2_sqrt = adam.step_factors(t0 + step, lr, tables)
+        changed = 0
+        for j in range(j0, theta.shape[1], dj):
+            p = theta[i, j]
+            p_new, exp_avg[i, j], exp_avg_sq[i, j] = adam.adam_update(
+                p, exp_avg[i, j], exp_avg_sq[i, j], 0.0, step_size, c2_sqrt
+            )
+            theta[i, j] = p_new
+            changed += 0 if p_new == p else 1
+        if changed == 0:
+            decay1, decay2 = adam.decay_factors(K - step, tables[5])
+            for j in range(j0, theta.shape[1], dj):
+                exp_avg[i, j] *= decay1
+                exp_avg_sq[i, j] *= decay2
+            return
+
+
+@shared
+def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef):
+    """Row i's owned columns from step t0 (its last gradient) to step t_to, zero gradients between.
+
+    The closed form where it applies to every owned column (from step ``T_BC`` on: always; the
+    column loops have no branches, so the CPU's vectorise), else a replay of the owned columns.
+    """
+    K = t_to - t0
+    late = t0 + 1 >= tables[0].shape[0] - 1
+    k = min(K, tables[6].shape[1] - 1)
+    coefs = adam.gap_coefficients(t0, K, tables, coef)
+    if not _closed_form_applies(exp_avg, exp_avg_sq, i, late, k, coefs, j0, dj, tables[6]):
+        _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables)
+        return
+    decay1, decay2 = adam.decay_factors(K, tables[5])
+    for j in range(j0, theta.shape[1], dj):
+        p, m, v = theta[i, j], exp_avg[i, j], exp_avg_sq[i, j]
+        if late:
+            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.late_catch_up(p, m, v, lr, tables[6], k, decay1, decay2)
+        else:
+            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.series_catch_up(p, m, v, lr, coefs, decay1, decay2)
+
+
+@shared
+def adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, t_to, lr, j0, dj, tables, coef):
+    """Bring the owned columns of sample ``row``'s rows up to step ``t_to`` (before step t_to + 1).
+
+    ``last_step`` ``(n,)`` is each row's last step with a gradient; it is advanced by
+    :func:`adam_columns` once the new step is taken.
+    """
+    for a in range(d):
+        i = idx[row, a]
+        t0 = last_step[i]
+        if t0 < t_to:
+            _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef)
+
+
+@shared
+def adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_to, lr, j0, dj, tables, coef):
+    """Every row's owned columns up to step ``t_to`` (the dense torch parameters); ``last_step`` is
+    left for the caller to set to ``t_to`` once every lane is done reading it."""
+    for i in range(theta.shape[0]):
+        t0 = last_step[i]
+        if t0 < t_to:
+            _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef)
+
+
+@shared
+def column_squares(theta, j0, dj, out):
+    """``out[j]`` = Σ_i θ[i, j]² over all rows, for the owned columns (the RMS latent norm's pieces)."""
+    for j in range(j0, theta.shape[1], dj):
+        acc = 0.0
+        for i in range(theta.shape[0]):
+            acc += theta[i, j] * theta[i, j]
+        out[j] = acc

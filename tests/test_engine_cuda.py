@@ -1,0 +1,93 @@
+"""fmedu.engine.cuda: the GPU kernels give every run's trajectory of the CPU engine.
+
+Without a GPU the kernels run in numba-cuda's simulator (tests/conftest.py sets
+NUMBA_ENABLE_CUDASIM=1), which executes the same kernel source on the CPU: there every record
+and every final parameter must equal the CPU engine's to 1e-12 relative (they agree to the last
+bit: the same per-sample source, the same order of every sum). On a real GPU
+(``make test-gpu``, FMEDU_GPU_TESTS=1) the compiler contracts multiply-adds into fused ones,
+so the same comparison uses a stated tolerance of 1e-9 relative on these short runs.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from test_engine import N_FEAT, rel_err, synthetic
+
+from fmedu import engine
+from fmedu.errors import FMInputError
+
+cuda_engine = pytest.importorskip("fmedu.engine.cuda", reason="numba-cuda is not installed (pip install -e '.[cuda]')")
+
+if not cuda_engine.cuda.is_available():
+    pytest.skip("neither a CUDA GPU nor the numba-cuda simulator is available", allow_module_level=True)
+
+SIMULATOR = cuda_engine.simulator()
+TOLERANCE = 1e-12 if SIMULATOR else 1e-9
+K = 4
+METHOD_ETAS = (("prox", 0.2), ("prox-published", 0.2), ("sgd", 0.3), ("adagrad", 0.1), ("adam", 0.01))
+
+
+def _compare(runs, lanes, epochs=2, N=40, seed=0, **rows):
+    idx, nnz, y = synthetic(N=N, seed=seed)
+    kw = dict(n_features=N_FEAT, k=K, **rows)
+    cpu = engine.Trainer(runs, idx, nnz, y, **kw)
+    gpu = cuda_engine.CudaTrainer(runs, idx, nnz, y, lanes=lanes, **kw)
+    for _ in range(epochs):
+        a, b = cpu.epoch(), gpu.epoch()
+        for key in ("train_loss", "val_loss", "test_loss", "v_rms", "w0"):
+            if np.isnan(a[key]).all():
+                assert np.isnan(b[key]).all(), key
+            else:
+                assert rel_err(b[key], a[key]) <= TOLERANCE, key
+    for r in range(len(runs)):
+        for pa, pb in zip(cpu.params(r), gpu.params(r)):
+            assert rel_err(np.atleast_1d(pb), np.atleast_1d(pa)) <= TOLERANCE
+    return cpu, gpu
+
+
+@pytest.mark.parametrize("lanes", [32, 3])
+def test_every_method_matches_the_cpu_engine(lanes):
+    """Five methods in one launch; 32 lanes (a warp: one column each) and 3 (fewer than k + 1 columns)."""
+    runs = [engine.Run(m, eta, s) for m, eta in METHOD_ETAS for s in (1, 2)]
+    rows = dict(train_rows=np.arange(16, 40), val_rows=np.arange(8), test_rows=np.arange(8, 16))
+    _compare(runs, lanes, epochs=3, **rows)
+
+
+def test_adam_alone_and_without_held_out_rows():
+    """A launch with one method only (the other methods' state is a placeholder) and no held-out rows."""
+    runs = [engine.Run("adam", 0.05, 3), engine.Run("adam", 0.002, 4)]
+    cpu, _ = _compare(runs, lanes=8, epochs=3, N=30)
+    assert np.isnan(cpu.epoch()["val_loss"]).all()
+
+
+def test_rare_rows_are_caught_up_on_the_gpu():
+    """Features seen once (rows 0 and N/2) are caught up only at the end of each epoch."""
+    runs = [engine.Run("adam", 0.02, 5)]
+    _, gpu = _compare(runs, lanes=8, epochs=2, N=40, seed=1)
+    _, w_init, _ = engine.init_params(5, N_FEAT, K)
+    assert abs(gpu.params(0)[1][N_FEAT - 1] - w_init[N_FEAT - 1]) > 1e-4
+
+
+def test_bad_requests_raise_clear_errors():
+    idx, nnz, y = synthetic(N=10)
+    run = [engine.Run("sgd", 0.1, 0)]
+    with pytest.raises(FMInputError, match="k \\+ 1 <= 64"):
+        cuda_engine.CudaTrainer(run, idx, nnz, y, n_features=N_FEAT, k=64)
+    with pytest.raises(FMInputError, match="lanes"):
+        cuda_engine.CudaTrainer(run, idx, nnz, y, n_features=N_FEAT, k=K, lanes=0)
+    with pytest.raises(FMInputError, match="device must be"):
+        engine.train_runs(run, idx, nnz, y, n_features=N_FEAT, epochs=1, device="tpu")
+
+
+@pytest.mark.skipif(not SIMULATOR, reason="checks the simulator's own reporting")
+def test_the_simulator_is_not_reported_as_a_gpu():
+    assert not cuda_engine.gpu_available()
+    assert "simulator" in cuda_engine.device_info()["gpu"]
+
+
+@pytest.mark.skipif(SIMULATOR or os.environ.get("FMEDU_GPU_TESTS") != "1", reason="needs a real GPU")
+def test_a_real_gpu_is_reported():
+    assert cuda_engine.gpu_available()
+    info = cuda_engine.device_info()
+    assert info["gpu"] and len(info["compute_capability"]) == 2
