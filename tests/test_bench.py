@@ -27,7 +27,8 @@ def test_report_ends_with_the_speed_up_line(monkeypatch, capsys):
     match = re.fullmatch(r"prox step speed-up: ([\d,]+)×", lines[-1])
     assert match and int(match.group(1).replace(",", "")) == round(ratio)
     assert any(line.strip().startswith("adam") for line in lines)
-    assert re.fullmatch(r"adam / sgd on the cpu: \d+\.\d\d", next(line for line in lines if line.startswith("adam /")))
+    ratio_line = next(line for line in lines if line.startswith("adam /"))
+    assert re.fullmatch(r"adam / sgd on the cpu: \d+\.\d\d \(first epoch: \d+\.\d\d\)", ratio_line)
     # without a GPU (the tests run the simulator, which does not count) the GPU part says so
     if bench.gpu_present() is None:
         assert "gpu: no CUDA GPU on this machine; not measured" in lines
