@@ -44,7 +44,7 @@ GPU_OUT ?= /tmp/fmedu-gpu-smoke
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,peers]'
 	touch $(STAMP)
 
 $(COURSE): $(STAMP)

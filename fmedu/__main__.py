@@ -3,6 +3,7 @@
 ``python -m fmedu figures [--out DIR] [--only PREFIX ...]``     regenerate figures
 ``python -m fmedu experiment NAME [--device cpu|cuda] [--out DIR]``  run / resume a MovieLens preset
 ``python -m fmedu bench``                                        prox-step and sweep benchmarks (CPU; GPU where present)
+``python -m fmedu peers [--out DIR]``                              logistic regression and Bayesian FM baselines
 """
 
 from __future__ import annotations
@@ -95,6 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     ben.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for the sweep (default: all)")
     ben.add_argument("--gpu-runs", type=_positive_int, default=500, help="runs per method on the GPU (default: 500)")
 
+    peers = sub.add_parser(
+        "peers",
+        help="logistic regression and a Bayesian FM on the experiments' split (results/peers.csv + .json)",
+        description="Fit what practitioners would use instead of the blog's methods (the base rate, "
+        "logistic regression with scikit-learn, a Bayesian FM with myFM) on the training rows "
+        "and features of the stability-full experiment, and score them on its held-out rows. "
+        "Needs the optional extra: pip install -e '.[peers]'.",
+    )
+    peers.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
+    peers.add_argument("--no-progress", action="store_true", help="no progress messages (also off when CI is set)")
+
     args = parser.parse_args(argv)
     try:
         _set_threads()
@@ -151,6 +163,15 @@ def _run(args) -> int:
             f"{args.name}: {prov['runs_complete']}/{prov['runs_total']} runs in {args.out / (args.name + '.csv')}; "
             f"this session added {last['runs_added']} runs in {last['wall_s']:.1f} s on {last['device']['backend']}"
         )
+    elif args.command == "peers":
+        from .movielens import peers as peer_models
+
+        try:
+            prov = peer_models.run_peers(args.out, progress=False if args.no_progress else None)
+        except ImportError as exc:
+            print(f"error: {exc}. Install the optional extra: pip install -e '.[peers]'", file=sys.stderr)
+            return 2
+        print(f"peers: {len(prov['fits'])} fits in {args.out / 'peers.csv'} ({prov['wall_s']:.1f} s)")
     elif args.command == "bench":
         from .movielens import bench
 

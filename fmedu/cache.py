@@ -19,7 +19,11 @@ NUMBA_CACHE_VAR = "NUMBA_CACHE_DIR"
 
 def user_cache_dir() -> Path:
     """fmedu's per-user cache folder (not created here)."""
-    import pooch
+    import warnings
+
+    with warnings.catch_warnings():  # pooch imports tqdm.auto, which warns inside a notebook kernel
+        warnings.simplefilter("ignore")  # without ipywidgets (stderr in every chapter's first cell)
+        import pooch
 
     return Path(pooch.os_cache("fmedu"))
 

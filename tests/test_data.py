@@ -89,16 +89,31 @@ def test_first_rating_features(correct, folder):
 
 
 def test_published_join_is_shifted(correct, published):
-    """Erratum E4: 169 ratings dropped; each kept rating gets the next user's and next movie's features."""
+    """Erratum E4 exactly as the blog's loader does it: ids the rating's own, side features of the
+    next user and the next movie, the 169 ratings of user 943 or movie 1682 dropped."""
     assert len(published) == 99_831
     dropped = (correct.user == 942) | (correct.item == 1681)
     assert int(dropped.sum()) == 169
+    assert published.feature_names == correct.feature_names and published.n_features == 2728
     kept = correct.subset(np.nonzero(~dropped)[0])
-    assert (published.y == kept.y).all()
-    assert (published.idx[:, 0] == kept.idx[:, 0] + 1).all()  # the next user's id feature
-    assert (published.idx[:, 1] == kept.idx[:, 1] + 1).all()  # the next movie's id feature
-    # demographics of the rating's user differ from what the published join attaches
+    assert (published.y == kept.y).all() and (published.rating == kept.rating).all()
+    assert (published.user == kept.user).all() and (published.item == kept.item).all()
+    # the one-hot ids are the rating's own ...
+    assert (published.idx[:, 0] == kept.user).all()
+    assert (published.idx[:, 1] == 943 + kept.item).all()
+    # ... the demographics are those of the next user: the correct join's features of a rating by user u + 1
+    first_by_user = {int(u): r for r, u in reversed(list(enumerate(correct.user)))}
+    next_user_rows = np.array([first_by_user[int(u) + 1] for u in published.user])
+    assert (published.idx[:, 2:5] == correct.idx[next_user_rows, 2:5]).all()
+    # ... and the genres those of the next movie
+    first_by_item = {int(m): r for r, m in reversed(list(enumerate(correct.item)))}
+    next_item_rows = np.array([first_by_item[int(m) + 1] for m in published.item])
+    genres = lambda ds, rows: [tuple(ds.idx[r, 5 : ds.nnz[r]]) for r in rows]
+    assert genres(published, range(len(published))) == genres(correct, next_item_rows)
+    assert (published.nnz == correct.nnz[next_item_rows]).all()
+    # the shift changes the side features of most ratings
     assert (published.idx[:, 2:5] != kept.idx[:, 2:5]).any(1).mean() > 0.5
+    assert published.join == "published"
 
 
 def test_validation_split_is_fixed_and_disjoint():

@@ -32,7 +32,7 @@ def test_environment_yml_mirrors_pyproject():
     lower = re.search(r">=\s*([\d.]+)", project["requires-python"]).group(1)
     assert python == f"python={lower}", "environment.yml's python must match requires-python"
     wanted = set(project["dependencies"]).union(*project["optional-dependencies"].values())
-    assert {"test", "lab", "book", "browser"} <= set(project["optional-dependencies"])
+    assert {"test", "lab", "book", "browser", "peers"} <= set(project["optional-dependencies"])
     listed = {p for p in pip if not p.startswith("-e")}
     assert listed == wanted, f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
     assert "-e ." in pip
@@ -42,6 +42,13 @@ def test_torch_and_sympy_pinned_exactly():
     deps = _pyproject()["project"]["dependencies"]
     assert "torch==2.13.0" in deps
     assert any(re.fullmatch(r"sympy==[\d.]+", d) for d in deps)
+
+
+def test_peers_extra_pinned_exactly_and_installed_by_make():
+    peers = _pyproject()["project"]["optional-dependencies"]["peers"]
+    for name in ("scikit-learn", "myfm"):
+        assert any(re.fullmatch(rf"{name}==[\d.]+", d) for d in peers), f"{name} must be pinned exactly"
+    assert "'.[test,peers]'" in (ROOT / "Makefile").read_text(), "make setup installs the peers extra"
 
 
 def test_every_notebook_is_paired_and_in_sync():

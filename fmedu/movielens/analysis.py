@@ -27,7 +27,18 @@ __all__ = [
     "best_per_run",
     "stability_summary",
     "long_table",
-    "chosen_on_validation",
+    "held_out",
+    "peer_split",
+    "run_choices",
+    "selection_summary",
+    "choose_step_size",
+    "selection_table",
+    "spread_over_eta",
+    "load_peers",
+    "peer_results",
+    "peer_summary",
+    "peer_refits",
+    "provenance_table",
 ]
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
@@ -145,56 +156,220 @@ def stability_summary(rows: list[dict], column: str = "train_loss") -> list[dict
     return out
 
 
-def long_table(rows: list[dict]) -> list[dict]:
-    """Mean over attempts of training, validation and test loss per (η, epoch)."""
+def long_table(rows: list[dict], columns=None) -> list[dict]:
+    """Mean over attempts of each of ``columns`` per (η, epoch); by default the training,
+    validation and (where the results have one) test loss."""
+    if columns is None:
+        columns = (
+            ("train_loss", "val_loss", "test_loss") if rows and "test_loss" in rows[0] else ("train_loss", "val_loss")
+        )
     table = []
     for eta in sorted({r["eta"] for r in rows}):
         sel = [r for r in rows if r["eta"] == eta]
-        for column in ("train_loss", "val_loss", "test_loss"):
+        for column in columns:
             for e in sorted({r["epoch"] for r in sel}):
                 vals = [r[column] for r in sel if r["epoch"] == e]
                 table.append({"eta": eta, "column": column, "epoch": e, "mean": float(np.mean(vals))})
     return table
 
 
-def chosen_on_validation(rows: list[dict]) -> list[dict]:
-    """Per (variant, method): the step size and epoch chosen on the validation split, and the
-    test loss of that choice (chapter 06's held-out comparison).
+# --------------------------------------------------------------------------- choosing on validation
 
-    The choice minimises the mean validation loss over attempts among the (η, epoch) pairs
-    whose runs all stayed finite; the test split played no part in it. Rows ``variant,
-    method, eta, epoch, attempts, val_mean, test_mean, test_sd, test_lo, test_hi`` (band:
-    mean ± 2 standard errors over attempts). Variants without held-out rows are skipped.
-    """
-    groups: dict[tuple, dict[tuple, list[dict]]] = {}
+
+def held_out(rows: list[dict]) -> tuple[str, str]:
+    """``(choose, report)`` columns: choose on the validation rows, report the test rows.
+
+    Results files written before the experiments had a test split have no ``test_loss``; for
+    those the report column is ``val_loss`` too (the optimistic same-rows report), so that
+    callers can say which one they show."""
+    has_test = any("test_loss" in r and math.isfinite(r["test_loss"]) for r in rows)
+    return "val_loss", ("test_loss" if has_test else "val_loss")
+
+
+def peer_split(rows: list[dict]) -> str:
+    """The split the peer results are reported on: ``"test"``, or ``"validation"`` for results
+    written before the experiments had a test split."""
+    return "test" if any(r["split"] == "test" for r in rows) else "validation"
+
+
+def run_choices(rows: list[dict], choose: str = "val_loss", report: str = "test_loss") -> dict:
+    """(variant, method, eta) → per-attempt choices: the epoch with the smallest ``choose`` value
+    (early stopping on the validation rows) and the ``choose``, ``report`` and training loss there.
+
+    A run whose ``choose`` value is never finite is given epoch 0 and +inf everywhere."""
+    runs: dict[tuple, dict[int, dict]] = {}
     for r in rows:
-        if r["n_val"] > 0 and r["n_test"] > 0:
-            groups.setdefault((r["variant"], r["method"]), {}).setdefault((r["eta"], r["epoch"]), []).append(r)
+        key = (r["variant"], r["method"], r["eta"])
+        v = r[choose] if math.isfinite(r[choose]) else math.inf
+        best = runs.setdefault(key, {}).get(r["attempt"])
+        if best is None or v < best["choose"]:
+            runs[key][r["attempt"]] = {
+                "attempt": r["attempt"],
+                "epoch": r["epoch"] if math.isfinite(v) else 0,
+                "choose": v,
+                "report": r[report] if math.isfinite(v) and math.isfinite(r[report]) else math.inf,
+                "train": r["train_loss"] if math.isfinite(v) else math.inf,
+            }
+    return {key: [att[a] for a in sorted(att)] for key, att in runs.items()}
+
+
+def _mean_band(vals: np.ndarray) -> tuple[float, float, float, float]:
+    """mean, sd and mean ± 2 standard errors over attempts (+inf if any value is infinite)."""
+    n = len(vals)
+    if not np.all(np.isfinite(vals)):
+        return math.inf, 0.0, math.inf, math.inf
+    mean = float(vals.mean())
+    sd = float(vals.std(ddof=1)) if n > 1 else 0.0
+    se = sd / math.sqrt(n)
+    return mean, sd, mean - 2 * se, mean + 2 * se
+
+
+def selection_summary(rows: list[dict], choose: str = "val_loss", report: str = "test_loss") -> list[dict]:
+    """Per (variant, method, eta): each attempt stopped at its best ``choose`` epoch; the mean of
+    ``choose`` there (what the step size is chosen by), and the mean, sd and ±2 s.e. band of
+    ``report`` there (what is reported), plus the median chosen epoch."""
     out = []
-    for (variant, method), cells in sorted(groups.items()):
-        best = None
-        for (eta, epoch), sel in cells.items():
-            val = np.array([r["val_loss"] for r in sel])
-            if len(val) and np.all(np.isfinite(val)) and (best is None or val.mean() < best[0]):
-                best = (float(val.mean()), eta, epoch, sel)
-        if best is None:
-            continue
-        val_mean, eta, epoch, sel = best
-        test = np.array([r["test_loss"] for r in sel])
-        sd = float(test.std(ddof=1)) if len(test) > 1 else 0.0
-        se = sd / math.sqrt(len(test))
+    for (variant, method, eta), picks in sorted(run_choices(rows, choose, report).items()):
+        chosen = np.array([p["choose"] for p in picks])
+        reported = np.array([p["report"] for p in picks])
+        mean, sd, lo, hi = _mean_band(reported)
         out.append(
             {
                 "variant": variant,
                 "method": method,
                 "eta": eta,
-                "epoch": epoch,
-                "attempts": len(sel),
-                "val_mean": val_mean,
-                "test_mean": float(test.mean()),
-                "test_sd": sd,
-                "test_lo": float(test.mean()) - 2 * se,
-                "test_hi": float(test.mean()) + 2 * se,
+                "attempts": len(picks),
+                "choose": choose,
+                "choose_mean": float(chosen.mean()) if np.all(np.isfinite(chosen)) else math.inf,
+                "report": report,
+                "mean": mean,
+                "sd": sd,
+                "lo": lo,
+                "hi": hi,
+                "train_mean": float(np.mean([p["train"] for p in picks])),
+                "epoch_median": float(np.median([p["epoch"] for p in picks])),
+            }
+        )
+    return out
+
+
+def choose_step_size(summary: list[dict], method: str) -> dict:
+    """The summary row of ``method`` whose step size has the smallest mean ``choose`` value."""
+    sel = [s for s in summary if s["method"] == method]
+    if not sel:
+        raise ResultsError(f"no runs of method {method!r} in the summary")
+    return min(sel, key=lambda s: s["choose_mean"])
+
+
+def selection_table(rows: list[dict], choose: str = "val_loss", report: str = "test_loss") -> list[dict]:
+    """One row per method: the step size and epochs chosen on ``choose``, and ``report`` there."""
+    summary = selection_summary(rows, choose, report)
+    methods = [m for m in METHOD_ORDER if any(s["method"] == m for s in summary)]
+    return [choose_step_size(summary, m) for m in methods]
+
+
+def spread_over_eta(summary: list[dict], method: str, key: str = "mean") -> float:
+    """max − min over the step sizes of ``key`` (how much the choice of η matters for ``method``)."""
+    vals = [s[key] for s in summary if s["method"] == method]
+    return max(vals) - min(vals)
+
+
+METHOD_ORDER = ("prox", "prox-published", "sgd", "adagrad", "adam")
+
+
+# --------------------------------------------------------------------------- peers and provenance
+
+
+def load_peers(path) -> list[dict]:
+    """Rows of a ``peers.csv`` (written by ``python -m fmedu peers``) with numbers converted."""
+    import csv
+
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path} is missing: run `python -m fmedu peers` first (needs the 'peers' extra)")
+    out = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            row = dict(row)
+            row["seed"], row["n"] = int(row["seed"]), int(row["n"])
+            for c in ("log_loss", "auc", "fit_s"):
+                row[c] = float(row[c])
+            out.append(row)
+    return out
+
+
+def peer_results(folder: Path | None = None) -> list[dict]:
+    """Rows of ``results/peers.csv`` (written by ``python -m fmedu peers``)."""
+    return load_peers(Path(folder or RESULTS) / "peers.csv")
+
+
+def peer_refits(folder: Path | None = None) -> list[dict]:
+    """The refits of the blog's methods recorded in ``results/peers.json`` (method, step size,
+    attempt, epoch, the sweep's validation loss and the refit's, and whether they are equal)."""
+    import json
+
+    path = Path(folder or RESULTS) / "peers.json"
+    if not path.exists():
+        raise ResultsError(f"{path} is missing: run `python -m fmedu peers` first (needs the 'peers' extra)")
+    return json.loads(path.read_text()).get("blog_refits", [])
+
+
+def peer_summary(rows: list[dict], split: str = "test") -> list[dict]:
+    """Per (model, setting): seeds, mean and sd over seeds of log-loss and AUC on ``split``."""
+    keys = list(dict.fromkeys((r["model"], r["setting"]) for r in rows if r["split"] == split))
+    if not keys:
+        raise ResultsError(f"the peer results have no {split!r} rows")
+    out = []
+    for model, setting in keys:
+        sel = [r for r in rows if r["split"] == split and (r["model"], r["setting"]) == (model, setting)]
+        ll = np.array([r["log_loss"] for r in sel])
+        auc = np.array([r["auc"] for r in sel])
+        out.append(
+            {
+                "model": model,
+                "setting": setting,
+                "split": split,
+                "seeds": len(sel),
+                "n": sel[0]["n"],
+                "log_loss": float(ll.mean()),
+                "log_loss_sd": float(ll.std(ddof=1)) if len(sel) > 1 else 0.0,
+                "auc": float(auc.mean()),
+                "auc_sd": float(auc.std(ddof=1)) if len(sel) > 1 else 0.0,
+                "fit_s": float(np.mean([r["fit_s"] for r in sel])),
+            }
+        )
+    return out
+
+
+def provenance_table(
+    names=("published-10epoch", "stability-published", "stability-full", "long", "peers"),
+) -> list[dict]:
+    """One line per results file: runs (or fits), total wall time, device and the code's commit."""
+    import json
+
+    out = []
+    for name in names:
+        path = RESULTS / f"{name}.json"
+        if not path.exists():
+            raise ResultsError(
+                f"{path} is missing: run `python -m fmedu {'peers' if name == 'peers' else 'experiment ' + name}`"
+            )
+        prov = json.loads(path.read_text())
+        if name == "peers":
+            sessions = [prov]
+            runs = len(prov["fits"])
+        else:
+            sessions = [s for s in prov["sessions"] if s["runs_added"]]
+            runs = len({(r["variant"], r["method"], r["eta_index"], r["attempt"]) for r in results(name)})
+        devices = sorted({f"{s['device']['backend']} ({s['device']['threads']} threads)" for s in sessions})
+        commits = sorted({(s["git"]["commit"] or "?")[:7] for s in sessions})
+        out.append(
+            {
+                "results": name,
+                "runs": runs,
+                "wall_s": round(sum(s["wall_s"] for s in sessions), 1),
+                "device": ", ".join(devices),
+                "commits": ", ".join(commits),
             }
         )
     return out

@@ -317,10 +317,13 @@ def load_movielens(root=None, join: str = "correct", *, download: bool | None = 
     the two ways to provide it.
 
     ``join="correct"`` attaches to each rating its own user's and movie's features (100,000
-    ratings). ``join="published"`` reproduces erratum E4 of the blog's loader: 1-based ids are
-    used as 0-based row positions, so each rating gets the features of the *next* user and the
-    *next* movie, and the ratings of user 943 and of movie 1682 (169 of them) have no row and are
-    dropped, leaving 99,831.
+    ratings). ``join="published"`` reproduces erratum E4 of the blog's loader exactly: the
+    one-hot user-id and movie-id features are the rating's own, but the side features are
+    looked up with the 1-based id used as a 0-based row position, so each rating gets the age,
+    gender and occupation of the *next* user and the genres of the *next* movie; the ratings of
+    user 943 and of movie 1682 (169 of them) find no row and are dropped, leaving 99,831. The
+    feature list is the same 2,728 names in both joins (``user=943`` and ``movie=1682`` are then
+    never switched on).
     """
     if join not in ("correct", "published"):
         raise FMInputError(f"join must be 'correct' or 'published', got {join!r}")
@@ -373,17 +376,17 @@ def load_movielens(root=None, join: str = "correct", *, download: bool | None = 
     if join == "correct":
         user_row, movie_row = user_id - 1, movie_id - 1
         keep = np.ones(len(ratings), dtype=bool)
-    else:  # erratum E4: 1-based id used as a 0-based position
+    else:  # erratum E4: for the side features, the 1-based id is used as a 0-based row position
         user_row, movie_row = user_id, movie_id
         keep = (user_row < N_USERS) & (movie_row < N_MOVIES)
     user_row, movie_row, ratings = user_row[keep], movie_row[keep], ratings[keep]
 
     count = len(ratings)
     idx = np.full((count, MAX_NNZ), -1, dtype=np.int64)
-    idx[:, 0] = user_feats[user_row, 0]
-    idx[:, 1] = movie_ids[movie_row]
-    idx[:, 2:5] = user_feats[user_row, 1:4]
-    flags = genre_flags[movie_row]  # (count, 19)
+    idx[:, 0] = user_feats[user_id[keep] - 1, 0]  # the rating's own user id (both joins)
+    idx[:, 1] = movie_ids[movie_id[keep] - 1]  # the rating's own movie id (both joins)
+    idx[:, 2:5] = user_feats[user_row, 1:4]  # age, gender, occupation: shifted in the published join
+    flags = genre_flags[movie_row]  # (count, 19); genres: shifted in the published join
     nnz = 5 + flags.sum(1)
     # genres go after the five one-hot fields, in increasing index order
     genre_rank = np.cumsum(flags, axis=1) - 1
