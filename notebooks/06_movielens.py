@@ -616,8 +616,8 @@ spreads_subset, min(spreads_subset, key=spreads_subset.get) == "prox-published"
 # With the vectors trained and on all the data, measured by test loss at the validation-chosen
 # epoch, the exact prox step varies *more* over its step sizes than the frozen-vector model, SGD
 # or Adagrad — it diverges at its largest step sizes — while Adam varies far more than all of them
-# (its test loss reaches 18 at $\eta \approx 0.036$, and at $\eta = 0.1$ some of its runs never produce a
-# finite loss, so its spread is unbounded):
+# (its test loss reaches 18 at $\eta \approx 0.036$, and at $\eta = 0.1$ some of its runs never
+# produce a finite loss, so its spread is unbounded):
 
 # %%
 spreads_full = {m: round(analysis.spread_over_eta(sf_test, m), 3) for m in analysis.METHOD_ORDER}
@@ -630,7 +630,7 @@ spreads_full = {m: round(analysis.spread_over_eta(sf_test, m), 3) for m in analy
 # %% [markdown]
 # **(b) "Adagrad is the best method on this data set."** On training loss Adagrad does reach the
 # lowest values (it memorises best). On test loss, at their chosen step sizes, the exact prox step,
-# SGD and Adagrad lie within 0.005 of each other, the frozen-vector linear model within 0.005 of
+# SGD and Adagrad lie within 0.005 of each other, the frozen-vector linear model within 0.004 of
 # the best of them, and Adam at least 0.01 behind:
 
 # %%
@@ -639,7 +639,7 @@ fm_best = min(test_best[m] for m in ("prox", "sgd", "adagrad"))
 (
     {m: round(v, 4) for m, v in test_best.items()},
     max(test_best[m] for m in ("prox", "sgd", "adagrad")) - fm_best <= 0.005,
-    test_best["prox-published"] - fm_best <= 0.005,
+    test_best["prox-published"] - fm_best <= 0.004,
     test_best["adam"] - fm_best >= 0.01,
 )
 
@@ -656,7 +656,7 @@ bool(np.all(np.diff(upper) > 0)), adam_test[-1]["mean"] > 10 * base_rate["log_lo
 # %% [markdown]
 # **(d) "Prox converges slowly; 50 epochs do not help much."** Half of it survives. At the stable
 # step sizes the exact step is slow: at $\eta \approx 4\cdot10^{-4}$ its test loss still falls at
-# epoch 50, where it is within 0.003 of the best 20-epoch result of any method of the post. From
+# epoch 50, where it is within 0.002 of the best 20-epoch result of any method of the post. From
 # $\eta \approx 2.5\cdot10^{-3}$ on, more epochs make it *worse*.
 
 # %%
@@ -667,7 +667,7 @@ slow = min(test_at, key=lambda eta: abs(eta - 4.1e-4))
     f"{slow:.2g}",
     round(test_at[slow][-1], 4),
     test_at[slow][-1] < test_at[slow][-2],
-    test_at[slow][-1] <= fm_best + 0.003,
+    test_at[slow][-1] <= fm_best + 0.002,
     all(vals[-1] > vals[0] for eta, vals in test_at.items() if eta > 2.5e-3),
 )
 
@@ -680,7 +680,8 @@ slow = min(test_at, key=lambda eta: abs(eta - 4.1e-4))
 # > frozen-vector prox of E3 on the shifted join of E4. On all ratings, judged by test loss at the
 # > validation-chosen epoch: the exact prox step is the least stable over step sizes of prox,
 # > frozen prox, SGD and Adagrad (it diverges at its largest step sizes), but Adam's spread is
-# > far larger still (unbounded: some of its runs at $\eta = 0.1$ never produce a finite loss); once tuned, prox, SGD, Adagrad and the frozen-vector linear model are within
+# > far larger still (unbounded: some of its runs at $\eta = 0.1$ never produce a finite loss);
+# > once tuned, prox, SGD, Adagrad and the frozen-vector linear model are within
 # > 0.005 of each other, no better than logistic regression; Adam degrades as the post says
 # > (checks (a)–(d) above).
 #
@@ -730,7 +731,8 @@ for p in analysis.provenance_table():
 # * Choose the step size and the epoch on validation rows and report separate test rows; a choice
 #   made on the reported rows is optimistic by construction.
 # * Tuned, the exact step, SGD, Adagrad and a frozen-vector linear model reach the same test
-#   log-loss as logistic regression (about 0.426); Adam is worse and the most sensitive to $\eta$.
+#   log-loss as logistic regression (about 0.426) to within 0.005, none below it; Adam is worse and
+#   the most sensitive to $\eta$.
 # * A regularised FM (Bayesian, myFM) does find the interactions: about 0.414 test log-loss and
 #   AUC 0.80 against 0.426 and 0.79 for the linear model.
 #

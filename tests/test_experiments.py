@@ -214,21 +214,16 @@ def test_a_gpu_sweep_trains_a_variant_in_one_chunk_and_resumes(movielens, tmp_pa
 def test_the_choice_on_validation_never_looks_at_the_test_split(movielens, tmp_path):
     experiments.run_experiment("smoke", tmp_path, progress=False)
     rows = analysis.results("smoke", tmp_path)
-    chosen = analysis.chosen_on_validation(rows)
-    assert {c["method"] for c in chosen} == set(experiments.ALL_METHODS)
-    for c in chosen:
-        cells = {}
-        for r in rows:
-            if r["method"] == c["method"]:
-                cells.setdefault((r["eta"], r["epoch"]), []).append(r)
-        means = {key: np.mean([r["val_loss"] for r in sel]) for key, sel in cells.items()}
-        assert min(means, key=means.get) == (c["eta"], c["epoch"])
-        sel = cells[(c["eta"], c["epoch"])]
-        assert c["test_mean"] == np.mean([r["test_loss"] for r in sel])
-        # shuffling the test losses does not change the choice
-        shuffled = [dict(r, test_loss=1.0 - r["test_loss"]) for r in rows]
-        again = [x for x in analysis.chosen_on_validation(shuffled) if x["method"] == c["method"]][0]
-        assert (again["eta"], again["epoch"]) == (c["eta"], c["epoch"])
+    table = analysis.selection_table(rows)
+    assert {c["method"] for c in table} == set(experiments.ALL_METHODS)
+    summary = analysis.selection_summary(rows)
+    # changing every test loss changes no choice
+    shuffled = [dict(r, test_loss=1.0 - r["test_loss"]) for r in rows]
+    again = {c["method"]: c["eta"] for c in analysis.selection_table(shuffled)}
+    for c in table:
+        assert again[c["method"]] == c["eta"]
+        assert c["choose_mean"] == min(s["choose_mean"] for s in summary if s["method"] == c["method"])
+        assert c["report"] == "test_loss" and c["choose"] == "val_loss"
 
 
 def test_committed_results_reproduce_the_published_curve_and_hold_the_test_split():

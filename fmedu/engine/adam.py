@@ -72,6 +72,7 @@ __all__ = [
     "series_applies",
     "series_catch_up",
     "late_applies",
+    "late_coefficients",
     "late_catch_up",
     "catch_up",
     "replay",
@@ -121,6 +122,8 @@ def tables() -> tuple[np.ndarray, ...]:
     terms = (r[0] ** i)[None, :] * stretch[None, :] ** np.arange(LATE_TERMS + 1, dtype=ld)[:, None]
     terms[:, 0] = 0
     late = np.cumsum(terms, axis=1)
+    if not np.all(late[LATE_TERMS, 1:] <= TOLERANCE * late[0, 1:]):  # the kernels rely on it
+        raise AssertionError("the late-regime expansion needs more terms")
     out = (
         bias1,
         bias2_sqrt,
@@ -249,12 +252,10 @@ def series_catch_up(p, m, v, lr, coefs, decay1, decay2):
 def late_applies(m, v, late, k):
     """Whether the late-regime expansion (module docstring) meets its bound for this parameter.
 
-    It always does for δ ≥ 0 (T_12 / T_0 < 10⁻¹⁹); the check guards the tables. ``k`` = min(K,
-    ``GEOM_LEN`` − 1).
+    Always, since z < 1 and :func:`tables` checks T_N(K) ≤ 2⁻⁵⁵ T_0(K) for every K; the
+    kernels therefore skip this check. ``k`` = min(K, ``GEOM_LEN`` − 1).
     """
-    root = math.sqrt(v)
-    delta = EPS / root if root > 0.0 else 0.0
-    z = delta / (1.0 + delta)
+    z = EPS / (math.sqrt(v) + EPS)
     z_sq = z * z
     z_4 = z_sq * z_sq
     last = late.shape[0] - 1
@@ -262,38 +263,47 @@ def late_applies(m, v, late, k):
 
 
 @shared
-def late_catch_up(p, m, v, lr, late, k, decay1, decay2):
+def late_coefficients(late, K):
+    """(T_0(K), ..., T_11(K)): the sums one row's columns share in the late regime (a tuple, so
+    that the column loop keeps them in registers)."""
+    k = min(K, late.shape[1] - 1)
+    return (
+        late[0, k], late[1, k], late[2, k], late[3, k], late[4, k], late[5, k],
+        late[6, k], late[7, k], late[8, k], late[9, k], late[10, k], late[11, k],
+    )  # fmt: skip
+
+
+@shared
+def late_catch_up(p, m, v, lr, coefs, decay1, decay2):
     """(p, m, v) after a gap that starts at step ``T_BC`` or later, for any δ; no branches.
 
-    The expansion around δ of the module docstring with ``LATE_TERMS`` terms (Horner);
-    ``k`` = min(K, ``GEOM_LEN`` − 1); ``decay1``, ``decay2`` = β1^K, β2^K.
+    The expansion around δ of the module docstring with ``LATE_TERMS`` = 12 terms (Horner;
+    ``coefs`` from :func:`late_coefficients`), with A·a = lr·m/(√v + ε) and z = ε/(√v + ε):
+    one square root and one division; ``decay1``, ``decay2`` = β1^K, β2^K.
     """
-    root = math.sqrt(v)
-    inv_root = 1.0 / root if root > 0.0 else 0.0
-    delta = EPS * inv_root
-    a = 1.0 / (1.0 + delta)
-    z = delta * a
-    total = late[LATE_TERMS - 1, k]
-    for n in range(LATE_TERMS - 2, -1, -1):
-        total = late[n, k] - z * total
-    return p - (lr * m * inv_root) * (a * total), m * decay1, v * decay2
+    t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11 = coefs
+    inv_den = 1.0 / (math.sqrt(v) + EPS)
+    z = EPS * inv_den
+    total = t9 - z * (t10 - z * t11)
+    total = t5 - z * (t6 - z * (t7 - z * (t8 - z * total)))
+    total = t0 - z * (t1 - z * (t2 - z * (t3 - z * (t4 - z * total))))
+    return p - (lr * m * inv_den) * total, m * decay1, v * decay2
 
 
 @shared
 def catch_up(p, m, v, lr, t0, K, tables, work):
     """One parameter after its K ≥ 1 zero-gradient steps t0+1 .. t0+K; returns (p, m, v).
 
-    The late-regime expansion from step ``T_BC`` on, the series in δ before it where it
-    applies, else :func:`replay`. The kernels do
+    The series in δ where it applies, else from step ``T_BC`` on the expansion around δ, else
+    :func:`replay`. The kernels do
     the same a row at a time (:func:`fmedu.engine.rules.adam_catch_up_rows`); ``work`` ``(N + 1,)``.
     """
     decay1, decay2 = decay_factors(K, tables[5])
-    if t0 + 1 >= tables[0].shape[0] - 1:  # from step T_BC on: the expansion around δ
-        late, k = tables[6], min(K, tables[6].shape[1] - 1)
-        if late_applies(m, v, late, k):
-            return late_catch_up(p, m, v, lr, late, k, decay1, decay2)
-        return replay(p, m, v, lr, t0, K, tables)
     coefs = gap_coefficients(t0, K, tables, work)
     if series_applies(m, v, coefs):
         return series_catch_up(p, m, v, lr, coefs, decay1, decay2)
+    if t0 + 1 >= tables[0].shape[0] - 1:  # from step T_BC on: the expansion around δ
+        late, k = tables[6], min(K, tables[6].shape[1] - 1)
+        if late_applies(m, v, late, k):
+            return late_catch_up(p, m, v, lr, late_coefficients(late, K), decay1, decay2)
     return replay(p, m, v, lr, t0, K, tables)

@@ -204,23 +204,29 @@ def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables):
 def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef):
     """Row i's owned columns from step t0 (its last gradient) to step t_to, zero gradients between.
 
-    The closed form where it applies to every owned column (from step ``T_BC`` on: always; the
-    column loops have no branches, so the CPU's vectorise), else a replay of the owned columns.
+    Where the series in δ (6 terms) applies to every owned column, that series; otherwise, from
+    step ``T_BC`` on, the expansion around δ (12 terms, applies to every column), and before it
+    a replay of the owned columns. The column loops have no branches, so the CPU's vectorise.
     """
     K = t_to - t0
     late = t0 + 1 >= tables[0].shape[0] - 1
-    k = min(K, tables[6].shape[1] - 1)
     coefs = adam.gap_coefficients(t0, K, tables, coef)
-    if not _closed_form_applies(exp_avg, exp_avg_sq, i, late, k, coefs, j0, dj, tables[6]):
+    series = _closed_form_applies(exp_avg, exp_avg_sq, i, False, 0, coefs, j0, dj, tables[6])
+    if not series and not late:
         _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables)
         return
     decay1, decay2 = adam.decay_factors(K, tables[5])
+    if series:
+        for j in range(j0, theta.shape[1], dj):
+            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.series_catch_up(
+                theta[i, j], exp_avg[i, j], exp_avg_sq[i, j], lr, coefs, decay1, decay2
+            )
+        return
+    late_coefs = adam.late_coefficients(tables[6], K)
     for j in range(j0, theta.shape[1], dj):
-        p, m, v = theta[i, j], exp_avg[i, j], exp_avg_sq[i, j]
-        if late:
-            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.late_catch_up(p, m, v, lr, tables[6], k, decay1, decay2)
-        else:
-            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.series_catch_up(p, m, v, lr, coefs, decay1, decay2)
+        theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.late_catch_up(
+            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j], lr, late_coefs, decay1, decay2
+        )
 
 
 @shared
