@@ -566,7 +566,7 @@ blog_best = min((t for t in comparison if "blog" in t["group"]), key=lambda t: t
 )
 
 # %% [markdown]
-# **Why.** Logistic regression and the rank-0 Bayesian model agree, so about 0.418 is what the
+# **Why.** Logistic regression and the rank-0 Bayesian model agree, so about 0.426 is what the
 # linear part of this data is worth. The rank-20 Bayesian FM does better by about 0.01 in
 # log-loss and in AUC: there *is* signal in the interactions. The post's methods do not get it,
 # for a reason that has nothing to do with the step rule. An FM with $k = 20$ has 54,560 latent
@@ -576,11 +576,11 @@ blog_best = min((t for t in comparison if "blog" in t["group"]), key=lambda t: t
 
 # %%
 gaps = {s["method"]: round(s["mean"] - s["train_mean"], 3) for s in chosen}
-gaps, all(gaps[m] > 1.5 * gaps["prox-published"] for m in ("sgd", "adagrad"))
+gaps, all(gaps[m] > gaps["prox-published"] for m in ("sgd", "adagrad"))
 
 # %% [markdown]
-# SGD and Adagrad fit their training rows well beyond what carries over — their gap is more than
-# one and a half times the frozen-vector linear model's — and end no better on new ratings than
+# SGD and Adagrad fit their training rows well beyond what carries over — their gap is larger than
+# that of the frozen-vector linear model — and end no better on new ratings than
 # that model, which learns no interactions at all. A model that regularises $V$ (priors in the
 # Bayesian FM; an L2 penalty tuned on validation in libFM-style SGD [4]) and averages over many
 # plausible $V$ turns the interactions into held-out accuracy; unregularised batch-1 training,
@@ -617,7 +617,7 @@ spreads_full = {m: round(analysis.spread_over_eta(sf_test, m), 3) for m in analy
 # %% [markdown]
 # **(b) "Adagrad is the best method on this data set."** On training loss Adagrad does reach the
 # lowest values (it memorises best). On test loss, at their chosen step sizes, the exact prox step,
-# SGD and Adagrad lie within 0.005 of each other, the frozen-vector linear model within 0.003 of
+# SGD and Adagrad lie within 0.005 of each other, the frozen-vector linear model within 0.004 of
 # the best of them, and Adam at least 0.01 behind:
 
 # %%
@@ -626,7 +626,7 @@ fm_best = min(test_best[m] for m in ("prox", "sgd", "adagrad"))
 (
     {m: round(v, 4) for m, v in test_best.items()},
     max(test_best[m] for m in ("prox", "sgd", "adagrad")) - fm_best <= 0.005,
-    test_best["prox-published"] - fm_best <= 0.003,
+    test_best["prox-published"] - fm_best <= 0.004,
     test_best["adam"] - fm_best >= 0.01,
 )
 
@@ -643,7 +643,7 @@ bool(np.all(np.diff(upper) > 0)), adam_test[-1]["mean"] > 10 * base_rate["log_lo
 # %% [markdown]
 # **(d) "Prox converges slowly; 50 epochs do not help much."** Half of it survives. At the stable
 # step sizes the exact step is slow: at $\eta \approx 4\cdot10^{-4}$ its test loss still falls at
-# epoch 50, where it is as good as the best 20-epoch result of any method of the post. From
+# epoch 50, where it is within 0.002 of the best 20-epoch result of any method of the post. From
 # $\eta \approx 2.5\cdot10^{-3}$ on, more epochs make it *worse*.
 
 # %%
@@ -654,7 +654,7 @@ slow = min(test_at, key=lambda eta: abs(eta - 4.1e-4))
     f"{slow:.2g}",
     round(test_at[slow][-1], 4),
     test_at[slow][-1] < test_at[slow][-2],
-    test_at[slow][-1] <= fm_best + 0.001,
+    test_at[slow][-1] <= fm_best + 0.002,
     all(vals[-1] > vals[0] for eta, vals in test_at.items() if eta > 2.5e-3),
 )
 
@@ -717,9 +717,10 @@ for p in analysis.provenance_table():
 # * Choose the step size and the epoch on validation rows and report separate test rows; a choice
 #   made on the reported rows is optimistic by construction.
 # * Tuned, the exact step, SGD, Adagrad and a frozen-vector linear model reach the same test
-#   log-loss as logistic regression (about 0.418); Adam is worse and the most sensitive to $\eta$.
-# * A regularised FM (Bayesian, myFM) does find the interactions: about 0.406 test log-loss and
-#   AUC 0.81 against 0.418 and 0.80 for the linear model.
+#   log-loss as logistic regression (about 0.426) to within 0.005, none below it; Adam is worse and
+#   the most sensitive to $\eta$.
+# * A regularised FM (Bayesian, myFM) does find the interactions: about 0.414 test log-loss and
+#   AUC 0.80 against 0.426 and 0.79 for the linear model.
 #
 # ## Exercises
 #
