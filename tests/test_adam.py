@@ -82,19 +82,19 @@ def test_series_tables_match_exact_sums():
                 term *= r
                 s = min(t0 + i, adam.T_BC)
                 exact += term * mpmath.mpf(bias2_sqrt[s]) ** (n + 1) / mpmath.mpf(bias1[s])
-            assert abs(series[n, t0] - exact) <= 2**-52 * exact, (n, t0)
+            assert abs(series[t0, n] - exact) <= 2**-52 * exact, (n, t0)
         for K in (1, 2, 17, 500, adam.GEOM_LEN - 1):
             exact = r * (1 - r**K) / (1 - r)
-            assert abs(geom_sums[n, K] - exact) <= 2**-52 * exact
-            assert abs(geom[n, K] - r**K) <= 2**-52 * r**K
-    assert decay[0, 7] == 0.9**7 and decay[1, 700] == 0.999**700
+            assert abs(geom_sums[K, n] - exact) <= 2**-52 * exact
+            assert abs(geom[K, n] - r**K) <= 2**-52 * r**K
+    assert decay[7, 0] == 0.9**7 and decay[700, 1] == 0.999**700
     r0 = b1 / mpmath.sqrt(b2)
     for n in (0, 1, 5, adam.LATE_TERMS):
         for K in (1, 3, 40, adam.GEOM_LEN - 1):
             exact = mpmath.fsum(r0**i * (b2 ** (-mpmath.mpf(i) / 2) - 1) ** n for i in range(1, K + 1))
-            assert abs(late[n, K] - exact) <= 2**-52 * exact, (n, K)
+            assert abs(late[K, n] - exact) <= 2**-52 * exact, (n, K)
     # the late-regime expansion's remainder bound holds for every delta: T_12 / T_0 < 2^-55
-    assert late[adam.LATE_TERMS, -1] / late[0, -1] < 2**-55
+    assert late[-1, adam.LATE_TERMS] / late[-1, 0] < 2**-55
 
 
 def _torch_trajectory(scales, last_grad, checkpoints, steps, seed=0):

@@ -32,9 +32,10 @@ as a step no longer changes p (the moves shrink at every step, so no later one c
 
 Tables (:func:`tables`, a tuple passed to the kernels): ``bias1`` and ``bias2_sqrt`` ``(T_BC + 1,)``
 (c1(s) and √c2(s), computed as torch computes them, index min(s, T_BC)); ``series``
-``(SERIES_TERMS + 1, T_BC + 1)`` (D_n); ``geom`` ``(SERIES_TERMS + 1, GEOM_LEN)`` (r_n^K; below
-10⁻⁴⁰ beyond) and ``geom_sums`` (Σ_{i=1..K} r_n^i, constant to the last bit beyond);
-``decay`` ``(2, GEOM_LEN)`` (β1^K, β2^K); ``late`` ``(LATE_TERMS + 1, GEOM_LEN)`` (T_n(K)).
+``(T_BC + 1, SERIES_TERMS + 1)`` (D_n(t0) in row t0); ``geom`` ``(GEOM_LEN, SERIES_TERMS + 1)``
+(r_n^K in row K; below 10⁻⁴⁰ beyond) and ``geom_sums`` (Σ_{i=1..K} r_n^i, constant to the last
+bit beyond); ``decay`` ``(GEOM_LEN, 2)`` (β1^K, β2^K); ``late`` ``(GEOM_LEN, LATE_TERMS + 1)``
+(T_n(K)). A gap reads one row of each: its coefficients share a cache line.
 
 **From step 37,412 on, every δ.** The series in δ needs δ small (√v0 large against ε); a
 parameter whose gradients have faded (a saturated model, large step sizes) has δ ≫ 1 and would
@@ -124,15 +125,8 @@ def tables() -> tuple[np.ndarray, ...]:
     late = np.cumsum(terms, axis=1)
     if not np.all(late[LATE_TERMS, 1:] <= TOLERANCE * late[0, 1:]):  # the kernels rely on it
         raise AssertionError("the late-regime expansion needs more terms")
-    out = (
-        bias1,
-        bias2_sqrt,
-        series.astype(np.float64),
-        geom.astype(np.float64),
-        geom_sums.astype(np.float64),
-        decay,
-        late.astype(np.float64),
-    )
+    rows = lambda table: np.ascontiguousarray(table.T.astype(np.float64))  # one row per t0 or K
+    out = (bias1, bias2_sqrt, rows(series), rows(geom), rows(geom_sums), rows(decay), rows(late))
     for table in out:
         table.setflags(write=False)
     return out
@@ -164,8 +158,8 @@ def adam_update(p, m, v, g, step_size, c2_sqrt):
 @shared
 def decay_factors(K, decay):
     """(β1^K, β2^K) for K ≥ 0 zero-gradient steps."""
-    if K < decay.shape[1]:
-        return decay[0, K], decay[1, K]
+    if K < decay.shape[0]:
+        return decay[K, 0], decay[K, 1]
     return math.pow(BETA1, float(K)), math.pow(BETA2, float(K))
 
 
@@ -183,9 +177,9 @@ def gap_coefficients(t0, K, tables, work):
     last = bias1.shape[0] - 1
     terms = work.shape[0]
     if t0 + 1 >= last:  # unit bias corrections throughout: the plain geometric sums
-        k = min(K, geom_sums.shape[1] - 1)
+        k = min(K, geom_sums.shape[0] - 1)
         for n in range(terms):
-            work[n] = geom_sums[n, k]
+            work[n] = geom_sums[k, n]
     elif K <= DIRECT_GAP:
         for n in range(terms):
             work[n] = 0.0
@@ -193,14 +187,14 @@ def gap_coefficients(t0, K, tables, work):
             s = min(t0 + i, last)
             g = bias2_sqrt[s] / bias1[s]
             for n in range(terms):
-                work[n] += geom[n, i] * g
+                work[n] += geom[i, n] * g
                 g *= bias2_sqrt[s]
     else:
         a = min(t0, last)
         b = min(t0 + K, last)
         for n in range(terms):
-            r_K = geom[n, K] if K < geom.shape[1] else 0.0
-            work[n] = series[n, a] - r_K * series[n, b]
+            r_K = geom[K, n] if K < geom.shape[0] else 0.0
+            work[n] = series[a, n] - r_K * series[b, n]
     return (work[0], work[1], work[2], work[3], work[4], work[5], work[6])
 
 
@@ -258,18 +252,18 @@ def late_applies(m, v, late, k):
     z = EPS / (math.sqrt(v) + EPS)
     z_sq = z * z
     z_4 = z_sq * z_sq
-    last = late.shape[0] - 1
-    return (m == 0.0) | (z_4 * z_4 * z_4 * late[last, k] <= TOLERANCE * late[0, k])
+    last = late.shape[1] - 1
+    return (m == 0.0) | (z_4 * z_4 * z_4 * late[k, last] <= TOLERANCE * late[k, 0])
 
 
 @shared
 def late_coefficients(late, K):
     """(T_0(K), ..., T_11(K)): the sums one row's columns share in the late regime (a tuple, so
     that the column loop keeps them in registers)."""
-    k = min(K, late.shape[1] - 1)
+    k = min(K, late.shape[0] - 1)
     return (
-        late[0, k], late[1, k], late[2, k], late[3, k], late[4, k], late[5, k],
-        late[6, k], late[7, k], late[8, k], late[9, k], late[10, k], late[11, k],
+        late[k, 0], late[k, 1], late[k, 2], late[k, 3], late[k, 4], late[k, 5],
+        late[k, 6], late[k, 7], late[k, 8], late[k, 9], late[k, 10], late[k, 11],
     )  # fmt: skip
 
 
@@ -294,16 +288,14 @@ def late_catch_up(p, m, v, lr, coefs, decay1, decay2):
 def catch_up(p, m, v, lr, t0, K, tables, work):
     """One parameter after its K ≥ 1 zero-gradient steps t0+1 .. t0+K; returns (p, m, v).
 
-    The series in δ where it applies, else from step ``T_BC`` on the expansion around δ, else
-    :func:`replay`. The kernels do
-    the same a row at a time (:func:`fmedu.engine.rules.adam_catch_up_rows`); ``work`` ``(N + 1,)``.
+    The series in δ where it applies, else from step ``T_BC`` on the expansion around δ (valid
+    for every δ), else :func:`replay`. The kernels do the same a row at a time
+    (:func:`fmedu.engine.rules.adam_catch_up_rows`); ``work`` ``(N + 1,)``.
     """
     decay1, decay2 = decay_factors(K, tables[5])
     coefs = gap_coefficients(t0, K, tables, work)
     if series_applies(m, v, coefs):
         return series_catch_up(p, m, v, lr, coefs, decay1, decay2)
-    if t0 + 1 >= tables[0].shape[0] - 1:  # from step T_BC on: the expansion around δ
-        late, k = tables[6], min(K, tables[6].shape[1] - 1)
-        if late_applies(m, v, late, k):
-            return late_catch_up(p, m, v, lr, late_coefficients(late, K), decay1, decay2)
+    if t0 + 1 >= tables[0].shape[0] - 1:
+        return late_catch_up(p, m, v, lr, late_coefficients(tables[6], K), decay1, decay2)
     return replay(p, m, v, lr, t0, K, tables)

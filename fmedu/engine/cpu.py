@@ -145,26 +145,51 @@ def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, col_s, col_sq):
     return total, w0, sum_w0
 
 
+@njit(inline="always", **_OPTIONS)
+def _adam_sample(eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, row, data, tables, scratch, factors):
+    """Adam step t on sample ``row``, its rows caught up first; returns (pre-update loss, w0, m, v of w0).
+
+    ``factors`` = (lr / c1(t), √c2(t)); inlined into both loops of :func:`_adam_run`, so that
+    where they are the constants (η, 1.0) the compiler drops the division by √c2.
+    """
+    idx, nnz = data[0], data[1]
+    col_s, col_sq, coef = scratch
+    step_size, c2_sqrt = factors
+    rules.adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, 0, 1, tables, coef)
+    y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq)
+    dl = rules.logistic_slope(y, y_hat)
+    w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
+    rules.adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, 0, 1, col_s, dl, step_size, c2_sqrt, t)
+    return scalar.softplus_neg(y * y_hat), w0, m0, v0
+
+
 @_kernel
 def _adam_run(
     eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, col_s, col_sq, coef
 ):
-    """One epoch of an Adam run from step ``t_start``, rows caught up lazily; returns (loss, w0, m, v of w0)."""
-    idx, nnz = data[0], data[1]
+    """One epoch of an Adam run from step ``t_start``, rows caught up lazily; returns (loss, w0, m, v of w0).
+
+    Steps before ``adam.T_BC`` carry torch's bias corrections; from it on they are exactly 1.0,
+    and a second loop takes (η, 1.0) as constants.
+    """
+    scratch = (col_s, col_sq, coef)
     total = 0.0
-    for pos in range(order.shape[0]):
-        row = order[pos]
+    steps = order.shape[0]
+    early = min(max(tables[0].shape[0] - 1 - t_start - 1, 0), steps)  # steps t < T_BC
+    for pos in range(early):
         t = t_start + pos + 1
-        rules.adam_catch_up_rows(
-            theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, 0, 1, tables, coef
+        factors = adam.step_factors(t, eta, tables)
+        loss, w0, m0, v0 = _adam_sample(
+            eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, order[pos], data, tables, scratch, factors
         )
-        y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq)
-        total += scalar.softplus_neg(y * y_hat)
-        dl = rules.logistic_slope(y, y_hat)
-        step_size, c2_sqrt = adam.step_factors(t, eta, tables)
-        w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
-        rules.adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, 0, 1, col_s, dl, step_size, c2_sqrt, t)
-    t_end = t_start + order.shape[0]
+        total += loss
+    for pos in range(early, steps):
+        loss, w0, m0, v0 = _adam_sample(
+            eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start + pos + 1, order[pos], data, tables,
+            scratch, (eta, 1.0),
+        )  # fmt: skip
+        total += loss
+    t_end = t_start + steps
     rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, 0, 1, tables, coef)
     last_step[:] = t_end
     return total, w0, m0, v0

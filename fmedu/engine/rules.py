@@ -163,15 +163,11 @@ def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, dj, col
 
 
 @shared
-def _closed_form_applies(exp_avg, exp_avg_sq, i, late, k, coefs, j0, dj, late_table):
-    """Whether the closed form of the gap applies to every owned column of row i."""
+def _series_applies_to_row(exp_avg, exp_avg_sq, i, coefs, j0, dj):
+    """Whether the series in δ applies to every owned column of row i."""
     failing = 0
     for j in range(j0, exp_avg.shape[1], dj):
-        m, v = exp_avg[i, j], exp_avg_sq[i, j]
-        if late:
-            failing += 0 if adam.late_applies(m, v, late_table, k) else 1
-        else:
-            failing += 0 if adam.series_applies(m, v, coefs) else 1
+        failing += 0 if adam.series_applies(exp_avg[i, j], exp_avg_sq[i, j], coefs) else 1
     return failing == 0
 
 
@@ -204,29 +200,27 @@ def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables):
 def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef):
     """Row i's owned columns from step t0 (its last gradient) to step t_to, zero gradients between.
 
-    Where the series in δ (6 terms) applies to every owned column, that series; otherwise, from
-    step ``T_BC`` on, the expansion around δ (12 terms, applies to every column), and before it
-    a replay of the owned columns. The column loops have no branches, so the CPU's vectorise.
+    The rule of :func:`fmedu.engine.adam.catch_up`, a row at a time: the series in δ (6 terms)
+    where it applies to every owned column; otherwise, from step ``T_BC`` on, the expansion
+    around δ (12 terms, valid for every δ), and before it a replay of the owned columns. The
+    column loops have no branches, so the CPU's vectorise.
     """
     K = t_to - t0
-    late = t0 + 1 >= tables[0].shape[0] - 1
-    coefs = adam.gap_coefficients(t0, K, tables, coef)
-    series = _closed_form_applies(exp_avg, exp_avg_sq, i, False, 0, coefs, j0, dj, tables[6])
-    if not series and not late:
-        _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables)
-        return
     decay1, decay2 = adam.decay_factors(K, tables[5])
-    if series:
+    coefs = adam.gap_coefficients(t0, K, tables, coef)
+    if _series_applies_to_row(exp_avg, exp_avg_sq, i, coefs, j0, dj):
         for j in range(j0, theta.shape[1], dj):
             theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.series_catch_up(
                 theta[i, j], exp_avg[i, j], exp_avg_sq[i, j], lr, coefs, decay1, decay2
             )
-        return
-    late_coefs = adam.late_coefficients(tables[6], K)
-    for j in range(j0, theta.shape[1], dj):
-        theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.late_catch_up(
-            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j], lr, late_coefs, decay1, decay2
-        )
+    elif t0 + 1 >= tables[0].shape[0] - 1:
+        late_coefs = adam.late_coefficients(tables[6], K)
+        for j in range(j0, theta.shape[1], dj):
+            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.late_catch_up(
+                theta[i, j], exp_avg[i, j], exp_avg_sq[i, j], lr, late_coefs, decay1, decay2
+            )
+    else:
+        _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables)
 
 
 @shared
