@@ -37,6 +37,36 @@ def test_report_ends_with_the_speed_up_line(monkeypatch, capsys):
     engine.set_threads(None)
 
 
+def test_methods_take_turns_and_keep_their_best_round(monkeypatch):
+    """A machine slowing down during the benchmark slows every method alike: rounds interleave."""
+    calls = []
+    speed = iter(range(100, 0, -1))  # every timed trainer is slower than the one before
+
+    def fake_rates(make, epochs, samples):
+        calls.append(make.method)
+        rate = float(next(speed))
+        return [rate, rate / 2][:epochs]
+
+    def fake_maker(idx, nnz, y, n_features, method, runs, rows, device):
+        class Make:
+            def __call__(self):
+                return type("T", (), {"epoch": lambda self: None})()
+
+        make = Make()
+        make.method = method
+        return make
+
+    monkeypatch.setattr(bench, "_epoch_rates", fake_rates)
+    monkeypatch.setattr(bench, "_trainer_maker", fake_maker)
+    idx, nnz, y, n, _ = small_data(N=50, n=20)
+    out = bench.sweep_throughput(idx, nnz, y, n, runs=1, threads=1, repeats=3)
+    assert calls == list(engine.METHODS) * 3
+    # each method keeps its best (its first) round: 100, 99, ... for the five methods
+    assert [out["first"][m] for m in engine.METHODS] == [100.0, 99.0, 98.0, 97.0, 96.0]
+    assert out["rates"]["sgd"] == 49.0
+    engine.set_threads(None)
+
+
 def test_the_gpu_engine_is_timed_like_the_cpu_engine():
     """The GPU path of the benchmark on the simulator (a tiny workload): a positive rate."""
     cuda = pytest.importorskip("fmedu.engine.cuda")

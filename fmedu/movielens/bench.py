@@ -1,14 +1,16 @@
 """Benchmarks: ``python -m fmedu bench`` (notebook 06 quotes its output).
 
 1. Prox steps per second, side by side in one run, one thread each: the published-style
-   torch step (:class:`fmedu.prox_published.PublishedProxTrainer`: golden-section search,
+   torch step (:class:`fmedu.prox.published.PublishedProxTrainer`: golden-section search,
    torch operations at every evaluation of q, the corrected write) against the compiled
    engine's exact step (:mod:`fmedu.engine`, one run, one epoch), on the same MovieLens
    samples and the same step size η = 1/23; their ratio.
 2. Sweep throughput: sample-steps per second for each method with several runs trained
    together, on the compiled CPU engine (every thread), in a run's first epoch and in its
    later epochs (most of a sweep; for Adam the first 37,411 steps of a run still carry bias
-   corrections, which cost more), and Adam's rate against SGD's.
+   corrections, which cost more), and Adam's rate against SGD's. The methods take turns over
+   three rounds and each keeps its best, so that a machine whose speed drifts during the
+   benchmark does not favour one method.
 3. Where a CUDA GPU is present: the same for the GPU engine (:mod:`fmedu.engine.cuda`, many
    runs per launch), and each method's ratio to the CPU engine measured in the same run.
 
@@ -80,6 +82,33 @@ def published_steps_per_second(idx, nnz, y, n_features, steps: int = 200, k: int
     return steps / (time.perf_counter() - start)
 
 
+def _trainer_maker(idx, nnz, y, n_features, method: str, runs: int, rows, device: str):
+    """A function that makes fresh trainers of ``runs`` runs of ``method`` over ``rows``."""
+    from .. import engine
+
+    eta = ETA if method.startswith("prox") else 1e-2
+    return lambda: engine.make_trainer(
+        [engine.Run(method, eta, s) for s in range(runs)],
+        idx,
+        nnz,
+        y,
+        device=device,
+        n_features=n_features,
+        train_rows=rows,
+    )
+
+
+def _epoch_rates(make, epochs: int, samples: int) -> list[float]:
+    """Sample-steps/s of each of a fresh trainer's first ``epochs`` epochs (``samples`` per epoch)."""
+    trainer = make()
+    rates = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        trainer.epoch()  # returns host arrays: the GPU has finished
+        rates.append(samples / (time.perf_counter() - start))
+    return rates
+
+
 def engine_steps_per_second(
     idx,
     nnz,
@@ -104,41 +133,35 @@ def engine_steps_per_second(
 
     engine.set_threads(threads)
     rows = np.arange(len(y)) if rows is None else rows
-    eta = ETA if method.startswith("prox") else 1e-2
-    make = lambda: engine.make_trainer(
-        [engine.Run(method, eta, s) for s in range(runs)],
-        idx,
-        nnz,
-        y,
-        device=device,
-        n_features=n_features,
-        train_rows=rows,
-    )
+    make = _trainer_maker(idx, nnz, y, n_features, method, runs, rows, device)
     make().epoch()
-    best = 0.0
-    for _ in range(repeats):
-        trainer = make()
-        for _ in range(epoch - 1):
-            trainer.epoch()
-        start = time.perf_counter()
-        trainer.epoch()  # returns host arrays: the GPU has finished
-        best = max(best, runs * len(rows) / (time.perf_counter() - start))
-    return best
+    return max(_epoch_rates(make, epoch, runs * len(rows))[-1] for _ in range(repeats))
 
 
 def sweep_throughput(
-    idx, nnz, y, n_features, runs: int = 8, threads: int | None = None, rows=None, device: str = "cpu"
+    idx, nnz, y, n_features, runs: int = 8, threads: int | None = None, rows=None, device: str = "cpu", repeats: int = 3
 ) -> dict:
     """Sample-steps/s per method with ``runs`` runs trained together (CPU: on every thread), in a
-    run's first epoch (``first``) and in its second (``later``, as most epochs of a sweep)."""
+    run's first epoch (``first``) and in its second (``later``, as most epochs of a sweep).
+
+    The methods take turns, ``repeats`` rounds of one fresh trainer each, and each rate is the
+    best of its rounds: a machine that slows down or speeds up during the benchmark then
+    affects every method alike, and the ratios between methods stay fair.
+    """
     from .. import engine
 
     used = engine.set_threads(threads)
-    first, later = {}, {}
-    for method in engine.METHODS:
-        kw = dict(runs=runs, threads=used, rows=rows, repeats=2, device=device)
-        first[method] = engine_steps_per_second(idx, nnz, y, n_features, method, epoch=1, **kw)
-        later[method] = engine_steps_per_second(idx, nnz, y, n_features, method, epoch=2, **kw)
+    rows = np.arange(len(y)) if rows is None else rows
+    makers = {m: _trainer_maker(idx, nnz, y, n_features, m, runs, rows, device) for m in engine.METHODS}
+    for make in makers.values():
+        make().epoch()  # compile or load the kernels
+    first = dict.fromkeys(makers, 0.0)
+    later = dict.fromkeys(makers, 0.0)
+    for _ in range(repeats):
+        for method, make in makers.items():
+            rate_first, rate_later = _epoch_rates(make, 2, runs * len(rows))
+            first[method] = max(first[method], rate_first)
+            later[method] = max(later[method], rate_later)
     return {"threads": used, "rates": later, "first": first}
 
 
@@ -163,7 +186,9 @@ def main(published_steps: int = 200, quick: bool = False, threads: int | None = 
     )
     eng = engine_steps_per_second(idx, nnz, y, n_features, "prox", runs=1, threads=1, rows=rows)
     print(f"prox steps/s, 1 thread: published-style torch step {pub:,.0f}; compiled engine {eng:,.0f}")
-    cpu = sweep_throughput(idx, nnz, y, n_features, runs=4 if quick else 8, threads=threads, rows=rows)
+    cpu = sweep_throughput(
+        idx, nnz, y, n_features, runs=4 if quick else 8, threads=threads, rows=rows, repeats=2 if quick else 3
+    )
     print(
         f"sweep throughput, cpu engine ({cpu['threads']} threads, {len(rows):,} samples per epoch, "
         "sample-steps/s in a run's first epoch and in its later epochs):"
@@ -179,7 +204,7 @@ def main(published_steps: int = 200, quick: bool = False, threads: int | None = 
         print("gpu: no CUDA GPU on this machine; not measured")
     else:
         runs = 8 if quick else gpu_runs
-        rates = sweep_throughput(idx, nnz, y, n_features, runs=runs, rows=rows, device="cuda")["rates"]
+        rates = sweep_throughput(idx, nnz, y, n_features, runs=runs, rows=rows, device="cuda", repeats=2)["rates"]
         print(f"sweep throughput, gpu engine ({gpu}, {runs} runs per method, later epochs, and x the cpu engine):")
         for method, rate in rates.items():
             print(f"  {method:15s} {rate:14,.0f}  {rate / cpu['rates'][method]:8.1f}x")
