@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmedu.movielens import data, experiments
+from fmedu.movielens import data, experiments, results_file
 
 N_SAMPLES, N_FEATURES, WIDTH = 300, 40, 5
 
@@ -75,10 +75,10 @@ def install(monkeypatch=None) -> None:
 
 
 def _kill_switch(kill_at: int, seed: int) -> None:
-    """Cut the kill_at-th write short and SIGKILL the process (the write functions of experiments)."""
+    """Cut the kill_at-th write short and SIGKILL the process (the write functions of fmedu.movielens.results_file)."""
     count = [0]
     rng = random.Random(seed)
-    append, atomic = experiments._append, experiments._atomic_write
+    append, atomic = results_file.append_rows, results_file.atomic_write
 
     def die(path: Path, payload: bytes, mode: str) -> None:
         cut = rng.randrange(len(payload) + 1)
@@ -96,8 +96,8 @@ def _kill_switch(kill_at: int, seed: int) -> None:
         count[0] += 1
         if count[0] == kill_at:
             if path.exists() and path.stat().st_size:
-                die(path, experiments._format_rows(rows).encode(), "append")
-            die(path, (experiments.HEADER + experiments._format_rows(rows)).encode(), "replace")
+                die(path, results_file.format_rows(rows).encode(), "append")
+            die(path, (results_file.HEADER + results_file.format_rows(rows)).encode(), "replace")
         return append(path, rows)
 
     def killing_atomic(path, payload):
@@ -106,12 +106,12 @@ def _kill_switch(kill_at: int, seed: int) -> None:
             die(path, payload.encode() if isinstance(payload, str) else payload, "replace")
         return atomic(path, payload)
 
-    experiments._append = killing_append
-    experiments._atomic_write = killing_atomic
+    results_file.append_rows = killing_append
+    results_file.atomic_write = killing_atomic
 
 
 def _hold(flag: Path, release: Path) -> None:
-    atomic = experiments._atomic_write
+    atomic = results_file.atomic_write
     held = [False]
 
     def holding_atomic(path, payload):
@@ -123,7 +123,7 @@ def _hold(flag: Path, release: Path) -> None:
             while not release.exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
 
-    experiments._atomic_write = holding_atomic
+    results_file.atomic_write = holding_atomic
 
 
 def main(argv: list[str]) -> int:

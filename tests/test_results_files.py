@@ -19,7 +19,7 @@ import pytest
 import sweep_driver
 
 from fmedu.errors import DataError, FMInputError, ResultsError
-from fmedu.movielens import experiments
+from fmedu.movielens import experiments, results_file
 
 DRIVER = Path(__file__).with_name("sweep_driver.py")
 RUNS, EPOCHS = 14, 3
@@ -94,7 +94,7 @@ def test_concurrent_runs_into_one_out_refuse_instead_of_duplicating(tmp_path, re
 
 
 def test_lock_names_its_holder_in_process(tiny, tmp_path):
-    with experiments._exclusive(tmp_path, "tiny"):
+    with results_file.exclusive(tmp_path, "tiny"):
         with pytest.raises(ResultsError, match=rf"being written by another run: pid {os.getpid()} on "):
             experiments.run_experiment("tiny", tmp_path, progress=False, threads=1)
     assert list(tmp_path.iterdir()) == []  # the refused session wrote nothing
@@ -291,19 +291,19 @@ def test_full_disk_leaves_files_as_they_were(tiny, tmp_path, monkeypatch):
     def full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(experiments.os, "fsync", full)
+    monkeypatch.setattr(results_file.os, "fsync", full)
     with pytest.raises(OSError, match="No space left"):
         experiments.run_experiment("tiny", out, progress=False, threads=1, attempts=2)
     assert _files(out) == before  # the appended rows were cut back, the JSON never replaced
     with pytest.raises(OSError, match="No space left"):
-        experiments._atomic_write(out / "tiny.json", "{}")
+        results_file.atomic_write(out / "tiny.json", "{}")
     assert _files(out) == before
 
 
 # --------------------------------------------------------------------------- faults and threads
 
 
-@pytest.mark.filterwarnings("ignore::fmedu.movielens.experiments.ResultsWarning")
+@pytest.mark.filterwarnings("ignore::fmedu.movielens.results_file.ResultsWarning")
 def test_simulated_crashes_at_random_write_points_resume_byte_identical(tiny, tmp_path, reference, monkeypatch):
     """A crash inside any write (part of the bytes on disk, then nothing) resumes to the reference
     bytes, at least 20 times in one process (the SIGKILL test below does the same with real processes)."""
@@ -312,13 +312,13 @@ def test_simulated_crashes_at_random_write_points_resume_byte_identical(tiny, tm
         pass
 
     rng = random.Random(2024)
-    append, atomic = experiments._append, experiments._atomic_write
+    append, atomic = results_file.append_rows, results_file.atomic_write
     state = {"count": 0, "at": 0}
 
     def crashing_append(path, rows):
         state["count"] += 1
         if state["count"] == state["at"] and path.exists() and path.stat().st_size:
-            text = experiments._format_rows(rows)
+            text = results_file.format_rows(rows)
             with open(path, "a") as fh:
                 fh.write(text[: rng.randrange(len(text) + 1)])
             raise Crash
@@ -331,8 +331,8 @@ def test_simulated_crashes_at_random_write_points_resume_byte_identical(tiny, tm
             raise Crash
         return atomic(path, payload)
 
-    monkeypatch.setattr(experiments, "_append", crashing_append)
-    monkeypatch.setattr(experiments, "_atomic_write", crashing_atomic)
+    monkeypatch.setattr(results_file, "append_rows", crashing_append)
+    monkeypatch.setattr(results_file, "atomic_write", crashing_atomic)
     crashes = 0
     for trial in range(12):  # until at least 20 crashes have been resumed from
         if crashes >= 20:

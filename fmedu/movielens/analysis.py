@@ -27,7 +27,6 @@ __all__ = [
     "best_per_run",
     "stability_summary",
     "long_table",
-    "chosen_on_validation",
     "held_out",
     "peer_split",
     "run_choices",
@@ -276,49 +275,6 @@ def spread_over_eta(summary: list[dict], method: str, key: str = "mean") -> floa
 
 
 METHOD_ORDER = ("prox", "prox-published", "sgd", "adagrad", "adam")
-
-
-def chosen_on_validation(rows: list[dict]) -> list[dict]:
-    """Per (variant, method): the step size and epoch chosen on the validation split, and the
-    test loss of that choice (chapter 06's held-out comparison).
-
-    The choice minimises the mean validation loss over attempts among the (η, epoch) pairs
-    whose runs all stayed finite; the test split played no part in it. Rows ``variant,
-    method, eta, epoch, attempts, val_mean, test_mean, test_sd, test_lo, test_hi`` (band:
-    mean ± 2 standard errors over attempts). Variants without held-out rows are skipped.
-    """
-    groups: dict[tuple, dict[tuple, list[dict]]] = {}
-    for r in rows:
-        if r["n_val"] > 0 and r["n_test"] > 0:
-            groups.setdefault((r["variant"], r["method"]), {}).setdefault((r["eta"], r["epoch"]), []).append(r)
-    out = []
-    for (variant, method), cells in sorted(groups.items()):
-        best = None
-        for (eta, epoch), sel in cells.items():
-            val = np.array([r["val_loss"] for r in sel])
-            if len(val) and np.all(np.isfinite(val)) and (best is None or val.mean() < best[0]):
-                best = (float(val.mean()), eta, epoch, sel)
-        if best is None:
-            continue
-        val_mean, eta, epoch, sel = best
-        test = np.array([r["test_loss"] for r in sel])
-        sd = float(test.std(ddof=1)) if len(test) > 1 else 0.0
-        se = sd / math.sqrt(len(test))
-        out.append(
-            {
-                "variant": variant,
-                "method": method,
-                "eta": eta,
-                "epoch": epoch,
-                "attempts": len(sel),
-                "val_mean": val_mean,
-                "test_mean": float(test.mean()),
-                "test_sd": sd,
-                "test_lo": float(test.mean()) - 2 * se,
-                "test_hi": float(test.mean()) + 2 * se,
-            }
-        )
-    return out
 
 
 # --------------------------------------------------------------------------- peers and provenance
