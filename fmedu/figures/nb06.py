@@ -507,7 +507,26 @@ def step_rates(ds, rows, steps: int = 200) -> dict:
     return {"published": published, "reduced": reduced, "engine": compiled}
 
 
+def ulp_sensitivity(ds, rows, eta: float, epochs: int, seed: int = 0) -> float:
+    """Largest relative change of an exact-prox run's per-epoch training loss over ``epochs``
+    epochs when one initial latent entry (feature 0, column 1) is moved by one unit in the last
+    place (live demo of chapter 06: which runs are chaotic)."""
+    from .. import engine
+
+    losses = []
+    for bump in (False, True):
+        trainer = engine.make_trainer(
+            [engine.Run("prox", eta, seed)], ds.idx, ds.nnz, ds.y, n_features=ds.n_features, train_rows=rows
+        )
+        if bump:
+            trainer.theta[0, 0, 1] = np.nextafter(trainer.theta[0, 0, 1], np.inf)
+        losses.append([trainer.epoch()["train_loss"][0] for _ in range(epochs)])
+    a, b = np.array(losses)
+    return float(np.max(np.abs(a - b) / np.abs(a)))
+
+
 __all__ = [
+    "ulp_sensitivity",
     "step_rates",
     "plot_published",
     "plot_latent_norms",
