@@ -28,7 +28,12 @@ def test_report_ends_with_the_speed_up_line(monkeypatch, capsys):
     assert match and int(match.group(1).replace(",", "")) == round(ratio)
     assert any(line.strip().startswith("adam") for line in lines)
     ratio_line = next(line for line in lines if line.startswith("adam /"))
-    assert re.fullmatch(r"adam / sgd on the cpu: \d+\.\d\d \(first epoch: \d+\.\d\d\)", ratio_line)
+    number = r"\d+\.\d\d"
+    assert re.fullmatch(
+        rf"adam / sgd on the cpu, median \(range\) over 2 rounds: {number} \({number}-{number}\); "
+        rf"first epoch: {number} \({number}-{number}\)",
+        ratio_line,
+    )
     # without a GPU (the tests run the simulator, which does not count) the GPU part says so
     if bench.gpu_present() is None:
         assert "gpu: no CUDA GPU on this machine; not measured" in lines
@@ -64,6 +69,9 @@ def test_methods_take_turns_and_keep_their_best_round(monkeypatch):
     # each method keeps its best (its first) round: 100, 99, ... for the five methods
     assert [out["first"][m] for m in engine.METHODS] == [100.0, 99.0, 98.0, 97.0, 96.0]
     assert out["rates"]["sgd"] == 49.0
+    # ratios are taken within a round: adam's rounds (96, 91, 86) over sgd's (98, 93, 88)
+    median, low, high = bench.ratio_in_rounds(out["rounds"], "adam", "sgd", epoch=0)
+    assert (median, low, high) == (91 / 93, 86 / 88, 96 / 98)
     engine.set_threads(None)
 
 

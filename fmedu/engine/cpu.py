@@ -91,11 +91,11 @@ def set_threads(threads: int | None = None) -> int:
 
 
 @_kernel
-def _scalars(w0, theta, data, row, col_s, col_sq):
-    """(ŷ, y, d, B, A, C) of sample ``row``; fills the column sums."""
+def _scalars(w0, theta, data, row, col_s, col_sq, K1):
+    """(ŷ, y, d, B, A, C) of sample ``row``; fills the column sums (of the K1 = k + 1 columns)."""
     idx, nnz, y = data
     d = nnz[row]
-    rules.column_sums(theta, idx, row, d, 0, 1, col_s, col_sq)
+    rules.column_sums(theta, idx, row, d, 0, K1, 1, col_s, col_sq)
     B, A, C = rules.sample_scalars(w0, col_s, col_sq)
     return B + 0.5 * (C - A), y[row], d, B, A, C
 
@@ -103,50 +103,50 @@ def _scalars(w0, theta, data, row, col_s, col_sq):
 @_kernel
 def _prox_run(exact, eta, w0, theta, order, data, col_s, col_sq):
     """One epoch of a prox run over ``order``; returns (summed pre-update loss, w0)."""
-    idx = data[0]
+    idx, K1 = data[0], theta.shape[1]
     total = 0.0
     for pos in range(order.shape[0]):
         row = order[pos]
-        y_hat, y, d, B, A, C = _scalars(w0, theta, data, row, col_s, col_sq)
+        y_hat, y, d, B, A, C = _scalars(w0, theta, data, row, col_s, col_sq, K1)
         total += scalar.softplus_neg(y * y_hat)
         beta, c, inv_E = rules.prox_coefficients(B, A, C, d, eta, y)
         w0 += beta
-        rules.prox_columns(theta, idx, row, d, 0, 1, col_s, beta, c, inv_E, exact)
+        rules.prox_columns(theta, idx, row, d, 0, K1, 1, col_s, beta, c, inv_E, exact)
     return total, w0
 
 
 @_kernel
 def _sgd_run(eta, w0, theta, order, data, col_s, col_sq):
     """One epoch of an SGD run; returns (summed pre-update loss, w0)."""
-    idx = data[0]
+    idx, K1 = data[0], theta.shape[1]
     total = 0.0
     for pos in range(order.shape[0]):
         row = order[pos]
-        y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq)
+        y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq, K1)
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0 = rules.sgd_update(w0, dl, eta)
-        rules.sgd_columns(theta, idx, row, d, 0, 1, col_s, dl, eta)
+        rules.sgd_columns(theta, idx, row, d, 0, K1, 1, col_s, dl, eta)
     return total, w0
 
 
 @_kernel
 def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, col_s, col_sq):
     """One epoch of an Adagrad run; returns (summed pre-update loss, w0, w0's state_sum)."""
-    idx = data[0]
+    idx, K1 = data[0], theta.shape[1]
     total = 0.0
     for pos in range(order.shape[0]):
         row = order[pos]
-        y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq)
+        y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq, K1)
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0, sum_w0 = rules.adagrad_update(w0, sum_w0, dl, eta)
-        rules.adagrad_columns(theta, sum_theta, idx, row, d, 0, 1, col_s, dl, eta)
+        rules.adagrad_columns(theta, sum_theta, idx, row, d, 0, K1, 1, col_s, dl, eta)
     return total, w0, sum_w0
 
 
 @njit(inline="always", **_OPTIONS)
-def _adam_sample(eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, row, data, tables, scratch, factors):
+def _adam_sample(eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, row, data, tables, scratch, factors, K1):
     """Adam step t on sample ``row``, its rows caught up first; returns (pre-update loss, w0, m, v of w0).
 
     ``factors`` = (lr / c1(t), √c2(t)); inlined into both loops of :func:`_adam_run`, so that
@@ -155,23 +155,28 @@ def _adam_sample(eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, row,
     idx, nnz = data[0], data[1]
     col_s, col_sq, coef = scratch
     step_size, c2_sqrt = factors
-    rules.adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, 0, 1, tables, coef)
-    y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq)
+    rules.adam_catch_up_rows(
+        theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, 0, K1, 1, tables, coef
+    )
+    y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq, K1)
     dl = rules.logistic_slope(y, y_hat)
     w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
-    rules.adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, 0, 1, col_s, dl, step_size, c2_sqrt, t)
+    rules.adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, 0, K1, 1, col_s, dl, step_size, c2_sqrt, t)
     return scalar.softplus_neg(y * y_hat), w0, m0, v0
 
 
 @_kernel
 def _adam_run(
-    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, col_s, col_sq, coef
+    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, col_s, col_sq, coef, width
 ):
     """One epoch of an Adam run from step ``t_start``, rows caught up lazily; returns (loss, w0, m, v of w0).
 
     Steps before ``adam.T_BC`` carry torch's bias corrections; from it on they are exactly 1.0,
-    and a second loop takes (η, 1.0) as constants.
+    and a second loop takes (η, 1.0) as constants. ``width`` is a tuple of k + 1 zeros: its
+    length is part of its type, so K1 = k + 1 is a compile-time constant (one compiled kernel
+    per k) and the compiler knows the trip count of every column loop.
     """
+    K1 = len(width)
     scratch = (col_s, col_sq, coef)
     total = 0.0
     steps = order.shape[0]
@@ -180,23 +185,23 @@ def _adam_run(
         t = t_start + pos + 1
         factors = adam.step_factors(t, eta, tables)
         loss, w0, m0, v0 = _adam_sample(
-            eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, order[pos], data, tables, scratch, factors
+            eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, order[pos], data, tables, scratch, factors, K1
         )
         total += loss
     for pos in range(early, steps):
         loss, w0, m0, v0 = _adam_sample(
             eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start + pos + 1, order[pos], data, tables,
-            scratch, (eta, 1.0),
+            scratch, (eta, 1.0), K1,
         )  # fmt: skip
         total += loss
     t_end = t_start + steps
-    rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, 0, 1, tables, coef)
+    rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, 0, K1, 1, tables, coef)
     last_step[:] = t_end
     return total, w0, m0, v0
 
 
 @_kernel
-def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, col_s, col_sq, coef):
+def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, col_s, col_sq, coef, width):
     """Run r's epoch by its method; updates its parameters and state in place, returns the summed loss."""
     methods, etas, slots = runs
     w0, theta = params
@@ -214,7 +219,7 @@ def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, table
         m0, v0, exp_avg, exp_avg_sq, last_step = adam_state
         total, w0[r], m0[s], v0[s] = _adam_run(
             eta, w0[r], m0[s], v0[s], theta[r], exp_avg[s], exp_avg_sq[s], last_step[s], t_start, order, data,
-            tables, col_s, col_sq, coef,
+            tables, col_s, col_sq, coef, width,
         )  # fmt: skip
     return total
 
@@ -226,7 +231,7 @@ def _held_out_loss(w0, theta, rows, data, col_s, col_sq):
         return math.nan
     total = 0.0
     for pos in range(rows.shape[0]):
-        y_hat, y, _, _, _, _ = _scalars(w0, theta, data, rows[pos], col_s, col_sq)
+        y_hat, y, _, _, _, _ = _scalars(w0, theta, data, rows[pos], col_s, col_sq, theta.shape[1])
         total += scalar.softplus_neg(y * y_hat)
     return total / rows.shape[0]
 
@@ -234,7 +239,7 @@ def _held_out_loss(w0, theta, rows, data, col_s, col_sq):
 @_kernel
 def _v_rms(theta, col_sq):
     """RMS norm of the latent rows: √(Σ_i ‖v_i‖² / n)."""
-    rules.column_squares(theta, 0, 1, col_sq)
+    rules.column_squares(theta, 0, theta.shape[1], 1, col_sq)
     acc = 0.0
     for j in range(1, theta.shape[1]):
         acc += col_sq[j]
@@ -243,18 +248,21 @@ def _v_rms(theta, col_sq):
 
 @njit(parallel=True, **_OPTIONS)
 def _epoch_kernel(
-    runs, orders, order_of_run, t_start, params, adagrad, adam_state, data, held_out, tables, scratch, out
+    runs, orders, order_of_run, t_start, params, adagrad, adam_state, data, held_out, tables, scratch, out, width
 ):
     """One epoch of every run, then its held-out losses: ``out[r]`` = (train, val, test loss, RMS norm).
 
-    ``scratch`` ``(R, 2 + N + 1)`` rows hold each run's column sums and Adam coefficients.
+    ``scratch`` ``(R, 2 K1 + N + 1)`` rows hold each run's column sums and Adam coefficients;
+    ``width``: a tuple of K1 = k + 1 zeros (see :func:`_adam_run`).
     """
     w0, theta = params
     K1 = theta.shape[2]
     for r in prange(theta.shape[0]):
         col_s, col_sq, coef = scratch[r, :K1], scratch[r, K1 : 2 * K1], scratch[r, 2 * K1 :]
         order = orders[order_of_run[r]]
-        total = _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, col_s, col_sq, coef)
+        total = _train_run(
+            r, runs, order, t_start, params, adagrad, adam_state, data, tables, col_s, col_sq, coef, width
+        )
         out[r, 0] = total / order.shape[0]
         out[r, 1] = _held_out_loss(w0[r], theta[r], held_out[0], data, col_s, col_sq)
         out[r, 2] = _held_out_loss(w0[r], theta[r], held_out[1], data, col_s, col_sq)
@@ -286,6 +294,7 @@ class Trainer(TrainerBase):
             adam.tables(),
             scratch,
             out,
+            (0,) * K1,
         )
         return out, self.w0.copy()
 

@@ -76,7 +76,7 @@ def _sample(w0, theta, data, row, lane, lanes, col_s, col_sq):
     """The block's sample scalars: owned column sums, one barrier, the same reduction in every lane."""
     idx, nnz, y = data
     d = nnz[row]
-    rules.column_sums(theta, idx, row, d, lane, lanes, col_s, col_sq)
+    rules.column_sums(theta, idx, row, d, lane, theta.shape[1], lanes, col_s, col_sq)
     cuda.syncthreads()
     B, A, C = rules.sample_scalars(w0, col_s, col_sq)
     return B + 0.5 * (C - A), y[row], d, B, A, C
@@ -93,7 +93,7 @@ def _prox_run(exact, eta, w0, theta, order, data, lane, lanes, shared):
         total += scalar.softplus_neg(y * y_hat)
         beta, c, inv_E = rules.prox_coefficients(B, A, C, d, eta, y)
         w0 += beta
-        rules.prox_columns(theta, idx, row, d, lane, lanes, shared[buf, 0, :K1], beta, c, inv_E, exact)
+        rules.prox_columns(theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], beta, c, inv_E, exact)
     return total, w0
 
 
@@ -108,7 +108,7 @@ def _sgd_run(eta, w0, theta, order, data, lane, lanes, shared):
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0 = rules.sgd_update(w0, dl, eta)
-        rules.sgd_columns(theta, idx, row, d, lane, lanes, shared[buf, 0, :K1], dl, eta)
+        rules.sgd_columns(theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, eta)
     return total, w0
 
 
@@ -123,7 +123,7 @@ def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, lane, lanes, sh
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0, sum_w0 = rules.adagrad_update(w0, sum_w0, dl, eta)
-        rules.adagrad_columns(theta, sum_theta, idx, row, d, lane, lanes, shared[buf, 0, :K1], dl, eta)
+        rules.adagrad_columns(theta, sum_theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, eta)
     return total, w0, sum_w0
 
 
@@ -138,7 +138,7 @@ def _adam_run(
     for pos in range(order.shape[0]):
         row, buf, t = order[pos], pos % 2, t_start + pos + 1
         rules.adam_catch_up_rows(
-            theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, lane, lanes, tables, coef
+            theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, lane, K1, lanes, tables, coef
         )
         y_hat, y, d, _, _, _ = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
         total += scalar.softplus_neg(y * y_hat)
@@ -146,11 +146,11 @@ def _adam_run(
         step_size, c2_sqrt = adam.step_factors(t, eta, tables)
         w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
         rules.adam_columns(
-            theta, exp_avg, exp_avg_sq, last_step, idx, row, d, lane, lanes, shared[buf, 0, :K1], dl, step_size,
+            theta, exp_avg, exp_avg_sq, last_step, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, step_size,
             c2_sqrt, t,
         )  # fmt: skip
     t_end = t_start + order.shape[0]
-    rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, lane, lanes, tables, coef)
+    rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, lane, K1, lanes, tables, coef)
     cuda.syncthreads()  # every lane has read last_step
     for i in range(lane, last_step.shape[0], lanes):
         last_step[i] = t_end
@@ -207,7 +207,7 @@ def _held_out_loss(w0, theta, rows, count, data, lane, lanes, shared):
 def _v_rms(theta, lane, lanes, shared):
     """RMS norm of the latent rows, √(Σ_i ‖v_i‖² / n), the same in every lane."""
     col_sq = shared[0, 1, : theta.shape[1]]
-    rules.column_squares(theta, lane, lanes, col_sq)
+    rules.column_squares(theta, lane, theta.shape[1], lanes, col_sq)
     cuda.syncthreads()
     acc = 0.0
     for j in range(1, theta.shape[1]):

@@ -7,11 +7,13 @@ simulator in the tests.
 
 **Column ownership.** A run's parameters are ``theta`` ``(n, k + 1)`` (column 0 is w, columns
 1..k are V) and the scalar ``w0``. The column functions below work on the *owned* columns
-j = j0, j0 + dj, ... of the touched rows: the CPU passes (j0, dj) = (0, 1) and owns them all;
-on the GPU lane ``j0`` of a block of ``dj`` lanes owns its columns, so a touched row's value
-and its optimiser state stay in one lane. Each column's sums run over the sample's rows in
-the same order on both targets, and :func:`sample_scalars` reduces the columns in a fixed
-order, so the CPU and the GPU simulator agree to the last bit.
+``range(j0, j1, dj)`` of the touched rows, j1 = k + 1: the CPU passes (0, k + 1, 1) and owns
+them all; on the GPU lane ``j0`` of a block of ``dj`` lanes owns its columns, so a touched row's
+value and its optimiser state stay in one lane. (j1 is passed rather than read from
+``theta.shape``, so that a CPU kernel compiled for one k knows its loops' trip counts.) Each
+column's sums run over the sample's rows in the same order on both targets, and
+:func:`sample_scalars` reduces the columns in a fixed order, so the CPU and the GPU simulator
+agree to the last bit.
 
 Buffers: ``col_s``, ``col_sq`` ``(k + 1,)`` hold one sample's column sums Σ_a θ[i_a, j] and
 Σ_a θ[i_a, j]² (``col_s[0]`` is Σ w_i, ``col_s[j]`` for j ≥ 1 is the j-th entry of Σ v_i).
@@ -44,15 +46,14 @@ __all__ = [
 
 
 @shared
-def column_sums(theta, idx, row, d, j0, dj, col_s, col_sq):
+def column_sums(theta, idx, row, d, j0, j1, dj, col_s, col_sq):
     """``col_s[j]``, ``col_sq[j]`` for the owned columns j of sample ``row`` (its d rows, in order)."""
-    K1 = theta.shape[1]
-    for j in range(j0, K1, dj):
+    for j in range(j0, j1, dj):
         col_s[j] = 0.0
         col_sq[j] = 0.0
     for a in range(d):
         i = idx[row, a]
-        for j in range(j0, K1, dj):
+        for j in range(j0, j1, dj):
             v = theta[i, j]
             col_s[j] += v
             col_sq[j] += v * v
@@ -99,12 +100,11 @@ def prox_coefficients(B, A, C, d, eta, y):
 
 
 @shared
-def prox_columns(theta, idx, row, d, j0, dj, col_s, beta, c, inv_E, exact):
+def prox_columns(theta, idx, row, d, j0, j1, dj, col_s, beta, c, inv_E, exact):
     """The prox step on the owned columns; ``exact=False`` leaves V alone (erratum E3)."""
-    K1 = theta.shape[1]
     for a in range(d):
         i = idx[row, a]
-        for j in range(j0, K1, dj):
+        for j in range(j0, j1, dj):
             if j == 0:
                 theta[i, 0] += beta
             elif exact:
@@ -118,12 +118,11 @@ def sgd_update(p, g, lr):
 
 
 @shared
-def sgd_columns(theta, idx, row, d, j0, dj, col_s, dl, lr):
+def sgd_columns(theta, idx, row, d, j0, j1, dj, col_s, dl, lr):
     """SGD on the owned columns of the touched rows (gradients from the pre-update values)."""
-    K1 = theta.shape[1]
     for a in range(d):
         i = idx[row, a]
-        for j in range(j0, K1, dj):
+        for j in range(j0, j1, dj):
             p = theta[i, j]
             theta[i, j] = sgd_update(p, _gradient(dl, col_s[j], p, j), lr)
 
@@ -136,24 +135,22 @@ def adagrad_update(p, acc, g, lr):
 
 
 @shared
-def adagrad_columns(theta, acc, idx, row, d, j0, dj, col_s, dl, lr):
+def adagrad_columns(theta, acc, idx, row, d, j0, j1, dj, col_s, dl, lr):
     """Adagrad on the owned columns; ``acc`` ``(n, k + 1)`` is the run's sum of squared gradients."""
-    K1 = theta.shape[1]
     for a in range(d):
         i = idx[row, a]
-        for j in range(j0, K1, dj):
+        for j in range(j0, j1, dj):
             p = theta[i, j]
             theta[i, j], acc[i, j] = adagrad_update(p, acc[i, j], _gradient(dl, col_s[j], p, j), lr)
 
 
 @shared
-def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, dj, col_s, dl, step_size, c2_sqrt, t):
+def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, j1, dj, col_s, dl, step_size, c2_sqrt, t):
     """Adam step t on the owned columns of the touched rows (already caught up to step t − 1);
     ``step_size``, ``c2_sqrt`` from :func:`fmedu.engine.adam.step_factors`."""
-    K1 = theta.shape[1]
     for a in range(d):
         i = idx[row, a]
-        for j in range(j0, K1, dj):
+        for j in range(j0, j1, dj):
             p = theta[i, j]
             g = _gradient(dl, col_s[j], p, j)
             theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.adam_update(
@@ -163,16 +160,16 @@ def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, dj, col
 
 
 @shared
-def _series_applies_to_row(exp_avg, exp_avg_sq, i, coefs, j0, dj):
+def _series_applies_to_row(exp_avg, exp_avg_sq, i, coefs, j0, j1, dj):
     """Whether the series in δ applies to every owned column of row i."""
     failing = 0
-    for j in range(j0, exp_avg.shape[1], dj):
+    for j in range(j0, j1, dj):
         failing += 0 if adam.series_applies(exp_avg[i, j], exp_avg_sq[i, j], coefs) else 1
     return failing == 0
 
 
 @shared
-def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables):
+def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, j1, dj, tables):
     """The zero-gradient steps t0+1 .. t0+K of row i's owned columns, one by one, in lockstep.
 
     Stops after the first step that changes none of them (every later move is smaller, see
@@ -181,7 +178,7 @@ def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables):
     for step in range(1, K + 1):
         step_size, c2_sqrt = adam.step_factors(t0 + step, lr, tables)
         changed = 0
-        for j in range(j0, theta.shape[1], dj):
+        for j in range(j0, j1, dj):
             p = theta[i, j]
             p_new, exp_avg[i, j], exp_avg_sq[i, j] = adam.adam_update(
                 p, exp_avg[i, j], exp_avg_sq[i, j], 0.0, step_size, c2_sqrt
@@ -190,14 +187,14 @@ def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables):
             changed += 0 if p_new == p else 1
         if changed == 0:
             decay1, decay2 = adam.decay_factors(K - step, tables[5])
-            for j in range(j0, theta.shape[1], dj):
+            for j in range(j0, j1, dj):
                 exp_avg[i, j] *= decay1
                 exp_avg_sq[i, j] *= decay2
             return
 
 
 @shared
-def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef):
+def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, j1, dj, tables, coef):
     """Row i's owned columns from step t0 (its last gradient) to step t_to, zero gradients between.
 
     The rule of :func:`fmedu.engine.adam.catch_up`, a row at a time: the series in δ (6 terms)
@@ -208,23 +205,23 @@ def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tabl
     K = t_to - t0
     decay1, decay2 = adam.decay_factors(K, tables[5])
     coefs = adam.gap_coefficients(t0, K, tables, coef)
-    if _series_applies_to_row(exp_avg, exp_avg_sq, i, coefs, j0, dj):
-        for j in range(j0, theta.shape[1], dj):
+    if _series_applies_to_row(exp_avg, exp_avg_sq, i, coefs, j0, j1, dj):
+        for j in range(j0, j1, dj):
             theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.series_catch_up(
                 theta[i, j], exp_avg[i, j], exp_avg_sq[i, j], lr, coefs, decay1, decay2
             )
     elif t0 + 1 >= tables[0].shape[0] - 1:
         late_coefs = adam.late_coefficients(tables[6], K)
-        for j in range(j0, theta.shape[1], dj):
+        for j in range(j0, j1, dj):
             theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.late_catch_up(
                 theta[i, j], exp_avg[i, j], exp_avg_sq[i, j], lr, late_coefs, decay1, decay2
             )
     else:
-        _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, dj, tables)
+        _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, j1, dj, tables)
 
 
 @shared
-def adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, t_to, lr, j0, dj, tables, coef):
+def adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, t_to, lr, j0, j1, dj, tables, coef):
     """Bring the owned columns of sample ``row``'s rows up to step ``t_to`` (before step t_to + 1).
 
     ``last_step`` ``(n,)`` is each row's last step with a gradient; it is advanced by
@@ -234,23 +231,23 @@ def adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, t_to,
         i = idx[row, a]
         t0 = last_step[i]
         if t0 < t_to:
-            _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef)
+            _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, j1, dj, tables, coef)
 
 
 @shared
-def adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_to, lr, j0, dj, tables, coef):
+def adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_to, lr, j0, j1, dj, tables, coef):
     """Every row's owned columns up to step ``t_to`` (the dense torch parameters); ``last_step`` is
     left for the caller to set to ``t_to`` once every lane is done reading it."""
     for i in range(theta.shape[0]):
         t0 = last_step[i]
         if t0 < t_to:
-            _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, dj, tables, coef)
+            _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, j1, dj, tables, coef)
 
 
 @shared
-def column_squares(theta, j0, dj, out):
+def column_squares(theta, j0, j1, dj, out):
     """``out[j]`` = Σ_i θ[i, j]² over all rows, for the owned columns (the RMS latent norm's pieces)."""
-    for j in range(j0, theta.shape[1], dj):
+    for j in range(j0, j1, dj):
         acc = 0.0
         for i in range(theta.shape[0]):
             acc += theta[i, j] * theta[i, j]

@@ -9,8 +9,9 @@
    together, on the compiled CPU engine (every thread), in a run's first epoch and in its
    later epochs (most of a sweep; for Adam the first 37,411 steps of a run still carry bias
    corrections, which cost more), and Adam's rate against SGD's. The methods take turns over
-   three rounds and each keeps its best, so that a machine whose speed drifts during the
-   benchmark does not favour one method.
+   five rounds; each method's rate is its best round, and Adam's ratio to SGD is the median of
+   the ratios within a round, so that a machine whose speed drifts during the benchmark does
+   not favour one method.
 3. Where a CUDA GPU is present: the same for the GPU engine (:mod:`fmedu.engine.cuda`, many
    runs per launch), and each method's ratio to the CPU engine measured in the same run.
 
@@ -29,6 +30,7 @@ __all__ = [
     "published_steps_per_second",
     "engine_steps_per_second",
     "sweep_throughput",
+    "ratio_in_rounds",
     "gpu_present",
     "main",
 ]
@@ -139,14 +141,15 @@ def engine_steps_per_second(
 
 
 def sweep_throughput(
-    idx, nnz, y, n_features, runs: int = 8, threads: int | None = None, rows=None, device: str = "cpu", repeats: int = 3
+    idx, nnz, y, n_features, runs: int = 8, threads: int | None = None, rows=None, device: str = "cpu", repeats: int = 5
 ) -> dict:
     """Sample-steps/s per method with ``runs`` runs trained together (CPU: on every thread), in a
-    run's first epoch (``first``) and in its second (``later``, as most epochs of a sweep).
+    run's first epoch (``first``) and in its second (``rates``, as most epochs of a sweep).
 
-    The methods take turns, ``repeats`` rounds of one fresh trainer each, and each rate is the
-    best of its rounds: a machine that slows down or speeds up during the benchmark then
-    affects every method alike, and the ratios between methods stay fair.
+    The methods take turns, ``repeats`` rounds of one fresh trainer each; each rate is the best
+    of its rounds, and ``rounds[method]`` lists every round's (first, later) rates, so that a
+    ratio between two methods can be taken within each round (:func:`ratio_in_rounds`): on a
+    machine whose speed drifts, measurements made seconds apart share the drift.
     """
     from .. import engine
 
@@ -155,14 +158,21 @@ def sweep_throughput(
     makers = {m: _trainer_maker(idx, nnz, y, n_features, m, runs, rows, device) for m in engine.METHODS}
     for make in makers.values():
         make().epoch()  # compile or load the kernels
-    first = dict.fromkeys(makers, 0.0)
-    later = dict.fromkeys(makers, 0.0)
+    rounds: dict[str, list[tuple[float, float]]] = {m: [] for m in makers}
     for _ in range(repeats):
         for method, make in makers.items():
             rate_first, rate_later = _epoch_rates(make, 2, runs * len(rows))
-            first[method] = max(first[method], rate_first)
-            later[method] = max(later[method], rate_later)
-    return {"threads": used, "rates": later, "first": first}
+            rounds[method].append((rate_first, rate_later))
+    first = {m: max(r[0] for r in rounds[m]) for m in makers}
+    later = {m: max(r[1] for r in rounds[m]) for m in makers}
+    return {"threads": used, "rates": later, "first": first, "rounds": rounds}
+
+
+def ratio_in_rounds(rounds: dict, a: str, b: str, epoch: int = 1) -> tuple[float, float, float]:
+    """(median, lowest, highest) over the rounds of ``a``'s rate / ``b``'s rate in the same round;
+    ``epoch`` 0 for the first epochs, 1 for the later ones."""
+    ratios = sorted(ra[epoch] / rb[epoch] for ra, rb in zip(rounds[a], rounds[b]))
+    return float(np.median(ratios)), ratios[0], ratios[-1]
 
 
 def gpu_present() -> str | None:
@@ -187,7 +197,7 @@ def main(published_steps: int = 200, quick: bool = False, threads: int | None = 
     eng = engine_steps_per_second(idx, nnz, y, n_features, "prox", runs=1, threads=1, rows=rows)
     print(f"prox steps/s, 1 thread: published-style torch step {pub:,.0f}; compiled engine {eng:,.0f}")
     cpu = sweep_throughput(
-        idx, nnz, y, n_features, runs=4 if quick else 8, threads=threads, rows=rows, repeats=2 if quick else 3
+        idx, nnz, y, n_features, runs=4 if quick else 8, threads=threads, rows=rows, repeats=2 if quick else 5
     )
     print(
         f"sweep throughput, cpu engine ({cpu['threads']} threads, {len(rows):,} samples per epoch, "
@@ -196,8 +206,12 @@ def main(published_steps: int = 200, quick: bool = False, threads: int | None = 
     for method, rate in cpu["rates"].items():
         print(f"  {method:15s} {cpu['first'][method]:14,.0f} {rate:14,.0f}")
     print(
-        f"adam / sgd on the cpu: {cpu['rates']['adam'] / cpu['rates']['sgd']:.2f} "
-        f"(first epoch: {cpu['first']['adam'] / cpu['first']['sgd']:.2f})"
+        "adam / sgd on the cpu, median (range) over {} rounds: {:.2f} ({:.2f}-{:.2f}); first epoch: {:.2f} "
+        "({:.2f}-{:.2f})".format(
+            len(cpu["rounds"]["adam"]),
+            *ratio_in_rounds(cpu["rounds"], "adam", "sgd", 1),
+            *ratio_in_rounds(cpu["rounds"], "adam", "sgd", 0),
+        )
     )
     gpu = gpu_present()
     if gpu is None:
