@@ -296,6 +296,15 @@ def test_engine_inputs_are_refused_not_cast(change, message):
         engine.train_runs(runs, idx, nnz, y, **kw)
 
 
+def test_run_index_out_of_range_is_refused_not_wrapped():
+    idx, nnz, y = synthetic(N=50, seed=3)
+    trainer = engine.make_trainer([engine.Run("sgd", 0.01, s) for s in range(3)], idx, nnz, y, n_features=N_FEAT, k=K)
+    assert trainer.params(np.int64(2))[1].shape == (N_FEAT,)
+    for bad in (-1, 3, 1.0, True):
+        with pytest.raises(FMInputError, match=r"run index must be an integer from 0 to 2"):
+            trainer.params(bad)
+
+
 def test_numpy_integers_are_integers():
     res = engine.train_runs(
         [engine.Run("sgd", np.float64(0.1), np.int64(0))], *ONE, n_features=np.int64(3), epochs=np.int64(2), k=K

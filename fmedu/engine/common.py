@@ -281,7 +281,17 @@ class TrainerBase:
         raise NotImplementedError
 
     def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
-        """(w0, w, V) of run r after the last epoch, as plain arrays (the dense torch parameters)."""
+        """(w0, w, V) of run r after the last epoch, as plain arrays (the dense torch parameters).
+
+        ``r`` counts the runs as given, from 0; a negative or too large index raises
+        FMInputError rather than picking a run from the end.
+        """
+        R = len(self.runs)
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 0 <= r < R:
+            raise FMInputError(f"run index must be an integer from 0 to {R - 1} (one per run given), got {r!r}")
+        return self._params_of(int(r))
+
+    def _params_of(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def epoch(self) -> dict:

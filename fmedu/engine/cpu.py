@@ -298,5 +298,5 @@ class Trainer(TrainerBase):
         )
         return out, self.w0.copy()
 
-    def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
+    def _params_of(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
         return float(self.w0[r]), self.theta[r, :, 0].copy(), self.theta[r, :, 1:].copy()

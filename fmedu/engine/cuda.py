@@ -290,7 +290,7 @@ class CudaTrainer(TrainerBase):
         )
         return out.copy_to_host(), self._params[0].copy_to_host()
 
-    def params(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
+    def _params_of(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
         theta = self._params[1][r].copy_to_host()
         return float(self._params[0][r : r + 1].copy_to_host()[0]), theta[:, 0].copy(), theta[:, 1:].copy()
 
