@@ -452,6 +452,7 @@ lines, ratios = nb01.sparse_lines(sparse_rows), nb01.sparse_n_ratios(sparse_rows
 # Dune. Then check your number with `fm_by_definition` and with `fmedu.predict`.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # By hand: w0 + w_Bob + w_Dune + <v_Bob, v_Dune> = 3 − 0.5 + 0 + (0·1 + 1·0) = 2.5.
 # Bob likes classics, Dune is pure science fiction: the interaction contributes nothing,
 # and Bob's negative bias pulls the prediction below w0.
@@ -469,6 +470,7 @@ float(fm_by_definition(x_bob_dune, toy.w0, toy.w, toy.V)) == by_hand == float(
 # part, then check your formula on all twelve entries.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Each interaction <2v_u, 2v_m> = 4 <v_u, v_m>: the pairwise part is quadratic in V.
 # New table = bias part + 4 · interactions = 4 · old table − 3 · bias part.
 # (Exact in float64: every number is still a multiple of 1/4.)
@@ -485,6 +487,7 @@ torch.equal(doubled, 4 * table - 3 * bias_part)
 # each count grow? Check with `cost.matmul_flops`.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Naive: 2n²k + 2Bn². Only the first term (forming VVᵀ) grows with k; applying the n × n
 # matrix to the batch does not. Factor (2·400²·32 + 2·64·400²) / (2·400²·16 + 2·64·400²)
 # = (64 + 128) / (32 + 128) = 6/5. Rendle: 4Bnk, exactly linear in k: factor 2.
@@ -501,6 +504,7 @@ naive_32, rendle_32 = counted(400, k=32)
 # with sympy for $|S| = 4$ features out of $n = 6$, $k = 3$.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # With x_i = 1 on S and 0 elsewhere, Rendle's form becomes ½ Σ_f [(Σ_{i∈S} v_if)² − Σ_{i∈S} v_if²],
 # and summing over f turns the squares into squared norms.
 xs6, _, _, Vs6 = symbolic.fm_symbols(6, 3)
@@ -519,6 +523,7 @@ sp.expand(symbolic.pairwise_double_sum(x_binary, Vs6) - norm_form)
 # operations does the right side need, against the left?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Expanding p1³ = (Σ a_i)³ gives every ordered triple: 6 × (distinct triples) + 3 × (terms
 # a_i² a_j, i ≠ j) + p3. The terms a_i² a_j make up p1·p2 − p3. Solving for the distinct
 # triples gives (p1³ − 3 p1 p2 + 2 p3) / 6. The left side has n(n−1)(n−2)/6 terms, O(n³);

@@ -534,6 +534,7 @@ labels = training.predict_labels(classification["X_val"], r.w0, r.w, r.V, "class
 # check them with `fmedu.predict_grad`.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # One-hot pair (Cat, Brazil): ŷ = w0 + w_Cat + w_Brazil + <v_Cat, v_Brazil>, so
 # ∂ŷ/∂v_Cat = v_Brazil = (0.5, 0.5) and ∂ŷ/∂v_Brazil = v_Cat = (0.5, 0.5).
 # (They happen to be equal: Cat's and Brazil's latent vectors are the same.)
@@ -550,6 +551,7 @@ torch.equal(g[cat], toy.V[brazil]), torch.equal(g[brazil], toy.V[cat]), int((g !
 # rounds in float64.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # ∂ŷ/∂w0 = 1 does not depend on x; ∂ŷ/∂w_i = x_i doubles; ∂ŷ/∂v_if = x_i s_f − v_if x_i² has
 # two factors of x in each term (s_f is linear in x), so it is multiplied by 4.
 gen = torch.Generator().manual_seed(11)
@@ -566,6 +568,7 @@ torch.equal(two[0], one[0]), torch.equal(two[1], 2 * one[1]), torch.equal(two[2]
 # `fmedu.logistic_loss_derivative` uses.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # d/dŷ log(1 + e^{−yŷ}) = −y e^{−yŷ} / (1 + e^{−yŷ}) = −y / (1 + e^{yŷ}) = −y σ(−yŷ).
 y_hat_s = sp.Symbol("yhat", real=True)
 
@@ -585,6 +588,7 @@ def sigmoid(t):
 # with `grad.e6_gradient_test`.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # The map (k−1, …, k−1) equals the identity (0, …, k−1) only when k = 1: already at k = 2
 # factor 1 reads column 2. So a test at k = 2 catches this slip, unlike SystemDS's.
 prediction = {k: k == 1 for k in (1, 2, 3, 4, 5)}
@@ -601,6 +605,7 @@ observed == prediction
 # below $10^{-10}$ and the logistic loss's above it?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # ŷ is affine in each parameter θ, so the squared loss is a quadratic in θ, and the central
 # difference of a quadratic is exact for every h: only rounding remains, and a larger h divides
 # it by a larger number, so the error *shrinks*. The logistic loss is not quadratic: its

@@ -819,6 +819,7 @@ def recovered(setting, quantity):
 # Then find both thresholds exactly.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # W + τI has the eigenvalues of W shifted by τ. For ±(11ᵀ − I) the eigenvalues are ±(n − 1) (eigenvector 1)
 # and ∓1 (the n − 1 directions orthogonal to 1). PSD means the smallest shifted eigenvalue is ≥ 0.
 tau = sp.Symbol("tau", real=True)
@@ -837,6 +838,7 @@ thresholds == {1: 1, -1: 3}
 # needed? Then build the FM and check it.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # J(B + e0 e0ᵀ)J = JBJ + (J e0)(J e0)ᵀ adds a second rank-one piece, which is not in the span of the first
 # (the old JBJ is proportional to (1/3, 4/3, −5/3)(3/2, −1/2, 1/2, −3/2)ᵀ, and J e0 has a different direction).
 B_new = B_want.copy()
@@ -853,6 +855,7 @@ k_new, V_n.shape[1], ex.user_item_table_exact(w0_n, w_n, V_n, 3) == ex.full_mode
 # block is $1\times2$). Show that $k = 1$ is impossible, and give an exact $V$ with $k = 2$.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # With k = 1, V = (v1, v2, v3)ᵀ and we need v1·v2 = v1·v3 = v2·v3 = −1. The product of the three
 # equations is (v1 v2)(v1 v3)(v2 v3) = (v1 v2 v3)² ≥ 0, but the right-hand sides multiply to −1.
 v1, v2, v3 = sp.symbols("v1 v2 v3", real=True)
@@ -870,6 +873,7 @@ product_identity, V_120.shape[1], ex.offdiag_error(V_120, ex.ones_offdiag(3, -1)
 # translation of the FM of §1 can bring $\|B\|_F^2$ below $70/3$.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Write B' = JBJ + E with E = (B − JBJ) − a1ᵀ − 1bᵀ, itself a row effect plus a column effect. JBJ has zero row
 # and column sums, so ⟨JBJ, a1ᵀ⟩ = aᵀ(JBJ)1 = 0 and ⟨JBJ, 1bᵀ⟩ = 0: Pythagoras gives ‖B'‖² = ‖JBJ‖² + ‖E‖².
 Bp = B_s - a_s * sp.ones(1, 3) - sp.ones(2, 1) * b_s.T
@@ -897,6 +901,7 @@ pythagoras, sp.expand(excess - squares) == 0, excess.subs({s1: -sp.Rational(2, 3
 # PSD with $z_i = 1/p_i$.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Step 1: zᵀ(P − 11ᵀ)z with z_i = 1/p_i equals S − S², S = Σ 1/p_i. PSD needs S − S² ≥ 0, so S ≤ 1.
 # Step 2 (arithmetic vs harmonic mean): (Σ p_i)(Σ 1/p_i) − n² = Σ_{i<j} (p_i − p_j)²/(p_i p_j) ≥ 0,
 # so Σ p_i ≥ n²/S ≥ n², and trace = Σ (p_i − 1) ≥ n² − n. The dominant completion has p_i = n: equality.

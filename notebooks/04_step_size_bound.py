@@ -558,6 +558,7 @@ except FMInputError as error:
 # $\eta = 1/12$ and $z = 1$; and the ratio of $1/12$ to the exact bound.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Exact bound 1/(d-1) = 1/5. At beta = eta*z = 1/12: lambda_mean = 1 - 5/12 = 7/12 (once),
 # lambda_perp = 1 + 1/12 = 13/12 (five times). Ratio (1/12) / (1/5) = 5/12: under half.
 S6 = prox_symbolic.sym_s_matrix(6, sp.Rational(1, 12))
@@ -572,6 +573,7 @@ S6.eigenvals() == {sp.Rational(7, 12): 1, sp.Rational(13, 12): 5} and sp.Rationa
 # not depend on $d$? Check with sympy for $d = 2\ldots6$ at $z = 1$, and against `prox.step_size_bound`.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # With beta = -eta: lambda_mean = 1 + eta*(d-1) > 0 always; lambda_perp = 1 - eta (d-1 times)
 # vanishes at eta = 1 whatever d is, so the bound for y = -1 is eta < 1.
 eta_s = sp.Symbol("eta", positive=True)
@@ -589,6 +591,7 @@ spectra_ok and all(prox.step_size_bound(d, "exact", -1) == 1.0 for d in range(2,
 # converges, then run 2000 steps at $\eta = 3.9$ and $\eta = 4.1$ (and the proximal step at $\eta = 100$).
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # f''(0) = 1/2, so gradient descent contracts iff |1 - eta/2| < 1, i.e. 0 < eta < 4, while the
 # proximal factor 1/(1 + eta/2) is below 1 for every eta > 0.
 w_s = sp.Symbol("w", real=True)
@@ -599,6 +602,7 @@ f2_at_0 == sp.Rational(1, 2)
 
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Run both from w0 = 1 for 2000 steps. Expected: [True, False, True]: gradient descent converges at
 # 3.9, does NOT at 4.1 (it settles into a swing around 0 larger than 0.1), and the proximal step
 # converges even at eta = 100.
@@ -620,6 +624,7 @@ def full_batch(method, eta_value, w_value=1.0, steps=2000):
 # $[0, 1]$ at which $S(z)$ becomes singular, then find it with sympy from the determinant.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # lambda_mean = 1 - eta*z*(d-1) = 0 at z = 1/(4 eta) = 100/101, just inside [0, 1]: the step fails only
 # for samples whose optimal z would exceed 0.99. (lambda_perp = 1 + eta*z never vanishes for z >= 0.)
 z_s = sp.Symbol("z", real=True)
@@ -634,6 +639,7 @@ roots = sp.solve(prox_symbolic.sym_s_matrix(5, sp.Rational(101, 400) * z_s).det(
 # $\frac{1}{2\eta} - c_i \ge 0$ at $z = 1$ give, and what is its ratio to the exact bound? What is left of the gap?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Published coefficient with d-1 terms: 1/(2 eta) >= d-1, i.e. eta <= 1/(2(d-1)): exactly half the
 # exact bound for every d, so the double count costs a factor 2. The rest, 1/(2(d-1)) -> 1/(2d+1),
 # comes from counting alpha_ii (d terms instead of d-1) and from the +1 added for strictness.

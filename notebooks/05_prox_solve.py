@@ -593,6 +593,7 @@ plt.show()
 # off-diagonal, divide by the determinant) and check that the Sherman–Morrison formula gives the same matrix.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # By hand: det = 1 - beta^2, so S^-1 = [[1, beta], [beta, 1]] / (1 - beta^2). Sherman-Morrison with
 # d = 2: c = beta / (1 - beta), and (I + cJ)/(1 + beta) has diagonal (1 + c)/(1 + beta) = 1/(1 - beta^2)
 # and off-diagonal c/(1 + beta) = beta/(1 - beta^2): the same.
@@ -607,6 +608,7 @@ sp.simplify(by_hand - sherman_morrison).is_zero_matrix
 # running:** does $z^*$ rise or fall compared with $0.255$, and does the prediction $\hat y$ go up or down from $0.5$?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # With y = -1 the current prediction 0.5 is on the wrong side, so the sample's loss and its weight
 # z* = sigma(-y y_hat_new) = sigma(y_hat_new) are larger, and the step pushes y_hat down.
 flipped = prox.prox_step(
@@ -628,6 +630,7 @@ flipped.z > step_ex.z, y_hat_flipped < 0.5
 # to within $10^{-6}$.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # For eta -> 0 the new point is the old one, so z* -> sigma(-y y_hat_t), the SGD weight. The step
 # theta(z*) - theta_t is eta * z* * y * grad(y_hat) + O(eta^2) = -eta * grad(loss) + O(eta^2).
 idx_t, w0_t, w_t, V_t = testing.random_prox_case(20, 4, 6, 0.5, 3)
@@ -647,6 +650,7 @@ abs(step_tiny.z - sgd_weight) <= 1e-6, gap <= 1e-6
 # evaluations of $q$ it needs for a tolerance of $10^{-12}$ instead of $10^{-8}$, then count them.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Shrinkings: ceil(log(tol) / log(0.618...)) = ceil(57.4) = 58 for 1e-12 (39 for 1e-8); evaluations:
 # 2 for the first pair, then one per further shrinking: 2 + 57 = 59 (2 + 38 = 40 for 1e-8).
 invphi = (math.sqrt(5) - 1) / 2
@@ -662,6 +666,7 @@ predicted, counted, predicted == counted
 # closed form is not $q$ at all. Which factor of the $q''$ formula changes sign?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # lambda_mean = 1 - eta z (d-1) changes sign at z_s; the term (d-1)^2 m / lambda_mean^3 in q'' then turns
 # from -inf (left of the pole) to +inf (right of it), and dominates there: the closed form is convex.
 from fmedu.figures import nb04  # chapter 04's demo sample

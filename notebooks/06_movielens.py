@@ -758,6 +758,7 @@ chaotic > 1e-4, calm < 1e-12
 # agrees. Which of its features would the published join change?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Row 3 of u.data; the loader keeps the file's order, so its row 3 is the same rating.
 user_id, movie_id, stars, _ = (root / "u.data").read_text().splitlines()[3].split("\t")
 mine = by_hand(user_id, movie_id)
@@ -776,6 +777,7 @@ bool(names(3) == mine and pub.user[3] == ml.user[3])
 # the movie table; then count. Do the two numbers add up to 169?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # Shifting the users drops exactly the ratings of user 943 (no row 943); shifting the
 # movies drops the ratings of movie 1682. Both conditions hold for no rating
 # (user 943 never rated movie 1682), so the two counts add up to the 169 dropped above.
@@ -793,6 +795,7 @@ only_users, only_movies, both, only_users + only_movies - both == int(dropped.su
 # both exactly. What happens at $\eta = 1/(d-1)$?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # The sum is the all-ones direction of S(z)^{-1}, eigenvalue 1 / (1 - (d - 1) eta z), largest at z = 1:
 # 1 / (1 - 5/23) = 23/18 at eta = 1/23. At eta = 1/5 = 1/(d - 1) the eigenvalue of S is 0: S is
 # singular, the prox subproblem is no longer strictly convex (chapter 04), and the stretch is unbounded.
@@ -811,6 +814,7 @@ at_published, at_published == Fraction(23, 18), at_bound == 0
 # step size is.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # The minimum of ten noisy numbers is biased low (by about 1.54 standard deviations for ten
 # normal draws); the test number at the chosen index is an independent draw, so it is unbiased.
 rng = np.random.default_rng(0)
@@ -830,6 +834,7 @@ bool(chosen_val.mean() < 0.42 - 1.4 * 0.002), bool(abs(chosen_test.mean() - 0.42
 # the larger RMS latent norm and which with the larger training loss, then run it.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # At 1/23 every 5-star step can stretch shared directions by up to 23/13; at 1e-3 by at most
 # 1/(1 - 10e-3), about 1.01. So the large step size grows V more and, with it, the loss.
 res = engine.train_runs(
@@ -853,6 +858,7 @@ bool(res.v_rms[0, -1] > res.v_rms[1, -1]), bool(res.train_loss[0, -1] > res.trai
 # `metrics.roc_auc`. Why can its log-loss not be compared as easily?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
+# Worked solution (expand the cell to read it).
 # The AUC only needs a ranking. The movie's share of 5-star ratings ranks well (popular,
 # well-loved movies get 5 stars more often) but ignores the user, so it should land between
 # the constant score (AUC 1/2) and the linear model, which also knows who rates.

@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SOLUTION_FIRST_LINE = "# Worked solution (expand the cell to read it)."
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 INDEX = ROOT / "notebooks" / "00_index.ipynb"
 CHAPTERS = [p for p in NOTEBOOKS if p != INDEX]
@@ -87,7 +88,8 @@ def expected(path: Path) -> dict:
         "math": any("$" in m for m in no_code) or any("text/latex" in o.get("data", {}) for o in outputs),
         "images": images,
         "solutions": solutions,
-        "solution_source": "".join(first["source"]).strip().splitlines()[0] if first else "",
+        # the first line after the neutral opening line: what only an opened solution shows
+        "solution_source": "".join(first["source"]).strip().splitlines()[1] if first else "",
         "solution_output": first_output,
         "links": sorted({t for m in markdown for t in _markdown_links(m)}),
     }
@@ -118,6 +120,9 @@ def test_solutions_are_marked_to_collapse(notebook):
         for j in below:
             meta = cells[j].get("metadata", {})
             assert {"solution", "hide-cell"} <= set(meta.get("tags", [])), f"{notebook.name} cell {j}: tags {meta}"
+            # a collapsed cell still shows its first line in JupyterLab: it must not give the answer away
+            first_line = "".join(cells[j]["source"]).splitlines()[0]
+            assert first_line == SOLUTION_FIRST_LINE, f"{notebook.name} cell {j} opens with {first_line!r}"
             hidden = meta.get("jupyter", {})
             assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), f"{notebook.name} cell {j}: {meta}"
 
