@@ -336,6 +336,12 @@ def _abs_scales(y: Tensor, w0, w, V, spec: Loss, x=None, idx=None, val=None):
     return xa, xa, A_V, y_hat_abs, d_abs
 
 
+def _roundoff_per_term(V: Tensor, c: float) -> float:
+    """c·(n + k)·ε: the relative roundoff allowed per term of a sum over n features and k factors."""
+    n, k = V.shape
+    return c * (n + k) * EPS64
+
+
 def roundoff_bound(
     y: Tensor,
     w0: Tensor,
@@ -358,9 +364,8 @@ def roundoff_bound(
     """
     spec = get_loss(loss)
     _, A_w, A_V, y_hat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
-    n, k = V.shape
     weight = (d_abs + 2 * y_hat_abs + 1) / d_abs.shape[0]  # (B,)
-    scale = c * (n + k) * EPS64
+    scale = _roundoff_per_term(V, c)
     b_w0 = scale * weight.sum()
     b_w = scale * (weight.unsqueeze(-1) * A_w).sum(0)
     b_V = scale * (weight.unsqueeze(-1).unsqueeze(-1) * A_V).sum(0)
@@ -389,10 +394,9 @@ def finite_difference_bound(
     """
     spec = get_loss(loss)
     xa, A_w, A_V, y_hat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
-    n, k = V.shape
     B = xa.shape[0]
     y_hat = _predict_either(x, idx, val, w0, w, V)
-    value_err = c * (n + k) * EPS64 * (spec.value(y_hat, y).abs() + (d_abs + 1) * (y_hat_abs + 1)).mean()
+    value_err = _roundoff_per_term(V, c) * (spec.value(y_hat, y).abs() + (d_abs + 1) * (y_hat_abs + 1)).mean()
     round_part = value_err / h
     t = spec.third_derivative_bound * h * h / 6 / B
     b_w0 = round_part + t * B * torch.ones((), dtype=V.dtype)
