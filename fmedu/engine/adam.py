@@ -246,8 +246,9 @@ def series_catch_up(p, m, v, lr, coefs, decay1, decay2):
 def late_applies(m, v, late, k):
     """Whether the late-regime expansion (module docstring) meets its bound for this parameter.
 
-    Always, since z < 1 and :func:`tables` checks T_N(K) ≤ 2⁻⁵⁵ T_0(K) for every K; the
-    kernels therefore skip this check. ``k`` = min(K, ``GEOM_LEN`` − 1).
+    Always, since z < 1 and :func:`tables` checks T_N(K) ≤ 2⁻⁵⁵ T_0(K) for every K: the
+    kernels and :func:`catch_up` therefore skip this check, and the tests call it to confirm
+    the bound on the parameters they try. ``k`` = min(K, ``GEOM_LEN`` − 1).
     """
     z = EPS / (math.sqrt(v) + EPS)
     z_sq = z * z
