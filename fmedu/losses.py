@@ -6,7 +6,7 @@ exact for margins of ±1000 (torch's ``softplus`` switches to its linear branch 
 its gradient there would be exactly 1 instead of σ(−yŷ)). ``hinge``: max(0, 1 − yŷ), labels
 in {−1, +1}, subgradient −y where yŷ ≤ 1 and 0 elsewhere (at the kink this picks −y, the
 same choice torch's autograd makes for ``clamp``). Every function works elementwise on
-tensors of any shape; the prox step (chapters 04–06) uses the same logistic loss.
+tensors of any shape; the prox step (chapters 05–07) uses the same logistic loss.
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ class FactorizationMachine(nn.Module):
 
     Parameters ``w0`` (scalar), ``w`` ``(n,)`` and ``V`` ``(n, k)``; ``w`` and ``V`` are
     drawn from N(0, init_std²) with the given ``generator`` and ``w0`` starts at 0, as in
-    the MovieLens experiment of chapter 06.
+    the MovieLens experiment of chapter 07.
     """
 
     def __init__(

@@ -100,7 +100,7 @@ def random_problem(
 def random_prox_case(n: int, k: int, nnz: int, scale: float, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(idx, w0, w, V)``: ``nnz`` distinct indices of ``n``, w0, w ~ N(0, 1), V ~ N(0, scale²).
 
-    One sample of a prox step (chapters 04 and 05, ``tests/test_prox.py``).
+    One sample of a prox step (chapters 05 and 06, ``tests/test_prox.py``).
     """
     gen = torch.Generator().manual_seed(seed)
     w0, w, V = random_fm(n, k, gen, v_scale=scale)
@@ -116,7 +116,7 @@ def prediction_roundoff_bound(x: Tensor, w0: Tensor, w: Tensor, V: Tensor) -> Te
     return 8 * n * EPS64 * (absolute + 1)
 
 
-# --------------------------------------------------------------------------- prox step (chapters 04–05)
+# --------------------------------------------------------------------------- prox step (chapters 05–06)
 
 
 class ProxCase(NamedTuple):
@@ -143,7 +143,7 @@ def random_prox_cases(
 ) -> list[ProxCase]:
     """``count`` prox settings covering d = 1..max_nnz (cycling), both labels (alternating), the
     latent scales ``scales`` (cycling), η uniform in (0, 0.999) × the exact bound and z uniform
-    in [0, 1]; chapter 05 and ``tests/test_prox.py`` draw from it."""
+    in [0, 1]; chapter 06 and ``tests/test_prox.py`` draw from it."""
     gen = torch.Generator().manual_seed(seed)
     cases = []
     for c in range(count):
@@ -172,7 +172,7 @@ GOLDEN_PARAM_ATOL = 1e-6
 with another implementation of q: the per-step differences η·Δz accumulate."""
 
 SPEEDUP_FLOOR = 5.0
-"""The least speed-up of the reduced prox step over the published one that chapter 05 claims
+"""The least speed-up of the reduced prox step over the published one that chapter 06 claims
 (measured 10–25× on one core of a shared machine; the margin absorbs timing noise)."""
 
 

@@ -37,9 +37,9 @@
 # * which interaction matrices an FM can represent, how large the factorisation dimension must
 #   be, and what the data can and cannot identify (chapter 03);
 # * how a stochastic proximal-point step for a logistic FM is made exact and cheap: when it is
-#   well defined, and how to compute it through a one-dimensional dual problem (chapters 04–05);
+#   well defined, and how to compute it through a one-dimensional dual problem (chapters 05–06);
 # * how the published experiment on MovieLens 100k reproduces, where it goes wrong, and what
-#   remains of its conclusions (chapter 06).
+#   remains of its conclusions (chapter 07).
 #
 # ## What you need
 #
@@ -84,14 +84,16 @@
 #   and why it is O(nk), errata E1 and E6, closed form against automatic differentiation and
 #   finite differences, cost, and Adam training on a planted FM.
 # * [03 · What an FM can express](03_expressiveness.ipynb): which interaction matrices an FM
-#   can represent, how large k must be, user–item structure, identifiability; errata E7 and E8.
-# * [04 · The step-size bound of stochastic proximal point](04_step_size_bound.ipynb): why the
+#   can represent and how large k must be; errata E7 and E8.
+# * [04 · User–item data and identifiability](04_user_item.ipynb): exactly which tables a
+#   k-column FM produces on user–item data, and which parameters the predictions determine.
+# * [05 · The step-size bound of stochastic proximal point](05_step_size_bound.ipynb): why the
 #   proximal subproblem must be strictly convex, the exact step-size condition against the
 #   published one (erratum E2), and what breaks beyond it.
-# * [05 · The Sherman–Morrison prox solve](05_prox_solve.ipynb): the proximal step through a
+# * [06 · The Sherman–Morrison prox solve](06_prox_solve.ipynb): the proximal step through a
 #   one-dimensional concave dual, solved in closed form and checked against a generic optimiser;
 #   erratum E3.
-# * [06 · MovieLens 100k, end to end](06_movielens.ipynb): the data, the published experiment
+# * [07 · MovieLens 100k, end to end](07_movielens.ipynb): the data, the published experiment
 #   reproduced and corrected (errata E3–E5), the full step-size sweep and held-out loss, and what
 #   practitioners would use instead.
 #
@@ -106,9 +108,10 @@ chapters = [
     "01_rendle_reformulation",
     "02_gradient",
     "03_expressiveness",
-    "04_step_size_bound",
-    "05_prox_solve",
-    "06_movielens",
+    "04_user_item",
+    "05_step_size_bound",
+    "06_prox_solve",
+    "07_movielens",
 ]
 (
     all(Path(f"{name}.py").exists() for name in chapters),  # every chapter's source
@@ -130,8 +133,8 @@ chapters = [
 # * `make notebooks` re-executes the chapters in place (`make notebooks NB=notebooks/01_rendle_reformulation.py`
 #   for one), with one thread and fixed seeds, so that re-runs give the same outputs.
 # * `python -m fmedu --help` lists the command line: `figures`, `experiment` (the MovieLens
-#   experiments of chapter 06, resumable) and `bench` (speed benchmarks).
-# * Chapter 06 needs MovieLens 100k [24], which may not be redistributed: download it from
+#   experiments of chapter 07, resumable) and `bench` (speed benchmarks).
+# * Chapter 07 needs MovieLens 100k [24], which may not be redistributed: download it from
 #   GroupLens and point the `FMEDU_DATA` environment variable at the unpacked `ml-100k` folder
 #   (the README's "Data" section has the details).
 

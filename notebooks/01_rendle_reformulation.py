@@ -133,7 +133,7 @@ torch.equal(table, bias_part + interactions), int(torch.linalg.matrix_rank(inter
 # all of Ann's ratings, so it can score Ann with a movie she has never rated; a free pair
 # weight $w_{\text{Ann},\text{Dune}}$ would have no data at all. And the counts: with $n$
 # features, pair weights number $n(n-1)/2$, latent vectors $nk$. For the MovieLens data of
-# chapter 06 ($n = 2{,}728$, $k = 20$) and for a million features:
+# chapter 07 ($n = 2{,}728$, $k = 20$) and for a million features:
 
 # %%
 {n: {"pair weights": n * (n - 1) // 2, "FM latent numbers (k = 20)": n * 20} for n in (7, 2_728, 1_000_000)}
@@ -500,7 +500,7 @@ naive_32, rendle_32 = counted(400, k=32)
 #
 # For a 0/1 input with non-zero set $S$ (one-hot or multi-hot data), show that the pairwise
 # term equals $\tfrac12\big(\lVert\sum_{i\in S} v_i\rVert^2 - \sum_{i\in S}\lVert v_i\rVert^2\big)$.
-# This is the form the proximal-point blog post [4] works with (chapters 04 and 05). Prove it
+# This is the form the proximal-point blog post [4] works with (chapters 05 and 06). Prove it
 # with sympy for $|S| = 4$ features out of $n = 6$, $k = 3$.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]

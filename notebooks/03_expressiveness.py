@@ -37,11 +37,9 @@
 #   sufficient but not necessary, and can cost up to $n-1$ times more $\|V\|^2$ than needed.
 # * How many columns $k$ are needed: always $k\le n-1$, lower bounds from blocks of $W$, and what
 #   least-squares fits find.
-# * For user–item data: a $k$-column FM reproduces a full interaction table $B$ exactly **iff**
-#   $\min_{a,b}\operatorname{rank}(B - a\mathbf 1^\top - \mathbf 1b^\top)\le k$, because the linear
-#   terms absorb row and column effects.
-# * What the predictions determine: $V$ only up to rotations (and more for user–item data), so
-#   neither $\|V\|_F^2$ nor $\|B\|_F^2$ is a function of the predictions, while $JBJ$ is.
+#
+# User–item data (exactly which tables a $k$-column FM produces) and what the predictions determine
+# are the subject of [chapter 04](04_user_item.ipynb).
 #
 # ## What you need
 #
@@ -77,14 +75,12 @@
 # %%
 import matplotlib.pyplot as plt
 import sympy as sp
-import torch
 
-import fmedu
 from fmedu import expressiveness as ex
 from fmedu import symbolic
+from fmedu import user_item as ui
 from fmedu.figures import nb03
 from fmedu.notebook import setup
-from fmedu.testing import EPS64, F64
 
 setup()
 
@@ -110,7 +106,7 @@ W_tiny
 # one-hot $x$, against $w_0 + w_u + w_{3+i} + W_{u,3+i}$:
 
 # %%
-Y_tiny = ex.user_item_table_exact(w0_tiny, w_tiny, V_tiny, n_u)
+Y_tiny = ui.user_item_table_exact(w0_tiny, w_tiny, V_tiny, n_u)
 same = all(Y_tiny[u, i] == w0_tiny + w_tiny[u] + w_tiny[3 + i] + W_tiny[u, 3 + i] for u in range(3) for i in range(4))
 Y_tiny, same
 
@@ -131,14 +127,14 @@ B_want.rank(), block.rank(), Y_tiny == B_want
 # $B_{\text{want}}$ has rank 3, and the FM's user–movie block $V_uV_i^\top$ has rank 1, as it must
 # with $k = 1$. Yet the FM above predicts exactly $B_{\text{want}}$: a rank-1 interaction block
 # produced a rank-3 table. The linear terms add $w_u$ to a whole row and $w_{3+i}$ to a whole column,
-# and such additions carry rank. Section 5 turns this into an exact criterion. Before that, the
+# and such additions carry rank. Chapter 04 turns this into an exact criterion. Before that, the
 # general questions this example raises:
 #
 # 1. Which interaction matrices $W$ can $VV^\top$ reach at all, given that the FM ignores parts of it? (§2)
 # 2. How should its unused diagonal be chosen? (§3)
 # 3. How large must $k$ be? (§4)
-# 4. For user–item data, exactly which tables can a $k$-column FM produce? (§5)
-# 5. Which parameters do the predictions determine, and what does that mean for regularisation? (§6)
+# 4. For user–item data, exactly which tables can a $k$-column FM produce? (chapter 04)
+# 5. Which parameters do the predictions determine, and what does that mean for regularisation? (chapter 04)
 
 # %% [markdown]
 # ## 2 · The FM reads only the off-diagonal
@@ -472,327 +468,6 @@ in_range, cliff
 # distribution.
 
 # %% [markdown]
-# ## 5 · User–item data: exactly which tables?
-#
-# Back to the data of §1: every sample is $x = e_u + e_{n_u+i}$, one user and one item. Users are
-# features $0,\dots,n_u-1$, items $n_u,\dots,n-1$.
-#
-# ### Only the user–item block matters
-#
-# With a symbolic symmetric $W$ ($n_u = 2$, $n_i = 3$), the pairwise term at every user–item sample
-# equals the single entry $W_{u,\,n_u+i}$:
-
-# %%
-n_u, n_i = 2, 3
-W_ui = sp.Matrix(5, 5, lambda i, j: sp.Symbol(f"W_{min(i, j)}_{max(i, j)}", real=True))
-all(
-    sp.expand(sum(W_ui[f, g] * x[f] * x[g] for f in range(5) for g in range(f + 1, 5)) - W_ui[u, n_u + i]) == 0
-    for u in range(n_u)
-    for i in range(n_i)
-    for x in [ex.one_hot_pair(u, i, n_u, n_i)]
-)
-
-# %% [markdown]
-# The user–user block, the item–item block and the diagonal are all free; only the block $B$ with
-# $B_{ui} = W_{u,\,n_u+i}$ is used. The FM's block is $V_uV_i^\top$, a product of two *different*
-# matrices: no symmetry, no PSD condition, so $B$ needs only a rank factorisation. The full
-# model's table of predictions is
-#
-# $$\hat Y_{ui} = w_0 + w_u + w_{n_u+i} + B_{ui}.$$
-#
-# ### The linear terms absorb row and column effects
-#
-# Subtract a row effect $a$ and a column effect $b$ from the block and add them to the linear
-# weights: $B\to B - a\mathbf 1^\top - \mathbf 1b^\top$, $w_u\to w_u + a_u$, $w_{n_u+i}\to w_{n_u+i} + b_i$.
-# The table does not change. Exact, with everything symbolic ($n_u = 2$, $n_i = 3$):
-
-# %%
-B_s = sp.Matrix(2, 3, lambda u, i: sp.Symbol(f"B_{u}{i}", real=True))
-a_s, b_s = sp.Matrix(sp.symbols("a_0:2", real=True)), sp.Matrix(sp.symbols("b_0:3", real=True))
-w_s = sp.Matrix(sp.symbols("w_1:6", real=True))
-w0_s = sp.Symbol("w_0", real=True)
-shifted_B = B_s - a_s * sp.ones(1, 3) - sp.ones(2, 1) * b_s.T
-shifted_w = w_s + a_s.col_join(b_s)
-(ex.full_model_table(w0_s, shifted_w, shifted_B) - ex.full_model_table(w0_s, w_s, B_s)).is_zero_matrix
-
-# %% [markdown]
-# This gives the criterion. **A user–item FM with $k$ columns (and its own $w_0$, $w$) reproduces
-# the full model with block $B$ on every pair iff**
-#
-# $$\min_{a,\,b}\ \operatorname{rank}\bigl(B - a\mathbf 1^\top - \mathbf 1b^\top\bigr)\ \le\ k .$$
-#
-# *If:* take $a, b$ reaching the minimum, factor $B - a\mathbf 1^\top - \mathbf 1b^\top = V_uV_i^\top$
-# with $k$ columns, and move $a, b$ into $w$ as above. *Only if:* if the FM's table
-# $w_0' + w_u' + w_{n_u+i}' + (V_uV_i^\top)_{ui}$ equals the full model's, then
-# $V_uV_i^\top = B - a\mathbf 1^\top - \mathbf 1b^\top$ with $a_u = w_u' - w_u + w_0' - w_0$ and
-# $b_i = w_{n_u+i}' - w_{n_u+i}$, and a product through $k$ columns has rank $\le k$.
-#
-# ### Computing the minimum: double centring
-#
-# The centring matrix $J = I - \mathbf 1\mathbf 1^\top/m$ subtracts the mean: $J\mathbf 1 = 0$, so
-# $J(B - a\mathbf 1^\top - \mathbf 1b^\top)J = JBJ$ for **every** $a, b$ (exact below). Since
-# multiplying cannot raise the rank, every candidate has rank $\ge\operatorname{rank}(JBJ)$. And
-# $JBJ$ is itself a candidate: $JBJ = B - a^*\mathbf 1^\top - \mathbf 1b^{*\top}$ with $a^*$ the row
-# means minus the grand mean and $b^*$ the column means (`row_column_effects`, exact below). So
-#
-# $$k^*_{\text{user–item}}(B) = \operatorname{rank}(JBJ).$$
-
-# %%
-a_star, b_star = ex.row_column_effects(B_s)
-(
-    sp.simplify(ex.double_centre(shifted_B) - ex.double_centre(B_s)).is_zero_matrix,
-    sp.simplify(B_s - a_star * sp.ones(1, 3) - sp.ones(2, 1) * b_star.T - ex.double_centre(B_s)).is_zero_matrix,
-)
-
-# %% [markdown]
-# ### The tiny example, solved
-#
-# $B_{\text{want}}$ of §1 has rank 3 but $\operatorname{rank}(JB_{\text{want}}J) = 1$, so $k = 1$
-# suffices. `user_item_fm` builds the FM from the proof (a rational rank factorisation of $JBJ$,
-# the effects moved into $w$); its table equals the full model's with $w_0 = 0$, $w = 0$:
-
-# %%
-w0_fm, w_fm, V_fm = ex.user_item_fm(0, sp.zeros(7, 1), B_want)
-(
-    B_want.rank(),
-    ex.user_item_min_k(B_want),
-    V_fm.shape[1],
-    ex.user_item_table_exact(w0_fm, w_fm, V_fm, 3) == ex.full_model_table(0, sp.zeros(7, 1), B_want),
-)
-
-# %% [markdown]
-# So the rank of the interaction table is the wrong measure: what an FM must factor is the table
-# with its row and column effects removed.
-#
-# ### At scale, in floating point
-#
-# A random $30\times40$ block of the form (rank 5) + row effect + column effect has rank 7, but
-# $JBJ$ has rank 5. The FM with $k = 5$ from `user_item_fm` (an SVD factor of $JBJ$) reproduces the
-# full model on all 1200 pairs, computed with `fmedu.predict_sparse`, within a rounding bound of
-# $64\max(n_u, n_i)\,\varepsilon$ times the size of the terms:
-
-# %%
-gen = torch.Generator().manual_seed(5)
-n_u, n_i = 30, 40
-low = torch.randn(n_u, 5, dtype=F64, generator=gen) @ torch.randn(5, n_i, dtype=F64, generator=gen)
-B = low + torch.randn(n_u, 1, dtype=F64, generator=gen) + torch.randn(1, n_i, dtype=F64, generator=gen)
-w0, w = torch.randn((), dtype=F64, generator=gen), torch.randn(n_u + n_i, dtype=F64, generator=gen)
-w0_f, w_f, V_f = ex.user_item_fm(w0, w, B)
-err = (fmedu.predict_sparse(ex.user_item_idx(n_u, n_i), w0_f, w_f, V_f) - ex.full_interaction_predict(w0, w, B)).abs()
-scale = w0.abs() + 2 * w_f.abs().max() + B.abs().max()
-bound = 64 * max(n_u, n_i) * EPS64 * scale
-int(torch.linalg.matrix_rank(B)), ex.user_item_min_k(B), V_f.shape[1], bool(err.max() <= bound)
-
-# %% [markdown]
-# ### What the restriction costs, in parameters
-#
-# On user–item data the full model has $1 + n_u + n_i + n_un_i$ parameters, the FM $1 + n + nk$ with
-# $n = n_u + n_i$. Exact counts for a small case, MovieLens 100k sizes (943 users, 1682 movies [7],
-# $k = 20$) and a large catalogue:
-
-# %%
-param_rows = [ex.param_counts(*sizes) for sizes in ((10, 12, 3), (943, 1682, 20), (100_000, 10_000, 64))]
-ml = param_rows[1]
-param_rows, 28 * ml["fm"] < ml["full"] < 29 * ml["fm"]
-
-# %% [markdown]
-# At MovieLens sizes the FM has between 28 and 29 times fewer parameters. The price: it reproduces
-# a full model exactly only when $\operatorname{rank}(JBJ)\le k$. A generic table has
-# $\operatorname{rank}(JBJ) = \min(n_u, n_i) - 1$ ($J$ removes one dimension on each side), 942 at
-# MovieLens sizes, far above $k = 20$; an FM bets that the real table is close to one of low
-# centred rank. The generic rank, exact for an arbitrary rational $10\times12$ block:
-
-# %%
-B_random = sp.Matrix(10, 12, lambda u, i: sp.Rational((7 * u + 3 * i * i + u * i) % 11 - 5, 1 + (u + 2 * i) % 4))
-B_random.rank(), ex.user_item_min_k(B_random)
-
-# %% [markdown]
-# ## 6 · What the predictions determine
-#
-# Training only ever sees predictions. Any change of parameters that leaves every prediction the
-# same is invisible to the data; what such changes move is not determined by the data, and a
-# regulariser that depends on it expresses a preference among equivalent models.
-#
-# ### Rotations, for any data
-#
-# For an orthogonal $Q$ ($Q^\top Q = I$), $(VQ)(VQ)^\top = VQQ^\top V^\top = VV^\top$: every $W_{ij}$ and
-# hence every prediction is unchanged. An exactly orthogonal rational $Q$ comes from Pythagorean
-# triples: $3^2+4^2 = 5^2$ gives a rotation by an angle $\varphi$ with $\cos\varphi = 3/5$, $\sin\varphi = 4/5$
-# (`rational_rotation`). The product of two such rotations in different planes, and a fully symbolic
-# $V$ ($n = 4$, $k = 3$):
-
-# %%
-Q = ex.rational_rotation(3, 0, 1, 2, 1) * ex.rational_rotation(3, 1, 2, 3, 2)
-_, _, _, V_sym = symbolic.fm_symbols(4, 3)
-Q, (Q.T * Q - sp.eye(3)).is_zero_matrix, sp.expand(V_sym * Q * (V_sym * Q).T - V_sym * V_sym.T).is_zero_matrix
-
-# %% [markdown]
-# ### User–item data: any invertible $R$
-#
-# On user–item data only $V_uV_i^\top$ is used, so $V_u\to V_uR$, $V_i\to V_iR^{-\top}$ works for any
-# invertible $R$, orthogonal or not: $(V_uR)(V_iR^{-\top})^\top = V_uRR^{-1}V_i^\top$. Exact with a
-# rational $R$ that is not orthogonal:
-
-# %%
-V_u_s, V_i_s = V_sym[:2, :], V_sym[2:, :]
-R = sp.Matrix([[2, 1, 0], [0, 1, 0], [sp.Rational(1, 3), 0, 1]])
-(R.T * R == sp.eye(3), sp.expand((V_u_s * R) * (V_i_s * R.inv().T).T - V_u_s * V_i_s.T).is_zero_matrix)
-
-# %% [markdown]
-# ### User–item data: translations
-#
-# Shift every user vector by $s$ and every item vector by $t$:
-# $(v_u + s)\cdot(v_i + t) = v_u\cdot v_i + v_u\cdot t + s\cdot v_i + s\cdot t$. The extra terms depend on
-# the user alone, the item alone, or neither, so $w_u - v_u\cdot t$, $w_{n_u+i} - s\cdot v_i$ and
-# $w_0 - s\cdot t$ absorb them (`translate_user_item`). Exact for a fully symbolic FM ($n_u = n_i = 2$,
-# $k = 3$), all four pairs:
-
-# %%
-_, w0_sym, w_sym, _ = symbolic.fm_symbols(4, 3)
-s_sym = sp.Matrix([sp.symbols("s_1:4", real=True)])
-t_sym = sp.Matrix([sp.symbols("t_1:4", real=True)])
-moved = ex.translate_user_item(w0_sym, w_sym, V_sym, 2, s_sym, t_sym)
-(ex.user_item_table_exact(*moved, 2) - ex.user_item_table_exact(w0_sym, w_sym, V_sym, 2)).is_zero_matrix
-
-# %% [markdown]
-# Translations change the block: $B\to B + V_ut\mathbf 1^\top + \mathbf 1(V_is)^\top + (s\cdot t)\mathbf 1\mathbf 1^\top$, a
-# row effect plus a column effect, exactly the freedom of §5.
-#
-# ### Consequence: neither $\|V\|_F^2$ nor $\|B\|_F^2$ is a function of the predictions
-#
-# The usual regulariser $\|V\|_F^2$ changes under $R$ and under translations. The research notes
-# suggest $\sum_{u,i}(v_u\cdot v_i)^2$ as more natural; that is $\|V_uV_i^\top\|_F^2 = \|B\|_F^2$, which
-# is unchanged by $Q$ and $R$, **but not by translations**. On the tiny FM of §1, shifted by
-# $s = t = 1$, exact:
-
-# %%
-w0_t, w_t, V_t = ex.translate_user_item(w0_tiny, w_tiny, V_tiny, 3, [1], [1])
-block_t = V_t[:3, :] * V_t[3:, :].T
-(
-    ex.user_item_table_exact(w0_t, w_t, V_t, 3) == Y_tiny,
-    (ex.frobenius_sq(V_tiny), ex.frobenius_sq(V_t)),
-    (ex.frobenius_sq(block), ex.frobenius_sq(block_t)),
-    (ex.frobenius_sq(ex.double_centre(block)), ex.frobenius_sq(ex.double_centre(block_t))),
-)
-
-# %% [markdown]
-# Same 12 predictions; $\|V\|_F^2$ goes from 12 to 27 and $\|B\|_F^2$ from 36 to 182, while
-# $\|JBJ\|_F^2 = 70/3$ stays. That last one is no accident: the predictions determine $JBJ$. The
-# table is $\hat Y = w_0\mathbf 1\mathbf 1^\top + w_{\text{users}}\mathbf 1^\top + \mathbf 1w_{\text{items}}^\top + B$,
-# and $J$ removes everything but $B$: $J\hat YJ = JBJ$, exact with everything symbolic:
-
-# %%
-(ex.double_centre(ex.full_model_table(w0_s, w_s, B_s)) - ex.double_centre(B_s)).applyfunc(sp.simplify).is_zero_matrix
-
-# %% [markdown]
-# So $\|JBJ\|_F^2$ is a regulariser that depends on the predictions only (exercise 3.4: it is the
-# smallest $\|B'\|_F^2$ over all blocks $B'$ giving the same predictions). The figure follows a
-# planted user–item FM ($n_u = 10$, $n_i = 12$, $k = 3$) along two families of parameters with
-# identical predictions: (a) $V_uR_\theta$, $V_iR_\theta^{-\top}$ with $R_\theta = \operatorname{diag}(\theta, 1/\theta, 1)$;
-# (b) translations $s = \theta s_0$, $t = \theta t_0$ absorbed by $w$. The values span two orders
-# of magnitude, hence the log scales.
-
-# %%
-reparam, shifts = ex.reparametrisation_rows(), ex.translation_rows()
-nb03.plot_regularisers(reparam, shifts)
-plt.show()
-
-# %% [markdown]
-# In (a) $\|B\|_F^2$ is flat and $\|V\|_F^2$ varies by a factor of more than 40, with its minimum
-# $2\|B\|_*$ (dashed; $\|B\|_*$ is the sum of the singular values of $B$, see "Going further") at
-# $\theta = 1$. In (b) both $\|V\|_F^2$ and $\|B\|_F^2$ vary
-# while $\|JBJ\|_F^2$ is flat. The checks behind both panels: the predictions never move by more
-# than $10^{-12}$ times their size, the flat curves are flat to a relative $10^{-12}$, and
-# $\|V\|_F^2$ in (a) and $\|B\|_F^2$ in (b) vary by factors above 40 and 10:
-
-
-# %%
-def spread(rows, key):
-    values = [r[key] for r in rows]
-    return max(values) / min(values)
-
-
-(
-    all(r["max_prediction_change"] <= 1e-12 * r["prediction_scale"] for r in reparam + shifts),
-    spread(reparam, "B_frobenius_sq") - 1 <= 1e-12 and spread(shifts, "JBJ_frobenius_sq") - 1 <= 1e-12,
-    spread(reparam, "frobenius_sq") > 40 and spread(shifts, "B_frobenius_sq") > 10,
-)
-
-# %% [markdown]
-# ### Data where every sample has $d$ non-zeros
-#
-# The translation trick works beyond user–item data whenever **every sample has the same number
-# $d$ of non-zeros**: shifting every $v_a$ by $c$ changes the pairwise term of a sample with support
-# $S$ by $(d-1)\sum_{a\in S}v_a\cdot c + \binom d2\|c\|^2$, absorbed by $w_a - (d-1)\,v_a\cdot c$ and
-# $w_0 - \binom d2\|c\|^2$ (`translate_fixed_nnz`). Exact for $n = 5$ and every support of size
-# $d = 2$ and $d = 3$; last, the correction for $d = 2$ applied to a triple:
-
-# %%
-x5, w0_5, w_5, V_5 = symbolic.fm_symbols(5, 3)
-c_sym = sp.Matrix([sp.symbols("c_1:4", real=True)])
-
-
-def unchanged(d, support):
-    x = [1 if f in support else 0 for f in range(5)]
-    moved = ex.translate_fixed_nnz(w0_5, w_5, V_5, c_sym, d)
-    return sp.expand(symbolic.fm_prediction(x, *moved) - symbolic.fm_prediction(x, w0_5, w_5, V_5)) == 0
-
-
-(
-    all(unchanged(2, S) for S in [(0, 1), (0, 2), (1, 4), (3, 4)]),
-    all(unchanged(3, S) for S in [(0, 1, 2), (0, 3, 4), (1, 2, 4)]),
-    unchanged(2, (0, 1, 2)),
-)
-
-# %% [markdown]
-# The correction depends on $d$, so data that mixes sample sizes breaks this symmetry, leaving
-# only the rotations.
-#
-# ### What a fit recovers
-#
-# We plant an FM ($k = 3$), compute its noiseless predictions, fit a fresh FM ($k = 3$, float64,
-# full-batch L-BFGS, seeds 0, 1, 2) and compare, in three data settings: **user-item** (all
-# $10\times12$ user–item pairs), **pairs** (all pairs of $n = 10$ features: every sample has $d = 2$)
-# and **pairs+triples** (all pairs and all triples: $d = 2$ and $d = 3$). "$V$ up to rotation" compares
-# after the rotation that brings the fitted $V$ closest to the planted one (it has a closed form,
-# the orthogonal Procrustes solution [12]). A quantity counts as recovered when its largest
-# absolute error is at most $10^{-6}$. The errors span about 13 orders of magnitude, hence the log
-# scale.
-
-# %%
-recovery = nb03.recovery_rows()
-nb03.plot_recovery(recovery)
-plt.show()
-
-# %% [markdown]
-# Bars below the dashed line are recovered; "n/a" marks quantities that do not exist for that data
-# ($B$ and $JBJ$ belong to user–item data). Per setting and quantity, recovered by every seed
-# (`True`), by none (`False`):
-
-
-# %%
-def recovered(setting, quantity):
-    hits = {
-        r["max_abs_error"] <= nb03.RECOVERED_TOL
-        for r in recovery
-        if r["setting"] == setting and r["quantity"] == quantity and r["applies"]
-    }
-    return hits.pop() if len(hits) == 1 else "mixed"
-
-
-{
-    setting: {
-        q: recovered(setting, q) for q in ex.RECOVERY_QUANTITIES if not (q in ("B", "JBJ") and setting != "user-item")
-    }
-    for setting in nb03.RECOVERY_SETTINGS
-}
-
-# %% [markdown]
-# This is observed, not proven, and agrees with the symmetries: every fit reproduces the
-# predictions. With user–item data, $V$, $w$ and $B$ are not recovered, $JBJ$ is. With pairs only
-# (fixed $d$), $V$ is not recovered even up to rotation: the translations. Once samples of
-# different sizes are mixed, $w$ and $V$ up to rotation are recovered, and $V$ itself still is not.
-#
 # ## Key takeaways
 #
 # * An FM uses only the off-diagonal of $VV^\top$. With the diagonal free, **every** symmetric $W$ is
@@ -802,11 +477,6 @@ def recovered(setting, quantity):
 # * $k^*\le n-1$ always; blocks give lower bounds; the sign pattern decides ($k^* = 1$ for all $+1$,
 #   $n-1$ for all $-1$); almost every $W$ needs the smallest $k$ with $nk - k(k-1)/2\ge n(n-1)/2$
 #   (956 for $n = 1000$).
-# * On user–item data the linear terms absorb row and column effects: a $k$-column FM reproduces the
-#   full model iff $\operatorname{rank}(JBJ) = \min_{a,b}\operatorname{rank}(B - a\mathbf 1^\top - \mathbf 1b^\top)\le k$,
-#   so a rank-3 table can need only $k = 1$.
-# * Predictions determine $V$ only up to rotations (and, for user–item data, invertible $R$ and
-#   translations): neither $\|V\|_F^2$ nor $\|B\|_F^2$ is a function of the predictions; $JBJ$ is.
 
 # %% [markdown]
 # ## Exercises
@@ -831,25 +501,7 @@ for sign in (1, -1):
 thresholds == {1: 1, -1: 3}
 
 # %% [markdown]
-# ### Exercise 3.2 (easy)
-#
-# In §1, Ann's liking for movie 0 goes up by one: $B_{\text{want}}[0,0]$ changes from 3 to 4.
-# **Predict before running:** can a $k = 1$ FM still reproduce the full model? If not, what $k$ is
-# needed? Then build the FM and check it.
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
-# Worked solution (expand the cell to read it).
-# J(B + e0 e0ᵀ)J = JBJ + (J e0)(J e0)ᵀ adds a second rank-one piece, which is not in the span of the first
-# (the old JBJ is proportional to (1/3, 4/3, −5/3)(3/2, −1/2, 1/2, −3/2)ᵀ, and J e0 has a different direction).
-B_new = B_want.copy()
-B_new[0, 0] += 1
-k_new = ex.user_item_min_k(B_new)
-w0_n, w_n, V_n = ex.user_item_fm(0, sp.zeros(7, 1), B_new)
-# By §5's criterion no k = 1 FM works now; k = 2 does, exactly.
-k_new, V_n.shape[1], ex.user_item_table_exact(w0_n, w_n, V_n, 3) == ex.full_model_table(0, sp.zeros(7, 1), B_new)
-
-# %% [markdown]
-# ### Exercise 3.3 (medium)
+# ### Exercise 3.2 (medium)
 #
 # For $n = 3$ and every pair $-1$, the block bound gives only $k^*\ge1$ (the largest off-diagonal
 # block is $1\times2$). Show that $k = 1$ is impossible, and give an exact $V$ with $k = 2$.
@@ -866,33 +518,7 @@ V_120 = sp.Matrix([[sp.sqrt(2) * sp.cos(th), sp.sqrt(2) * sp.sin(th)] for th in 
 product_identity, V_120.shape[1], ex.offdiag_error(V_120, ex.ones_offdiag(3, -1))
 
 # %% [markdown]
-# ### Exercise 3.4 (medium)
-#
-# Among all blocks $B' = B - a\mathbf 1^\top - \mathbf 1b^\top$ that give the same predictions as $B$ (with $w$
-# adjusted), show that $JBJ$ has the smallest $\|B'\|_F^2$. Check it on the tiny example: no
-# translation of the FM of §1 can bring $\|B\|_F^2$ below $70/3$.
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
-# Worked solution (expand the cell to read it).
-# Write B' = JBJ + E with E = (B − JBJ) − a1ᵀ − 1bᵀ, itself a row effect plus a column effect. JBJ has zero row
-# and column sums, so ⟨JBJ, a1ᵀ⟩ = aᵀ(JBJ)1 = 0 and ⟨JBJ, 1bᵀ⟩ = 0: Pythagoras gives ‖B'‖² = ‖JBJ‖² + ‖E‖².
-Bp = B_s - a_s * sp.ones(1, 3) - sp.ones(2, 1) * b_s.T
-JBJ_s = ex.double_centre(B_s)
-pythagoras = sp.expand(ex.frobenius_sq(Bp) - ex.frobenius_sq(JBJ_s) - ex.frobenius_sq(Bp - JBJ_s)) == 0
-# The translations of the tiny FM (k = 1, B = V_u V_iᵀ with V_u = (1, 2, −1)ᵀ, V_i = (2, 0, 1, −1)ᵀ) give
-# ‖B‖² = ‖V_u + s1·1‖²·‖V_i + t1·1‖², and completing the squares
-# shows the excess over 70/3 = ‖JBJ‖² as a product of two positive factors minus their minimum:
-s1, t1 = sp.symbols("s1 t1", real=True)
-_, _, V_st = ex.translate_user_item(w0_tiny, w_tiny, V_tiny, 3, [s1], [t1])
-excess = ex.frobenius_sq(V_st[:3, :] * V_st[3:, :].T) - sp.Rational(70, 3)
-squares = (sp.Rational(14, 3) + 3 * (s1 + sp.Rational(2, 3)) ** 2) * (
-    5 + 4 * (t1 + sp.Rational(1, 2)) ** 2
-) - sp.Rational(70, 3)
-# Both factors are at least their constants, so the excess is ≥ 0, and it is 0 at s1 = −2/3, t1 = −1/2 (the means).
-pythagoras, sp.expand(excess - squares) == 0, excess.subs({s1: -sp.Rational(2, 3), t1: -sp.Rational(1, 2)})
-
-# %% [markdown]
-# ### Exercise 3.5 (hard)
+# ### Exercise 3.3 (hard)
 #
 # §3 showed that the dominant diagonal can cost $n-1$ times the minimum trace. Show that for all
 # pairs $-1$ it is the cheapest: every PSD completion of $-(\mathbf 1\mathbf 1^\top - I)$ has trace
@@ -918,38 +544,12 @@ step1, step2, dominant.trace() == nn * (nn - 1), min(dominant.eigenvals()) >= 0
 # %% [markdown]
 # ## Going further (optional)
 #
-# * **The nuclear norm.** Among all factorisations $B = V_uV_i^\top$, the smallest
-#   $\|V_u\|_F^2 + \|V_i\|_F^2$ is $2\|B\|_*$, twice the sum of the singular values of $B$ (the
-#   *nuclear norm*), reached by the balanced factor $V_u = U\sqrt\Sigma$, $V_i = G\sqrt\Sigma$ of the
-#   SVD $B = U\Sigma G^\top$ [9]. So on user–item data, $\lambda\|V\|_F^2$ at its best factorisation
-#   penalises $2\lambda\|B\|_*$, a penalty known to favour low rank [10]. Panel (a) of the regulariser
-#   figure shows it; the check: $\|V\|_F^2\ge2\|B\|_*$ all along the family, with equality (to a
-#   relative $10^{-12}$) at $\theta = 1$.
-
-# %%
-at_one = min(reparam, key=lambda row: abs(row["theta"] - 1))
-(
-    all(r["frobenius_sq"] >= r["two_nuclear_norm"] * (1 - 1e-12) for r in reparam),
-    abs(at_one["frobenius_sq"] - at_one["two_nuclear_norm"]) <= 1e-12 * at_one["two_nuclear_norm"],
-)
-
-# %% [markdown]
 # * **The cheapest completion in general.** The PSD completion of smallest trace is a semidefinite
 #   program, an optimisation over PSD matrices with linear constraints [11]; the bound of §3 is a
 #   simple lower bound on its value.
 # * **Sard's theorem** [8] says that the image of the points where a smooth map's derivative is not
 #   onto has volume zero; it is what makes the dimension count of §4 a statement about almost
 #   every $W$.
-# * **When is the diagonal pinned?** If samples of different sizes pin the off-diagonal of a rank-$k$
-#   $VV^\top$, they also pin its diagonal whenever, for each $i$, some invertible $k\times k$ block
-#   $(VV^\top)_{IJ}$ avoids $i$ and the diagonal ($I\cap J = \emptyset$): the $(k+1)$-minor on
-#   $\{i\}\cup I$, $\{i\}\cup J$ must vanish and is affine in the $(i,i)$ entry with coefficient
-#   $\pm\det(VV^\top)_{IJ}\ne0$. Then $VV^\top$ is determined and $V$ is determined up to a rotation,
-#   as the recovery experiment observed. Exact for an integer $V_0$ with $n = 7$, $k = 3$:
-
-# %%
-_, V0_int = ex.planted_offdiag(7, 3, seed=1)
-ex.diagonal_pinned_exact(V0_int * V0_int.T, 3)
 
 # %% [markdown]
 # ## References
@@ -981,4 +581,4 @@ ex.diagonal_pinned_exact(V0_int * V0_int.T, 3)
 #     *Psychometrika* 31(1), pp. 1–10, 1966.
 
 # %% [markdown]
-# [← Previous: 02 · The O(nk) gradient, checked three ways](02_gradient.ipynb) · [Course index](00_index.ipynb) · [Next: 04 · The step-size bound of stochastic proximal point →](04_step_size_bound.ipynb)
+# [← Previous: 02 · The O(nk) gradient, checked three ways](02_gradient.ipynb) · [Course index](00_index.ipynb) · [Next: 04 · User–item data and identifiability →](04_user_item.ipynb)

@@ -1,4 +1,4 @@
-"""Reading results (chapter 06): choose on validation, report test; peer summaries."""
+"""Reading results (chapter 07): choose on validation, report test; peer summaries."""
 
 import math
 

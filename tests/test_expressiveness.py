@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import fmedu
 from fmedu import FMInputError, symbolic
 from fmedu import expressiveness as ex
+from fmedu import user_item as ui
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps
@@ -225,33 +226,33 @@ def test_observed_scan():
 
 
 def test_user_item_idx_layout():
-    idx = ex.user_item_idx(2, 3)
+    idx = ui.user_item_idx(2, 3)
     assert idx.tolist() == [[0, 2], [0, 3], [0, 4], [1, 2], [1, 3], [1, 4]]
-    assert ex.all_pairs_idx(4).tolist() == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
-    assert ex.one_hot_pair(1, 2, 2, 3).T.tolist() == [[0, 1, 0, 0, 1]]
+    assert ui.all_pairs_idx(4).tolist() == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
+    assert ui.one_hot_pair(1, 2, 2, 3).T.tolist() == [[0, 1, 0, 0, 1]]
     with pytest.raises(FMInputError, match="0 ≤ u < n_u"):
-        ex.one_hot_pair(2, 0, 2, 3)
+        ui.one_hot_pair(2, 0, 2, 3)
 
 
 def test_user_item_table_is_the_fm_definition_on_one_hot_pairs():
     _, w0, w, V = symbolic.fm_symbols(5, 3)
-    Y = ex.user_item_table_exact(w0, w, V, 2)
+    Y = ui.user_item_table_exact(w0, w, V, 2)
     for u, i in itertools.product(range(2), range(3)):
-        x = ex.one_hot_pair(u, i, 2, 3)
+        x = ui.one_hot_pair(u, i, 2, 3)
         assert sp.expand(Y[u, i] - symbolic.fm_prediction(x, w0, w, V)) == 0
         dot = sum(V[u, f] * V[2 + i, f] for f in range(3))
         assert sp.expand(Y[u, i] - (w0 + w[u] + w[2 + i] + dot)) == 0
     with pytest.raises(FMInputError, match="n_u"):
-        ex.user_item_table_exact(w0, w, V, 5)
+        ui.user_item_table_exact(w0, w, V, 5)
 
 
 def test_tiny_example_rank_three_table_from_a_rank_one_fm():
     V = sp.Matrix([1, 2, -1, 2, 0, 1, -1])
     w = sp.Matrix([0, 1, 3, 1, -2, 0, 2])
     B_want = sp.Matrix([[3, -2, 1, 1], [6, -1, 3, 1], [2, 1, 2, 6]])
-    assert ex.user_item_table_exact(0, w, V, 3) == B_want
+    assert ui.user_item_table_exact(0, w, V, 3) == B_want
     assert B_want.rank() == 3 and (V[:3, :] * V[3:, :].T).rank() == 1
-    assert ex.user_item_min_k(B_want) == 1
+    assert ui.user_item_min_k(B_want) == 1
 
 
 @settings(max_examples=25)
@@ -265,17 +266,17 @@ def test_double_centring_gives_the_minimum_rank(n_u, n_i, seed):
     a0 = sp.Matrix(rng.integers(-5, 6, size=(n_u, 1)).tolist())
     b0 = sp.Matrix(rng.integers(-5, 6, size=(n_i, 1)).tolist())
     B = low + a0 * sp.ones(1, n_i) + sp.ones(n_u, 1) * b0.T
-    a, b = ex.row_column_effects(B)
-    C = ex.double_centre(B)
+    a, b = ui.row_column_effects(B)
+    C = ui.double_centre(B)
     assert B - a * sp.ones(1, n_i) - sp.ones(n_u, 1) * b.T == C  # JBJ is a candidate ...
-    assert ex.double_centre(B - a0 * sp.ones(1, n_i) - sp.ones(n_u, 1) * b0.T) == C  # ... J kills every effect
-    k = ex.user_item_min_k(B)
+    assert ui.double_centre(B - a0 * sp.ones(1, n_i) - sp.ones(n_u, 1) * b0.T) == C  # ... J kills every effect
+    k = ui.user_item_min_k(B)
     assert k == C.rank() <= min(low.rank(), B.rank())
     # the FM from the proof has exactly k columns (at least one) and reproduces the full model exactly
     w0, w = sp.Rational(1, 3), sp.Matrix([sp.Rational(j, 2) for j in range(n_u + n_i)])
-    w0_fm, w_fm, V = ex.user_item_fm(w0, w, B)
+    w0_fm, w_fm, V = ui.user_item_fm(w0, w, B)
     assert V.shape[1] == max(k, 1)
-    assert ex.user_item_table_exact(w0_fm, w_fm, V, n_u) == ex.full_model_table(w0, w, B)
+    assert ui.user_item_table_exact(w0_fm, w_fm, V, n_u) == ui.full_model_table(w0, w, B)
 
 
 @settings(max_examples=30)
@@ -285,18 +286,18 @@ def test_float_user_item_fm_reproduces_full_model(n_u, n_i, r, seed):
     B = torch.randn(n_u, r, dtype=F64, generator=gen) @ torch.randn(r, n_i, dtype=F64, generator=gen)
     B = B + torch.randn(n_u, 1, dtype=F64, generator=gen) + torch.randn(1, n_i, dtype=F64, generator=gen)
     w0, w = torch.randn((), dtype=F64, generator=gen), torch.randn(n_u + n_i, dtype=F64, generator=gen)
-    w0_f, w_f, V = ex.user_item_fm(w0, w, B)
-    assert V.shape[1] == ex.user_item_min_k(B) <= min(r, n_u - 1, n_i - 1)
-    got = fmedu.predict_sparse(ex.user_item_idx(n_u, n_i), w0_f, w_f, V)
+    w0_f, w_f, V = ui.user_item_fm(w0, w, B)
+    assert V.shape[1] == ui.user_item_min_k(B) <= min(r, n_u - 1, n_i - 1)
+    got = fmedu.predict_sparse(ui.user_item_idx(n_u, n_i), w0_f, w_f, V)
     scale = float(w0.abs() + 2 * w_f.abs().max() + B.abs().max())
-    assert float((got - ex.full_interaction_predict(w0, w, B)).abs().max()) <= 64 * max(n_u, n_i) * EPS * scale
+    assert float((got - ui.full_interaction_predict(w0, w, B)).abs().max()) <= 64 * max(n_u, n_i) * EPS * scale
 
 
 @given(n_u=st.integers(1, 12), n_i=st.integers(1, 12), r=st.integers(1, 4), seed=st.integers(0, 10_000))
 def test_balanced_svd_factor(n_u, n_i, r, seed):
     gen = torch.Generator().manual_seed(seed)
     B = torch.randn(n_u, r, dtype=F64, generator=gen) @ torch.randn(r, n_i, dtype=F64, generator=gen)
-    V_u, V_i = ex.svd_factor(B)
+    V_u, V_i = ui.svd_factor(B)
     assert V_u.shape[1] == V_i.shape[1] <= min(r, n_u, n_i)
     scale = float(torch.linalg.matrix_norm(B, 2))
     assert torch.allclose(V_u @ V_i.T, B, atol=1e-12 * max(scale, 1))
@@ -305,32 +306,32 @@ def test_balanced_svd_factor(n_u, n_i, r, seed):
 
 def test_rank_factor_exact_and_sympy_fm_predictions():
     B = sp.Matrix([[1, 2], [-1, sp.Rational(1, 3)], [0, 3]]) * sp.Matrix([[1, 0, -2, 3], [2, 1, 0, sp.Rational(2, 5)]])
-    V_u, V_i = ex.rank_factor_exact(B)
+    V_u, V_i = ui.rank_factor_exact(B)
     assert V_u.shape == (3, 2) and V_i.shape == (4, 2)
     assert V_u * V_i.T == B
     V = V_u.col_join(V_i)
     for u, i in itertools.product(range(3), range(4)):
-        x = ex.one_hot_pair(u, i, 3, 4)
+        x = ui.one_hot_pair(u, i, 3, 4)
         assert symbolic.pairwise_double_sum(x, V) == B[u, i]
-    assert ex.rank_factor_exact(sp.zeros(2, 3))[0] == sp.zeros(2, 1)
+    assert ui.rank_factor_exact(sp.zeros(2, 3))[0] == sp.zeros(2, 1)
 
 
 def test_full_model_table_checks_shapes():
     with pytest.raises(FMInputError, match=r"n_u \+ n_i"):
-        ex.full_interaction_predict(
+        ui.full_interaction_predict(
             torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.zeros(2, 3, dtype=F64)
         )
     with pytest.raises(FMInputError, match=r"n_u \+ n_i"):
-        ex.full_model_table(0, sp.zeros(4, 1), sp.zeros(2, 3))
+        ui.full_model_table(0, sp.zeros(4, 1), sp.zeros(2, 3))
     with pytest.raises(FMInputError, match=r"n_u \+ n_i"):
-        ex.user_item_fm(0, sp.zeros(4, 1), sp.zeros(2, 3))
+        ui.user_item_fm(0, sp.zeros(4, 1), sp.zeros(2, 3))
     with pytest.raises(FMInputError, match=r"n_u \+ n_i"):
-        ex.user_item_fm(torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.zeros(2, 3, dtype=F64))
+        ui.user_item_fm(torch.tensor(0.0, dtype=F64), torch.zeros(4, dtype=F64), torch.zeros(2, 3, dtype=F64))
 
 
 def test_param_counts():
-    assert ex.param_counts(943, 1682, 20) == {"n_u": 943, "n_i": 1682, "k": 20, "full": 1_588_752, "fm": 55_126}
-    assert ex.param_counts(1, 1, 1)["full"] == 4 and ex.param_counts(1, 1, 1)["fm"] == 5
+    assert ui.param_counts(943, 1682, 20) == {"n_u": 943, "n_i": 1682, "k": 20, "full": 1_588_752, "fm": 55_126}
+    assert ui.param_counts(1, 1, 1)["full"] == 4 and ui.param_counts(1, 1, 1)["fm"] == 5
 
 
 # --- identifiability ----------------------------------------------------------------------------
@@ -339,22 +340,22 @@ def test_param_counts():
 @settings(max_examples=12)
 @given(p=st.integers(-9, 9), q=st.integers(1, 9), p2=st.integers(1, 9), q2=st.integers(-9, 9))
 def test_rational_rotations_are_orthogonal_and_keep_predictions(p, q, p2, q2):
-    Q = ex.rational_rotation(3, 0, 1, p, q) * ex.rational_rotation(3, 2, 1, p2, q2)
+    Q = ui.rational_rotation(3, 0, 1, p, q) * ui.rational_rotation(3, 2, 1, p2, q2)
     assert Q.T * Q == sp.eye(3) and Q.det() == 1
     x, _, _, V = symbolic.fm_symbols(4, 3)
     assert sp.expand(symbolic.pairwise_rendle(x, V * Q) - symbolic.pairwise_rendle(x, V)) == 0
-    assert sp.expand(ex.frobenius_sq(V * Q) - ex.frobenius_sq(V)) == 0
-    assert sp.expand(ex.pair_interaction_sq(V * Q, 2) - ex.pair_interaction_sq(V, 2)) == 0
+    assert sp.expand(ui.frobenius_sq(V * Q) - ui.frobenius_sq(V)) == 0
+    assert sp.expand(ui.pair_interaction_sq(V * Q, 2) - ui.pair_interaction_sq(V, 2)) == 0
 
 
 def test_rational_rotation_errors_and_the_3_4_5_triangle():
-    assert ex.rational_rotation(2, 0, 1, 2, 1) == sp.Matrix(
+    assert ui.rational_rotation(2, 0, 1, 2, 1) == sp.Matrix(
         [[sp.Rational(3, 5), -sp.Rational(4, 5)], [sp.Rational(4, 5), sp.Rational(3, 5)]]
     )
     with pytest.raises(FMInputError, match="two different axes"):
-        ex.rational_rotation(3, 1, 1, 2, 1)
+        ui.rational_rotation(3, 1, 1, 2, 1)
     with pytest.raises(FMInputError, match="both be 0"):
-        ex.rational_rotation(3, 0, 1, 0, 0)
+        ui.rational_rotation(3, 0, 1, 0, 0)
 
 
 @given(n=st.integers(2, 30), k=st.integers(3, 8), seed=st.integers(0, 10_000))
@@ -363,19 +364,19 @@ def test_rotation_keeps_float_predictions_and_procrustes_finds_it(n, k, seed):
     V = torch.randn(n, k, dtype=F64, generator=gen)
     w = torch.randn(n, dtype=F64, generator=gen)
     x = torch.randn(8, n, dtype=F64, generator=gen)
-    Q = ex.random_orthogonal(k, gen)
+    Q = ui.random_orthogonal(k, gen)
     assert torch.allclose(Q.T @ Q, torch.eye(k, dtype=F64), atol=1e-13)
     w0 = torch.tensor(0.0, dtype=F64)
     bound = 16 * n * EPS * (1 + 0.5 * float(((x.abs() @ V.abs()) ** 2).sum(-1).max()))
     assert float((fmedu.predict(x, w0, w, V @ Q) - fmedu.predict(x, w0, w, V)).abs().max()) <= bound
     if n >= k:  # V has full column rank (almost surely), so the alignment is unique
-        R = ex.procrustes(V @ Q, V)
+        R = ui.procrustes(V @ Q, V)
         assert float((V @ Q @ R - V).abs().max()) <= 1e-10 * float(V.abs().max())
 
 
 def test_procrustes_rejects_shape_mismatch():
     with pytest.raises(FMInputError, match="same shape"):
-        ex.procrustes(torch.zeros(3, 2, dtype=F64), torch.zeros(3, 3, dtype=F64))
+        ui.procrustes(torch.zeros(3, 2, dtype=F64), torch.zeros(3, 3, dtype=F64))
 
 
 def test_invertible_reparametrisation_keeps_the_block():
@@ -389,23 +390,23 @@ def test_translations_keep_user_item_predictions_exactly():
     _, w0, w, V = symbolic.fm_symbols(5, 3)
     s = sp.Matrix([sp.symbols("s_1:4", real=True)])
     t = sp.Matrix([sp.symbols("t_1:4", real=True)])
-    moved = ex.translate_user_item(w0, w, V, 2, s, t)
-    assert (ex.user_item_table_exact(*moved, 2) - ex.user_item_table_exact(w0, w, V, 2)).is_zero_matrix
+    moved = ui.translate_user_item(w0, w, V, 2, s, t)
+    assert (ui.user_item_table_exact(*moved, 2) - ui.user_item_table_exact(w0, w, V, 2)).is_zero_matrix
     # the block changes by a row effect plus a column effect, so J B J does not
     B, B_moved = V[:2, :] * V[2:, :].T, moved[2][:2, :] * moved[2][2:, :].T
-    assert sp.expand(ex.double_centre(B_moved) - ex.double_centre(B)).is_zero_matrix
+    assert sp.expand(ui.double_centre(B_moved) - ui.double_centre(B)).is_zero_matrix
     assert not sp.expand(B_moved - B).is_zero_matrix
 
 
 def test_translation_changes_both_regularisers_tiny_example():
     V = sp.Matrix([1, 2, -1, 2, 0, 1, -1])
     w = sp.Matrix([0, 1, 3, 1, -2, 0, 2])
-    w0_t, w_t, V_t = ex.translate_user_item(0, w, V, 3, [1], [1])
-    assert ex.user_item_table_exact(w0_t, w_t, V_t, 3) == ex.user_item_table_exact(0, w, V, 3)
-    assert (ex.frobenius_sq(V), ex.frobenius_sq(V_t)) == (12, 27)
-    assert (ex.pair_interaction_sq(V, 3), ex.pair_interaction_sq(V_t, 3)) == (36, 182)
+    w0_t, w_t, V_t = ui.translate_user_item(0, w, V, 3, [1], [1])
+    assert ui.user_item_table_exact(w0_t, w_t, V_t, 3) == ui.user_item_table_exact(0, w, V, 3)
+    assert (ui.frobenius_sq(V), ui.frobenius_sq(V_t)) == (12, 27)
+    assert (ui.pair_interaction_sq(V, 3), ui.pair_interaction_sq(V_t, 3)) == (36, 182)
     B, B_t = V[:3, :] * V[3:, :].T, V_t[:3, :] * V_t[3:, :].T
-    assert ex.frobenius_sq(ex.double_centre(B)) == ex.frobenius_sq(ex.double_centre(B_t)) == sp.Rational(70, 3)
+    assert ui.frobenius_sq(ui.double_centre(B)) == ui.frobenius_sq(ui.double_centre(B_t)) == sp.Rational(70, 3)
 
 
 @given(n_u=st.integers(1, 6), n_i=st.integers(1, 6), k=st.integers(1, 4), seed=st.integers(0, 10_000))
@@ -414,11 +415,11 @@ def test_float_translations_match_sympy_and_keep_predictions(n_u, n_i, k, seed):
     w0, w = torch.randn((), dtype=F64, generator=gen), torch.randn(n_u + n_i, dtype=F64, generator=gen)
     V = torch.randn(n_u + n_i, k, dtype=F64, generator=gen)
     s, t = torch.randn(k, dtype=F64, generator=gen), torch.randn(k, dtype=F64, generator=gen)
-    idx = ex.user_item_idx(n_u, n_i)
-    moved = ex.translate_user_item(w0, w, V, n_u, s, t)
+    idx = ui.user_item_idx(n_u, n_i)
+    moved = ui.translate_user_item(w0, w, V, n_u, s, t)
     y, y_moved = fmedu.predict_sparse(idx, w0, w, V), fmedu.predict_sparse(idx, *moved)
     assert torch.allclose(y_moved, y, atol=1e-12 * (1 + float(y.abs().max()) + float((V.abs().max() + 3) ** 2)))
-    exact = ex.translate_user_item(
+    exact = ui.translate_user_item(
         sp.Float(float(w0), 30), sp.Matrix(w.tolist()), sp.Matrix(V.tolist()), n_u, s.tolist(), t.tolist()
     )
     assert abs(float(exact[0]) - float(moved[0])) <= 1e-12 * (1 + float(s.abs().sum() * t.abs().sum()))
@@ -427,15 +428,15 @@ def test_float_translations_match_sympy_and_keep_predictions(n_u, n_i, k, seed):
 
 def test_regularisers_differ_exactly():
     same_frob = (sp.Matrix([[1, 0], [1, 0]]), sp.Matrix([[1, 0], [0, 1]]))
-    assert [ex.frobenius_sq(M) for M in same_frob] == [2, 2]
-    assert [ex.pair_interaction_sq(M, 1) for M in same_frob] == [1, 0]
+    assert [ui.frobenius_sq(M) for M in same_frob] == [2, 2]
+    assert [ui.pair_interaction_sq(M, 1) for M in same_frob] == [1, 0]
     same_pair = (sp.Matrix([[1, 0], [1, 0]]), sp.Matrix([[2, 0], [sp.Rational(1, 2), 0]]))
-    assert [ex.pair_interaction_sq(M, 1) for M in same_pair] == [1, 1]
-    assert [ex.frobenius_sq(M) for M in same_pair] == [2, sp.Rational(17, 4)]
+    assert [ui.pair_interaction_sq(M, 1) for M in same_pair] == [1, 1]
+    assert [ui.frobenius_sq(M) for M in same_pair] == [2, sp.Rational(17, 4)]
 
 
 def test_regulariser_families():
-    reparam = ex.reparametrisation_rows(thetas=np.logspace(-1, 1, 9))
+    reparam = ui.reparametrisation_rows(thetas=np.logspace(-1, 1, 9))
     two_nuc = reparam[0]["two_nuclear_norm"]
     assert all(r["max_prediction_change"] <= 1e-12 * r["prediction_scale"] for r in reparam)
     assert all(r["frobenius_sq"] >= two_nuc * (1 - 1e-12) for r in reparam)
@@ -443,7 +444,7 @@ def test_regulariser_families():
     assert max(r["frobenius_sq"] for r in reparam) > 2 * two_nuc
     b = [r["B_frobenius_sq"] for r in reparam]
     assert max(b) - min(b) <= 1e-12 * max(b)
-    shifts = ex.translation_rows(thetas=np.linspace(-2, 2, 9))
+    shifts = ui.translation_rows(thetas=np.linspace(-2, 2, 9))
     assert all(r["max_prediction_change"] <= 1e-12 * r["prediction_scale"] for r in shifts)
     c = [r["JBJ_frobenius_sq"] for r in shifts]
     assert max(c) - min(c) <= 1e-12 * max(c)
@@ -455,14 +456,14 @@ def test_double_centre_sympy_torch_and_effects():
     B = torch.randn(3, 4, dtype=F64, generator=torch.Generator().manual_seed(1))
     Bs = sp.Matrix(B.tolist())
     assert torch.allclose(
-        ex.double_centre(B), torch.tensor(np.array(ex.double_centre(Bs).tolist(), dtype=float)), atol=1e-13
+        ui.double_centre(B), torch.tensor(np.array(ui.double_centre(Bs).tolist(), dtype=float)), atol=1e-13
     )
     a, b = torch.randn(3, 1, dtype=F64), torch.randn(1, 4, dtype=F64)
-    assert torch.allclose(ex.double_centre(B + a + b + 2.0), ex.double_centre(B), atol=1e-13)
-    assert not torch.allclose(ex.double_centre(B), B)
-    a_t, b_t = ex.row_column_effects(B)
-    assert torch.allclose(B - a_t[:, None] - b_t[None, :], ex.double_centre(B), atol=1e-13)
-    a_s, b_s = ex.row_column_effects(Bs)
+    assert torch.allclose(ui.double_centre(B + a + b + 2.0), ui.double_centre(B), atol=1e-13)
+    assert not torch.allclose(ui.double_centre(B), B)
+    a_t, b_t = ui.row_column_effects(B)
+    assert torch.allclose(B - a_t[:, None] - b_t[None, :], ui.double_centre(B), atol=1e-13)
+    a_s, b_s = ui.row_column_effects(Bs)
     assert torch.allclose(torch.tensor([float(e) for e in a_s], dtype=F64), a_t, atol=1e-13)
     assert torch.allclose(torch.tensor([float(e) for e in b_s], dtype=F64), b_t, atol=1e-13)
 
@@ -471,7 +472,7 @@ def test_double_centre_sympy_torch_and_effects():
 def test_translation_symmetry_needs_fixed_nnz(d):
     c = sp.Matrix([sp.symbols("c_1:4", real=True)])
     _, w0, w, V = symbolic.fm_symbols(5, 3)
-    moved = ex.translate_fixed_nnz(w0, w, V, c, d)
+    moved = ui.translate_fixed_nnz(w0, w, V, c, d)
     for size in (2, 3):
         for S in itertools.combinations(range(5), size):
             x = [1 if f in S else 0 for f in range(5)]
@@ -487,9 +488,9 @@ def test_translate_fixed_nnz_float_matches_definition():
         torch.randn(6, 3, dtype=F64, generator=gen),
     )
     c = torch.randn(3, dtype=F64, generator=gen)
-    idx = ex.recovery_samples("pairs+triples", 6)
+    idx = ui.recovery_samples("pairs+triples", 6)
     triples = idx[:, 2] >= 0
-    moved = ex.translate_fixed_nnz(w0, w, V, c, 3)
+    moved = ui.translate_fixed_nnz(w0, w, V, c, 3)
     y, y_moved = fmedu.predict_sparse(idx, w0, w, V), fmedu.predict_sparse(idx, *moved)
     assert torch.allclose(y_moved[triples], y[triples], atol=1e-12)
     assert float((y_moved[~triples] - y[~triples]).abs().min()) > 1e-3
@@ -497,23 +498,23 @@ def test_translate_fixed_nnz_float_matches_definition():
 
 def test_diagonal_pinned():
     _, V0 = ex.planted_offdiag(7, 3, seed=1)
-    assert ex.diagonal_pinned_exact(V0 * V0.T, 3)
+    assert ui.diagonal_pinned_exact(V0 * V0.T, 3)
     _, V1 = ex.planted_offdiag(5, 3, seed=1)  # n < 2k + 1: no disjoint k×k blocks avoid i
-    assert not ex.diagonal_pinned_exact(V1 * V1.T, 3)
+    assert not ui.diagonal_pinned_exact(V1 * V1.T, 3)
 
 
 def test_planted_recovery_by_fitting():
-    ui = ex.planted_recovery("user-item", 2)
-    assert set(ui) == set(ex.RECOVERY_QUANTITIES)
-    assert ui["predictions"] <= 1e-8 and ui["JBJ"] <= 1e-6
-    assert ui["B"] >= 1e-2 and ui["V up to rotation"] >= 1e-2 and ui["w"] >= 1e-2
-    mixed = ex.planted_recovery("pairs+triples", 2)
+    errors = ui.planted_recovery("user-item", 2)
+    assert set(errors) == set(ui.RECOVERY_QUANTITIES)
+    assert errors["predictions"] <= 1e-8 and errors["JBJ"] <= 1e-6
+    assert errors["B"] >= 1e-2 and errors["V up to rotation"] >= 1e-2 and errors["w"] >= 1e-2
+    mixed = ui.planted_recovery("pairs+triples", 2)
     assert mixed["predictions"] <= 1e-8 and mixed["V up to rotation"] <= 1e-6 and mixed["w"] <= 1e-6
     assert mixed["V"] >= 1e-2 and mixed["B"] is None and mixed["JBJ"] is None
-    pairs = ex.planted_recovery("pairs", 0)
+    pairs = ui.planted_recovery("pairs", 0)
     assert pairs["predictions"] <= 1e-8 and pairs["V up to rotation"] >= 1e-2
     with pytest.raises(FMInputError, match="unknown setting"):
-        ex.recovery_samples("triples", 5)
+        ui.recovery_samples("triples", 5)
 
 
 # --- input errors -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Held-out metrics and the peer comparison of chapter 06 (logistic regression, Bayesian FM)."""
+"""Held-out metrics and the peer comparison of chapter 07 (logistic regression, Bayesian FM)."""
 
 import importlib.util
 import json

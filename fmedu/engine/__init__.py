@@ -1,4 +1,4 @@
-"""Fast multi-run training of logistic FMs on one-hot data, batch size 1 (chapter 06).
+"""Fast multi-run training of logistic FMs on one-hot data, batch size 1 (chapter 07).
 
 Many independent runs (method × step size × attempt) are trained at once: each run has
 its own parameters, its own seed (initialisation and per-epoch shuffle) and its own step

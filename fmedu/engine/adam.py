@@ -1,4 +1,4 @@
-"""Adam with torch.optim.Adam semantics, lazily: a row's zero-gradient steps in O(1) (chapter 06).
+"""Adam with torch.optim.Adam semantics, lazily: a row's zero-gradient steps in O(1) (chapter 07).
 
 ``torch.optim.Adam`` moves *every* parameter at every step: after a parameter's last
 gradient its decayed first moment keeps moving it, and on MovieLens a row is touched only

@@ -1,4 +1,4 @@
-"""The engine's CPU backend: numba kernels, parallel over runs (chapter 06).
+"""The engine's CPU backend: numba kernels, parallel over runs (chapter 07).
 
 Each run walks its own shuffled samples one by one, exactly as the single-run algorithm
 does; ``prange`` spreads the runs over the cores. The kernels are short loops over samples

@@ -1,4 +1,4 @@
-"""The engine's GPU backend: numba-cuda kernels, one launch per epoch (chapter 06).
+"""The engine's GPU backend: numba-cuda kernels, one launch per epoch (chapter 07).
 
 One thread block per run walks that run's own shuffled samples in order. Lane ``j`` of the
 block owns column j of every parameter row (w and the k latent columns; with fewer lanes

@@ -1,4 +1,4 @@
-"""Per-sample pieces shared by the CPU and the GPU kernels: one source for both (chapter 06).
+"""Per-sample pieces shared by the CPU and the GPU kernels: one source for both (chapter 07).
 
 Every function is plain Python decorated with :func:`fmedu.engine.jit.shared`: the CPU kernels
 (:mod:`fmedu.engine.cpu`, ``numba.njit``, which inline them) and the GPU kernels
@@ -89,7 +89,7 @@ def _gradient(dl, s_j, p, j):
 
 @shared
 def prox_coefficients(B, A, C, d, eta, y):
-    """(β, c, 1/E) of the exact prox step: β = η y z*, c = β/(1 − (d − 1)β), E = 1 + β (chapter 05).
+    """(β, c, 1/E) of the exact prox step: β = η y z*, c = β/(1 − (d − 1)β), E = 1 + β (chapter 06).
 
     z* solves the dual problem from the sample scalars (:func:`fmedu.prox.scalar.newton_z`);
     then w0 and every w_i grow by β and each v_i ← (v_i + c Σ v)/E.

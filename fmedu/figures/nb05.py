@@ -1,14 +1,17 @@
-"""Figures and demos of notebook 05 (the Sherman–Morrison prox solve).
+"""Figures and demos of notebook 04 (the step-size convexity bound).
 
-``05_dual_function``: q(z) and q'(z) of three samples, with z* from both maximisers.
-``05_step_cost``: seconds per prox step, the published-style torch implementation
-(golden section, torch ops per evaluation of q) against the reduced closed form, at
-MovieLens size (n = 2728, k = 20), against nnz.
+``05_one_parameter``: SGD against the proximal step on the bias-only logistic model ŷ = w0 with
+alternating labels: both settle into a two-step swing ±a; SGD's a solves 2a = ησ(a) (about η/2),
+the prox step's 2a = ησ(−a) (below log η for η ≥ 2).
+``05_min_eigenvalue``: η·λ_min of the Hessian of the prox subproblem φ(·, z) at y = +1, z = 1,
+computed by autograd, against η, for several d; it reaches 0 at η = 1/(d−1).
+``05_beyond_bound``: the closed-form q(z) (formula (C)) of one sample at η three times the
+bound: a pole where S(z) is singular, and what the published golden-section search does there.
 """
 
 from __future__ import annotations
 
-import itertools
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,226 +19,358 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .. import cost, prox, testing
-from ..prox.published import PublishedProxTrainer
+import fmedu
+
+from .. import prox, testing
+from ..losses import logistic_loss_derivative
+from ..prox.scalar import sigmoid
 from ..registry import figure, save_png, write_csv
 
+DS = (2, 3, 6, 11)
 F64 = torch.float64
 
+# --------------------------------------------------------------------------- one parameter
 
-# --------------------------------------------------------------------------- q and q'
-
-DUAL_EXAMPLES = (  # (label, y, nnz, scale, fraction of the exact bound, seed)
-    ("y = +1, d = 11, η = 0.9·bound", 1, 11, 0.5, 0.9, 1),
-    ("y = −1, d = 6, η = 0.5", -1, 6, 0.5, 0.5, 2),
-    ("y = +1, d = 3, small V", 1, 3, 0.01, 0.5, 3),
-)
+NO_FEATURES = torch.zeros(0, dtype=torch.int64)  # a sample with no active feature: ŷ = w0
+SWING_ETAS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0)
 
 
-def dual_rows(points: int = 199) -> list[dict]:
-    """Rows ``{example, z, q, q_prime, z_newton, z_golden}`` on an interior grid of (0, 1)."""
+def bias_only_step(method: str, w0: float, y: int, eta: float) -> float:
+    """One step on the model ŷ = w0 with label y: ``"sgd"`` (w0 − η ℓ'(w0)) or ``"prox"``.
+
+    The prox step is :func:`fmedu.prox.prox_step` on a sample with no active feature, where
+    the FM reduces to its global bias (one unused feature keeps the shapes valid).
+    """
+    if method == "sgd":
+        slope = logistic_loss_derivative(torch.tensor(w0, dtype=F64), torch.tensor(float(y), dtype=F64))
+        return w0 - eta * float(slope)
+    w, V = torch.zeros(1, dtype=F64), torch.zeros(1, 1, dtype=F64)
+    return float(prox.prox_step(NO_FEATURES, y, torch.tensor(w0, dtype=F64), w, V, eta).w0)
+
+
+def one_parameter_path(method: str, eta: float, steps: int = 400) -> list[float]:
+    """w0 after each step, from w0 = 0, on the labels +1, −1, +1, … (a balanced data set)."""
+    w0, path = 0.0, []
+    for t in range(steps):
+        w0 = bias_only_step(method, w0, 1 if t % 2 == 0 else -1, eta)
+        path.append(w0)
+    return path
+
+
+def swing_amplitude(method: str, eta: float) -> float:
+    """The swing a of the two-step cycle −a → +a → −a: root of 2a = ησ(a) (SGD) or 2a = ησ(−a) (prox).
+
+    From −a, a +1 sample moves SGD by η·σ(a) (the slope at the start) and the prox step by
+    η·σ(−a') (the slope at the arrival point a' = +a). Bisection to rounding level.
+    """
+    sign = 1.0 if method == "sgd" else -1.0
+    lo, hi = 0.0, eta  # g(0) < 0 < g(η) for g(a) = 2a − ησ(±a)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if 2 * mid - eta * sigmoid(sign * mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def swing_rows(etas=SWING_ETAS, steps: int = 400) -> list[dict]:
+    """Rows ``{eta, method, simulated, fixed_point}``: the last swing max(|w0|) of the last two
+    steps of :func:`one_parameter_path` and the root of :func:`swing_amplitude`."""
     rows = []
-    for label, y, nnz, scale, fraction, seed in DUAL_EXAMPLES:
-        idx, w0, w, V = testing.random_prox_case(20, 5, nnz, scale, seed)
-        eta = testing.eta_below(nnz, y, fraction)
-        s = prox.sample_scalars(idx, w0, w, V)
-        z_newton, z_golden = prox.maximise_q_newton(s, y, eta), prox.maximise_q_golden(s, y, eta)
-        for z in np.linspace(0.0, 1.0, points + 2)[1:-1]:
+    for eta in etas:
+        for method in ("sgd", "prox"):
+            path = one_parameter_path(method, eta, steps)
             rows.append(
                 {
-                    "example": label,
-                    "z": float(z),
-                    "q": prox.q_reduced(float(z), s, y, eta),
-                    "q_prime": prox.q_prime(float(z), s, y, eta),
-                    "z_newton": z_newton,
-                    "z_golden": z_golden,
+                    "eta": eta,
+                    "method": method,
+                    "simulated": max(abs(path[-1]), abs(path[-2])),
+                    "fixed_point": swing_amplitude(method, eta),
                 }
             )
     return rows
 
 
-def plot_dual(rows: list[dict]) -> Figure:
-    """One column per example: q(z) with its maximiser (top) and q'(z) crossing zero there (bottom).
-
-    Each q panel has its own y-range around the peak; where a curve leaves it (the first example
-    falls to about −42 at z = 1), an arrow states the value it reaches. q' → ±∞ at z = 0 and 1;
-    its axis is cut at ±15, as the panel says.
-    """
-    examples = list(dict.fromkeys(r["example"] for r in rows))
-    fig, axes = plt.subplots(2, len(examples), figsize=(4.0 * len(examples), 6.4), sharex=True)
-    cut = 15.0
-    for col, label in enumerate(examples):
-        sel = [r for r in rows if r["example"] == label]
-        z = np.array([r["z"] for r in sel])
-        q = np.array([r["q"] for r in sel])
-        z_star = sel[0]["z_newton"]
-        q_star = float(np.interp(z_star, z, q))
-        ax_q, ax_d = axes[0, col], axes[1, col]
-        ax_q.plot(z, q, color=f"C{col}")
-        ax_q.plot([z_star], [q_star], "o", color=f"C{col}", label=f"maximiser z* = {z_star:.3f}")
-        ax_q.axvline(z_star, color="k", lw=0.6, ls=":")
-        rise = max(q_star - q[0], q_star - q[-1] if q[-1] > q_star - 4 * (q_star - q[0]) else 0.0, 0.05)
-        low = max(float(q.min()), q_star - 4 * rise) - 0.1 * rise
-        ax_q.set_ylim(low, q_star + 0.6 * rise)
-        if q.min() < low:  # the curve leaves the panel: say where it goes
-            leave = float(z[np.argmax(q < low)])
-            ax_q.annotate(
-                f"↓ axis cut: q falls to {q[-1]:.0f} at z = 1",
-                (leave, low),
-                xytext=(8, 14),
-                textcoords="offset points",
-                fontsize=8,
-            )
-        ax_q.set_title(label, fontsize=10)
-        ax_q.set_ylabel("q(z)  (nats)")
-        ax_q.legend(fontsize=8, loc="upper right")
-        ax_d.plot(z, [r["q_prime"] for r in sel], color=f"C{col}")
-        ax_d.plot([z_star], [0.0], "o", color=f"C{col}")
-        ax_d.axhline(0.0, color="k", lw=0.8)
-        ax_d.set_ylim(-cut, cut)
-        ax_d.text(
-            0.98,
-            0.96,
-            f"axis cut at ±{cut:g}:\nq' → ±∞ at z = 0, 1",
-            transform=ax_d.transAxes,
-            ha="right",
-            va="top",
-            fontsize=7.5,
-        )
-        ax_d.set_xlabel("dual variable z")
-        ax_d.set_ylabel("q'(z)  (nats)")
-        for ax in (ax_q, ax_d):
-            ax.grid(True, alpha=0.3)
-    fig.suptitle("Each dual function q peaks once, where q' = −y ŷ(θ(z)) − log(z/(1−z)) crosses zero", fontsize=11)
+def plot_one_parameter(eta: float, paths: dict[str, list[float]], rows: list[dict]) -> Figure:
+    """Left: w0 over the first steps at one η. Right: the swing against η, both methods (log-log)."""
+    fig, (ax_path, ax_swing) = plt.subplots(1, 2, figsize=(10, 3.9))
+    styles = {"sgd": ("tab:red", "SGD (slope at the start)"), "prox": ("tab:blue", "proximal step (slope at the end)")}
+    for method, path in paths.items():
+        color, label = styles[method]
+        ax_path.plot(range(1, len(path) + 1), path, "o-", ms=3, color=color, label=label)
+    ax_path.axhline(0.0, color="k", lw=0.8, ls=":", label="best w0 = 0")
+    ax_path.set_xlabel("step t (labels +1, −1, +1, …)")
+    ax_path.set_ylabel("w0 after step t")
+    ax_path.set_title(f"η = {eta:g}: SGD swings by ±{max(abs(v) for v in paths['sgd']):.0f}")
+    top = max(abs(v) for path in paths.values() for v in path)
+    ax_path.set_ylim(-1.25 * top, 1.9 * top)  # room above the data for the legend
+    ax_path.legend(fontsize=8, loc="upper center", ncol=2)
+    fine = np.geomspace(min(r["eta"] for r in rows), max(r["eta"] for r in rows), 200)
+    for method in ("sgd", "prox"):
+        color, label = styles[method]
+        ax_swing.plot(fine, [swing_amplitude(method, e) for e in fine], color=color, label=f"{label}: fixed point")
+        sel = [r for r in rows if r["method"] == method]
+        ax_swing.plot([r["eta"] for r in sel], [r["simulated"] for r in sel], "o", color=color, mfc="none")
+    ax_swing.plot(fine, fine / 2, "k--", lw=0.8, label="η/2")
+    big = fine[fine >= 2]
+    ax_swing.plot(big, np.log(big), "k:", lw=1.2, label="log η (η ≥ 2)")
+    ax_swing.set_xscale("log")
+    ax_swing.set_yscale("log")
+    ax_swing.set_xlabel("step size η (log scale: η spans three decades)")
+    ax_swing.set_ylabel("swing a of w0 (log scale)")
+    ax_swing.set_title("The swing grows like η/2 for SGD, below log η for prox\n(○ measured after 400 steps)")
+    ax_swing.legend(fontsize=8, loc="upper left")
+    for ax in (ax_path, ax_swing):
+        ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-@figure("05_dual_function")
-def dual_figure(out_dir: Path) -> list[Path]:
-    rows = dual_rows()
+@figure("05_one_parameter")
+def one_parameter_figure(out_dir: Path) -> list[Path]:
+    rows = swing_rows()
+    paths = {m: one_parameter_path(m, 50.0, 12) for m in ("sgd", "prox")}
     return [
-        write_csv(out_dir / "05_dual_function.csv", rows),
-        save_png(plot_dual(rows), out_dir / "05_dual_function.png"),
+        write_csv(out_dir / "05_one_parameter.csv", rows),
+        save_png(plot_one_parameter(50.0, paths, rows), out_dir / "05_one_parameter.png"),
     ]
 
 
-# --------------------------------------------------------------------------- against a generic optimiser
+# --------------------------------------------------------------------------- the Hessian of φ
 
 
-def optimiser_cases(count: int = 132, seed: int = 0) -> list[dict]:
-    """Cases covering both labels, 1 to 11 non-zeros, k ∈ {3, 20}, V scale ∈ {0.01, 1, 3} and
-    η ∈ {0.1, 0.5, 0.9, 0.999} × the exact bound (capped at 2 where the bound is infinite)."""
-    rng = np.random.default_rng(seed)
-    cases = []
-    for c in range(count):
-        y = 1 if c % 2 == 0 else -1
-        nnz = 1 + (c // 2) % 11
-        cases.append(
-            {
-                "case": c,
-                "y": y,
-                "nnz": nnz,
-                "k": (3, 20)[(c // 22) % 2],
-                "scale": (0.01, 1.0, 3.0)[(c // 44) % 3],
-                "fraction": (0.1, 0.5, 0.9, 0.999)[c % 4],
-                "seed": int(rng.integers(1 << 30)),
-            }
-        )
-    return cases
+def phi_hessian(d: int, k: int, y: int, eta: float, z: float) -> torch.Tensor:
+    """Hessian of θ ↦ φ(θ, z) over the sample's coordinates (w0, w[idx], V[idx]), by autograd.
 
-
-def compare_with_optimiser(cases: list[dict], n: int = 30) -> list[dict]:
-    """For each case: the closed-form step, L-BFGS-B's minimiser of F, their largest coordinate
-    difference (absolute, and relative to 1 + the largest parameter), both KKT residuals, the
-    KKT tolerance of :func:`fmedu.testing.kkt_tolerance`, and whether η exceeds the published bound."""
-    rows = []
-    for c in cases:
-        idx, w0, w, V = testing.random_prox_case(n, c["k"], c["nnz"], c["scale"], c["seed"])
-        eta = testing.eta_below(c["nnz"], c["y"], c["fraction"])
-        ours = prox.prox_step(idx, c["y"], w0, w, V, eta)
-        theirs = prox.minimise_numerically(idx, c["y"], w0, w, V, eta)
-        diff = max(float((a - b).abs().max()) for a, b in zip(ours[:3], theirs[:3]))
-        size = 1 + max(float(t.abs().max()) for t in ours[:3])
-        rows.append(
-            {
-                **c,
-                "eta": eta,
-                "above_published": eta > prox.step_size_bound(c["nnz"], "published"),
-                "z": ours.z,
-                "max_abs_diff": diff,
-                "max_rel_diff": diff / size,
-                "kkt_closed_form": prox.kkt_residual(ours, idx, c["y"], w0, w, V, eta),
-                "kkt_optimiser": prox.kkt_residual(theirs, idx, c["y"], w0, w, V, eta),
-                "kkt_tolerance": testing.kkt_tolerance(V[idx], eta),
-            }
-        )
-    return rows
-
-
-# --------------------------------------------------------------------------- cost per step
-
-COST_NNZ = (2, 4, 6, 8, 11)
-
-
-def step_cost_rows(nnzs=COST_NNZ, n: int = 2728, k: int = 20, seed: int = 0, rounds: int = 7) -> list[dict]:
-    """Rows ``{nnz, implementation, seconds}``: one step of each trainer on a fixed sample.
-
-    ``published`` is :class:`fmedu.prox.published.PublishedProxTrainer` (corrected write, so it
-    does the same work as the exact step); ``reduced`` is :class:`fmedu.prox.ProxTrainer`.
-    Both at the published step size 1/(2·11 + 1) and MovieLens size (n = 2728, k = 20). The two
-    are timed alternately, ``rounds`` times each, and the best of each is kept, so that a busy
-    machine slows both alike.
+    φ is quadratic in θ, so the Hessian does not depend on θ or θ_t; we take θ_t random.
+    Shape ``(1 + d + d·k, 1 + d + d·k)``.
     """
-    gen = torch.Generator().manual_seed(seed)
-    w0 = torch.zeros((), dtype=F64)
-    w = 0.01 * torch.randn(n, dtype=F64, generator=gen)
-    V = 0.01 * torch.randn(n, k, dtype=F64, generator=gen)
-    eta = prox.step_size_bound(11, "published")
+    gen = torch.Generator().manual_seed(d * 100 + k)
+    anchor = torch.randn(1 + d + d * k, dtype=F64, generator=gen)
+
+    local = torch.arange(d)  # the sample's rows, renumbered 0..d-1
+
+    def phi(theta: torch.Tensor) -> torch.Tensor:
+        y_hat = fmedu.predict_sparse(local, theta[0], theta[1 : 1 + d], theta[1 + d :].reshape(d, k), check=False)
+        return -z * y * y_hat + (theta - anchor).square().sum() / (2 * eta)
+
+    return torch.autograd.functional.hessian(phi, anchor.clone())
+
+
+def min_eigenvalue_rows(ds=DS, k: int = 3, points: int = 25) -> list[dict]:
+    """Rows ``{d, eta, scaled_min_eig, formula, published_bound, exact_bound}`` at y = +1, z = 1.
+
+    ``scaled_min_eig`` is η·λ_min(∇²φ) from autograd + eigvalsh; ``formula`` is 1 − η(d−1).
+    For each d the η grid runs to 1.25 × its exact bound 1/(d−1) and contains that bound and
+    the published 1/(2d+1).
+    """
     rows = []
-    for nnz in nnzs:
-        idx = torch.randperm(n, generator=gen)[:nnz]
-        trainers: dict[str, PublishedProxTrainer | prox.ProxTrainer] = {
-            "published": PublishedProxTrainer(w0, w, V, eta, fix_write=True),
-            "reduced": prox.ProxTrainer(w0, w, V, eta),
-        }
-        best = dict.fromkeys(trainers, float("inf"))
-        for _ in range(rounds):
-            for name, trainer in trainers.items():
-                labels = itertools.cycle((1, -1))
-                seconds = cost.best_time(lambda: trainer.step(idx, next(labels)), repeat=1)
-                best[name] = min(best[name], seconds)
-        rows += [{"nnz": nnz, "implementation": name, "seconds": best[name]} for name in trainers]
+    for d in ds:
+        exact = prox.step_size_bound(d, "exact", 1)
+        published = prox.step_size_bound(d, "published")
+        grid = np.linspace(0.0, 1.25 * exact, points + 1)[1:]
+        for eta in sorted(set(grid.tolist()) | {exact, published}):
+            lam = float(torch.linalg.eigvalsh(phi_hessian(d, k, 1, eta, 1.0))[0])
+            rows.append(
+                {
+                    "d": d,
+                    "eta": eta,
+                    "scaled_min_eig": eta * lam,
+                    "formula": 1 - eta * (d - 1),
+                    "published_bound": published,
+                    "exact_bound": exact,
+                }
+            )
     return rows
 
 
-def cost_ratios(rows: list[dict]) -> dict[int, float]:
-    """published seconds / reduced seconds, per nnz."""
-    by = {(r["nnz"], r["implementation"]): r["seconds"] for r in rows}
-    return {nnz: by[(nnz, "published")] / by[(nnz, "reduced")] for nnz in sorted({r["nnz"] for r in rows})}
-
-
-def plot_step_cost(rows: list[dict]) -> Figure:
-    """Seconds per step against nnz for both implementations (log y: they differ by over 10×)."""
-    ratios = cost_ratios(rows)
-    fig, ax = plt.subplots(figsize=(5.8, 4))
-    for name, marker, label in (
-        ("published", "o", "published: golden section, torch ops per q"),
-        ("reduced", "s", "reduced closed form + Newton"),
-    ):
-        sel = [r for r in rows if r["implementation"] == name]
-        ax.semilogy([r["nnz"] for r in sel], [r["seconds"] for r in sel], marker=marker, label=label)
-    ax.set_xlabel("d = nnz (non-zeros of the sample)")
-    ax.set_ylabel("seconds per prox step (log scale)")
-    low, high = min(ratios.values()), max(ratios.values())
-    ax.set_title(f"One prox step (n = 2728, k = 20, one thread):\nthe reduced step is {low:.0f}–{high:.0f}× faster")
-    ax.legend(fontsize=8, loc="center right")
-    ax.grid(True, which="both", alpha=0.3)
+def plot_min_eigenvalue(rows: list[dict]) -> Figure:
+    """η·λ_min against η, one line per d; circles at the exact bound, crosses at the published one."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for d in sorted({r["d"] for r in rows}):
+        sel = [r for r in rows if r["d"] == d]
+        (line,) = ax.plot([r["eta"] for r in sel], [r["scaled_min_eig"] for r in sel], label=f"d = {d}")
+        exact, published = sel[0]["exact_bound"], sel[0]["published_bound"]
+        ax.plot([exact], [0.0], "o", color=line.get_color(), mfc="none", ms=8)
+        ax.plot([published], [1 - published * (d - 1)], "x", color=line.get_color(), ms=8)
+    ax.plot([], [], "ko", mfc="none", label="exact bound 1/(d−1)")
+    ax.plot([], [], "kx", label="published 1/(2d+1)")
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xlabel("step size η")
+    ax.set_ylabel("η × smallest eigenvalue of ∇²φ(·, z = 1)")
+    ax.set_title("Convexity is lost exactly at η = 1/(d − 1)  (y = +1, z = 1, autograd Hessian)")
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
+    ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-@figure("05_step_cost")
-def step_cost_figure(out_dir: Path) -> list[Path]:
-    rows = step_cost_rows()
-    return [write_csv(out_dir / "05_step_cost.csv", rows), save_png(plot_step_cost(rows), out_dir / "05_step_cost.png")]
+@figure("05_min_eigenvalue")
+def min_eigenvalue_figure(out_dir: Path) -> list[Path]:
+    rows = min_eigenvalue_rows()
+    return [
+        write_csv(out_dir / "05_min_eigenvalue.csv", rows),
+        save_png(plot_min_eigenvalue(rows), out_dir / "05_min_eigenvalue.png"),
+    ]
+
+
+# --------------------------------------------------------------------------- beyond the bound
+
+
+def beyond_bound_case(
+    d: int = 11, k: int = 4, scale: float = 0.3, seed: int = 6
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A sample with ``d`` ones and random parameters (n = 15): ``(idx, w0, w, V)``."""
+    return testing.random_prox_case(15, k, d, scale, seed)
+
+
+def multistart_minimum(idx, y, w0, w, V, eta, starts: int = 12, seed: int = 0) -> prox.ProxResult:
+    """Lowest F found by L-BFGS-B from θ_t and from random perturbations of it (F may be non-convex)."""
+    rng = np.random.default_rng(seed)
+    best: prox.ProxResult | None = None
+    best_F = math.inf
+    for s in range(starts):
+        spread = (0.0, 0.3, 1.0, 3.0)[s % 4]
+        start = (
+            w0 + spread * float(rng.normal()),
+            w + spread * torch.as_tensor(rng.normal(size=w.shape)),
+            V + spread * torch.as_tensor(rng.normal(size=V.shape)),
+        )
+        r = prox.minimise_numerically(idx, y, w0, w, V, eta, start=start, gtol=1e-12)
+        F = float(prox.prox_objective(idx, y, r.w0, r.w, r.V, eta, w0, w, V))
+        if F < best_F:
+            best, best_F = r, F
+    assert best is not None  # at least one start ran
+    return best
+
+
+def unbounded_direction_values(idx, y, w0, w, V, eta, z, steps=(0, 1, 10, 100, 1000)) -> list[float]:
+    """φ(θ_t + s·(1 ⊗ e_1 on V[idx]), z) for growing s: → −∞ when z is past the pole."""
+    direction = torch.zeros_like(V)
+    direction[idx, 0] = 1.0  # every v_i moves along the first axis: the eigenvector 1 of S
+    out = []
+    for s in steps:
+        Vs = V + s * direction
+        y_hat = fmedu.predict_sparse(idx, w0, w, Vs)
+        out.append(float(-z * y * y_hat + (Vs - V).square().sum() / (2 * eta) - prox.conjugate(z)))
+    return out
+
+
+def prox_objective_min_eig(idx, y, w0, w, V, eta, w0_at: float) -> float:
+    """Smallest eigenvalue of the Hessian of the prox objective F (autograd) over the sample's
+    coordinates (w0, w[idx], V[idx]), at θ_t with the global bias moved to ``w0_at``."""
+    k, d = V.shape[1], idx.numel()
+
+    def F_flat(theta):
+        w_at, V_at = w.clone(), V.clone()
+        w_at[idx] = theta[1 : 1 + d]
+        V_at[idx] = theta[1 + d :].reshape(d, k)
+        return prox.prox_objective(idx, y, theta[0], w_at, V_at, eta, w0, w, V)
+
+    theta = torch.cat([torch.tensor([w0_at], dtype=F64), w[idx], V[idx].reshape(-1)])
+    return float(torch.linalg.eigvalsh(torch.autograd.functional.hessian(F_flat, theta))[0])
+
+
+def beyond_bound_rows(eta: float = 0.3, y: int = 1, points: int = 400) -> list[dict]:
+    """Rows ``{z, q_closed_form, q_true}`` for :func:`beyond_bound_case` at η past the bound.
+
+    ``q_closed_form`` is formula (C) evaluated blindly; ``q_true`` = min_θ φ(θ, z) equals it
+    below the pole and is −∞ above it (written as NaN in the CSV).
+    """
+    idx, w0, w, V = beyond_bound_case()
+    s = prox.sample_scalars(idx, w0, w, V)
+    z_pole = 1.0 / (eta * (s.d - 1)) if y > 0 else 1.0 / eta
+    rows = []
+    for z in np.linspace(0.0, 1.0, points + 1)[1:-1]:
+        closed = prox.q_reduced(float(z), s, y, eta)
+        rows.append(
+            {"z": float(z), "q_closed_form": closed, "q_true": closed if z < z_pole else float("nan"), "z_pole": z_pole}
+        )
+    return rows
+
+
+def plot_beyond_bound(rows: list[dict], z_golden: float, z_dual: float) -> Figure:
+    """Closed-form q against z with the pole, the golden-section answer and the true maximiser.
+
+    The closed form tends to −∞ left of the pole and +∞ right of it; the y-axis is cut and the
+    cut is marked with arrows.
+    """
+    fig, ax = plt.subplots(figsize=(6.8, 4.2))
+    z = [r["z"] for r in rows]
+    ax.plot(z, [r["q_closed_form"] for r in rows], lw=1, label="closed-form q, applied blindly")
+    ax.plot(z, [r["q_true"] for r in rows], lw=2.5, alpha=0.6, label="true q = min φ(·, z) (−∞ past the pole)")
+    z_pole = rows[0]["z_pole"]
+    ax.axvline(z_pole, color="r", ls=":", label=f"pole z = 1/(η(d−1)) = {z_pole:.3f}")
+    ax.axvspan(z_pole, 1.0, color="r", alpha=0.07)
+    ax.axvline(z_golden, color="k", ls="--", lw=0.8, label=f"golden section stops at z = {z_golden:.4f}")
+    ax.plot(
+        [z_dual],
+        [next(r["q_closed_form"] for r in rows if r["z"] >= z_dual)],
+        "o",
+        color="g",
+        label=f"maximiser of the true q, z* = {z_dual:.4f}",
+    )
+    finite = [r["q_true"] for r in rows if not math.isnan(r["q_true"])]
+    top = max(finite)
+    low, high = top - 4 * (top - min(finite[: len(finite) // 2 + 1])) - 1, top + 3
+    ax.set_ylim(low, high)
+    ax.annotate(
+        "↓ −∞ at the pole (cut)",
+        (z_pole - 0.01, low),
+        xytext=(-4, 8),
+        textcoords="offset points",
+        ha="right",
+        va="bottom",
+        fontsize=8,
+    )
+    ax.annotate(
+        "↑ +∞ at the pole (cut)",
+        (z_pole + 0.01, high),
+        xytext=(4, -8),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize=8,
+    )
+    ax.set_xlabel("dual variable z")
+    ax.set_ylabel("q(z)  (nats)")
+    ax.set_title(
+        "η = 0.3, three times the bound (d = 11, y = +1):\ngolden section stops at the pole, not at the maximiser"
+    )
+    ax.legend(fontsize=7.5, loc="lower right")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+@figure("05_beyond_bound")
+def beyond_bound_figure(out_dir: Path) -> list[Path]:
+    eta = 0.3
+    rows = beyond_bound_rows(eta)
+    idx, w0, w, V = beyond_bound_case()
+    z_golden = prox.prox_step(idx, 1, w0, w, V, eta, solver="golden", allow_beyond_bound=True).z
+    z_dual = prox.prox_step(idx, 1, w0, w, V, eta, allow_beyond_bound=True).z
+    return [
+        write_csv(out_dir / "05_beyond_bound.csv", rows),
+        save_png(plot_beyond_bound(rows, z_golden, z_dual), out_dir / "05_beyond_bound.png"),
+    ]
+
+
+__all__ = [
+    "NO_FEATURES",
+    "bias_only_step",
+    "one_parameter_path",
+    "swing_amplitude",
+    "swing_rows",
+    "plot_one_parameter",
+    "phi_hessian",
+    "min_eigenvalue_rows",
+    "plot_min_eigenvalue",
+    "beyond_bound_case",
+    "multistart_minimum",
+    "unbounded_direction_values",
+    "prox_objective_min_eig",
+    "beyond_bound_rows",
+    "plot_beyond_bound",
+]

@@ -1,538 +1,241 @@
-"""Figures of chapter 06 (MovieLens 100k), drawn only from the committed results files.
+"""Figures and demos of notebook 05 (the Sherman–Morrison prox solve).
 
-Every function here reads ``results/<preset>.csv`` (written by ``python -m fmedu experiment``)
-or ``results/peers.csv`` (``python -m fmedu peers``) through :mod:`fmedu.movielens.analysis`
-and never trains: ``make figures`` regenerates every figure from the committed results. The
-summaries the chapter prints come from the same functions, so a figure and the chapter's
-numbers cannot disagree.
+``06_dual_function``: q(z) and q'(z) of three samples, with z* from both maximisers.
+``06_step_cost``: seconds per prox step, the published-style torch implementation
+(golden section, torch ops per evaluation of q) against the reduced closed form, at
+MovieLens size (n = 2728, k = 20), against nnz.
 """
 
 from __future__ import annotations
 
-import math
+import itertools
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import LogNorm
+import torch
+from matplotlib.figure import Figure
 
-from ..movielens.analysis import (
-    METHOD_ORDER,
-    PUBLISHED_ADAM,
-    PUBLISHED_PROX,
-    curves,
-    held_out,
-    long_table,
-    peer_results,
-    peer_split,
-    peer_summary,
-    results,
-    selection_summary,
-    selection_table,
-    stability_summary,
-)
+from .. import cost, prox, testing
+from ..prox.published import PublishedProxTrainer
 from ..registry import figure, save_png, write_csv
 
-COLORS = {"prox": "C3", "prox-published": "C1", "sgd": "C0", "adagrad": "C2", "adam": "C4"}
-LABELS = {
-    "prox": "prox, exact step",
-    "prox-published": "prox as published (V frozen)",
-    "sgd": "SGD",
-    "adagrad": "Adagrad",
-    "adam": "Adam",
-}
-OFFSCALE = "above the axis (value in the CSV)"
+F64 = torch.float64
 
 
-def _offscale(ax, x, y, top, color):
-    """Draw ``y`` clipped at ``top``; a ▲ at the top edge marks every point above it."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    over = ~(y <= top)
-    ax.plot(x, np.where(over, top, y), color=color, marker="o", ms=3)
-    if over.any():
-        ax.plot(x[over], np.full(over.sum(), top), ls="none", marker="^", ms=8, color=color, clip_on=False)
-    return bool(over.any())
+# --------------------------------------------------------------------------- q and q'
+
+DUAL_EXAMPLES = (  # (label, y, nnz, scale, fraction of the exact bound, seed)
+    ("y = +1, d = 11, η = 0.9·bound", 1, 11, 0.5, 0.9, 1),
+    ("y = −1, d = 6, η = 0.5", -1, 6, 0.5, 0.5, 2),
+    ("y = +1, d = 3, small V", 1, 3, 0.01, 0.5, 3),
+)
 
 
-def _method_lines(ax, summary, key_lo="lo", key_hi="hi", top=None):
-    """One line per method over η, with its ±2 s.e. band; returns whether anything was clipped."""
-    clipped = False
-    for method in METHOD_ORDER:
-        sel = sorted((s for s in summary if s["method"] == method), key=lambda s: s["eta"])
-        if not sel:
-            continue
-        eta = [s["eta"] for s in sel]
-        mean = np.array([s["mean"] for s in sel])
-        if top is None:
-            ax.plot(eta, mean, color=COLORS[method], marker="o", ms=3)
-        else:
-            clipped |= _offscale(ax, eta, mean, top, COLORS[method])
-        lo = np.array([s[key_lo] for s in sel])
-        hi = np.array([s[key_hi] for s in sel])
-        if top is not None:
-            lo, hi = np.minimum(lo, top), np.minimum(hi, top)
-        ax.fill_between(eta, lo, hi, color=COLORS[method], alpha=0.25, lw=0)
-    ax.set_xscale("log")
-    ax.set_xlabel("step size η (log scale)")
-    ax.grid(True, which="both", alpha=0.3)
-    return clipped
+def dual_rows(points: int = 199) -> list[dict]:
+    """Rows ``{example, z, q, q_prime, z_newton, z_golden}`` on an interior grid of (0, 1)."""
+    rows = []
+    for label, y, nnz, scale, fraction, seed in DUAL_EXAMPLES:
+        idx, w0, w, V = testing.random_prox_case(20, 5, nnz, scale, seed)
+        eta = testing.eta_below(nnz, y, fraction)
+        s = prox.sample_scalars(idx, w0, w, V)
+        z_newton, z_golden = prox.maximise_q_newton(s, y, eta), prox.maximise_q_golden(s, y, eta)
+        for z in np.linspace(0.0, 1.0, points + 2)[1:-1]:
+            rows.append(
+                {
+                    "example": label,
+                    "z": float(z),
+                    "q": prox.q_reduced(float(z), s, y, eta),
+                    "q_prime": prox.q_prime(float(z), s, y, eta),
+                    "z_newton": z_newton,
+                    "z_golden": z_golden,
+                }
+            )
+    return rows
 
 
-def _legend_below(fig, methods, clipped=False, extra=()):
-    handles = [plt.Line2D([], [], color=COLORS[m], marker="o", ms=3, label=LABELS[m]) for m in methods]
-    handles += list(extra)
-    if clipped:
-        handles.append(plt.Line2D([], [], ls="none", marker="^", ms=8, color="0.3", label=OFFSCALE))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
+def plot_dual(rows: list[dict]) -> Figure:
+    """One column per example: q(z) with its maximiser (top) and q'(z) crossing zero there (bottom).
 
-
-# --------------------------------------------------------------------------- published 10 epochs
-
-
-def plot_published(rows: list[dict], base_rate_loss: float):
-    """Left: the published set-up against the blog's printed curves. Right: the exact step and
-    Adam on the correct join, training and held-out test loss (log scale: they differ 20-fold)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
-    ep = np.arange(1, 11)
-    ax = axes[0]
-    for method, pub, label in (("prox-published", PUBLISHED_PROX, "prox"), ("adam", PUBLISHED_ADAM, "Adam")):
-        c = curves(rows, "published", method)
-        ax.plot(ep, pub, "k--" if method == "adam" else "k:", label=f"blog's printed curve, {label}")
-        ax.plot(ep, c.mean(0), color=COLORS[method], marker="o", ms=3, label=f"ours, published set-up, {label}")
-        ax.fill_between(ep, c.min(0), c.max(0), color=COLORS[method], alpha=0.25, lw=0)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("mean training loss over the epoch")
-    ax.set_title("Published set-up: the blog's curves reproduced", fontsize=10)
-    ax.legend(fontsize=8, loc="upper right")
-    ax.set_ylim(0.405, 0.50)
-    ax.grid(True, alpha=0.3)
-    ax = axes[1]
-    report = held_out(rows)[1]
-    for method in ("prox", "adam"):
-        for column, style, word in (("train_loss", "-", "training"), (report, "--", report.split("_")[0])):
-            c = curves(rows, "corrected", method, column)
-            ax.plot(ep, c.mean(0), style, color=COLORS[method], marker="o", ms=3, label=f"{LABELS[method]}, {word}")
-    ax.axhline(base_rate_loss, color="0.4", lw=1, ls=":", label=f"base-rate loss {base_rate_loss:.3f}")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("mean logistic loss (log scale)")
-    ax.set_title("Correct join, V trained: the exact step at η = 1/23 diverges", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
-    ax.grid(True, which="both", alpha=0.3)
+    Each q panel has its own y-range around the peak; where a curve leaves it (the first example
+    falls to about −42 at z = 1), an arrow states the value it reaches. q' → ±∞ at z = 0 and 1;
+    its axis is cut at ±15, as the panel says.
+    """
+    examples = list(dict.fromkeys(r["example"] for r in rows))
+    fig, axes = plt.subplots(2, len(examples), figsize=(4.0 * len(examples), 6.4), sharex=True)
+    cut = 15.0
+    for col, label in enumerate(examples):
+        sel = [r for r in rows if r["example"] == label]
+        z = np.array([r["z"] for r in sel])
+        q = np.array([r["q"] for r in sel])
+        z_star = sel[0]["z_newton"]
+        q_star = float(np.interp(z_star, z, q))
+        ax_q, ax_d = axes[0, col], axes[1, col]
+        ax_q.plot(z, q, color=f"C{col}")
+        ax_q.plot([z_star], [q_star], "o", color=f"C{col}", label=f"maximiser z* = {z_star:.3f}")
+        ax_q.axvline(z_star, color="k", lw=0.6, ls=":")
+        rise = max(q_star - q[0], q_star - q[-1] if q[-1] > q_star - 4 * (q_star - q[0]) else 0.0, 0.05)
+        low = max(float(q.min()), q_star - 4 * rise) - 0.1 * rise
+        ax_q.set_ylim(low, q_star + 0.6 * rise)
+        if q.min() < low:  # the curve leaves the panel: say where it goes
+            leave = float(z[np.argmax(q < low)])
+            ax_q.annotate(
+                f"↓ axis cut: q falls to {q[-1]:.0f} at z = 1",
+                (leave, low),
+                xytext=(8, 14),
+                textcoords="offset points",
+                fontsize=8,
+            )
+        ax_q.set_title(label, fontsize=10)
+        ax_q.set_ylabel("q(z)  (nats)")
+        ax_q.legend(fontsize=8, loc="upper right")
+        ax_d.plot(z, [r["q_prime"] for r in sel], color=f"C{col}")
+        ax_d.plot([z_star], [0.0], "o", color=f"C{col}")
+        ax_d.axhline(0.0, color="k", lw=0.8)
+        ax_d.set_ylim(-cut, cut)
+        ax_d.text(
+            0.98,
+            0.96,
+            f"axis cut at ±{cut:g}:\nq' → ±∞ at z = 0, 1",
+            transform=ax_d.transAxes,
+            ha="right",
+            va="top",
+            fontsize=7.5,
+        )
+        ax_d.set_xlabel("dual variable z")
+        ax_d.set_ylabel("q'(z)  (nats)")
+        for ax in (ax_q, ax_d):
+            ax.grid(True, alpha=0.3)
+    fig.suptitle("Each dual function q peaks once, where q' = −y ŷ(θ(z)) − log(z/(1−z)) crosses zero", fontsize=11)
     fig.tight_layout()
     return fig
 
 
-@figure("06_published_curves")
-def published_curves(out_dir: Path) -> list[Path]:
-    rows = results("published-10epoch")
-    table = []
-    for variant in ("published", "corrected"):
-        for method in sorted({r["method"] for r in rows if r["variant"] == variant}):
-            for column in ("train_loss", held_out(rows)[1], "v_rms", "w0"):
-                c = curves(rows, variant, method, column)
-                for e in range(c.shape[1]):
-                    table.append(
-                        {
-                            "variant": variant,
-                            "method": method,
-                            "column": column,
-                            "epoch": e + 1,
-                            "mean": float(np.mean(c[:, e])),
-                            "min": float(np.min(c[:, e])),
-                            "max": float(np.max(c[:, e])),
-                        }
-                    )
-    for e in range(10):
-        for method, pub in (("blog-prox", PUBLISHED_PROX), ("blog-adam", PUBLISHED_ADAM)):
-            table.append(
-                {
-                    "variant": "blog",
-                    "method": method,
-                    "column": "train_loss",
-                    "epoch": e + 1,
-                    "mean": pub[e],
-                    "min": pub[e],
-                    "max": pub[e],
-                }
-            )
+@figure("06_dual_function")
+def dual_figure(out_dir: Path) -> list[Path]:
+    rows = dual_rows()
     return [
-        write_csv(out_dir / "06_published_curves.csv", table),
-        save_png(plot_published(rows, _base_rate_loss()), out_dir / "06_published_curves.png"),
+        write_csv(out_dir / "06_dual_function.csv", rows),
+        save_png(plot_dual(rows), out_dir / "06_dual_function.png"),
     ]
 
 
-def _base_rate_loss() -> float:
-    """Held-out log-loss of predicting the training share of positives (from the peer results)."""
-    rows = peer_results()
-    return next(r["log_loss"] for r in rows if r["model"] == "base rate" and r["split"] == peer_split(rows))
+# --------------------------------------------------------------------------- against a generic optimiser
 
 
-def plot_latent_norms(rows: list[dict]):
-    """RMS latent-row norm after each epoch: frozen (published), exact prox at η = 1/23, Adam."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for variant, method, word in (
-        ("published", "prox-published", "prox as published: V never moves"),
-        ("corrected", "prox", "prox, exact step, η = 1/23"),
-        ("corrected", "adam", "Adam, default settings"),
+def optimiser_cases(count: int = 132, seed: int = 0) -> list[dict]:
+    """Cases covering both labels, 1 to 11 non-zeros, k ∈ {3, 20}, V scale ∈ {0.01, 1, 3} and
+    η ∈ {0.1, 0.5, 0.9, 0.999} × the exact bound (capped at 2 where the bound is infinite)."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for c in range(count):
+        y = 1 if c % 2 == 0 else -1
+        nnz = 1 + (c // 2) % 11
+        cases.append(
+            {
+                "case": c,
+                "y": y,
+                "nnz": nnz,
+                "k": (3, 20)[(c // 22) % 2],
+                "scale": (0.01, 1.0, 3.0)[(c // 44) % 3],
+                "fraction": (0.1, 0.5, 0.9, 0.999)[c % 4],
+                "seed": int(rng.integers(1 << 30)),
+            }
+        )
+    return cases
+
+
+def compare_with_optimiser(cases: list[dict], n: int = 30) -> list[dict]:
+    """For each case: the closed-form step, L-BFGS-B's minimiser of F, their largest coordinate
+    difference (absolute, and relative to 1 + the largest parameter), both KKT residuals, the
+    KKT tolerance of :func:`fmedu.testing.kkt_tolerance`, and whether η exceeds the published bound."""
+    rows = []
+    for c in cases:
+        idx, w0, w, V = testing.random_prox_case(n, c["k"], c["nnz"], c["scale"], c["seed"])
+        eta = testing.eta_below(c["nnz"], c["y"], c["fraction"])
+        ours = prox.prox_step(idx, c["y"], w0, w, V, eta)
+        theirs = prox.minimise_numerically(idx, c["y"], w0, w, V, eta)
+        diff = max(float((a - b).abs().max()) for a, b in zip(ours[:3], theirs[:3]))
+        size = 1 + max(float(t.abs().max()) for t in ours[:3])
+        rows.append(
+            {
+                **c,
+                "eta": eta,
+                "above_published": eta > prox.step_size_bound(c["nnz"], "published"),
+                "z": ours.z,
+                "max_abs_diff": diff,
+                "max_rel_diff": diff / size,
+                "kkt_closed_form": prox.kkt_residual(ours, idx, c["y"], w0, w, V, eta),
+                "kkt_optimiser": prox.kkt_residual(theirs, idx, c["y"], w0, w, V, eta),
+                "kkt_tolerance": testing.kkt_tolerance(V[idx], eta),
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- cost per step
+
+COST_NNZ = (2, 4, 6, 8, 11)
+
+
+def step_cost_rows(nnzs=COST_NNZ, n: int = 2728, k: int = 20, seed: int = 0, rounds: int = 7) -> list[dict]:
+    """Rows ``{nnz, implementation, seconds}``: one step of each trainer on a fixed sample.
+
+    ``published`` is :class:`fmedu.prox.published.PublishedProxTrainer` (corrected write, so it
+    does the same work as the exact step); ``reduced`` is :class:`fmedu.prox.ProxTrainer`.
+    Both at the published step size 1/(2·11 + 1) and MovieLens size (n = 2728, k = 20). The two
+    are timed alternately, ``rounds`` times each, and the best of each is kept, so that a busy
+    machine slows both alike.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    w0 = torch.zeros((), dtype=F64)
+    w = 0.01 * torch.randn(n, dtype=F64, generator=gen)
+    V = 0.01 * torch.randn(n, k, dtype=F64, generator=gen)
+    eta = prox.step_size_bound(11, "published")
+    rows = []
+    for nnz in nnzs:
+        idx = torch.randperm(n, generator=gen)[:nnz]
+        trainers: dict[str, PublishedProxTrainer | prox.ProxTrainer] = {
+            "published": PublishedProxTrainer(w0, w, V, eta, fix_write=True),
+            "reduced": prox.ProxTrainer(w0, w, V, eta),
+        }
+        best = dict.fromkeys(trainers, float("inf"))
+        for _ in range(rounds):
+            for name, trainer in trainers.items():
+                labels = itertools.cycle((1, -1))
+                seconds = cost.best_time(lambda: trainer.step(idx, next(labels)), repeat=1)
+                best[name] = min(best[name], seconds)
+        rows += [{"nnz": nnz, "implementation": name, "seconds": best[name]} for name in trainers]
+    return rows
+
+
+def cost_ratios(rows: list[dict]) -> dict[int, float]:
+    """published seconds / reduced seconds, per nnz."""
+    by = {(r["nnz"], r["implementation"]): r["seconds"] for r in rows}
+    return {nnz: by[(nnz, "published")] / by[(nnz, "reduced")] for nnz in sorted({r["nnz"] for r in rows})}
+
+
+def plot_step_cost(rows: list[dict]) -> Figure:
+    """Seconds per step against nnz for both implementations (log y: they differ by over 10×)."""
+    ratios = cost_ratios(rows)
+    fig, ax = plt.subplots(figsize=(5.8, 4))
+    for name, marker, label in (
+        ("published", "o", "published: golden section, torch ops per q"),
+        ("reduced", "s", "reduced closed form + Newton"),
     ):
-        c = curves(rows, variant, method, "v_rms")
-        ax.plot(np.arange(0, c.shape[1] + 1), np.r_[0.01 * math.sqrt(20), c.mean(0)], marker="o", ms=3,
-                color=COLORS[method], label=word)  # fmt: skip
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch (0: the initial N(0, 0.01²) values)")
-    ax.set_ylabel("RMS of ‖v_i‖ over the 2,728 features (log scale)")
-    ax.set_title("Both trained runs grow V fifty- to a hundredfold; Adam's grows most", fontsize=10)
+        sel = [r for r in rows if r["implementation"] == name]
+        ax.semilogy([r["nnz"] for r in sel], [r["seconds"] for r in sel], marker=marker, label=label)
+    ax.set_xlabel("d = nnz (non-zeros of the sample)")
+    ax.set_ylabel("seconds per prox step (log scale)")
+    low, high = min(ratios.values()), max(ratios.values())
+    ax.set_title(f"One prox step (n = 2728, k = 20, one thread):\nthe reduced step is {low:.0f}–{high:.0f}× faster")
     ax.legend(fontsize=8, loc="center right")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-@figure("06_latent_norms")
-def latent_norms(out_dir: Path) -> list[Path]:
-    rows = results("published-10epoch")
-    table = [
-        {
-            "variant": r["variant"],
-            "method": r["method"],
-            "attempt": r["attempt"],
-            "epoch": r["epoch"],
-            "v_rms": r["v_rms"],
-        }
-        for r in rows
-    ]
-    return [
-        write_csv(out_dir / "06_latent_norms.csv", table),
-        save_png(plot_latent_norms(rows), out_dir / "06_latent_norms.png"),
-    ]
-
-
-# --------------------------------------------------------------------------- stability sweeps
-
-
-def _summary_rows(summary, keys=("variant", "method", "eta", "column", "attempts", "mean", "sd", "lo", "hi")):
-    return [{k: s[k] for k in keys} for s in summary]
-
-
-def plot_stability_published(rows: list[dict]):
-    """Best training loss per (method, η) on the published 1,000-rating subset (log scale)."""
-    summary = stability_summary(rows, "train_loss")
-    attempts = summary[0]["attempts"]
-    fig, ax = plt.subplots(figsize=(7, 4.8))
-    _method_lines(ax, summary)
-    ax.set_yscale("log")
-    ax.set_ylabel("best training loss over 10 epochs (log scale)")
-    ax.set_title(
-        f"The published sweep (first 1,000 ratings, training loss only):\n"
-        f"large step sizes memorise the subset; mean ± 2 s.e. over {attempts} attempts",
-        fontsize=10,
-    )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    _legend_below(fig, METHOD_ORDER)
-    return fig
-
-
-@figure("06_stability_published")
-def stability_published(out_dir: Path) -> list[Path]:
-    rows = results("stability-published")
-    return [
-        write_csv(out_dir / "06_stability_published.csv", _summary_rows(stability_summary(rows, "train_loss"))),
-        save_png(plot_stability_published(rows), out_dir / "06_stability_published.png"),
-    ]
-
-
-STABILITY_TOP = 0.75  # the y-axis of the full sweep ends here; points above are marked
-
-
-def _linear_baseline() -> float:
-    """Held-out log-loss of logistic regression (C = 1) from the peer results."""
-    rows = peer_results()
-    split = peer_split(rows)
-    return next(
-        r["log_loss"] for r in rows if (r["model"], r["setting"], r["split"]) == ("logistic regression", "C=1", split)
-    )
-
-
-def plot_stability_full(rows: list[dict], linear_baseline: float | None = None):
-    """Left: best training loss per (method, η) as published. Right: test loss at the epoch
-    chosen on the validation rows. Linear axes cut at ``STABILITY_TOP`` with ▲ marks above."""
-    train = stability_summary(rows, "train_loss")
-    choose, report = held_out(rows)
-    test = selection_summary(rows, choose, report)
-    attempts = test[0]["attempts"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
-    clipped = _method_lines(axes[0], train, top=STABILITY_TOP)
-    clipped |= _method_lines(axes[1], test, top=STABILITY_TOP)
-    axes[0].set_ylabel("logistic loss")
-    axes[0].set_title("training loss, best epoch (the published measure)", fontsize=10)
-    axes[1].set_title(f"{report.split('_')[0]} loss at the epoch chosen on the validation rows", fontsize=10)
-    extra = []
-    if linear_baseline is not None:
-        axes[1].axhline(linear_baseline, color="0.3", ls=":", lw=1)
-        extra.append(
-            plt.Line2D([], [], color="0.3", ls=":", label=f"logistic regression, C = 1 ({linear_baseline:.3f})")
-        )
-    axes[0].set_ylim(0.15, STABILITY_TOP)
-    fig.suptitle(
-        f"All ratings, 20 epochs, mean ± 2 s.e. over {attempts} attempts: every method but Adam "
-        f"reaches about the same {report.split('_')[0]} loss once η is tuned",
-        fontsize=10,
-    )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    _legend_below(fig, METHOD_ORDER, clipped, extra)
-    return fig
-
-
-@figure("06_stability_full")
-def stability_full(out_dir: Path) -> list[Path]:
-    rows = results("stability-full")
-    train = [{**s, "measure": "best training loss"} for s in stability_summary(rows, "train_loss")]
-    choose, report = held_out(rows)
-    test = [
-        {**s, "column": report, "measure": f"{report} at best {choose} epoch"}
-        for s in selection_summary(rows, choose, report)
-    ]
-    keys = ("measure", "method", "eta", "attempts", "mean", "sd", "lo", "hi")
-    return [
-        write_csv(out_dir / "06_stability_full.csv", [{k: s[k] for k in keys} for s in train + test]),
-        save_png(plot_stability_full(rows, _linear_baseline()), out_dir / "06_stability_full.png"),
-    ]
-
-
-LONG_TOP = 0.60
-
-
-def _label_ends(ax, ends, min_gap):
-    """Write each (y, text, color) just right of the last point, nudged apart by ``min_gap``."""
-    placed: list[float] = []
-    for y, text, color in sorted(ends):
-        y = max([y] + [p + min_gap for p in placed[-1:]])
-        placed.append(y)
-        ax.annotate(text, xy=(1.0, y), xytext=(3, 0), textcoords="offset points", xycoords=("axes fraction", "data"),
-                    fontsize=7, color=color, va="center", annotation_clip=False)  # fmt: skip
-
-
-def plot_long(rows: list[dict]):
-    """Exact prox for 50 epochs: mean training and test loss per epoch, one line per η."""
-    report = held_out(rows)[1]
-    table = long_table(rows, columns=("train_loss", report))
-    etas = sorted({t["eta"] for t in table})
-    norm = LogNorm(min(etas), max(etas))
-    cmap = plt.get_cmap("viridis")
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True, gridspec_kw={"wspace": 0.32})
-    clipped = False
-    for ax, column, title in zip(axes, ("train_loss", report), ("training loss", f"{report.split('_')[0]} loss")):
-        ends = []
-        for eta in etas:
-            sel = [t for t in table if t["eta"] == eta and t["column"] == column]
-            epochs = np.array([t["epoch"] for t in sel])
-            vals = np.array([t["mean"] for t in sel])
-            color = cmap(norm(eta))
-            over = ~(vals <= LONG_TOP)
-            ax.plot(epochs, np.where(over, np.nan, vals), color=color, lw=1.4)
-            if over.any():  # mark where the curve is first above the axis
-                first = int(np.argmax(over))
-                ax.plot(epochs[first], LONG_TOP, marker="^", ms=8, color=color, clip_on=False)
-                clipped = True
-            if not over[-1]:
-                ends.append((float(vals[-1]), f"η = {eta:.1e}", color))
-        _label_ends(ax, ends, min_gap=0.0065)
-        ax.set_xlabel("epoch")
-        ax.set_title(f"exact prox, 50 epochs: {title}", fontsize=10)
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("mean logistic loss over attempts")
-    axes[0].set_ylim(0.38, LONG_TOP)
-    fig.suptitle(
-        "Small step sizes are stable but slow; from η ≈ 10⁻³ on, more epochs make the test loss worse",
-        fontsize=10,
-    )
-    fig.subplots_adjust(left=0.06, right=0.86, bottom=0.2, top=0.85)
-    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, fraction=0.025, pad=0.08)
-    bar.set_label("step size η (log scale)")
-    if clipped:
-        fig.legend(
-            handles=[
-                plt.Line2D(
-                    [],
-                    [],
-                    ls="none",
-                    marker="^",
-                    ms=8,
-                    color="0.3",
-                    label="the curve leaves the axis here (values in the CSV)",
-                )
-            ],
-            loc="lower center",
-            fontsize=8,
-            frameon=False,
-        )
-    return fig
-
-
-@figure("06_long")
-def long_run(out_dir: Path) -> list[Path]:
-    rows = results("long")
-    return [
-        write_csv(out_dir / "06_long.csv", long_table(rows, columns=("train_loss", *dict.fromkeys(held_out(rows))))),
-        save_png(plot_long(rows), out_dir / "06_long.png"),
-    ]
-
-
-# --------------------------------------------------------------------------- peers
-
-
-def comparison_table(split_rows=None, peer_rows=None) -> list[dict]:
-    """The chapter's side-by-side table on the test rows: each method of the blog at the step
-    size and epochs chosen on the validation rows (mean and sd over attempts), the base rate,
-    logistic regression (C = 1) and the Bayesian FM (rank 0 and 20; mean and sd over seeds)."""
-    rows = split_rows if split_rows is not None else results("stability-full")
-    peer_rows = peer_rows if peer_rows is not None else peer_results()
-    split = peer_split(peer_rows)
-    peers = peer_summary([r for r in peer_rows if not r["model"].startswith("blog: ")], split)
-    out = []
-    for s in selection_table(rows, *held_out(rows)):
-        refits = [r["auc"] for r in peer_rows if r["model"] == f"blog: {s['method']}" and r["split"] == split]
-        out.append(
-            {
-                "group": "the blog's methods (FM, batch 1, no regularisation)",
-                "split": s["report"].split("_")[0],
-                "model": LABELS[s["method"]],
-                "setting": f"η = {s['eta']:.2g}, epoch {s['epoch_median']:g} (median)",
-                "repeats": s["attempts"],
-                "log_loss": s["mean"],
-                "log_loss_sd": s["sd"],
-                "auc": float(np.mean(refits)) if refits else math.nan,
-                "auc_repeats": len(refits),
-            }
-        )
-    for p in peers:
-        if p["model"] == "logistic regression" and p["setting"] != "C=1":
-            continue
-        out.append(
-            {
-                "group": "baselines" if p["model"] != "Bayesian FM (myFM)" else "what practitioners use",
-                "split": "val" if p["split"] == "validation" else p["split"],
-                "model": p["model"] + (" (linear)" if p["setting"] == "rank=0" else ""),
-                "setting": p["setting"],
-                "repeats": p["seeds"],
-                "log_loss": p["log_loss"],
-                "log_loss_sd": p["log_loss_sd"],
-                "auc": p["auc"],
-                "auc_repeats": p["seeds"],
-            }
-        )
-    return out
-
-
-def plot_comparison(table: list[dict]):
-    """Test log-loss of every model, best at the bottom, with ±1 sd over attempts or seeds."""
-    shown = [t for t in table if t["log_loss"] < 0.5]
-    shown.sort(key=lambda t: -t["log_loss"])
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(shown) + 2.2))
-    ypos = np.arange(len(shown))
-    colors = ["C3" if "blog" in t["group"] else ("C2" if "practitioners" in t["group"] else "0.4") for t in shown]
-    ax.errorbar([t["log_loss"] for t in shown], ypos, xerr=[t["log_loss_sd"] for t in shown], fmt="none", ecolor="0.3")
-    ax.scatter([t["log_loss"] for t in shown], ypos, c=colors, zorder=3)
-    ax.set_yticks(ypos, [f"{t['model']}  ({t['setting']})" for t in shown], fontsize=8)
-    lr = next(t["log_loss"] for t in table if t["model"] == "logistic regression")
-    ax.axvline(lr, color="0.5", ls=":", lw=1)
-    ax.set_xlabel(f"{table[0]['split']} log-loss (lower is better); bars: ±1 sd over attempts or seeds")
-    ax.set_title("On held-out ratings the blog's FMs tie with a linear model;\na Bayesian FM beats both", fontsize=10)
-    ax.grid(True, axis="x", alpha=0.3)
-    dropped = [t["model"] for t in table if t["log_loss"] >= 0.5]
-    groups = [
-        ("C3", "the blog's methods: FM, batch 1, unregularised"),
-        ("0.4", "linear baseline"),
-        ("C2", "Bayesian FM (myFM)"),
-    ]
-    ax.legend(
-        handles=[plt.Line2D([], [], ls="none", marker="o", color=c, label=label) for c, label in groups],
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.16),
-        ncol=3,
-        fontsize=7,
-        frameon=False,
-        title=("not shown (loss ≥ 0.5): " + ", ".join(dropped)) if dropped else None,
-        title_fontsize=7,
-    )
-    fig.tight_layout()
-    return fig
-
-
-@figure("06_comparison")
-def comparison(out_dir: Path) -> list[Path]:
-    table = comparison_table()
-    return [
-        write_csv(out_dir / "06_comparison.csv", table),
-        save_png(plot_comparison(table), out_dir / "06_comparison.png"),
-    ]
-
-
-# --------------------------------------------------------------------------- speed
-
-
-def read_csv(name: str, folder: Path | None = None) -> list[dict]:
-    """Rows of a committed figure CSV ``figures/<name>.csv`` (strings)."""
-    import csv
-
-    path = Path(folder or Path(__file__).resolve().parents[2] / "figures") / f"{name}.csv"
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def step_rates(ds, rows, steps: int = 200) -> dict:
-    """Prox steps per second, one thread each, on the same MovieLens samples at η = 1/23: the
-    published torch step, the reduced torch step of chapter 05 and the compiled engine (live demo
-    of chapter 06; ``python -m fmedu bench`` is the benchmark)."""
-    import time
-
-    import torch
-
-    from .. import engine, prox
-    from ..movielens import bench
-
-    published = bench.published_steps_per_second(ds.idx, ds.nnz, ds.y, ds.n_features, steps=steps)
-    w0, w, V = engine.init_params(0, ds.n_features, 20)
-    trainer = prox.ProxTrainer(
-        torch.tensor(w0, dtype=torch.float64), torch.from_numpy(w), torch.from_numpy(V), bench.ETA
-    )
-    samples = [(torch.from_numpy(ds.idx[r, : ds.nnz[r]].copy()), float(ds.y[r])) for r in range(steps + 1)]
-    trainer.step(*samples[0])  # warm-up
-    start = time.perf_counter()
-    for sample in samples[1:]:
-        trainer.step(*sample)
-    reduced = steps / (time.perf_counter() - start)
-    compiled = bench.engine_steps_per_second(ds.idx, ds.nnz, ds.y, ds.n_features, "prox", rows=rows[:20000])
-    return {"published": published, "reduced": reduced, "engine": compiled}
-
-
-def ulp_sensitivity(ds, rows, eta: float, epochs: int, seed: int = 0) -> float:
-    """Largest relative change of an exact-prox run's per-epoch training loss over ``epochs``
-    epochs when one initial latent entry (feature 0, column 1) is moved by one unit in the last
-    place (live demo of chapter 06: which runs are chaotic)."""
-    from .. import engine
-
-    losses = []
-    for bump in (False, True):
-        trainer = engine.make_trainer(
-            [engine.Run("prox", eta, seed)], ds.idx, ds.nnz, ds.y, n_features=ds.n_features, train_rows=rows
-        )
-        if bump:
-            trainer.theta[0, 0, 1] = np.nextafter(trainer.theta[0, 0, 1], np.inf)
-        losses.append([trainer.epoch()["train_loss"][0] for _ in range(epochs)])
-    a, b = np.array(losses)
-    return float(np.max(np.abs(a - b) / np.abs(a)))
-
-
-__all__ = [
-    "ulp_sensitivity",
-    "step_rates",
-    "plot_published",
-    "plot_latent_norms",
-    "plot_stability_published",
-    "plot_stability_full",
-    "plot_long",
-    "comparison_table",
-    "plot_comparison",
-]
+@figure("06_step_cost")
+def step_cost_figure(out_dir: Path) -> list[Path]:
+    rows = step_cost_rows()
+    return [write_csv(out_dir / "06_step_cost.csv", rows), save_png(plot_step_cost(rows), out_dir / "06_step_cost.png")]

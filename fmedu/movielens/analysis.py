@@ -1,7 +1,7 @@
-"""Reading and summarising the MovieLens results files (chapter 06).
+"""Reading and summarising the MovieLens results files (chapter 07).
 
 Everything here reads ``results/<preset>.csv`` (written by ``python -m fmedu experiment``) and
-never trains; the chapter's figures (:mod:`fmedu.figures.nb06`) are drawn from these summaries.
+never trains; the chapter's figures (:mod:`fmedu.figures.nb07`) are drawn from these summaries.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Held-out metrics of a probabilistic classifier: mean log-loss and ROC AUC (chapter 06).
+"""Held-out metrics of a probabilistic classifier: mean log-loss and ROC AUC (chapter 07).
 
-Both take labels in {0, 1} or {−1, +1} and work with plain numpy, so chapter 06 can use them
+Both take labels in {0, 1} or {−1, +1} and work with plain numpy, so chapter 07 can use them
 without the optional ``peers`` extra. The peer comparison (:mod:`fmedu.movielens.peers`)
 scores every model with these two functions, so all its numbers are computed the same way.
 """

@@ -1,4 +1,4 @@
-"""What practitioners would use instead: a linear baseline and a Bayesian FM (chapter 06).
+"""What practitioners would use instead: a linear baseline and a Bayesian FM (chapter 07).
 
 ``python -m fmedu peers`` fits, on exactly the training rows and features of the
 ``stability-full`` experiment (correct join, the same fixed seeded split), and scores on its
@@ -18,7 +18,7 @@ validation and test rows:
 
 It writes ``results/peers.csv`` (one row per model, setting, seed and split: ``n``,
 ``log_loss``, ``auc``) and ``results/peers.json`` (configuration, seeds, package versions,
-device, git commit, wall times). Chapter 06 only reads these files.
+device, git commit, wall times). Chapter 07 only reads these files.
 
 The fits need the optional extra ``peers`` (``pip install -e '.[peers]'``); reading the
 results does not.

@@ -1,4 +1,4 @@
-"""The named MovieLens experiments: step-size grids, variants and presets (chapter 06).
+"""The named MovieLens experiments: step-size grids, variants and presets (chapter 07).
 
 ``python -m fmedu experiment NAME`` runs ``PRESETS[NAME]`` (:mod:`fmedu.movielens.experiments`);
 ``python -m fmedu experiment --list`` prints them. A preset is a list of variants (a data

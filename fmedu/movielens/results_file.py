@@ -1,6 +1,6 @@
 """Results files of the MovieLens experiments: strict reading, resuming, atomic writes, one writer.
 
-:mod:`fmedu.movielens.experiments` writes a sweep's rows through this module, and chapter 06
+:mod:`fmedu.movielens.experiments` writes a sweep's rows through this module, and chapter 07
 reads them back with :func:`load_results`. The format: ``NAME.csv`` with the header ``HEADER``
 (columns ``COLUMNS``, documented in :mod:`fmedu.movielens.experiments`), one block of rows per
 finished run (epochs 1 … E in order), appended in one flushed write per chunk of runs.

@@ -1,4 +1,4 @@
-"""The stochastic proximal-point method for the logistic FM (chapters 04 and 05).
+"""The stochastic proximal-point method for the logistic FM (chapters 05 and 06).
 
 One step on a one-hot / multi-hot sample (ones at ``idx``, d = len(idx)) with label y ∈ {−1, +1}:
 
@@ -13,7 +13,7 @@ The pieces, each in one module:
 * :mod:`~fmedu.prox.step`: the closed-form step :func:`prox_step` and an in-place trainer;
 * :mod:`~fmedu.prox.reference`: the primal objective, a generic optimiser and the KKT residual;
 * :mod:`~fmedu.prox.published`: the published trainer, reproduced (erratum E3);
-* :mod:`~fmedu.prox.symbolic`: sympy builders for chapters 04 and 05.
+* :mod:`~fmedu.prox.symbolic`: sympy builders for chapters 05 and 06.
 """
 
 from __future__ import annotations

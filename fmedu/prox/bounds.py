@@ -1,4 +1,4 @@
-"""The step-size bound of the prox step and the matrix S(z) behind it (chapter 04).
+"""The step-size bound of the prox step and the matrix S(z) behind it (chapter 05).
 
 S(z) = (1 + β) I − β 11ᵀ (d × d) with β = η y z is η times the V-block Hessian of the prox
 subproblem for fixed z; it must stay positive definite for every z in [0, 1].

@@ -1,4 +1,4 @@
-"""The dual function q(z) of the prox step and its maximiser z* (chapter 05).
+"""The dual function q(z) of the prox step and its maximiser z* (chapter 06).
 
 log(1 + e^u) = max_{z∈[0,1]} u z − h*(z) with h*(z) = z log z + (1−z) log(1−z), so the prox
 objective is a max over z of a quadratic in θ; below the step-size bound the min and the
@@ -98,7 +98,7 @@ def conjugate(z: float) -> float:
     """h*(z) = sup_t t z − log(1 + eᵗ), the convex conjugate of the logistic function log(1 + eᵗ).
 
     On [0, 1] it is the negative entropy z log z + (1−z) log(1−z) (0 log 0 = 0); outside
-    [0, 1] the supremum is +∞ (chapter 05, erratum E9: the proximal-point blog post writes 0
+    [0, 1] the supremum is +∞ (chapter 06, erratum E9: the proximal-point blog post writes 0
     there), which is what keeps the dual variable in [0, 1]. Returns ``math.inf`` there.
     """
     value = float(z)
@@ -116,7 +116,7 @@ def conjugate(z: float) -> float:
 def q1(z: float, B: float, d: int, y: float, eta: float) -> float:
     """q1(z) = min over (w0, w) = −y B z − η (1 + d) z² / 2: a concave parabola.
 
-    Sympy symbols for ``z``, ``B`` and ``eta`` pass through (chapter 05 derives it).
+    Sympy symbols for ``z``, ``B`` and ``eta`` pass through (chapter 06 derives it).
     """
     return -_sign(y) * B * z - eta * (1 + d) * z * z / 2
 
@@ -144,7 +144,7 @@ def q(z: float, B: float, V_idx: Tensor, y: float, eta: float) -> float:
 def q2_reduced(z: float, s: SampleScalars, y: float, eta: float) -> float:
     """q2(z) from the sample scalars: [A − C/(d·D) − (A − C/d)/E]/(2η) (:func:`scalar.q2_value`).
 
-    Sympy symbols for ``z``, ``eta`` and the scalars pass through (chapter 05 checks the
+    Sympy symbols for ``z``, ``eta`` and the scalars pass through (chapter 06 checks the
     formula against its derivation); ``y`` is a label ±1.
     """
     if s.d == 0:
@@ -160,7 +160,7 @@ def q_reduced(z: float, s: SampleScalars, y: float, eta: float) -> float:
 def prediction_after(z: float, s: SampleScalars, y: float, eta: float) -> float:
     """ŷ(θ(z)): the prediction at the minimiser of φ(·, z); at z = 0 it is ŷ(θ_t).
 
-    Accepts sympy symbols for ``z``, ``eta`` and the scalars (chapter 05).
+    Accepts sympy symbols for ``z``, ``eta`` and the scalars (chapter 06).
     """
     return scalar.prediction_after(z, s.B, s.A, s.C, s.d, eta, _sign(y))[0]
 
@@ -173,7 +173,7 @@ def q_prime(z: float, s: SampleScalars, y: float, eta: float) -> float:
 def q_second(z: float, s: SampleScalars, y: float, eta: float) -> float:
     """q''(z) = −y dŷ(θ(z))/dz − 1/(z(1−z)), negative below the step-size bound.
 
-    Accepts sympy symbols for ``z``, ``eta`` and the scalars (chapter 05 derives it).
+    Accepts sympy symbols for ``z``, ``eta`` and the scalars (chapter 06 derives it).
     """
     sign = _sign(y)
     slope = scalar.prediction_after(z, s.B, s.A, s.C, s.d, eta, sign)[1]
@@ -245,7 +245,7 @@ def maximise_q_newton(
     The iteration is :func:`fmedu.prox.scalar.newton_z` (the same code the compiled engine
     runs): it brackets the root from the first evaluation, falls back to bisection when a
     Newton step leaves the bracket, and stops at rounding level, typically after 3–6
-    evaluations. ``return_evaluations=True`` returns ``(z, evaluations)`` (chapter 05).
+    evaluations. ``return_evaluations=True`` returns ``(z, evaluations)`` (chapter 06).
     """
     y = check_label(y)
     z, evaluations = scalar.newton_z(s.B, s.A, s.C, float(s.d), float(eta), y, max_iter)

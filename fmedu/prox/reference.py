@@ -1,6 +1,6 @@
 """Independent references for the prox step: the primal objective, a generic optimiser, KKT.
 
-Chapters 04 and 05 check the closed-form step (:func:`fmedu.prox.prox_step`) against the
+Chapters 05 and 06 check the closed-form step (:func:`fmedu.prox.prox_step`) against the
 minimiser that scipy's L-BFGS-B finds for F(θ) = log(1 + exp(−y ŷ(θ))) + ‖θ − θ_t‖²/(2η),
 and measure the gradient of F at the closed-form step (the KKT residual).
 """
@@ -56,7 +56,7 @@ def minimise_numerically(
     """argmin F by scipy's L-BFGS-B in float64 (autograd gradients): the independent reference.
 
     Optimises the sample's coordinates (w0, w[idx], V[idx]); every other coordinate of F is a
-    separate ‖·‖² term minimised at θ_t. ``start`` (default θ_t) lets chapter 04 run it from
+    separate ‖·‖² term minimised at θ_t. ``start`` (default θ_t) lets chapter 05 run it from
     several starting points when F is not convex. The returned ``z`` is σ(−y ŷ) at the
     solution (the dual variable it implies).
     """

@@ -1,7 +1,7 @@
 """The prox step's per-sample scalar mathematics: the one home of these formulas.
 
 Plain Python on floats, written so that the same source also compiles with numba: the
-readable prox code (:mod:`fmedu.prox.dual`, chapters 04 and 05) calls these functions as
+readable prox code (:mod:`fmedu.prox.dual`, chapters 05 and 06) calls these functions as
 they are, and ``register_jitable`` lets the MovieLens engine (:mod:`fmedu.engine`, chapter
 06) call them from its compiled CPU and GPU kernels. Keep them free of Python objects,
 exceptions and closures.
@@ -50,10 +50,10 @@ def logit(z: float) -> float:
 
 @register_jitable
 def prediction_after(z: float, B: float, A: float, C: float, d: float, eta: float, y: float) -> tuple[float, float]:
-    """(ŷ(θ(z)), dŷ(θ(z))/dz) from the sample scalars (module docstring); chapter 05 derives it.
+    """(ŷ(θ(z)), dŷ(θ(z))/dz) from the sample scalars (module docstring); chapter 06 derives it.
 
     Only + − × ÷ on its arguments and integer constants, so that sympy symbols pass through
-    unchanged: chapter 05 compares this very function with its sympy derivation.
+    unchanged: chapter 06 compares this very function with its sympy derivation.
     """
     beta = eta * y * z
     E = 1 + beta
@@ -73,7 +73,7 @@ def q2_value(z: float, A: float, C: float, d: float, eta: float, y: float) -> fl
 
     V_t[idx] splits into its part along 1 (squared norm C/d) and the rest (A − C/d); S(z)⁻¹
     divides them by D and E, and the minimum of the quadratic is
-    [A − C/(d·D) − (A − C/d)/E] / (2η). Chapter 05 derives it; like :func:`prediction_after`
+    [A − C/(d·D) − (A − C/d)/E] / (2η). Chapter 06 derives it; like :func:`prediction_after`
     it accepts sympy symbols.
     """
     beta = eta * y * z
@@ -84,7 +84,7 @@ def q2_value(z: float, A: float, C: float, d: float, eta: float, y: float) -> fl
 
 @register_jitable
 def newton_z(B: float, A: float, C: float, d: float, eta: float, y: float, max_iter: int) -> tuple[float, int]:
-    """z* = argmax q on [0, 1] and the number of evaluations used (chapter 05).
+    """z* = argmax q on [0, 1] and the number of evaluations used (chapter 06).
 
     The optimality condition q'(z) = −y ŷ(θ(z)) − logit(z) = 0 is solved in t = logit(z):
     g(t) = −y ŷ(θ(σ(t))) − t has g'(t) ≤ −1 below the step-size bound, so |t − t*| ≤ |g(t)|

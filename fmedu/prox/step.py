@@ -4,11 +4,11 @@ The step (θ = (w0, w, V); the sample x has ones exactly at ``idx``, d = len(idx
 
     θ_{t+1} = argmin_θ  F(θ),   F(θ) = log(1 + exp(−y ŷ(θ))) + ‖θ − θ_t‖² / (2η).
 
-For a fixed dual variable z the minimiser is closed-form (Sherman–Morrison, chapter 05)::
+For a fixed dual variable z the minimiser is closed-form (Sherman–Morrison, chapter 06)::
 
     w0 ← w0 + η y z,   w[idx] ← w[idx] + η y z,   V[idx] ← S(z)⁻¹ V[idx],
 
-and z* maximises the dual function q (:mod:`fmedu.prox.dual`). Chapters 04 (the bound),
+and z* maximises the dual function q (:mod:`fmedu.prox.dual`). Chapters 05 (the bound),
 05 (the solve) and 06 (MovieLens) use it. Argument order as everywhere in fmedu: the data
 (``idx``, ``y``) first, then the parameters (``w0``, ``w``, ``V``), then the settings.
 """
@@ -92,7 +92,7 @@ def prox_step(
       one-element tensor); ``eta`` > 0; parameters as in :func:`fmedu.predict_sparse`, finite.
     * ``eta`` must be strictly below ``step_size_bound(len(idx), "exact", y)``; otherwise
       FMInputError states the bound. ``allow_beyond_bound=True`` skips the check for
-      demonstrations (chapter 04): the ``"exact"`` solver then searches z below the pole of
+      demonstrations (chapter 05): the ``"exact"`` solver then searches z below the pole of
       S(z)⁻¹ only.
     * ``solver="exact"``: safeguarded Newton on q' (machine precision); ``solver="golden"``:
       golden-section search of the closed-form q on [0, 1] as published (tolerance 1e-8 on z).
@@ -119,7 +119,7 @@ class ProxTrainer:
     """The closed-form prox step applied in place, one sample at a time.
 
     The same interface as :class:`fmedu.prox.published.PublishedProxTrainer`, for side-by-side
-    use (chapter 05's cost comparison, chapter 06). Parameters are validated once here;
+    use (chapter 06's cost comparison, chapter 07). Parameters are validated once here;
     :meth:`step` checks the sample, the label and the step-size bound.
     ``freeze_V=True`` gives the published semantics of erratum E3 (see :func:`prox_step`).
     """

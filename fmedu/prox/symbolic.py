@@ -1,8 +1,8 @@
-"""Sympy builders for the prox step (chapters 04 and 05).
+"""Sympy builders for the prox step (chapters 05 and 06).
 
 The latent-vector part of the prox subproblem, the proximal-point blog post's rewriting of it,
 the matrix S(z) for concrete and for symbolic d, and the exact minimiser V* = S(z)⁻¹ V_t from
-which chapter 05 derives q2, ŷ(θ(z)) and q''. Each builder only sets up expressions; the
+which chapter 06 derives q2, ŷ(θ(z)) and q''. Each builder only sets up expressions; the
 chapters and tests compare them with the library's formulas, so that a wrong formula fails.
 """
 
@@ -92,7 +92,7 @@ class SymbolicS(NamedTuple):
 
 
 def sym_s_symbolic_d() -> SymbolicS:
-    """S(z) for a symbolic number of non-zeros d (chapters 04 and 05)."""
+    """S(z) for a symbolic number of non-zeros d (chapters 05 and 06)."""
     d = sp.Symbol("d", integer=True, positive=True)
     beta = sp.Symbol("beta")
     I, J, ones = sp.Identity(d), sp.OneMatrix(d, d), sp.OneMatrix(d, 1)
@@ -126,7 +126,7 @@ def split_terms(expr, basis) -> tuple:
 
 
 def hessian_is_kron_s(d: int, k: int, y: int) -> bool:
-    """True when the V-Hessian of :func:`sym_latent_part` equals S(z)/η ⊗ I_k exactly (chapter 04).
+    """True when the V-Hessian of :func:`sym_latent_part` equals S(z)/η ⊗ I_k exactly (chapter 05).
 
     V is flattened row-major, so the Hessian is d·k × d·k and S(z) = (1 + β) I − β 11ᵀ
     with β = η y z.
@@ -160,7 +160,7 @@ def sym_minimiser(d: int, k: int, y: int) -> Minimiser:
     """The minimiser θ(z) of φ(·, z) for a sample with d ones, k factors, label y, all symbolic.
 
     The latent rows solve S(z) V = V_t; here sympy inverts the explicit S(z) itself (no
-    Sherman–Morrison), so that chapter 05 can compare the library's closed forms with it.
+    Sherman–Morrison), so that chapter 06 can compare the library's closed forms with it.
     Every bias of the sample moves by ηyz (d of them plus w0), hence ŷ's linear part is
     B + (d + 1)ηyz.
     """

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 04 · The step-size bound of stochastic proximal point
+# # 05 · The step-size bound of stochastic proximal point
 #
 # A gradient step uses the slope of the loss where it starts; a *proximal* step uses the slope
 # where it lands, and that makes it far less sensitive to the step size η. For a factorization
@@ -66,7 +66,7 @@ import torch
 from scipy.optimize import brentq
 
 from fmedu import FMInputError, prox, testing
-from fmedu.figures import nb04
+from fmedu.figures import nb05
 from fmedu.notebook import setup
 from fmedu.prox import symbolic as prox_symbolic
 from fmedu.prox.scalar import sigmoid
@@ -100,7 +100,7 @@ sgd_point, round(prox_point, 6)
 # one-dimensional step (the FM reduces to its global bias):
 
 # %%
-abs(nb04.bias_only_step("prox", 0.0, 1, eta_1d) - prox_point) <= 1e-12
+abs(nb05.bias_only_step("prox", 0.0, 1, eta_1d) - prox_point) <= 1e-12
 
 # %% [markdown]
 # Now a stream of samples that disagree: labels $+1, -1, +1, \dots$ (a balanced data set, whose best
@@ -113,7 +113,7 @@ abs(nb04.bias_only_step("prox", 0.0, 1, eta_1d) - prox_point) <= 1e-12
 # $10^{-3}$ relative (SGD approaches its cycle slowly where $\sigma$ is flat), and obey both bounds:
 
 # %%
-swings = nb04.swing_rows()
+swings = nb05.swing_rows()
 [(r["eta"], r["method"], round(r["simulated"], 4)) for r in swings if r["eta"] in (0.5, 50.0, 500.0)]
 
 # %%
@@ -123,11 +123,11 @@ prox_log = all(r["simulated"] < math.log(r["eta"]) for r in swings if r["method"
 converged, sgd_linear, prox_log
 
 # %%
-nb04.plot_one_parameter(50.0, {m: nb04.one_parameter_path(m, 50.0, 12) for m in ("sgd", "prox")}, swings)
+nb05.plot_one_parameter(50.0, {m: nb05.one_parameter_path(m, 50.0, 12) for m in ("sgd", "prox")}, swings)
 plt.show()
 
 # %% [markdown]
-# (`figures/04_one_parameter.png`.) Left: at η = 50 SGD jumps between ±25 while the proximal step
+# (`figures/05_one_parameter.png`.) Left: at η = 50 SGD jumps between ±25 while the proximal step
 # stays within ±2.3. Right: the swing against η on log–log axes (η covers three decades); SGD's
 # follows η/2, the proximal step's stays below log η.
 #
@@ -151,7 +151,7 @@ plt.show()
 # $$\log(1 + e^u) = \max_{z\in[0,1]}\; u z - h^*(z),$$
 #
 # attained at $z = \sigma(u)$. ($h^*$ is the *convex conjugate* of $u\mapsto\log(1+e^u)$ [5, §3.3]; outside
-# $[0, 1]$ it is $+\infty$, see chapter 05, erratum E9.) sympy finds the stationary point of the bracket,
+# $[0, 1]$ it is $+\infty$, see chapter 06, erratum E9.) sympy finds the stationary point of the bracket,
 # confirms it is a maximum (second derivative $-1/(z(1-z)) < 0$), and its value:
 
 # %%
@@ -183,7 +183,7 @@ sp.simplify(sp.expand_log(bracket.subs(z, z_best[0]), force=True) - sp.log(1 + s
 #
 # Swapping pays off because for a fixed $z$, $\varphi(\cdot, z)$ is a *quadratic* in $\theta$ ($\hat y$ is linear in the
 # biases and quadratic in $V$): its minimiser $\theta(z)$ solves a linear system, and the outer problem
-# $\max_z q(z)$, $q(z) = \min_\theta\varphi(\theta, z)$, is a search over one number (chapter 05).
+# $\max_z q(z)$, $q(z) = \min_\theta\varphi(\theta, z)$, is a search over one number (chapter 06).
 #
 # ### Why *strict* convexity
 #
@@ -393,7 +393,7 @@ r, sp.factor(sp.diff(r, d_sym)), sp.limit(r, d_sym, sp.oo), sp.solve(sp.Eq(r, sp
 
 # %% [markdown]
 # Its derivative $3/(2d+1)^2$ is positive, its limit is $1/2$, and $r(d) = 2/5$ at $d = 7$. Exact values
-# from the library's bounds (the MovieLens samples of chapter 06 have 6 to 11 non-zeros):
+# from the library's bounds (the MovieLens samples of chapter 07 have 6 to 11 non-zeros):
 
 # %%
 table = []
@@ -411,7 +411,7 @@ all(Fraction(d - 1, 2 * d + 1) < Fraction(1, 2) for d in range(2, 10_000))
 # %% [markdown]
 # So "about half" holds only for large $d$: the ratio is $1/5$ at $d = 2$, $5/13 \approx 0.385$ at $d = 6$,
 # $10/23 \approx 0.435$ at $d = 11$ (the MovieLens maximum: any $\eta < 1/10$ instead of $1/23$), at least $0.4$ from
-# $d = 7$ on, and never reaches $1/2$. Exercise 4.5 separates the factor the slip costs from the rest.
+# $d = 7$ on, and never reaches $1/2$. Exercise 5.5 separates the factor the slip costs from the rest.
 #
 # ## 8. Watching convexity fail
 #
@@ -422,7 +422,7 @@ all(Fraction(d - 1, 2 * d + 1) < Fraction(1, 2) for d in range(2, 10_000))
 # $\eta = 1/(d-1)$:
 
 # %%
-eig_rows = nb04.min_eigenvalue_rows()
+eig_rows = nb05.min_eigenvalue_rows()
 max(abs(r_["scaled_min_eig"] - r_["formula"]) for r_ in eig_rows) <= testing.SCALED_EIG_ATOL
 
 # %%
@@ -430,11 +430,11 @@ at_bound = [r_ for r_ in eig_rows if r_["eta"] == r_["exact_bound"]]
 [(r_["d"], abs(r_["scaled_min_eig"]) <= testing.SCALED_EIG_ATOL) for r_ in at_bound]
 
 # %%
-nb04.plot_min_eigenvalue(eig_rows)
+nb05.plot_min_eigenvalue(eig_rows)
 plt.show()
 
 # %% [markdown]
-# (`figures/04_min_eigenvalue.png`.) Each line falls linearly with η and crosses zero at its circle,
+# (`figures/05_min_eigenvalue.png`.) Each line falls linearly with η and crosses zero at its circle,
 # the exact bound $1/(d-1)$; the crosses, the published bound, sit well inside the convex region.
 #
 # ## 9. Beyond the bound
@@ -454,10 +454,10 @@ prox_symbolic.sym_s_matrix(d_beyond, eta_beyond * sp.Rational(1, 3)).det()
 # $q(z) = \min_\theta\varphi(\theta, z)$ is $-\infty$ on $(z_s, 1]$ (step lengths 0, 1, 10, 100, 1000):
 
 # %%
-idx, w0, w, V = nb04.beyond_bound_case()
+idx, w0, w, V = nb05.beyond_bound_case()
 eta_value, y = 0.3, 1
-above = nb04.unbounded_direction_values(idx, y, w0, w, V, eta_value, z=0.5)
-below = nb04.unbounded_direction_values(idx, y, w0, w, V, eta_value, z=0.2)
+above = nb05.unbounded_direction_values(idx, y, w0, w, V, eta_value, z=0.5)
+below = nb05.unbounded_direction_values(idx, y, w0, w, V, eta_value, z=0.2)
 all(a > b for a, b in zip(above, above[1:])) and above[-1] < -1e4, below[-1] > below[1]
 
 # %% [markdown]
@@ -467,10 +467,10 @@ all(a > b for a, b in zip(above, above[1:])) and above[-1] < -1e4, below[-1] > b
 # smallest eigenvalue of $F$'s autograd Hessian is negative:
 
 # %%
-nb04.prox_objective_min_eig(idx, y, w0, w, V, eta_value, w0_at=-20.0) < 0
+nb05.prox_objective_min_eig(idx, y, w0, w, V, eta_value, w0_at=-20.0) < 0
 
 # %% [markdown]
-# **The closed form blows up.** Chapter 05 computes $q$ in closed form by dividing by the eigenvalues of
+# **The closed form blows up.** Chapter 06 computes $q$ in closed form by dividing by the eigenvalues of
 # $S(z)$ (the blog post's formula (C) for the new latent vectors). Applied blindly past the bound,
 # it has a pole at $z_s$: it tends to $-\infty$ from the left, like the true $q$, but to $+\infty$ from the right,
 # where the "solution" of $S(z)V = V_t$ is a saddle point, not a minimum. The published golden-section
@@ -482,11 +482,11 @@ dual = prox.prox_step(idx, y, w0, w, V, eta_value, allow_beyond_bound=True)
 abs(golden.z - 1 / 3) <= 1e-7, dual.z < 1 / 3
 
 # %%
-nb04.plot_beyond_bound(nb04.beyond_bound_rows(eta_value), golden.z, dual.z)
+nb05.plot_beyond_bound(nb05.beyond_bound_rows(eta_value), golden.z, dual.z)
 plt.show()
 
 # %% [markdown]
-# (`figures/04_beyond_bound.png`.) Left of the pole the closed form and the true $q$ coincide and peak
+# (`figures/05_beyond_bound.png`.) Left of the pole the closed form and the true $q$ coincide and peak
 # at the green dot; right of it the closed form is a spurious branch, and golden section ends at the
 # pole. The point it returns is not the minimiser of the prox objective: the latent vectors are scaled
 # by $1/\lambda_{\text{mean}}\approx 10^{8}$, and $F$ there is astronomically larger than the minimum a generic
@@ -498,7 +498,7 @@ def F_at(result):
     return float(prox.prox_objective(idx, y, result.w0, result.w, result.V, eta_value, w0, w, V))
 
 
-numerical = nb04.multistart_minimum(idx, y, w0, w, V, eta_value)
+numerical = nb05.multistart_minimum(idx, y, w0, w, V, eta_value)
 F_at(golden) > 1e10 * F_at(numerical), float(golden.V.abs().max()) > 1e6
 
 # %% [markdown]
@@ -551,7 +551,7 @@ except FMInputError as error:
 #
 # ## Exercises
 #
-# ### Exercise 4.1 (easy)
+# ### Exercise 5.1 (easy)
 #
 # The blog post's example has six categorical fields, so $d\le 6$, and it concludes $\eta \le 1/12$.
 # **Predict before running:** the exact bound for $d = 6$, $y = +1$; the eigenvalues of $S(z)$ at
@@ -567,7 +567,7 @@ S6.eigenvals() == {sp.Rational(7, 12): 1, sp.Rational(13, 12): 5} and sp.Rationa
 ) == sp.Rational(5, 12)
 
 # %% [markdown]
-# ### Exercise 4.2 (easy)
+# ### Exercise 5.2 (easy)
 #
 # For a negative label, $\beta = -\eta z$. Which eigenvalue of $S(z)$ limits $\eta$ now, and why does the bound
 # not depend on $d$? Check with sympy for $d = 2\ldots6$ at $z = 1$, and against `prox.step_size_bound`.
@@ -583,7 +583,7 @@ spectra_ok = all(
 spectra_ok and all(prox.step_size_bound(d, "exact", -1) == 1.0 for d in range(2, 7))
 
 # %% [markdown]
-# ### Exercise 4.3 (medium)
+# ### Exercise 5.3 (medium)
 #
 # Feed both samples of section 1 at once: full-batch gradient descent on $f(w_0) = \log(1 + e^{-w_0}) + \log(1 + e^{w_0})$
 # against the full proximal step on $f$. Near the minimiser $w_0 = 0$, one gradient step multiplies the
@@ -618,7 +618,7 @@ def full_batch(method, eta_value, w_value=1.0, steps=2000):
 [bool(full_batch("gd", 3.9) < 1e-12), bool(full_batch("gd", 4.1) < 0.1), bool(full_batch("prox", 100.0) < 1e-12)]
 
 # %% [markdown]
-# ### Exercise 4.4 (medium)
+# ### Exercise 5.4 (medium)
 #
 # Take $d = 5$, $y = +1$ and a step size 1 % above the exact bound, $\eta = 101/400$. **Predict** the $z$ in
 # $[0, 1]$ at which $S(z)$ becomes singular, then find it with sympy from the determinant.
@@ -632,7 +632,7 @@ roots = sp.solve(prox_symbolic.sym_s_matrix(5, sp.Rational(101, 400) * z_s).det(
 [root for root in roots if 0 <= root <= 1] == [sp.Rational(100, 101)]
 
 # %% [markdown]
-# ### Exercise 4.5 (hard)
+# ### Exercise 5.5 (hard)
 #
 # Separate the two sources of the gap between $1/(2d+1)$ and $1/(d-1)$. Keep the post's coefficient
 # $c_i = \sum_j|\alpha_{ij}|$ but count only the $d-1$ pairs of row $i$ ($\alpha_{ii} = 0$): which bound does
@@ -664,4 +664,4 @@ sp.simplify(slip_bound / (1 / (d_s - 1))) == sp.Rational(1, 2), sp.simplify(slip
 #    pp. 127–239, 2014.
 
 # %% [markdown]
-# [← Previous: 03 · What an FM can express](03_expressiveness.ipynb) · [Course index](00_index.ipynb) · [Next: 05 · The Sherman–Morrison prox solve →](05_prox_solve.ipynb)
+# [← Previous: 04 · User–item data and identifiability](04_user_item.ipynb) · [Course index](00_index.ipynb) · [Next: 06 · The Sherman–Morrison prox solve →](06_prox_solve.ipynb)

@@ -12,9 +12,9 @@
 # ---
 
 # %% [markdown]
-# # 06 · MovieLens 100k: the published experiment, redone honestly
+# # 07 · MovieLens 100k: the published experiment, redone honestly
 #
-# Does the exact stochastic proximal-point step of chapters 04 and 05 train a better movie
+# Does the exact stochastic proximal-point step of chapters 05 and 06 train a better movie
 # recommender than SGD, Adagrad or Adam, and how does any of them compare with what a
 # practitioner would reach for first? The proximal-point blog post [1] answers with training
 # curves on MovieLens 100k. This chapter rebuilds that experiment, finds why its headline curve
@@ -43,9 +43,9 @@
 #
 # ## What you need
 #
-# * Chapter 01 (the FM prediction $\hat y$ and Rendle's $O(nk)$ form), chapter 04 (stochastic
+# * Chapter 01 (the FM prediction $\hat y$ and Rendle's $O(nk)$ form), chapter 05 (stochastic
 #   proximal point [8] for the FM, and the exact step-size bound $\eta < 1/(d-1)$ and the matrix
-#   $S(z) = (1+\eta y z)I - \eta y z\,\mathbf 1\mathbf 1^\top$), chapter 05 (the prox step
+#   $S(z) = (1+\eta y z)I - \eta y z\,\mathbf 1\mathbf 1^\top$), chapter 06 (the prox step
 #   $V_{\mathrm{idx}} \leftarrow S(z^*)^{-1} V_{\mathrm{idx}}$ and erratum E3's lost write).
 # * The logistic loss $\log(1 + e^{-y\hat y})$; its mean over rows the model never saw is the
 #   *held-out log-loss*. The AUC is the probability that a random 5-star rating is scored above
@@ -63,7 +63,7 @@ import torch
 
 import fmedu
 from fmedu import engine
-from fmedu.figures import nb06
+from fmedu.figures import nb07
 from fmedu.movielens import analysis, data, metrics, peers, presets
 from fmedu.notebook import setup
 from fmedu.prox.published import PublishedProxTrainer
@@ -227,7 +227,7 @@ int(wrong_demographics.sum()), int(np.sum(wrong_genres))
 #
 # The post trains with $\eta = 1/(2\cdot 11 + 1) = 1/23$, $k = 20$, $V$ and $w$ drawn from
 # $\mathcal N(0, 0.01^2)$, $w_0 = 0$, batch size 1 and a fresh shuffle per epoch, and reports each
-# epoch's mean loss with every sample's loss taken *before* its own update. Chapter 05 showed that
+# epoch's mean loss with every sample's loss taken *before* its own update. Chapter 06 showed that
 # its trainer computes new latent vectors and then loses them: `V[idx, :].sub_(...)` subtracts
 # in place from a copy, because indexing with an index tensor copies.
 
@@ -309,7 +309,7 @@ adam_w0 = analysis.curves(p10, "published", "adam", "w0").mean(0)
 # %% [markdown]
 # ### The exact step at the same step size
 #
-# With the write fixed (engine method `prox`, the step of chapter 05; live check against the
+# With the write fixed (engine method `prox`, the step of chapter 06; live check against the
 # published trainer with the write corrected):
 
 # %%
@@ -333,10 +333,10 @@ round(base_rate["log_loss"], 4), bool(exact[0] > base_rate["log_loss"]), bool(ex
 # %% [markdown]
 # ### Why the exact step diverges at $\eta = 1/23$
 #
-# Chapter 05's step sets the touched latent rows to $S(z^*)^{-1} V_{\mathrm{idx}}$ with $S(z) =
+# Chapter 06's step sets the touched latent rows to $S(z^*)^{-1} V_{\mathrm{idx}}$ with $S(z) =
 # (1+\beta)I - \beta\,\mathbf 1\mathbf 1^\top$ and $\beta = \eta y z$. The all-ones vector is an
 # eigenvector with eigenvalue $1 + \beta - \beta d = 1 - (d-1)\beta$; every vector orthogonal to
-# it has eigenvalue $1 + \beta$ (chapter 04). $S^{-1}$ has the reciprocals. Exactly, for $d =
+# it has eigenvalue $1 + \beta$ (chapter 05). $S^{-1}$ has the reciprocals. Exactly, for $d =
 # 11$ and $\eta = 1/23$ at the extreme $z = 1$:
 
 # %%
@@ -365,7 +365,7 @@ v_start = 0.01 * math.sqrt(20)
 )
 
 # %%
-fig = nb06.plot_latent_norms(p10)
+fig = nb07.plot_latent_norms(p10)
 plt.show()
 
 # %% [markdown]
@@ -407,7 +407,7 @@ big, small = parts[1 / 23], parts[1.1e-3]
 # depend on rounding in a diverging run; the checks above do not.)
 
 # %%
-fig = nb06.plot_published(p10, base_rate["log_loss"])
+fig = nb07.plot_published(p10, base_rate["log_loss"])
 plt.show()
 
 # %% [markdown]
@@ -421,7 +421,7 @@ plt.show()
 # > consequence for the experiment: the post presents the 10-epoch curve 0.4695, 0.4362, …,
 # > 0.4146 as the proximal-point method training a factorization machine. *Correct statement:*
 # > it is the curve of the linear model $w_0 + \sum_i w_i$ plus a fixed random pairwise term,
-# > because the latent-vector write is lost (chapter 05); our frozen-vector run reproduces it
+# > because the latent-vector write is lost (chapter 06); our frozen-vector run reproduces it
 # > within 0.001 per epoch. The method as described (vectors trained) diverges at the published
 # > $\eta = 1/23$ (checks above).
 #
@@ -440,7 +440,7 @@ chosen = analysis.selection_table(sf_rows, CHOOSE, REPORT)
 print("method                          eta       epoch  validation  test     test - validation")
 for s in chosen:
     print(
-        f"{nb06.LABELS[s['method']]:30s} {s['eta']:.2e}  {s['epoch_median']:5g}  {s['choose_mean']:.4f}"
+        f"{nb07.LABELS[s['method']]:30s} {s['eta']:.2e}  {s['epoch_median']:5g}  {s['choose_mean']:.4f}"
         f"      {s['mean']:.4f}   {s['mean'] - s['choose_mean']:+.4f}"
     )
 len(chosen), all(s["attempts"] == 10 for s in chosen)
@@ -475,7 +475,7 @@ round(gap_lr, 4), all(s["mean"] > s["choose_mean"] for s in chosen)
 # %%
 sp_rows = analysis.results("stability-published")
 sp_summary = analysis.stability_summary(sp_rows, "train_loss")
-fig = nb06.plot_stability_published(sp_rows)
+fig = nb07.plot_stability_published(sp_rows)
 plt.show()
 
 # %% [markdown]
@@ -495,7 +495,7 @@ lr_loss = next(
     for p in analysis.peer_summary(peer_rows, PEER_SPLIT)
     if (p["model"], p["setting"]) == ("logistic regression", "C=1")
 )
-fig = nb06.plot_stability_full(sf_rows, lr_loss)
+fig = nb07.plot_stability_full(sf_rows, lr_loss)
 plt.show()
 
 # %% [markdown]
@@ -513,7 +513,7 @@ plt.show()
 
 # %%
 long_rows = analysis.results("long")
-fig = nb06.plot_long(long_rows)
+fig = nb07.plot_long(long_rows)
 plt.show()
 
 # %% [markdown]
@@ -547,13 +547,13 @@ len(refits), all(r["matches_results"] for r in refits)
 # methods: log-loss mean and sd over 10 attempts, AUC over the 3 refits; myFM: over 3 seeds):
 
 # %%
-comparison = nb06.comparison_table(sf_rows, peer_rows)
+comparison = nb07.comparison_table(sf_rows, peer_rows)
 print(f"{'model':30s} {'setting':34s} {'log-loss':>16s} {'AUC':>6s}")
 for t in comparison:
     print(f"{t['model']:30s} {t['setting']:34s} {t['log_loss']:.4f} ± {t['log_loss_sd']:.4f}  {t['auc']:.3f}")
 
 # %%
-fig = nb06.plot_comparison(comparison)
+fig = nb07.plot_comparison(comparison)
 plt.show()
 
 # %% [markdown]
@@ -690,12 +690,12 @@ slow = min(test_at, key=lambda eta: abs(eta - 4.1e-4))
 # `python -m fmedu bench` times two implementations of the same prox step side by side, on the
 # same MovieLens samples at $\eta = 1/23$: the published-style torch step (golden-section search,
 # about 40 evaluations of $q$, each a dozen torch operations) and the compiled engine (the reduced
-# closed form of chapter 05 on four scalars per sample, compiled with numba). Its ratio, in the
-# thousands, compounds two factors. Chapter 05 measured the first on its own — the reduced step
+# closed form of chapter 06 on four scalars per sample, compiled with numba). Its ratio, in the
+# thousands, compounds two factors. Chapter 06 measured the first on its own — the reduced step
 # written in torch against the published one, *the same language* — in its figure data:
 
 # %%
-cost05 = {(int(r["nnz"]), r["implementation"]): float(r["seconds"]) for r in nb06.read_csv("05_step_cost")}
+cost05 = {(int(r["nnz"]), r["implementation"]): float(r["seconds"]) for r in nb07.read_csv("06_step_cost")}
 round(cost05[(11, "published")] / cost05[(11, "reduced")])
 
 # %% [markdown]
@@ -704,7 +704,7 @@ round(cost05[(11, "published")] / cost05[(11, "reduced")])
 # machine and with the load on it, so the live numbers are not checked):
 
 # %% tags=["nbval-ignore-output"]
-rates = nb06.step_rates(ml, splits["train"])
+rates = nb07.step_rates(ml, splits["train"])
 print(
     f"published torch step {rates['published']:9,.0f} steps/s\n"
     f"reduced torch step   {rates['reduced']:9,.0f} steps/s   ({rates['reduced'] / rates['published']:.0f}x: the algorithm)\n"
@@ -731,8 +731,8 @@ for p in analysis.provenance_table():
 # reproduced with the engine that wrote them; the committed results name its commit.
 
 # %%
-chaotic = nb06.ulp_sensitivity(ml, splits["train"], presets.step_sizes("prox")[7], epochs=6)
-calm = nb06.ulp_sensitivity(ml, splits["train"], presets.step_sizes("prox")[3], epochs=6)
+chaotic = nb07.ulp_sensitivity(ml, splits["train"], presets.step_sizes("prox")[7], epochs=6)
+calm = nb07.ulp_sensitivity(ml, splits["train"], presets.step_sizes("prox")[3], epochs=6)
 chaotic > 1e-4, calm < 1e-12
 
 # %% [markdown]
@@ -752,7 +752,7 @@ chaotic > 1e-4, calm < 1e-12
 #
 # ## Exercises
 #
-# ### Exercise 6.1 (easy)
+# ### Exercise 7.1 (easy)
 #
 # Encode the fourth rating of the file (row 3) by hand with `by_hand` and check that the loader
 # agrees. Which of its features would the published join change?
@@ -770,7 +770,7 @@ print(mine, "\nchanged by the published join:", changed)
 bool(names(3) == mine and pub.user[3] == ml.user[3])
 
 # %% [markdown]
-# ### Exercise 6.2 (easy)
+# ### Exercise 7.2 (easy)
 #
 # *Predict first.* Suppose the published loader had shifted only the user table and joined the
 # movies correctly. Predict how many ratings it would drop, and how many if it had shifted only
@@ -787,7 +787,7 @@ both = int(((ml.user == 942) & (ml.item == 1681)).sum())
 only_users, only_movies, both, only_users + only_movies - both == int(dropped.sum()) == 169
 
 # %% [markdown]
-# ### Exercise 6.3 (medium)
+# ### Exercise 7.3 (medium)
 #
 # *Change something and predict.* A movie with a single genre gives a rating $d = 6$ non-zeros.
 # At the published $\eta = 1/23$, predict the largest factor by which one 5-star step can
@@ -798,14 +798,14 @@ only_users, only_movies, both, only_users + only_movies - both == int(dropped.su
 # Worked solution (expand the cell to read it).
 # The sum is the all-ones direction of S(z)^{-1}, eigenvalue 1 / (1 - (d - 1) eta z), largest at z = 1:
 # 1 / (1 - 5/23) = 23/18 at eta = 1/23. At eta = 1/5 = 1/(d - 1) the eigenvalue of S is 0: S is
-# singular, the prox subproblem is no longer strictly convex (chapter 04), and the stretch is unbounded.
+# singular, the prox subproblem is no longer strictly convex (chapter 05), and the stretch is unbounded.
 stretch = lambda d, eta: 1 / (1 - (d - 1) * eta)
 at_published = stretch(6, Fraction(1, 23))
 at_bound = sym_s_matrix(6, beta=sp.Rational(1, 5)).det()
 at_published, at_published == Fraction(23, 18), at_bound == 0
 
 # %% [markdown]
-# ### Exercise 6.4 (medium)
+# ### Exercise 7.4 (medium)
 #
 # *The winner's curse.* Ten step sizes all have the same true held-out loss 0.42; each is
 # measured on a validation set and on a test set with independent noise of standard deviation
@@ -827,7 +827,7 @@ print(f"mean chosen validation {chosen_val.mean():.5f}, mean test at the choice 
 bool(chosen_val.mean() < 0.42 - 1.4 * 0.002), bool(abs(chosen_test.mean() - 0.42) < 4 * se)
 
 # %% [markdown]
-# ### Exercise 6.5 (medium)
+# ### Exercise 7.5 (medium)
 #
 # *Change something and predict.* Train the exact step for 3 epochs on the first 5,000 training
 # rows at $\eta = 1/23$ and at $\eta = 10^{-3}$ (one attempt each). Predict which run ends with
@@ -850,7 +850,7 @@ print("RMS latent norm after 3 epochs:", res.v_rms[:, -1].round(3), "training lo
 bool(res.v_rms[0, -1] > res.v_rms[1, -1]), bool(res.train_loss[0, -1] > res.train_loss[1, -1])
 
 # %% [markdown]
-# ### Exercise 6.6 (hard)
+# ### Exercise 7.6 (hard)
 #
 # A recommender with no learning at all: score every test rating by its movie's share of 5-star
 # ratings among the *training* rows (movies without training ratings get the overall share).
@@ -903,5 +903,5 @@ print(f"AUC {auc:.3f}")
 #     pp. 861–874, 2006.
 
 # %% [markdown]
-# [← Previous: 05 · The Sherman–Morrison prox solve](05_prox_solve.ipynb) · [Course
+# [← Previous: 06 · The Sherman–Morrison prox solve](06_prox_solve.ipynb) · [Course
 # index](00_index.ipynb)

@@ -12,9 +12,9 @@
 # ---
 
 # %% [markdown]
-# # 05 · The Sherman–Morrison prox solve
+# # 06 · The Sherman–Morrison prox solve
 #
-# Chapter 04 showed when one proximal step of a factorization machine is well defined. This chapter
+# Chapter 05 showed when one proximal step of a factorization machine is well defined. This chapter
 # computes it, exactly, for the cost of a gradient step: O(dk) work for a sample with d non-zeros and
 # k latent dimensions. The step reduces to a search over one number z, and the sample enters that
 # search only through three scalars. Along the way: the dual function's pieces derived symbolically
@@ -37,7 +37,7 @@
 #
 # ## What you need
 #
-# * Chapter 04: the step is $\theta_{t+1} = \theta(z^*)$ where $\theta(z)$ minimises
+# * Chapter 05: the step is $\theta_{t+1} = \theta(z^*)$ where $\theta(z)$ minimises
 #   $\varphi(\theta, z) = -zy\,\hat y(\theta) + \frac{1}{2\eta}\|\theta-\theta_t\|^2 - h^*(z)$ and $z^*$ maximises $q(z) = \varphi(\theta(z), z)$;
 #   $S(z) = (1+\beta)I - \beta J$ with $\beta = \eta y z$, $J = \mathbf 1\mathbf 1^\top$, eigenvalues $\lambda_{\text{mean}} = 1 - \beta(d-1)$ and
 #   $\lambda_\perp = 1 + \beta$; the bound $\eta < 1/(d-1)$.
@@ -60,7 +60,7 @@ import torch
 
 import fmedu
 from fmedu import prox, testing
-from fmedu.figures import nb05
+from fmedu.figures import nb06
 from fmedu.notebook import setup
 from fmedu.prox import symbolic as prox_symbolic
 from fmedu.prox.published import PublishedProxTrainer
@@ -175,8 +175,8 @@ def stationarity_is_s_system(d, k, y):
 # > **Erratum E9 (Proximal Point to the Extreme – Factorization Machines [1]).** The post defines the
 # > conjugate of $h(t) = \log(1 + e^t)$ as $h^*(z) = z\log z + (1-z)\log(1-z)$ on $(0, 1)$ and "$0$ otherwise".
 # > **Correct:** $h^*(z) = \sup_t\, tz - \log(1 + e^t) = +\infty$ for every $z \notin [0, 1]$. That infinity is what keeps the dual
-# > variable in $[0, 1]$ (and what makes the $z$-domain compact for Sion's theorem [4], chapter 04). The post's
-# > stated step-size requirement, $\eta \le 1/(2d+1)$, is sufficient but not necessary: chapter 04 shows that
+# > variable in $[0, 1]$ (and what makes the $z$-domain compact for Sion's theorem [4], chapter 05). The post's
+# > stated step-size requirement, $\eta \le 1/(2d+1)$, is sufficient but not necessary: chapter 05 shows that
 # > $\eta < 1/(d-1)$ is exact, and section 7 below checks the step at up to 0.999 of that bound. Evidence: the
 # > limits below, and the example after them.
 #
@@ -200,7 +200,7 @@ h_published = {sp.Rational(1, 2): -sp.log(2), 1: 0, sp.Rational(3, 2): 0}
 h_published[1] > (h_published[sp.Rational(1, 2)] + h_published[sp.Rational(3, 2)]) / 2
 
 # %% [markdown]
-# And it would change the answer. Take the bias-only model of chapter 04 ($d = 0$, so $q_2 = 0$) on a
+# And it would change the answer. Take the bias-only model of chapter 05 ($d = 0$, so $q_2 = 0$) on a
 # sample it gets badly wrong: $y = +1$, $w_0 = -5$, $\eta = 1$. With "0 otherwise", $q$ beyond $z = 1$ is the
 # parabola $5z - z^2/2$, whose top at $z = 5$ is higher than anything on $[0, 1]$; the "step" from that $z$ lands
 # at $w_0 = 0$, while the true step stops near $-4$ with a much smaller prox objective $F$:
@@ -232,7 +232,7 @@ z_wrong, float(wrong.w0), round(float(right.w0), 4), F[0] > F[1]
 # (`prox.solve_vectors`). The post's formula (C), $V^* = V_t - \frac{\beta}{1+\beta}\bigl[V_t - \frac{1}{1+\beta(1-d)}JV_t\bigr]$, is the
 # same matrix written differently. Three checks.
 #
-# **1. For every $d$ at once**, with sympy's matrix expressions of symbolic size (chapter 04): $S\cdot S^{-1}$ and
+# **1. For every $d$ at once**, with sympy's matrix expressions of symbolic size (chapter 05): $S\cdot S^{-1}$ and
 # $S^{-1}\cdot S$ expand to $1\cdot I + 0\cdot J$, and formula (C) minus ours has coefficients $(0, 0)$:
 
 # %%
@@ -389,12 +389,12 @@ sum(reduced_forms_agree(c) for c in cases)
 # ## 5. The shape of $q$
 
 # %%
-dual = nb05.dual_rows()
-nb05.plot_dual(dual)
+dual = nb06.dual_rows()
+nb06.plot_dual(dual)
 plt.show()
 
 # %% [markdown]
-# (`figures/05_dual_function.png`.) Three samples, each in its own column: every $q$ has a single peak
+# (`figures/06_dual_function.png`.) Three samples, each in its own column: every $q$ has a single peak
 # (top row, the dot is $z^*$), and $q'$ falls from $+\infty$ to $-\infty$ and crosses zero exactly there (bottom row).
 # In the first example ($d = 11$, $\eta$ at 0.9 of the bound) the peak sits near $z = 0.06$ and $q$ then plunges
 # to about $-42$; its panel is cut below, as marked.
@@ -444,7 +444,7 @@ agreement = [maximisers_agree(c) for c in cases]
 # (autograd) at both answers.
 
 # %%
-comparison = nb05.compare_with_optimiser(nb05.optimiser_cases())
+comparison = nb06.compare_with_optimiser(nb06.optimiser_cases())
 len(comparison), sorted({r["nnz"] for r in comparison}) == list(range(1, 12)), {r["y"] for r in comparison}
 
 # %% tags=["nbval-ignore-output"]
@@ -481,7 +481,7 @@ print(
 # > indexing") returns a *new tensor*, not a view [8]; the subtraction changes that copy, which is then
 # > discarded. $V$ never moves, only $w_0$ and $w$ train, and the published run is that of a linear
 # > (logistic-regression) model. The fix is an indexed assignment, `V[idx, :] = V[idx, :] - direction`.
-# > Evidence: the three cells below; chapter 06 shows the consequence for the published training curve.
+# > Evidence: the three cells below; chapter 07 shows the consequence for the published training curve.
 #
 # The mechanism, on a $4\times3$ tensor: the published write is lost, while a basic slice is a view and its
 # write lands:
@@ -552,8 +552,8 @@ published_matches, corrected_matches
 # timings vary from machine to machine, so only the ratio is checked below:
 
 # %% tags=["nbval-ignore-output"]
-cost_rows = nb05.step_cost_rows()
-ratios = nb05.cost_ratios(cost_rows)
+cost_rows = nb06.step_cost_rows()
+ratios = nb06.cost_ratios(cost_rows)
 {nnz: round(ratio, 1) for nnz, ratio in ratios.items()}
 
 # %% [markdown]
@@ -564,13 +564,13 @@ ratios = nb05.cost_ratios(cost_rows)
 min(ratios.values()) >= testing.SPEEDUP_FLOOR
 
 # %%
-nb05.plot_step_cost(cost_rows)
+nb06.plot_step_cost(cost_rows)
 plt.show()
 
 # %% [markdown]
-# (`figures/05_step_cost.png`, log scale because the two differ by more than a factor of ten.) Both costs
+# (`figures/06_step_cost.png`, log scale because the two differ by more than a factor of ten.) Both costs
 # barely grow with $d$: at these sizes a step is dominated by the fixed cost of each torch call, and the
-# published step makes about 40 times more of them. A compiled engine (chapter 06) runs the reduced form.
+# published step makes about 40 times more of them. A compiled engine (chapter 07) runs the reduced form.
 #
 # ## Key takeaways
 #
@@ -587,7 +587,7 @@ plt.show()
 #
 # ## Exercises
 #
-# ### Exercise 5.1 (easy)
+# ### Exercise 6.1 (easy)
 #
 # For $d = 2$, invert $S = \begin{pmatrix}1 & -\beta\\ -\beta & 1\end{pmatrix}$ by the $2\times2$ rule (swap the diagonal, negate the
 # off-diagonal, divide by the determinant) and check that the Sherman–Morrison formula gives the same matrix.
@@ -602,7 +602,7 @@ sherman_morrison = (sp.eye(2) + beta / (1 - beta) * sp.ones(2, 2)) / (1 + beta)
 sp.simplify(by_hand - sherman_morrison).is_zero_matrix
 
 # %% [markdown]
-# ### Exercise 5.2 (easy)
+# ### Exercise 6.2 (easy)
 #
 # Flip the label of the worked example in section 1 to $y = -1$ (everything else equal). **Predict before
 # running:** does $z^*$ rise or fall compared with $0.255$, and does the prediction $\hat y$ go up or down from $0.5$?
@@ -623,7 +623,7 @@ y_hat_flipped = float(fmedu.predict_sparse(idx_ex, flipped.w0, flipped.w, flippe
 flipped.z > step_ex.z, y_hat_flipped < 0.5
 
 # %% [markdown]
-# ### Exercise 5.3 (medium)
+# ### Exercise 6.3 (medium)
 #
 # As $\eta\to0$ the proximal step should become a gradient step. **Predict** $z^*$ for a tiny step size
 # $\eta = 10^{-8}$, then check that $(\theta_{t+1} - \theta_t)/\eta$ equals minus the gradient of the loss at $\theta_t$ (autograd)
@@ -644,7 +644,7 @@ sgd_weight = 1 / (1 + math.exp(float(fmedu.predict_sparse(idx_t, w0_t, w_t, V_t)
 abs(step_tiny.z - sgd_weight) <= 1e-6, gap <= 1e-6
 
 # %% [markdown]
-# ### Exercise 5.4 (medium)
+# ### Exercise 6.4 (medium)
 #
 # Golden section shrinks the interval by $1/\varphi \approx 0.618$ per evaluation after the first two. **Predict** how many
 # evaluations of $q$ it needs for a tolerance of $10^{-12}$ instead of $10^{-8}$, then count them.
@@ -659,9 +659,9 @@ counted = prox.golden_section_max(lambda zz: -((zz - 0.3) ** 2), 0.0, 1.0, 1e-12
 predicted, counted, predicted == counted
 
 # %% [markdown]
-# ### Exercise 5.5 (hard)
+# ### Exercise 6.5 (hard)
 #
-# Chapter 04's beyond-the-bound sample ($d = 11$, $y = +1$, $\eta = 0.3$, pole at $z_s = 1/3$). Show that the closed-form
+# Chapter 05's beyond-the-bound sample ($d = 11$, $y = +1$, $\eta = 0.3$, pole at $z_s = 1/3$). Show that the closed-form
 # $q''$ is negative on a grid of $(0, z_s)$, where it is the true $q$, and positive just right of the pole, where the
 # closed form is not $q$ at all. Which factor of the $q''$ formula changes sign?
 
@@ -669,9 +669,9 @@ predicted, counted, predicted == counted
 # Worked solution (expand the cell to read it).
 # lambda_mean = 1 - eta z (d-1) changes sign at z_s; the term (d-1)^2 m / lambda_mean^3 in q'' then turns
 # from -inf (left of the pole) to +inf (right of it), and dominates there: the closed form is convex.
-from fmedu.figures import nb04  # chapter 04's demo sample
+from fmedu.figures import nb05  # chapter 05's demo sample
 
-idx_b, w0_b, w_b, V_b = nb04.beyond_bound_case()
+idx_b, w0_b, w_b, V_b = nb05.beyond_bound_case()
 s_b = prox.sample_scalars(idx_b, w0_b, w_b, V_b)
 left = [prox.q_second(zz, s_b, 1, 0.3) < 0 for zz in np.linspace(0.01, 0.33, 33)]
 all(left), prox.q_second(0.34, s_b, 1, 0.3) > 0
@@ -697,4 +697,4 @@ all(left), prox.q_second(0.34, s_b, 1, 0.3) > 0
 #    same rule), https://numpy.org/doc/stable/user/basics.indexing.html.
 
 # %% [markdown]
-# [← Previous: 04 · The step-size bound of stochastic proximal point](04_step_size_bound.ipynb) · [Course index](00_index.ipynb) · [Next: 06 · MovieLens 100k, end to end →](06_movielens.ipynb)
+# [← Previous: 05 · The step-size bound of stochastic proximal point](05_step_size_bound.ipynb) · [Course index](00_index.ipynb) · [Next: 07 · MovieLens 100k, end to end →](07_movielens.ipynb)
