@@ -6,6 +6,7 @@
 #                   preset with --device cuda (results in $(GPU_OUT))
 #   make lint       ruff (lint and format check) and mypy on the package
 #   make notebooks  re-execute the notebooks in place with the CI environment
+#   make student    the student edition (no worked solutions, outputs cleared) in build/student/
 #   make lab        open JupyterLab on the course index (notebooks/00_index.ipynb)
 #   make book       build the static HTML course into build/book/html (no re-execution)
 #   make test-browser  open every notebook in JupyterLab and every book page in headless Chromium
@@ -39,7 +40,7 @@ endif
 
 GPU_OUT ?= /tmp/fmedu-gpu-smoke
 
-.PHONY: setup figures test test-gpu test-browser lint notebooks lab book clean
+.PHONY: setup figures test test-gpu test-browser lint notebooks lab book clean student
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +75,9 @@ test-gpu: $(STAMP)
 
 notebooks: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m fmedu.notebook_tools execute $(NB)
+
+student: $(STAMP)
+	$(PY) -m fmedu.student --out build/student
 
 test-browser: $(COURSE)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest tests/test_browser.py -p no:cacheprovider

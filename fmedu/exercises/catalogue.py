@@ -1,0 +1,723 @@
+"""The course's "your turn" exercises: for each, the evidence, the reference and the wrong variants.
+
+Each exercise's *evidence* is computed without the formula the reader is asked to write: the
+pair-by-pair double sum (chapter 01), float64 autograd of it (chapter 02), the definition of
+dominance (chapter 03), a table built with a known number of columns (chapter 04), sympy's
+eigenvalues of S(z) (chapter 05), a dense float64 inverse (chapter 06), the logistic loss of
+probabilities and a per-row standard error (chapter 07). Tolerances: float64 outputs are
+compared within ``ROUNDING_SAFETY`` × a first-order rounding bound (N. J. Higham, *Accuracy and
+Stability of Numerical Algorithms*, 2nd ed., SIAM, 2002, §3.1: a sum of m terms has error at
+most about m·ε·Σ|terms|); the safety factor 16 covers the few extra roundings of each formula
+and still leaves every catalogued slip many orders of magnitude outside.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+import sympy as sp
+import torch
+from torch import Tensor
+
+from .core import Case, Exercise, Variant, _as_array, close, exactly, inf_or_close, register
+
+F64 = torch.float64
+EPS = float(torch.finfo(F64).eps)
+ROUNDING_SAFETY = 16.0
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _rounding_agree(scale_of):
+    """Agreement within ROUNDING_SAFETY · m · ε · (the case's sum of absolute terms), entrywise."""
+
+    def agree(expected, actual, case: Case) -> bool:
+        e, a = _as_array(expected), _as_array(actual)
+        if e.shape != a.shape or not np.all(np.isfinite(a)):
+            return False
+        return bool(np.all(np.abs(e - a) <= ROUNDING_SAFETY * EPS * scale_of(case) + 0.0))
+
+    return agree
+
+
+# ============================================================================ chapter 01
+
+
+def _pair_sum(x: Tensor, V: Tensor) -> Tensor:
+    """Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j, one pair at a time (the definition). ``x`` (batch, n)."""
+    n = V.shape[0]
+    out = torch.zeros(x.shape[0], dtype=F64)
+    for i in range(n):
+        for j in range(i + 1, n):
+            out += (V[i] @ V[j]) * x[:, i] * x[:, j]
+    return out
+
+
+def _pair_scale(case: Case) -> float:
+    x, V = case.args
+    n = V.shape[0]
+    return float(n * n * ((x.abs() @ V.abs()) ** 2).sum(-1).max() + 1)
+
+
+def _rendle_cases() -> list[Case]:
+    cases = []
+    x = torch.tensor([[1.0, 0, 1, 0], [0.0, 1, 1, 1]], dtype=F64)
+    V = torch.randn(4, 3, dtype=F64, generator=_gen(1))
+    cases.append(Case((x, V), _pair_sum(x, V), "n = 4, k = 3, two 0/1 samples"))
+    x = torch.tensor([[2.0, 0, 3, 0, -1]], dtype=F64)
+    V = torch.randn(5, 3, dtype=F64, generator=_gen(2))
+    cases.append(Case((x, V), _pair_sum(x, V), "n = 5, k = 3, one sample x = (2, 0, 3, 0, −1)"))
+    x = torch.randn(3, 7, dtype=F64, generator=_gen(3))
+    V = torch.randn(7, 4, dtype=F64, generator=_gen(4))
+    cases.append(Case((x, V), _pair_sum(x, V), "n = 7, k = 4, three Gaussian samples"))
+    return cases
+
+
+def rendle_pairwise(x: Tensor, V: Tensor) -> Tensor:
+    """½ Σ_f [(Σ_i v_if x_i)² − Σ_i v_if² x_i²] for every row of ``x`` (batch, n); V (n, k) → (batch,)."""
+    s = x @ V  # (batch, k): Σ_i v_if x_i
+    return 0.5 * (s * s - (x * x) @ (V * V)).sum(-1)
+
+
+register(
+    Exercise(
+        name="rendle_pairwise",
+        chapter="01",
+        signature="rendle_pairwise(x, V)",
+        task=(
+            "return ½ Σ_f [(Σ_i v_if x_i)² − Σ_i v_if² x_i²] for every row of x (batch, n), a "
+            "tensor of shape (batch,), in O(nk) per row."
+        ),
+        evidence="the pair-by-pair sum Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j within a float64 rounding bound",
+        hint_text=(
+            "Write s_f = Σ_i v_if x_i for every column f at once (one matrix product x @ V). Its square "
+            "(Σ_i v_if x_i)² contains every ordered pair (i, j), the pairs i = j included: remove the "
+            "diagonal Σ_i v_if² x_i² and halve what is left, then sum over f."
+        ),
+        reference=rendle_pairwise,
+        cases=_rendle_cases,
+        agree=_rounding_agree(_pair_scale),
+        output="a tensor of predictions",
+        shape=lambda case: (case.args[0].shape[0],),
+        variants={
+            "no-half": Variant(
+                lambda x, V: ((x @ V) ** 2 - (x * x) @ (V * V)).sum(-1),
+                "Your values are exactly twice the pair sum on every case: (Σ_i v_if x_i)² − Σ_i v_if² x_i² "
+                "counts each pair twice (as (i, j) and as (j, i)), so halve it.",
+            ),
+            "diagonal-kept": Variant(
+                lambda x, V: 0.5 * ((x @ V) ** 2).sum(-1),
+                "You kept the diagonal: (Σ_i v_if x_i)² also holds the terms i = j, v_if² x_i², which are "
+                "not pairs; subtract Σ_i v_if² x_i² before halving.",
+            ),
+            "x-not-squared": Variant(
+                lambda x, V: 0.5 * ((x @ V) ** 2 - x @ (V * V)).sum(-1),
+                "Right on the 0/1 samples, wrong on the others: the diagonal term is v_if² x_i², with x_i "
+                "squared; on one-hot data x_i² = x_i hides the slip.",
+            ),
+            "v-not-squared": Variant(
+                lambda x, V: 0.5 * ((x @ V) ** 2 - (x * x) @ V).sum(-1),
+                "The diagonal term is v_if² x_i²: you subtracted v_if x_i², with v_if not squared.",
+            ),
+        },
+    )
+)
+
+
+def _one_hot_cases() -> list[Case]:
+    cases = []
+    for seed, (n, k, idx) in enumerate([(4, 3, [0, 2]), (6, 3, [1, 3, 4]), (9, 4, [0, 2, 5, 7, 8])]):
+        V = torch.randn(n, k, dtype=F64, generator=_gen(10 + seed))
+        x = torch.zeros(1, n, dtype=F64)
+        x[0, idx] = 1.0
+        cases.append(Case((list(idx), V), _pair_sum(x, V)[0], f"n = {n}, k = {k}, non-zeros {idx}"))
+    return cases
+
+
+def pairwise_one_hot(idx: list[int], V: Tensor) -> Tensor:
+    """½ (‖Σ_{i∈S} v_i‖² − Σ_{i∈S} ‖v_i‖²) for the 0/1 sample with non-zero set S = ``idx``."""
+    rows = V[torch.as_tensor(idx)]  # (d, k)
+    total = rows.sum(0)  # (k,)
+    return 0.5 * (total @ total - (rows * rows).sum())
+
+
+def _one_hot_scale(case: Case) -> float:
+    idx, V = case.args
+    rows = V[torch.as_tensor(idx)]
+    return float(len(idx) ** 2 * (rows.abs().sum(0) ** 2).sum() + 1)
+
+
+register(
+    Exercise(
+        name="pairwise_one_hot",
+        chapter="01",
+        signature="pairwise_one_hot(idx, V)",
+        task=(
+            "return ½(‖Σ_{i∈S} v_i‖² − Σ_{i∈S} ‖v_i‖²) for the 0/1 sample whose non-zero "
+            "features are idx (a list), as a scalar tensor."
+        ),
+        evidence="the pair-by-pair sum over the sample's non-zero features within a float64 rounding bound",
+        hint_text=(
+            "With x_i ∈ {0, 1}, Rendle's form only needs the rows of V in idx: add them up, take the squared "
+            "norm of the total, subtract the sum of the rows' squared norms, halve."
+        ),
+        reference=pairwise_one_hot,
+        cases=_one_hot_cases,
+        agree=_rounding_agree(_one_hot_scale),
+        output="a scalar",
+        shape=lambda case: (),
+        variants={
+            "no-half": Variant(
+                lambda idx, V: 2 * pairwise_one_hot(idx, V),
+                "Your values are exactly twice the pair sum: ‖Σ v_i‖² − Σ ‖v_i‖² counts each pair twice; halve it.",
+            ),
+            "diagonal-kept": Variant(
+                lambda idx, V: 0.5 * (V[torch.as_tensor(idx)].sum(0) ** 2).sum(),
+                "You kept the diagonal: ‖Σ_{i∈S} v_i‖² includes ‖v_i‖² for every i; subtract Σ ‖v_i‖².",
+            ),
+        },
+    )
+)
+
+
+# ============================================================================ chapter 02
+
+
+def _grad_cases() -> list[Case]:
+    cases = []
+    for seed, (n, k, kind) in enumerate([(4, 3, "binary"), (5, 3, "integer"), (6, 4, "gaussian")]):
+        g = _gen(20 + seed)
+        V = torch.randn(n, k, dtype=F64, generator=g)
+        if kind == "binary":
+            x = torch.tensor([1.0, 0, 1, 1], dtype=F64)
+        elif kind == "integer":
+            x = torch.tensor([2.0, 0, -1, 3, 1], dtype=F64)
+        else:
+            x = torch.randn(n, dtype=F64, generator=g)
+        Vr = V.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(_pair_sum(x.unsqueeze(0), Vr).sum(), Vr)
+        cases.append(Case((x, V), grad, f"n = {n}, k = {k}, {kind} x"))
+    return cases
+
+
+def grad_v(x: Tensor, V: Tensor) -> Tensor:
+    """∂/∂v_if of the pairwise term at one sample: x_i Σ_j v_jf x_j − v_if x_i². ``x`` (n,), V (n, k) → (n, k)."""
+    s = x @ V  # (k,)
+    return x[:, None] * s[None, :] - V * (x * x)[:, None]
+
+
+def _grad_scale(case: Case) -> float:
+    x, V = case.args
+    return float(V.shape[0] * (x.abs().max() ** 2) * (V.abs().sum(0).max() + 1) + 1)
+
+
+register(
+    Exercise(
+        name="grad_v",
+        chapter="02",
+        signature="grad_v(x, V)",
+        task="return the (n, k) tensor of ∂/∂v_if of Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j at one sample x (n,).",
+        evidence="float64 autograd of the pair-by-pair sum, within a rounding bound (n ≠ k, k ≥ 3)",
+        hint_text=(
+            "Start from Rendle's form ½ Σ_f [s_f² − Σ_i v_if² x_i²] with s_f = Σ_j v_jf x_j. The chain rule "
+            "through s_f gives s_f · ∂s_f/∂v_if = s_f x_i; the diagonal term gives −v_if x_i²."
+        ),
+        reference=grad_v,
+        cases=_grad_cases,
+        agree=_rounding_agree(_grad_scale),
+        output="a gradient",
+        shape=lambda case: tuple(case.args[1].shape),
+        variants={
+            "E1": Variant(
+                lambda x, V: x[:, None] * (x @ V)[None, :] - 2 * V * (x * x)[:, None],
+                "Off by exactly −v_if x_i² on every entry: you held Σ_j v_jf x_j fixed, but it contains v_if, "
+                "so differentiating its square contributes +v_if x_i² that cancels half of −2 v_if x_i² "
+                "(erratum E1, the gradient note).",
+                "erratum E1",
+            ),
+            "E6": Variant(
+                lambda x, V: x[:, None] * (x @ V)[-1] - V * (x * x)[:, None],
+                "Right in the last column only: you used the last factor's sum Σ_j v_jk x_j for every factor f "
+                "(erratum E6, the SystemDS reference implementation's slip).",
+                "erratum E6",
+            ),
+            "no-diagonal": Variant(
+                lambda x, V: x[:, None] * (x @ V)[None, :],
+                "Missing −v_if x_i²: the pair sum has no term i = j, so the diagonal of the square must be "
+                "subtracted before differentiating.",
+            ),
+            "no-x": Variant(
+                lambda x, V: (x @ V)[None, :].expand(V.shape[0], -1) - V * (x * x)[:, None],
+                "Missing the factor x_i in x_i Σ_j v_jf x_j: ∂s_f/∂v_if = x_i, so a feature that is zero in the "
+                "sample gets no gradient.",
+            ),
+        },
+    )
+)
+
+
+def _dloss_cases() -> list[Case]:
+    cases = []
+    for label, y_hat, y in [
+        ("two samples", [0.5, -1.0], [1.0, -1.0]),
+        ("five samples", [2.0, -0.3, 0.0, 4.0, -2.5], [-1.0, 1.0, 1.0, 1.0, -1.0]),
+    ]:
+        yh = torch.tensor(y_hat, dtype=F64, requires_grad=True)
+        yy = torch.tensor(y, dtype=F64)
+        (grad,) = torch.autograd.grad(torch.nn.functional.softplus(-yy * yh).sum(), yh)
+        cases.append(Case((yh.detach(), yy), grad, label))
+    return cases
+
+
+def logistic_dloss(y_hat: Tensor, y: Tensor) -> Tensor:
+    """d/dŷ log(1 + e^(−yŷ)) = −y σ(−yŷ), entrywise (y ∈ {−1, +1})."""
+    return -y * torch.sigmoid(-y * y_hat)
+
+
+register(
+    Exercise(
+        name="logistic_dloss",
+        chapter="02",
+        signature="logistic_dloss(y_hat, y)",
+        task="return d/dŷ log(1 + e^(−yŷ)) entrywise for tensors y_hat and y (labels ±1).",
+        evidence="float64 autograd of log(1 + e^(−yŷ)) within a rounding bound",
+        hint_text="Write m = yŷ. d/dm log(1 + e^(−m)) = −e^(−m)/(1 + e^(−m)) = −σ(−m); then dm/dŷ = y.",
+        reference=logistic_dloss,
+        cases=_dloss_cases,
+        agree=close(rtol=ROUNDING_SAFETY * 4 * EPS, atol=ROUNDING_SAFETY * EPS),
+        output="a tensor",
+        shape=lambda case: tuple(case.args[0].shape),
+        variants={
+            "sign": Variant(
+                lambda yh, y: y * torch.sigmoid(-y * yh),
+                "Opposite sign: the loss falls as the margin yŷ grows, so its derivative has the sign of −y.",
+            ),
+            "sigmoid-of-margin": Variant(
+                lambda yh, y: -y * torch.sigmoid(y * yh),
+                "You used σ(yŷ): the derivative of log(1 + e^(−m)) is −σ(−m) = −1/(1 + e^m), not −σ(m).",
+            ),
+            "missing-y": Variant(
+                lambda yh, y: -torch.sigmoid(-y * yh),
+                "Missing the factor y of the chain rule: d(yŷ)/dŷ = y, so negative samples get the wrong sign.",
+            ),
+        },
+    )
+)
+
+
+# ============================================================================ chapter 03
+
+
+def _dominance_definition(M: Tensor) -> bool:
+    n = M.shape[0]
+    return all(M[i, i] > sum(abs(M[i, j]) for j in range(n) if j != i) for i in range(n))
+
+
+def _dominance_cases() -> list[Case]:
+    mats = [
+        ("[[1, −2], [−2, 1]] (the research notes' example)", [[1, -2], [-2, 1]]),
+        ("[[1, 1], [1, 1]]", [[1, 1], [1, 1]]),
+        ("[[3, 1, −1], [1, 3, 1], [−1, 1, 3]]", [[3, 1, -1], [1, 3, 1], [-1, 1, 3]]),
+        ("unit diagonal, 0.6 off the diagonal (3 × 3)", [[1, 0.6, 0.6], [0.6, 1, 0.6], [0.6, 0.6, 1]]),
+        ("[[2, −1, 0], [−1, 2, −1], [0, −1, 2]]", [[2, -1, 0], [-1, 2, -1], [0, -1, 2]]),
+        (
+            "[[5, −2, 2, 0], [−2, 5, 1, −1], [2, 1, 4.5, 1], [0, −1, 1, 2.5]]",
+            [[5, -2, 2, 0], [-2, 5, 1, -1], [2, 1, 4.5, 1], [0, -1, 1, 2.5]],
+        ),
+    ]
+    cases = []
+    for label, m in mats:
+        M = torch.tensor(m, dtype=F64)
+        cases.append(Case((M,), _dominance_definition(M), label))
+    return cases
+
+
+def is_dominant(M: Tensor) -> bool:
+    """Strict diagonal dominance: M_ii > Σ_{j≠i} |M_ij| for every row i."""
+    off = M.abs().sum(1) - M.diagonal().abs()
+    return bool((M.diagonal() > off).all())
+
+
+def _bool_agree(expected, actual, case: Case) -> bool:
+    if isinstance(actual, torch.Tensor) and actual.numel() == 1 and actual.dtype == torch.bool:
+        actual = bool(actual.item())
+    return exactly(expected, actual, case)
+
+
+register(
+    Exercise(
+        name="is_dominant",
+        chapter="03",
+        signature="is_dominant(M)",
+        task="return True when every row i of the symmetric tensor M has M_ii > Σ_{j≠i} |M_ij|, else False.",
+        evidence="the definition of strict diagonal dominance, row by row, on six matrices",
+        hint_text="Compare each diagonal entry with the sum of the absolute values of the other entries of its row.",
+        reference=is_dominant,
+        cases=_dominance_cases,
+        agree=_bool_agree,
+        output="True or False",
+        variants={
+            "no-abs": Variant(
+                lambda M: bool((M.diagonal() > M.sum(1) - M.diagonal()).all()),
+                "You compared with Σ_{j≠i} M_ij without absolute values: [[1, −2], [−2, 1]] passes, yet it has "
+                "the eigenvalue −1 (erratum E7, the research notes' rule).",
+                "erratum E7",
+            ),
+            "non-strict": Variant(
+                lambda M: bool((M.diagonal() >= M.abs().sum(1) - M.diagonal().abs()).all()),
+                "You allowed equality: [[1, 1], [1, 1]] passes with M_ii = Σ_{j≠i} |M_ij|, and it is singular; "
+                "the comparison must be strict.",
+            ),
+            "diagonal-in-sum": Variant(
+                lambda M: bool((M.diagonal() > M.abs().sum(1)).all()),
+                "You included the diagonal entry in its own row sum, so no matrix can pass.",
+            ),
+        },
+    )
+)
+
+
+# ============================================================================ chapter 04
+
+
+def _planted_table(seed: int, n_u: int, n_i: int, r: int) -> sp.Matrix:
+    """An integer table B = U Wᵀ + a1ᵀ + 1bᵀ with U, W of r columns (generic: min-rank r)."""
+    rng = np.random.default_rng(seed)
+    U = sp.Matrix(rng.integers(-3, 4, size=(n_u, r)).tolist()) if r else sp.zeros(n_u, 1)
+    W = sp.Matrix(rng.integers(-3, 4, size=(n_i, r)).tolist()) if r else sp.zeros(n_i, 1)
+    a = sp.Matrix(rng.integers(-5, 6, size=(n_u, 1)).tolist())
+    b = sp.Matrix(rng.integers(-5, 6, size=(n_i, 1)).tolist())
+    return U * W.T + a * sp.ones(1, n_i) + sp.ones(n_u, 1) * b.T
+
+
+@cache
+def _user_item_cases_cached() -> tuple[Case, ...]:
+    cases = [
+        Case(
+            (sp.Matrix([[3, -2, 1, 1], [6, -1, 3, 1], [2, 1, 2, 6]]),),
+            1,
+            "the 3 × 4 table of chapter 03's tiny example",
+        ),
+        Case((sp.Matrix([[4, 1, 2], [5, 2, 3]]),), 0, "a 2 × 3 table of row plus column effects"),
+    ]
+    for seed, (n_u, n_i, r) in enumerate([(4, 5, 2), (5, 6, 3), (6, 4, 1)]):
+        for attempt in range(50):  # a generic draw has rank exactly r after centring; skip the rare others
+            B = _planted_table(100 * seed + attempt, n_u, n_i, r)
+            J_u = sp.eye(n_u) - sp.ones(n_u, n_u) / n_u
+            J_i = sp.eye(n_i) - sp.ones(n_i, n_i) / n_i
+            if (J_u * B * J_i).rank() == r and B.rank() > r:
+                break
+        cases.append(Case((B,), r, f"{n_u} × {n_i} table built with {r} latent column(s) plus row and column effects"))
+    return tuple(cases)
+
+
+def _user_item_cases() -> list[Case]:
+    return list(_user_item_cases_cached())
+
+
+def user_item_min_k(B: sp.Matrix) -> int:
+    """The fewest columns a user–item FM needs for the table B: rank of the double-centred JBJ."""
+    n_u, n_i = B.shape
+    J_u = sp.eye(n_u) - sp.ones(n_u, n_u) / n_u
+    J_i = sp.eye(n_i) - sp.ones(n_i, n_i) / n_i
+    return int((J_u * B * J_i).rank())
+
+
+def _centre_rows(B: sp.Matrix) -> sp.Matrix:
+    return (sp.eye(B.rows) - sp.ones(B.rows, B.rows) / B.rows) * B
+
+
+register(
+    Exercise(
+        name="user_item_min_k",
+        chapter="04",
+        signature="user_item_min_k(B)",
+        task=(
+            "return the fewest columns k with which a user–item FM (with its own w0 and w) "
+            "reproduces the table B exactly (an int)."
+        ),
+        evidence="tables built with a known number of latent columns plus row and column effects (exact rationals)",
+        hint_text=(
+            "The linear weights absorb any row effect a1ᵀ and column effect 1bᵀ. Remove both by centring the "
+            "rows and the columns (J B J with J = I − 11ᵀ/m) and count what is left: its rank."
+        ),
+        reference=user_item_min_k,
+        cases=_user_item_cases,
+        agree=exactly,
+        output="an integer",
+        variants={
+            "rank-B": Variant(
+                lambda B: int(B.rank()),
+                "You returned rank B: the linear weights absorb row and column effects, which add rank without "
+                "needing a column of V; the answer is min over a, b of rank(B − a1ᵀ − 1bᵀ) = rank(JBJ).",
+            ),
+            "rows-only": Variant(
+                lambda B: int(_centre_rows(B).rank()),
+                "You removed the row effects only: the item weights absorb column effects too, so centre the "
+                "columns as well (JBJ).",
+            ),
+        },
+    )
+)
+
+
+# ============================================================================ chapter 05
+
+
+@cache
+def _bound_by_eigenvalues(d: int, y: int) -> float:
+    """sup η with every eigenvalue of S(z) = (1 + ηyz)I − ηyz 11ᵀ positive for all z ∈ [0, 1] (sympy)."""
+    if d <= 1:
+        return math.inf
+    eta = sp.Symbol("eta", positive=True)
+    S = (1 + eta * y) * sp.eye(d) - eta * y * sp.ones(d, d)  # z = 1 is the worst z: eigenvalues affine in ηz
+    roots = [r for ev in S.eigenvals() for r in sp.solve(sp.Eq(ev, 0), eta) if r.is_positive]
+    return float(min(roots)) if roots else math.inf
+
+
+def _bound_cases() -> list[Case]:
+    pairs = [(1, 1), (2, 1), (2, -1), (3, 1), (3, -1), (5, 1), (6, -1)]
+    return [Case((d, y), _bound_by_eigenvalues(d, y), f"d = {d}, y = {y:+d}") for d, y in pairs]
+
+
+def exact_bound(d: int, y: int) -> float:
+    """The exact step-size bound: 1/(d − 1) for y = +1 and 1 for y = −1 when d ≥ 2; no bound (inf) for d ≤ 1."""
+    if d <= 1:
+        return math.inf
+    return 1.0 / (d - 1) if y > 0 else 1.0
+
+
+register(
+    Exercise(
+        name="exact_bound",
+        chapter="05",
+        signature="exact_bound(d, y)",
+        task=(
+            "return the supremum of the step sizes η for which S(z) is positive definite for "
+            "every z in [0, 1] (math.inf when there is none)."
+        ),
+        evidence="sympy's eigenvalues of S(z) at the worst z, solved for η, for seven (d, y)",
+        hint_text=(
+            "S(z) = (1 + ηyz)I − ηyz 11ᵀ has the eigenvalue 1 − (d − 1)ηyz along 1 and 1 + ηyz on the "
+            "complement of 1. Which one can reach 0 for y = +1, and which for y = −1?"
+        ),
+        reference=exact_bound,
+        cases=_bound_cases,
+        agree=inf_or_close(rtol=4 * EPS),
+        output="a number",
+        variants={
+            "published-2d": Variant(
+                lambda d, y: 1.0 / (2 * d),
+                "You returned 1/(2d), the proximal-point blog post's bound: splitting v_iᵀv_j gives each v_i the "
+                "coefficient ½Σ_j|α_ij|, not Σ_j|α_ij| (erratum E2); it is safe, but too small.",
+                "erratum E2",
+            ),
+            "published-2d+1": Variant(
+                lambda d, y: 1.0 / (2 * d + 1),
+                "You returned 1/(2d + 1), the step size the proximal-point blog post uses: the bookkeeping slip of "
+                "erratum E2 makes it safe but too small.",
+                "erratum E2",
+            ),
+            "one-over-d": Variant(
+                lambda d, y: (1.0 / d if y > 0 else 1.0) if d > 1 else math.inf,
+                "Along 1 the eigenvalue is 1 − (d − 1)ηz: each feature pairs with d − 1 others, not d.",
+            ),
+            "label-ignored": Variant(
+                lambda d, y: 1.0 / (d - 1) if d > 1 else math.inf,
+                "Right for y = +1 only: for y = −1 the eigenvalue along 1 is 1 + (d − 1)ηz > 0 and the one that "
+                "binds is 1 − ηz on the complement of 1, so η < 1.",
+            ),
+        },
+    )
+)
+
+
+# ============================================================================ chapter 06
+
+
+def _s_matrix(d: int, beta: float) -> Tensor:
+    return (1 + beta) * torch.eye(d, dtype=F64) - beta * torch.ones(d, d, dtype=F64)
+
+
+def _inverse_cases() -> list[Case]:
+    pairs = [(2, 0.2), (3, 0.3), (4, -0.5), (6, 0.15), (5, 0.24)]
+    return [Case((d, b), torch.linalg.inv(_s_matrix(d, b)), f"d = {d}, β = {b}") for d, b in pairs]
+
+
+def s_inverse(d: int, beta: float) -> Tensor:
+    """(1/E)(I + (β/D) 11ᵀ) with E = 1 + β, D = 1 − (d − 1)β: the inverse of (1 + β)I − β11ᵀ."""
+    E, D = 1 + beta, 1 - (d - 1) * beta
+    return (torch.eye(d, dtype=F64) + (beta / D) * torch.ones(d, d, dtype=F64)) / E
+
+
+def _inverse_agree(expected, actual, case: Case) -> bool:
+    d, beta = case.args
+    e, a = _as_array(expected), _as_array(actual)
+    if e.shape != a.shape or not np.all(np.isfinite(a)):
+        return False
+    cond = float(torch.linalg.cond(_s_matrix(d, beta)))
+    return bool(np.abs(e - a).max() <= ROUNDING_SAFETY * d * cond * EPS * np.abs(e).max())
+
+
+register(
+    Exercise(
+        name="s_inverse",
+        chapter="06",
+        signature="s_inverse(d, beta)",
+        task="return the d × d inverse of S = (1 + β)I − β11ᵀ as a float64 tensor, in closed form (no solve).",
+        evidence="a dense float64 inverse, within κ(S)·d·ε times a safety factor",
+        hint_text=(
+            "Write S = E·I − β11ᵀ with E = 1 + β and apply Sherman–Morrison: (A + uvᵀ)⁻¹ = A⁻¹ − "
+            "A⁻¹uvᵀA⁻¹/(1 + vᵀA⁻¹u) with A = E·I, u = −β1, v = 1. The denominator is D/E with D = 1 − (d − 1)β."
+        ),
+        reference=s_inverse,
+        cases=_inverse_cases,
+        agree=_inverse_agree,
+        output="a matrix",
+        shape=lambda case: (case.args[0], case.args[0]),
+        variants={
+            "minus-rank-one": Variant(
+                lambda d, b: (
+                    (torch.eye(d, dtype=F64) - (b / (1 - (d - 1) * b)) * torch.ones(d, d, dtype=F64)) / (1 + b)
+                ),
+                "The rank-one term has the wrong sign: S subtracts β11ᵀ, so its inverse adds (β/D)11ᵀ/E.",
+            ),
+            "D-with-d": Variant(
+                lambda d, b: (torch.eye(d, dtype=F64) + (b / (1 - d * b)) * torch.ones(d, d, dtype=F64)) / (1 + b),
+                "The eigenvalue of S along 1 is E − dβ = 1 − (d − 1)β, not 1 − dβ.",
+            ),
+            "no-1/E": Variant(
+                lambda d, b: torch.eye(d, dtype=F64) + (b / (1 - (d - 1) * b)) * torch.ones(d, d, dtype=F64),
+                "You forgot the factor 1/E in front: Sherman–Morrison starts from A⁻¹ = I/E.",
+            ),
+        },
+    )
+)
+
+
+# ============================================================================ chapter 07
+
+
+def _log_loss_by_probability(y: Tensor, y_hat: Tensor) -> float:
+    """−mean[t log p + (1 − t) log(1 − p)] with t = (y + 1)/2 and p = σ(ŷ), each log taken stably."""
+    t = (y + 1) / 2
+    log_p = torch.nn.functional.logsigmoid(y_hat)
+    log_1mp = torch.nn.functional.logsigmoid(-y_hat)
+    return float(-(t * log_p + (1 - t) * log_1mp).mean())
+
+
+def _log_loss_cases() -> list[Case]:
+    raw = [
+        ("three ratings", [1.0, -1.0, 1.0], [0.3, -2.0, -0.5]),
+        ("two confident mistakes", [1.0, -1.0], [-800.0, 750.0]),
+        ("six ratings", [1.0, 1.0, -1.0, -1.0, 1.0, -1.0], [2.0, -0.1, 0.4, -3.0, 0.0, 1.5]),
+    ]
+    out = []
+    for label, y, s in raw:
+        yt, st = torch.tensor(y, dtype=F64), torch.tensor(s, dtype=F64)
+        out.append(Case((yt, st), _log_loss_by_probability(yt, st), label))
+    return out
+
+
+def log_loss(y: Tensor, y_hat: Tensor) -> float:
+    """Mean of log(1 + e^(−yŷ)) over the rows, computed without overflow (softplus)."""
+    return float(torch.nn.functional.softplus(-y * y_hat).mean())
+
+
+register(
+    Exercise(
+        name="log_loss",
+        chapter="07",
+        signature="log_loss(y, y_hat)",
+        task=(
+            "return the mean of log(1 + e^(−yŷ)) over the rows (labels ±1, scores ŷ) as "
+            "a float, finite for any finite scores."
+        ),
+        evidence="the logistic loss of the probabilities σ(ŷ), taken with stable logarithms",
+        hint_text=(
+            "log(1 + e^(−m)) overflows when −m > 709. Use log(1 + e^(−m)) = max(−m, 0) + log(1 + e^(−|m|)), "
+            "which torch provides as softplus."
+        ),
+        reference=log_loss,
+        cases=_log_loss_cases,
+        agree=inf_or_close(rtol=ROUNDING_SAFETY * EPS * 8),
+        output="a number",
+        variants={
+            "overflow": Variant(
+                lambda y, s: float(torch.log(1 + torch.exp(-y * s)).mean()),
+                "Your loss overflows on confident mistakes: e^(−yŷ) is inf for yŷ < −709; write it as "
+                "max(−m, 0) + log(1 + e^(−|m|)) (softplus).",
+            ),
+            "sum": Variant(
+                lambda y, s: float(torch.nn.functional.softplus(-y * s).sum()),
+                "You returned the sum over the rows, not the mean.",
+            ),
+            "labels-01": Variant(
+                lambda y, s: float(
+                    -(y * torch.nn.functional.logsigmoid(s) + (1 - y) * torch.nn.functional.logsigmoid(-s)).mean()
+                ),
+                "You used the 0/1 formula −[y log p + (1 − y) log(1 − p)] with labels ±1: map y to (y + 1)/2 first.",
+            ),
+        },
+    )
+)
+
+
+def _paired_cases() -> list[Case]:
+    cases = []
+    for label, n, seed in [("5 rows", 5, 0), ("40 rows", 40, 1), ("1,000 rows", 1000, 2)]:
+        g = np.random.default_rng(seed)
+        base = g.exponential(0.45, size=n)  # the difficulty of each row, shared by both models
+        a = base + g.normal(0, 0.02, size=n)
+        b = base + 0.004 + g.normal(0, 0.02, size=n)
+        diff = b - a
+        se = math.sqrt(sum((x - diff.mean()) ** 2 for x in diff) / (n - 1) / n)
+        cases.append(Case((a, b), se, label))
+    return cases
+
+
+def paired_se(loss_a: np.ndarray, loss_b: np.ndarray) -> float:
+    """Standard error of the mean paired difference mean(loss_b − loss_a) over the same rows."""
+    diff = np.asarray(loss_b, dtype=np.float64) - np.asarray(loss_a, dtype=np.float64)
+    return float(diff.std(ddof=1) / math.sqrt(len(diff)))
+
+
+register(
+    Exercise(
+        name="paired_se",
+        chapter="07",
+        signature="paired_se(loss_a, loss_b)",
+        task=(
+            "return the standard error of the mean of loss_b − loss_a, two models' "
+            "per-row losses on the SAME test rows."
+        ),
+        evidence="the sample standard deviation of the per-row differences over √n, summed term by term",
+        hint_text=(
+            "Both models are scored on the same rows, so work with the per-row differences d_r = b_r − a_r: "
+            "their sample standard deviation (ddof = 1) divided by √n."
+        ),
+        reference=paired_se,
+        cases=_paired_cases,
+        agree=inf_or_close(rtol=1e-10),
+        output="a number",
+        variants={
+            "unpaired": Variant(
+                lambda a, b: float(math.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b))),
+                "You treated the two models as independent samples: both score the same rows, and the rows' "
+                "difficulty is shared, so the per-row differences vary far less than either loss.",
+            ),
+            "ddof0": Variant(
+                lambda a, b: float(np.std(np.asarray(b) - np.asarray(a)) / math.sqrt(len(a))),
+                "You used the population standard deviation (dividing by n): use n − 1 for a sample.",
+            ),
+            "no-sqrt-n": Variant(
+                lambda a, b: float(np.std(np.asarray(b) - np.asarray(a), ddof=1)),
+                "You returned the spread of one row's difference: the mean of n rows has it divided by √n.",
+            ),
+        },
+    )
+)
