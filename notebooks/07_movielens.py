@@ -63,6 +63,7 @@ import torch
 
 import fmedu
 from fmedu import engine
+from fmedu.exercises import EXERCISES
 from fmedu.figures import nb07
 from fmedu.movielens import analysis, data, metrics, peers, presets
 from fmedu.notebook import setup
@@ -873,6 +874,66 @@ auc = metrics.roc_auc(ml.y[test_rows], share[ml.item[test_rows]])
 # and one wrong test rating then costs -log(1e-15), about 34.5; the share is not calibrated.
 print(f"AUC {auc:.3f}")
 0.5 < auc < lr["auc"]
+
+# %% [markdown]
+# ### Exercise 7.7 (easy, your turn)
+#
+# Write the mean logistic loss $\frac1m\sum_r \log(1 + e^{-y_r\hat y_r})$ of scores $\hat y$ with labels
+# $\pm1$ yourself, so that it stays finite for every finite score (a confident mistake at
+# $\hat y = -800$ included). The cell after it runs this chapter's evidence on your function: it
+# says whether it is right and, when it recognises the mistake, names it. For a hint, run
+# `EXERCISES["log_loss"].hint()`.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_log_loss(y, y_hat):\n    raise NotImplementedError  # your code here: return a float"}
+def my_log_loss(y, y_hat):
+    return float(torch.nn.functional.softplus(-y * y_hat).mean())
+
+
+# %%
+EXERCISES["log_loss"].check(my_log_loss).correct
+
+# %% [markdown]
+# ### Exercise 7.8 (medium, your turn)
+#
+# Two models scored on the *same* test rows differ by the mean of their per-row loss differences.
+# Write the standard error of that mean, then use it on the movie-share model of Exercise 7.6
+# against the base rate. **Predict first:** is the paired standard error larger or smaller than
+# what you would get by treating the two models' losses as independent samples?
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_paired_se(loss_a, loss_b):\n    raise NotImplementedError  # your code here: return a float"}
+def my_paired_se(loss_a, loss_b):
+    diff = np.asarray(loss_b, dtype=np.float64) - np.asarray(loss_a, dtype=np.float64)
+    return float(diff.std(ddof=1) / np.sqrt(len(diff)))
+
+
+# %%
+EXERCISES["paired_se"].check(my_paired_se).correct
+
+# %% [markdown]
+# On MovieLens (with your function once it passes, the reference until then): per-row log-losses of the base rate (the training share of 5-star ratings for every
+# rating) and of the movie-share model, on the test rows, with the share clipped away from 0 and 1
+# so that one unseen rating cannot cost 34.5:
+
+# %%
+t01 = (ml.y[report_rows] > 0).astype(np.float64)
+p_base = np.full(len(report_rows), (ml.y[splits["train"]] > 0).mean())
+train_rows = splits["train"]
+fives_per_movie = np.bincount(ml.item[train_rows], weights=(ml.y[train_rows] > 0), minlength=1682)
+ratings_per_movie = np.bincount(ml.item[train_rows], minlength=1682)
+movie_share = np.where(ratings_per_movie > 0, fives_per_movie / np.maximum(ratings_per_movie, 1), p_base[0])
+p_movie = np.clip(movie_share[ml.item[report_rows]], 0.01, 0.99)
+row_loss = {name: -(t01 * np.log(p) + (1 - t01) * np.log1p(-p)) for name, p in (("base", p_base), ("movie", p_movie))}
+se = (
+    my_paired_se if EXERCISES["paired_se"].check(my_paired_se, quiet=True).correct else EXERCISES["paired_se"].reference
+)
+paired = se(row_loss["base"], row_loss["movie"])
+unpaired = float(np.sqrt(sum(v.var(ddof=1) / len(v) for v in row_loss.values())))
+print(
+    f"mean difference {np.mean(row_loss['movie'] - row_loss['base']):+.4f}, paired SE {paired:.4f}, unpaired {unpaired:.4f}"
+)
+paired < unpaired
 
 # %% [markdown]
 # ## References
