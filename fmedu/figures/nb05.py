@@ -26,6 +26,7 @@ import fmedu
 
 from .. import prox, testing
 from ..losses import logistic_loss_derivative
+from ..prox.lecture import line_phi, saddle_rows, worked_example
 from ..prox.scalar import sigmoid
 from ..registry import figure, save_png, write_csv
 
@@ -143,65 +144,6 @@ def one_parameter_figure(out_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------- the saddle
 
 
-def worked_example() -> tuple[torch.Tensor, int, torch.Tensor, torch.Tensor, torch.Tensor, float]:
-    """Chapter 05's and 06's worked sample: d = 2, k = 1, y = +1, η = 1/2, biases 0, v = (1/2, 1).
-
-    Returns ``(idx, y, w0, w, V, eta)``.
-    """
-    V = torch.tensor([[0.5], [1.0]], dtype=F64)
-    return torch.tensor([0, 1]), 1, torch.tensor(0.0, dtype=F64), torch.zeros(2, dtype=F64), V, 0.5
-
-
-def _line_phi(s_values, z_values):
-    """φ(θ_t + s(θ_{t+1} − θ_t), z) on the worked example, as an array (len(z), len(s)), plus
-    the step, the prediction's coefficients along the line and the squared step length."""
-    idx, y, w0, w, V, eta = worked_example()
-    step = prox.prox_step(idx, y, w0, w, V, eta)
-    start = torch.cat([w0.reshape(1), w, V.reshape(-1)])
-    move = torch.cat([step.w0.reshape(1), step.w, step.V.reshape(-1)]) - start
-
-    def y_hat(s: float) -> float:
-        t = start + s * move
-        return float(fmedu.predict_sparse(idx, t[0], t[1:3], t[3:].reshape(2, 1)))
-
-    # ŷ along the line is a quadratic a + b s + c s² (biases linear, v1·v2 quadratic)
-    a, at1, atm1 = y_hat(0.0), y_hat(1.0), y_hat(-1.0)
-    b, c = (at1 - atm1) / 2, (at1 + atm1) / 2 - a
-    length2 = float(move.square().sum())
-    s_arr, z_arr = np.asarray(s_values), np.asarray(z_values)[:, None]
-    h_star = z_arr * np.log(z_arr) + (1 - z_arr) * np.log(1 - z_arr)
-    phi = -z_arr * y * (a + b * s_arr + c * s_arr**2) + s_arr**2 * length2 / (2 * eta) - h_star
-    return phi, step, (a, b, c), length2
-
-
-def saddle_rows(points: int = 61) -> list[dict]:
-    """Rows ``{s, z, phi, s_best, z_best, z_star}`` for the saddle figure of chapter 05.
-
-    φ(θ_s, z) on the line θ_s = θ_t + s(θ_{t+1} − θ_t) through the worked example's step; ``s_best``
-    is the s minimising φ(θ_s, z) at this row's z (the min player's answer), ``z_best`` the z
-    maximising φ(θ_s, z) at this row's s, σ(−y ŷ(θ_s)) (the max player's answer).
-    """
-    s_values = np.linspace(-0.5, 2.5, points)
-    z_values = np.linspace(0.01, 0.99, points)
-    phi, step, (a, b, c), length2 = _line_phi(s_values, z_values)
-    eta, y = worked_example()[5], 1
-    rows = []
-    for iz, z in enumerate(z_values):
-        s_best = z * y * b / (length2 / eta - 2 * z * y * c)
-        for i_s, s in enumerate(s_values):
-            rows.append(
-                {
-                    "s": float(s),
-                    "z": float(z),
-                    "phi": float(phi[iz, i_s]),
-                    "s_best": float(s_best),
-                    "z_best": sigmoid(-y * (a + b * s + c * s**2)),
-                    "z_star": step.z,
-                }
-            )
-    return rows
-
-
 def plot_saddle(rows: list[dict]) -> Figure:
     """Left: contours of φ(θ_s, z) with both players' best answers crossing at the saddle (1, z*).
     Right: the two slices through the saddle, convex in s and concave in z, meeting at one value."""
@@ -223,9 +165,9 @@ def plot_saddle(rows: list[dict]) -> Figure:
     ax.set_ylim(z_values[0], z_values[-1])
     ax.set_title("φ on a line through the step: a saddle")
     ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
-    phi_line, *_ = _line_phi(s_values, [z_star])
-    phi_col, *_ = _line_phi([1.0], z_values)
-    value = float(_line_phi([1.0], [z_star])[0][0, 0])
+    phi_line, *_ = line_phi(s_values, [z_star])
+    phi_col, *_ = line_phi([1.0], z_values)
+    value = float(line_phi([1.0], [z_star])[0][0, 0])
     ax_s.plot(s_values, phi_line[0], color="tab:blue")
     ax_s.plot([1.0], [value], "o", color="r")
     ax_s.set_xlabel("s  (z fixed at z*)")

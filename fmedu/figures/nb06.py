@@ -8,7 +8,6 @@ MovieLens size (n = 2728, k = 20), against nnz.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import time
 from pathlib import Path
@@ -19,6 +18,16 @@ import torch
 from matplotlib.figure import Figure
 
 from .. import cost, prox, testing
+from ..prox.lecture import (
+    COST_NNZ,
+    OPTIMISER_FRACTIONS,
+    QUOTED_NNZ,
+    compare_with_optimiser,
+    cost_ratios,
+    optimiser_cases,
+    quoted_speedup,
+    read_step_cost,
+)
 from ..prox.published import PublishedProxTrainer
 from ..registry import figure, save_png, write_csv
 
@@ -106,68 +115,7 @@ def dual_figure(out_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------- against a generic optimiser
 
 
-OPTIMISER_FRACTIONS = (0.1, 0.5, 0.9, 0.999)
-
-
-def optimiser_cases(seed: int = 0) -> list[dict]:
-    """The full grid label × fraction of the exact bound × d: y ∈ {+1, −1}, η ∈ {0.1, 0.5, 0.9,
-    0.999} × the exact bound (capped at 2 where it is infinite), d = 1 … 11 (88 cases).
-
-    Label and fraction vary independently (every label meets every fraction at every d); k and
-    the scale of V follow d alone (k = 3 for odd d, 20 for even d; scale 0.01, 1, 3 in turn), so
-    every (label, fraction) pair meets both k and all three scales.
-    """
-    rng = np.random.default_rng(seed)
-    cases = []
-    for y in (1, -1):
-        for fraction in OPTIMISER_FRACTIONS:
-            for nnz in range(1, 12):
-                cases.append(
-                    {
-                        "case": len(cases),
-                        "y": y,
-                        "nnz": nnz,
-                        "k": 3 if nnz % 2 else 20,
-                        "scale": (0.01, 1.0, 3.0)[nnz % 3],
-                        "fraction": fraction,
-                        "seed": int(rng.integers(1 << 30)),
-                    }
-                )
-    return cases
-
-
-def compare_with_optimiser(cases: list[dict], n: int = 30) -> list[dict]:
-    """For each case: the closed-form step, L-BFGS-B's minimiser of F, their largest coordinate
-    difference (absolute, and relative to 1 + the largest parameter), both KKT residuals, the
-    KKT tolerance of :func:`fmedu.testing.kkt_tolerance`, and whether η exceeds the published bound."""
-    rows = []
-    for c in cases:
-        idx, w0, w, V = testing.random_prox_case(n, c["k"], c["nnz"], c["scale"], c["seed"])
-        eta = testing.eta_below(c["nnz"], c["y"], c["fraction"])
-        ours = prox.prox_step(idx, c["y"], w0, w, V, eta)
-        theirs = prox.minimise_numerically(idx, c["y"], w0, w, V, eta)
-        diff = max(float((a - b).abs().max()) for a, b in zip(ours[:3], theirs[:3]))
-        size = 1 + max(float(t.abs().max()) for t in ours[:3])
-        rows.append(
-            {
-                **c,
-                "eta": eta,
-                "above_published": eta > prox.step_size_bound(c["nnz"], "published"),
-                "z": ours.z,
-                "max_abs_diff": diff,
-                "max_rel_diff": diff / size,
-                "kkt_closed_form": prox.kkt_residual(ours, idx, c["y"], w0, w, V, eta),
-                "kkt_optimiser": prox.kkt_residual(theirs, idx, c["y"], w0, w, V, eta),
-                "kkt_tolerance": testing.kkt_tolerance(V[idx], eta),
-                "kkt_scale": (1 + c["nnz"] * float(V[idx].abs().max()) ** 2) / eta,
-            }
-        )
-    return rows
-
-
 # --------------------------------------------------------------------------- cost per step
-
-COST_NNZ = (2, 4, 6, 8, 11)
 
 
 def step_cost_rows(nnzs=COST_NNZ, n: int = 2728, k: int = 20, seed: int = 0, rounds: int = 9) -> list[dict]:
@@ -197,30 +145,6 @@ def step_cost_rows(nnzs=COST_NNZ, n: int = 2728, k: int = 20, seed: int = 0, rou
         best = cost.best_times(fns, repeat=rounds, min_seconds=0.05, clock=time.process_time)
         rows += [{"nnz": nnz, "implementation": name, "seconds": best[name]} for name in trainers]
     return rows
-
-
-def cost_ratios(rows: list[dict]) -> dict[int, float]:
-    """published seconds / reduced seconds, per nnz."""
-    by = {(int(r["nnz"]), r["implementation"]): float(r["seconds"]) for r in rows}
-    return {nnz: by[(nnz, "published")] / by[(nnz, "reduced")] for nnz in sorted({int(r["nnz"]) for r in rows})}
-
-
-QUOTED_NNZ = 11
-"""The speed-up the course quotes is the one at d = 11, the most non-zeros of a MovieLens sample."""
-
-
-def quoted_speedup(rows: list[dict]) -> int:
-    """The one speed-up the course quotes: published / reduced seconds at d = 11, rounded."""
-    return round(cost_ratios(rows)[QUOTED_NNZ])
-
-
-def read_step_cost(path: Path | str = Path("figures/06_step_cost.csv")) -> list[dict]:
-    """The committed rows of ``figures/06_step_cost.csv`` (the one run the course quotes)."""
-    with open(path, newline="") as fh:
-        return [
-            {"nnz": int(r["nnz"]), "implementation": r["implementation"], "seconds": float(r["seconds"])}
-            for r in csv.DictReader(fh)
-        ]
 
 
 def plot_step_cost(rows: list[dict]) -> Figure:
@@ -265,3 +189,20 @@ def plot_step_cost(rows: list[dict]) -> Figure:
 def step_cost_figure(out_dir: Path) -> list[Path]:
     rows = step_cost_rows()
     return [write_csv(out_dir / "06_step_cost.csv", rows), save_png(plot_step_cost(rows), out_dir / "06_step_cost.png")]
+
+
+__all__ = [
+    "DUAL_EXAMPLES",
+    "dual_rows",
+    "plot_dual",
+    "OPTIMISER_FRACTIONS",
+    "optimiser_cases",
+    "compare_with_optimiser",
+    "COST_NNZ",
+    "step_cost_rows",
+    "cost_ratios",
+    "QUOTED_NNZ",
+    "quoted_speedup",
+    "read_step_cost",
+    "plot_step_cost",
+]
