@@ -32,7 +32,8 @@
 #
 # * how the logistic loss becomes a maximum over $z\in[0,1]$, and how one proximal step becomes a
 #   saddle point, solved in three steps (min–max, Sion's theorem, weak duality);
-# * to derive the Hessian of the step's inner problem, $\frac1\eta S(z)\otimes I_k$, and the eigenpairs of $S(z)$;
+# * to derive the Hessian of the step's inner problem, $\frac1\eta S(z)\otimes I_k$ (a Kronecker product, defined in
+#   section 5), and the eigenpairs of the $d\times d$ matrix $S(z)$;
 # * the exact bound $\eta < 1/(d-1)$, the slip behind the published one (erratum E2), and their ratio;
 # * what the bound means (every inner problem strictly convex) and what it does not (a minimiser
 #   exists anyway; the iteration may still diverge).

@@ -76,9 +76,9 @@ FIGURES = Path(fmedu.__file__).resolve().parent.parent / "figures"  # the commit
 # %% [markdown]
 # ## 1. A worked example: two features, one latent dimension
 #
-# A sample with two active features, $k = 1$, all biases 0, latent values $v_1 = \tfrac12$, $v_2 = 1$, label
+# The sample of chapter 05's saddle figure: two active features, $k = 1$, all biases 0, latent values $v_1 = \tfrac12$, $v_2 = 1$, label
 # $y = +1$ and $\eta = \tfrac12$ (below the bound 1 for $d = 2$). Now $\hat y_t = v_1v_2 = \tfrac12$. For a fixed $z$ the new
-# latent values solve $S(z)V = V_t$ (section 2 derives this) with $S(z) = \begin{pmatrix}1 & -z/2\\ -z/2 & 1\end{pmatrix}$:
+# latent values solve $S(z)V = V_t$ (derived in section 2, (6.3)) with $S(z) = \begin{pmatrix}1 & -z/2\\ -z/2 & 1\end{pmatrix}$:
 
 # %%
 z = sp.Symbol("z", positive=True)
@@ -183,7 +183,8 @@ def stationarity_is_s_system(d, k, y):
 #
 # The last piece, $h^*$, is what confines $z$.
 #
-# > **Erratum E9 (Proximal Point to the Extreme – Factorization Machines [1]).** The post defines the
+# > **Erratum E9 (the proximal-point blog post, "Proximal Point to the Extreme – Factorization Machines" [1]).**
+# > The post defines the
 # > conjugate of $h(t) = \log(1 + e^t)$ as $h^*(z) = z\log z + (1-z)\log(1-z)$ on $(0, 1)$ and "$0$ otherwise".
 # > **Correct:** $h^*(z) = \sup_t\, tz - \log(1 + e^t) = +\infty$ for every $z \notin [0, 1]$. That infinity is what keeps the dual
 # > variable in $[0, 1]$ (and what makes the $z$-domain compact for Sion's theorem [4], chapter 05). The post's
