@@ -194,6 +194,7 @@ z_best = sp.solve(sp.diff(bracket, z), z)
 # F(\theta(z^*)) &= q(z^*) \le F(\theta)\ \text{ for every } \theta &&\text{first line at } z = z^* .
 # \end{aligned}\tag{5.4}$$
 #
+# ($z^*$ lies strictly inside $(0, 1)$: the slope of $-h^*$ is $+\infty$ at 0 and $-\infty$ at 1, so $q$ cannot peak at an end.)
 # So $\theta_{t+1} = \theta(z^*)$: one step is a search over the single number $z$ (chapter 06 makes it cheap). Every
 # step above needs $\varphi(\cdot, z)$ strictly convex for every $z\in[0,1]$; the rest of the chapter finds when it is.
 # The picture, for the worked example of section 1 ($y = +1$, $\eta = \tfrac12$, biases 0, $v_t = (\tfrac12, 1)$), on the
@@ -249,7 +250,13 @@ abs(step_ex.z - sigmoid(-y_hat_new)) <= 1e-15, abs(F_at - phi_at) <= 1e-15, F_at
 # $d = 2\ldots4$ with $k = 3$ (and $d = 2$ with $k = 1$, section 1), both labels:
 
 # %%
-{(d, k, y): lecture.hessian_entries_match(d, k, y) for d in (2, 3, 4) for k in (1, 3) for y in (1, -1) if k == 3 or d == 2}
+{
+    (d, k, y): lecture.hessian_entries_match(d, k, y)
+    for d in (2, 3, 4)
+    for k in (1, 3)
+    for y in (1, -1)
+    if k == 3 or d == 2
+}
 
 # %% [markdown]
 # Every pair is `(True, True)`. Section 7 adds the independent check: the whole Hessian by autograd.

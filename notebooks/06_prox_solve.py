@@ -512,8 +512,10 @@ len(comparison), sorted({r["nnz"] for r in comparison}) == list(range(1, 12)), s
 # %% [markdown]
 # **The tolerance, derived.** Below the bound $F$ is *$\mu$-strongly convex*: its Hessian is
 # $\sigma'\,\nabla\hat y\nabla\hat y^\top + \nabla^2_\theta\varphi(\theta, z(\theta))$ with $z(\theta) = \sigma(-y\hat y(\theta))\in(0,1)$, and by (5.5)–(5.7) the second
-# term's eigenvalues are at least $\mu = \min(1, \lambda_{\min}(S(1)))/\eta$. For such a function every point is within
-# $\|\nabla F\|_2/\mu$ of the minimiser [8, §9.1.2]. With $N = 1 + d + dk$ coordinates, $\|\cdot\|_2 \le \sqrt N\max|\cdot|$, so the two answers
+# term's eigenvalues are at least $\mu = \min(1, \lambda_{\min}(S(1)))/\eta$ [8, §9.1.2]. For such a function every point is
+# within $\|\nabla F(\theta)\|_2/\mu$ of the minimiser $\theta^*$: strong convexity gives
+# $\langle\nabla F(\theta) - \nabla F(\theta^*), \theta - \theta^*\rangle \ge \mu\|\theta - \theta^*\|_2^2$, $\nabla F(\theta^*) = 0$, and Cauchy–Schwarz bounds the left side by
+# $\|\nabla F(\theta)\|_2\,\|\theta - \theta^*\|_2$. With $N = 1 + d + dk$ coordinates, $\|\cdot\|_2 \le \sqrt N\max|\cdot|$, so the two answers
 # differ by at most
 #
 # $$\max|\theta_{\text{closed form}} - \theta_{\text{optimiser}}| \le \frac{\sqrt N}{\mu}\bigl(\max|\nabla F(\theta_{\text{closed form}})| + \max|\nabla F(\theta_{\text{optimiser}})|\bigr), \tag{6.10}$$
