@@ -319,6 +319,18 @@ sum(solve_within_tolerance(c) for c in cases)
 # V^* &= S^{-1}(M + P) = \frac{M}{\lambda_{\text{mean}}} + \frac{P}{\lambda_\perp} &&\text{(6.3), } S^{-1} \text{ divides each part by its eigenvalue.}
 # \end{aligned}\tag{6.5}$$
 #
+# The picture for the worked example of section 1 ($d = 2$, $k = 1$, so $V_t$ is a point of the plane):
+
+# %%
+nb06.plot_split(nb06.split_rows())
+plt.show()
+
+# %% [markdown]
+# (`figures/06_split.png`.) $V_t = (\tfrac12, 1)$ is the sum of $M$ (blue, along $\mathbf 1$) and $P$ (orange, along $(1, -1)$). As $z$
+# grows from 0 to 1, $V^*(z)$ (green) moves away from $V_t$: the part along $\mathbf 1$ is stretched by $1/\lambda_{\text{mean}}$ and the
+# part that sums to zero is shrunk by $1/\lambda_\perp$; the dot is the step at $z^*$. Near the bound $\lambda_{\text{mean}} \to 0$, and the
+# stretch along $\mathbf 1$ grows without limit: the pole of chapter 05, section 10.
+#
 # **$q_2$.** The latent bracket of (6.1) is the quadratic $\frac{1}{2\eta}\bigl[\langle V, SV\rangle - 2\langle V_t, V\rangle + \|V_t\|^2\bigr]$ (expand: $\langle V, SV\rangle$
 # is $\sum_i\|v_i\|^2 - 2\eta zy\sum_{i<j}\langle v_i, v_j\rangle$). At its minimiser $SV^* = V_t$:
 #

@@ -1,5 +1,8 @@
 """Figures and demos of chapter 06 (the Sherman–Morrison prox solve).
 
+``06_split``: the geometry of (6.5) for the worked example: V_t split along 1 and its complement,
+and V*(z) = M/λ_mean + P/λ_⊥ as z runs from 0 to 1.
+
 ``06_dual_function``: q(z) and q'(z) of three samples, with z* from both maximisers.
 ``06_step_cost``: seconds per prox step, the published-style torch implementation
 (golden section, torch ops per evaluation of q) against the reduced closed form, at
@@ -24,9 +27,11 @@ from ..prox.lecture import (
     QUOTED_NNZ,
     compare_with_optimiser,
     cost_ratios,
+    latent_split,
     optimiser_cases,
     quoted_speedup,
     read_step_cost,
+    worked_example,
 )
 from ..prox.published import PublishedProxTrainer
 from ..registry import figure, save_png, write_csv
@@ -115,6 +120,86 @@ def dual_figure(out_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------- against a generic optimiser
 
 
+# --------------------------------------------------------------------------- the split of V_t
+
+
+def split_rows(points: int = 101) -> list[dict]:
+    """Rows ``{z, v1, v2, lam_mean, lam_perp, z_star}``: V*(z) = M/λ_mean + P/λ_perp of the worked
+    example (d = 2, k = 1, y = +1, η = 1/2, v_t = (1/2, 1)) for z from 0 to 1, with its step's z*."""
+    idx, y, w0, w, V, eta = worked_example()
+    z_star = prox.prox_step(idx, y, w0, w, V, eta).z
+    M, P, _, _ = latent_split(V)
+    rows = []
+    for z in np.linspace(0.0, 1.0, points):
+        lam_mean, lam_perp = prox.s_eigenvalues(2, eta, y, float(z))
+        v_star = M / lam_mean + P / lam_perp
+        rows.append(
+            {
+                "z": float(z),
+                "v1": float(v_star[0, 0]),
+                "v2": float(v_star[1, 0]),
+                "lam_mean": lam_mean,
+                "lam_perp": lam_perp,
+                "z_star": z_star,
+            }
+        )
+    return rows
+
+
+def plot_split(rows: list[dict]) -> Figure:
+    """The plane of (v1, v2): V_t, its parts M (along 1) and P (sum zero), and V*(z) for z in [0, 1]."""
+    idx, y, w0, w, V, eta = worked_example()
+    M, P, _, _ = latent_split(V)
+    m = M[:, 0].tolist()
+    vt = V[:, 0].tolist()
+    z_star = rows[0]["z_star"]
+    star = min(rows, key=lambda r: abs(r["z"] - z_star))
+    lam_mean, lam_perp = prox.s_eigenvalues(2, eta, y, z_star)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    ax.plot(
+        [-0.2, 2.0], [-0.2, 2.0], color="tab:gray", lw=0.8, ls="--", label="direction 1 = (1, 1): eigenvalue λ_mean"
+    )
+    ax.plot([0.2, 1.3], [1.3, 0.2], color="tab:gray", lw=0.8, ls=":", label="direction (1, −1): eigenvalue λ_⊥")
+    ax.annotate("", xy=m, xytext=(0, 0), arrowprops={"arrowstyle": "->", "color": "tab:blue", "lw": 1.5})
+    ax.annotate("", xy=vt, xytext=m, arrowprops={"arrowstyle": "->", "color": "tab:orange", "lw": 1.5})
+    ax.plot(*vt, "ko", label="V_t = (1/2, 1) = M + P")
+    ax.plot([], [], color="tab:blue", label="M = mean row along 1 (m = C/d)")
+    ax.plot([], [], color="tab:orange", label="P = V_t − M, sums to zero (p = A − C/d)")
+    ax.plot(
+        [r["v1"] for r in rows],
+        [r["v2"] for r in rows],
+        color="tab:green",
+        lw=2,
+        label="V*(z) = M/λ_mean + P/λ_⊥, z from 0 to 1",
+    )
+    ax.plot(star["v1"], star["v2"], "o", color="tab:green", ms=8, label=f"the step, z* = {z_star:.3f}")
+    ax.annotate(
+        f"M/λ_mean: M × {1 / lam_mean:.2f}\nP/λ_⊥: P × {1 / lam_perp:.2f}",
+        (star["v1"], star["v2"]),
+        xytext=(12, -30),
+        textcoords="offset points",
+        fontsize=8,
+    )
+    ax.set_xlim(-0.2, 2.0)
+    ax.set_ylim(-0.2, 2.0)
+    ax.set_aspect("equal")
+    ax.set_xlabel("v1")
+    ax.set_ylabel("v2")
+    ax.set_title(
+        "S(z)⁻¹ stretches the part along 1 by 1/λ_mean\nand shrinks the part that sums to zero by 1/λ_⊥", fontsize=10
+    )
+    ax.legend(fontsize=7.5, loc="upper left")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+@figure("06_split")
+def split_figure(out_dir: Path) -> list[Path]:
+    rows = split_rows()
+    return [write_csv(out_dir / "06_split.csv", rows), save_png(plot_split(rows), out_dir / "06_split.png")]
+
+
 # --------------------------------------------------------------------------- cost per step
 
 
@@ -192,6 +277,8 @@ def step_cost_figure(out_dir: Path) -> list[Path]:
 
 
 __all__ = [
+    "split_rows",
+    "plot_split",
     "DUAL_EXAMPLES",
     "dual_rows",
     "plot_dual",
