@@ -150,8 +150,8 @@ def plot_split(rows: list[dict]) -> Figure:
     """The plane of (v1, v2): V_t, its parts M (along 1) and P (sum zero), and V*(z) for z in [0, 1]."""
     idx, y, w0, w, V, eta = worked_example()
     M, P, _, _ = latent_split(V)
-    m = M[:, 0].tolist()
-    vt = V[:, 0].tolist()
+    m = (float(M[0, 0]), float(M[1, 0]))
+    vt = (float(V[0, 0]), float(V[1, 0]))
     z_star = rows[0]["z_star"]
     star = min(rows, key=lambda r: abs(r["z"] - z_star))
     lam_mean, lam_perp = prox.s_eigenvalues(2, eta, y, z_star)
