@@ -14,50 +14,41 @@
 # %% [markdown]
 # # 05 · The step-size bound of stochastic proximal point
 #
-# A gradient step uses the slope of the loss where it starts; a *proximal* step uses the slope
-# where it lands, and that makes it far less sensitive to the step size η. For a factorization
-# machine the proximal step has a catch: the loss is not convex in the parameters (the pairwise
-# term multiplies two latent vectors), so the step is only well defined when η is small enough.
-# How small? The proximal-point blog post [1] answers η ≤ 1/(2d) for a sample with d non-zeros.
-# This chapter derives the exact answer, η < 1/(d−1), finds the bookkeeping slip behind the
-# published one (erratum E2), measures how far apart the two are for each d, and shows what
-# breaks past the bound. A practitioner cares because η is the only knob of the method, and the
-# published bound sets it two to five times too small.
+# A gradient step moves along the loss's slope where it starts; a *proximal* step minimises the
+# loss plus a penalty for moving, so it uses the slope where it lands. The proximal-point blog
+# post [1] computes such a step for a factorization machine by turning it into a search over one
+# dual number $z$, and that search is only justified when one step is a convex problem. For a
+# sample with $d$ non-zeros this chapter derives exactly when it is: $\eta < 1/(d-1)$ for a
+# positive label and $\eta < 1$ for a negative one. The post derives the sufficient condition
+# $\eta \le 1/(2d)$ and uses $\eta = 1/(2d+1)$ ("the published bound" below, $1/23$ at $d = 11$);
+# its factor 2 comes from a bookkeeping slip (erratum E2). A practitioner should also know
+# what the bound does *not* promise: the prox objective has a minimiser for every $\eta$, and
+# staying below the bound does not make the iteration stable; chapter 07
+# ([07_movielens](07_movielens.ipynb)) shows the exact step diverging at the published $\eta$.
 #
 # Symbols as in the [notation](../README.md#notation) table.
 #
 # ## What you will learn
 #
-# * why a proximal step tolerates step sizes at which SGD swings wildly, on a one-parameter example;
-# * how the logistic loss becomes a maximum over a dual variable z, and how Sion's minimax theorem
-#   turns one proximal step into a search over that one number;
-# * why the step needs *strict* convexity, and that for an FM this means: a small d × d matrix S(z)
-#   is positive definite;
-# * the exact bound η < 1/(d−1), the slip behind the published 1/(2d) (erratum E2), and the ratio
-#   of the two as a function of d;
-# * what goes wrong beyond the bound.
+# * how the logistic loss becomes a maximum over $z\in[0,1]$, and how one proximal step becomes a
+#   saddle point, solved in three steps (min–max, Sion's theorem, weak duality);
+# * to derive the Hessian of the step's inner problem, $\frac1\eta S(z)\otimes I_k$ (a Kronecker product, defined in
+#   section 5), and the eigenpairs of the $d\times d$ matrix $S(z)$;
+# * the exact bound $\eta < 1/(d-1)$, the slip behind the published one (erratum E2), and their ratio;
+# * what the bound means (every inner problem strictly convex) and what it does not (a minimiser
+#   exists anyway; the iteration may still diverge).
 #
 # ## What you need
 #
-# * Chapter 01 (the FM prediction ŷ of Rendle's paper [2]) and chapter 02 (the logistic loss log(1 + e^{−yŷ}) and its
-#   derivative −y·σ(−yŷ), with σ(t) = 1/(1 + e^{−t})).
-# * Linear algebra: a symmetric matrix is *positive definite* when all its eigenvalues are
-#   positive; a quadratic function is strictly convex exactly when its Hessian is positive definite [5].
+# * Chapter 01's prediction $\hat y$ (Rendle's paper [2]) and chapter 02's logistic loss
+#   $\log(1 + e^{-y\hat y})$ with derivative $-y\,\sigma(-y\hat y)$, $\sigma(t) = 1/(1+e^{-t})$.
+# * A symmetric matrix is *positive definite* when all its eigenvalues are positive; a quadratic
+#   function is strictly convex exactly when its Hessian is positive definite [5, §3.1.4].
 #
-# The blog post [1] uses other letters; this chapter uses ours:
-#
-# | blog post | here | meaning |
-# |---|---|---|
-# | $w\in\{0,1\}^m$ | $x$, with non-zeros `idx` | one sample's features |
-# | $x = (b_0, b_1..b_m, v_1..v_m)$ | $\theta = (w_0, w, V)$ | all parameters |
-# | $\sigma(w, x)$ | $\hat y$ | the prediction |
-# | $\hat y\in\{-1,1\}$ | $y$ | the label |
-# | $m$ | $n$ | number of features |
-# | $d$, $\lvert\mathrm{nz}(w)\rvert$ | $d$ = `nnz` | non-zeros of the sample |
-# | $\eta$, $z$, $S(z)$, $\alpha_{ij}$ | same | step size, dual variable, the system matrix, pair weights |
+# The blog post writes $w$ for our $x$, $x = (b_0, b, v)$ for our $\theta = (w_0, w, V)$, $\sigma(w, x)$ for our
+# $\hat y$, $\hat y$ for our label $y$, $m$ for our $n$; $d$, $\eta$, $z$, $S(z)$ and $\alpha_{ij}$ are the same.
 
 # %%
-import math
 from fractions import Fraction
 
 import matplotlib.pyplot as plt
@@ -65,241 +56,226 @@ import sympy as sp
 import torch
 from scipy.optimize import brentq
 
-from fmedu import FMInputError, prox, testing
+from fmedu import FMInputError, prox
 from fmedu.figures import nb05
 from fmedu.notebook import setup
+from fmedu.prox import lecture
 from fmedu.prox import symbolic as prox_symbolic
 from fmedu.prox.scalar import sigmoid
 
 setup()
 
 # %% [markdown]
-# ## 1. A proximal step against a gradient step, in one dimension
+# ## 1. A worked example: two features, one latent dimension
 #
-# Take the smallest model there is: a prediction that is one number, $\hat y = w_0$ (an FM on a
-# sample with no active feature). On a sample with label $y$ the loss is
-# $\ell(w_0) = \log(1 + e^{-y w_0})$ with slope $\ell'(w_0) = -y\,\sigma(-y w_0)$.
+# A sample with two active features and $k = 1$ has $\hat y = w_0 + w_1 + w_2 + v_1v_2$. One proximal
+# step with step size $\eta$ from $\theta_t$ is
 #
-# * **SGD** moves by the slope where it starts: $w_0 \leftarrow w_0 + \eta\,y\,\sigma(-y w_0)$.
-# * **The proximal step** minimises the loss plus a penalty for moving,
-#   $w_0^+ = \operatorname{argmin}_w\ \ell(w) + \frac{1}{2\eta}(w - w_0)^2$. Setting the derivative to zero gives
-#   $w_0^+ = w_0 + \eta\,y\,\sigma(-y w_0^+)$: the same update, but with the slope **where it lands**.
+# $$\theta_{t+1} = \operatorname*{argmin}_\theta F(\theta),\qquad
+#   F(\theta) = \log\bigl(1 + e^{-y\hat y(\theta)}\bigr) + \frac{1}{2\eta}\|\theta - \theta_t\|^2 . \tag{5.0}$$
 #
-# By hand, from $w_0 = 0$ with $y = +1$ and $\eta = 50$: SGD jumps to $0 + 50\cdot\sigma(0) = 25$, a
-# prediction of near-certainty from one sample. The proximal step solves $w = 50\,\sigma(-w)$, a
-# one-dimensional equation:
+# Replace the loss by a straight line with slope $-z$ in $y\hat y$ (section 3 says why) and look only at the
+# latent values: $g(v_1, v_2) = -zy\,v_1v_2 + \frac{1}{2\eta}\bigl[(v_1 - v_{1,t})^2 + (v_2 - v_{2,t})^2\bigr]$. By hand, its second
+# derivatives are $\partial^2 g/\partial v_1^2 = \partial^2 g/\partial v_2^2 = 1/\eta$ and $\partial^2 g/\partial v_1\partial v_2 = -zy$, so
+#
+# $$\nabla^2 g = \frac1\eta\begin{pmatrix}1 & -\eta zy\\ -\eta zy & 1\end{pmatrix},\qquad
+#   \text{eigenvalues } \frac{1 - \eta z}{\eta},\ \frac{1 + \eta z}{\eta}\quad(y = \pm 1),$$
+#
+# with eigenvectors $(1, 1)$ and $(1, -1)$. For $z\in[0,1]$ the smaller one is positive exactly when $\eta < 1$.
+# At $\eta = \tfrac12$ (the step chapter 06 computes for $v_t = (\tfrac12, 1)$) it is at least $1$. sympy agrees:
+
+# %%
+z = sp.Symbol("z", positive=True)
+eta = sp.Symbol("eta", positive=True)
+v1, v2, v1t, v2t = sp.symbols("v1 v2 v1t v2t", real=True)
+g = -z * v1 * v2 + ((v1 - v1t) ** 2 + (v2 - v2t) ** 2) / (2 * eta)  # y = +1
+H_g = sp.hessian(g, (v1, v2))
+H_g.eigenvals() == {(1 - eta * z) / eta: 1, (1 + eta * z) / eta: 1}
+
+# %% [markdown]
+# The rest of the chapter does this for any $d$ and $k$: the off-diagonal $-zy$ couples every pair of the
+# sample's latent vectors, and the direction in which they all move together is the one that loses convexity.
+#
+# ## 2. Why a proximal step: the slope where it lands
+#
+# The smallest model, $\hat y = w_0$, shows the difference. SGD moves by the slope at the start,
+# $w_0 \leftarrow w_0 + \eta\,y\,\sigma(-yw_0)$. Setting the derivative of $\ell(w) + \frac{1}{2\eta}(w - w_0)^2$ to zero gives the
+# proximal step $w_0^+ = w_0 + \eta\,y\,\sigma(-yw_0^+)$: the slope at the end. By hand, from $w_0 = 0$ with $y = +1$
+# and $\eta = 50$, SGD jumps to $50\,\sigma(0) = 25$; the proximal step solves $w = 50\,\sigma(-w)$:
 
 # %%
 eta_1d = 50.0
-sgd_point = 0.0 + eta_1d * sigmoid(0.0)
 prox_point = brentq(lambda w_: w_ - eta_1d * sigmoid(-w_), 0.0, eta_1d)  # root of w = η σ(−w)
-sgd_point, round(prox_point, 6)
+library_point = nb05.bias_only_step("prox", 0.0, 1, eta_1d)  # the FM's step on a sample with no feature
+eta_1d * sigmoid(0.0), round(prox_point, 6), abs(library_point - prox_point) <= 1e-12
 
 # %% [markdown]
-# The library's proximal step for an FM, on a sample with no active feature, is exactly this
-# one-dimensional step (the FM reduces to its global bias):
-
-# %%
-abs(nb05.bias_only_step("prox", 0.0, 1, eta_1d) - prox_point) <= 1e-12
-
-# %% [markdown]
-# Now a stream of samples that disagree: labels $+1, -1, +1, \dots$ (a balanced data set, whose best
-# constant prediction is $w_0 = 0$). With a constant step size neither method settles at 0; each ends
-# in a two-step swing $-a \to +a \to -a$. Starting a $+1$ step at $-a$ and landing at $+a$ gives the
-# swing's equation: $2a = \eta\,\sigma(a)$ for SGD (slope at the start, $-a$) and $2a = \eta\,\sigma(-a)$ for
-# the proximal step (slope at the end, $+a$). Since $\sigma < 1$, SGD's swing lies between $\eta/4$ and
-# $\eta/2$; for the proximal step $2a\,e^{a} < \eta$, so $a < \log\eta$ once $\eta \ge 2$. After 400 steps,
-# for step sizes from 0.5 to 500, the measured swings match the roots of these equations to within
-# $10^{-3}$ relative (SGD approaches its cycle slowly where $\sigma$ is flat), and obey both bounds:
+# On alternating labels $+1, -1, \dots$ both methods end in a two-step swing $\pm a$: SGD's solves
+# $2a = \eta\,\sigma(a)$, so $a$ grows like $\eta/2$; the proximal step's solves $2a = \eta\,\sigma(-a)$, so $2a\,e^a < \eta$ and
+# $a < \log\eta$ for $\eta \ge 2$. The simulated swings after 400 steps obey both:
 
 # %%
 swings = nb05.swing_rows()
-[(r["eta"], r["method"], round(r["simulated"], 4)) for r in swings if r["eta"] in (0.5, 50.0, 500.0)]
-
-# %%
-converged = all(abs(r["simulated"] - r["fixed_point"]) <= 1e-3 * r["fixed_point"] for r in swings)
 sgd_linear = all(r["eta"] / 4 < r["simulated"] <= r["eta"] / 2 for r in swings if r["method"] == "sgd")
-prox_log = all(r["simulated"] < math.log(r["eta"]) for r in swings if r["method"] == "prox" and r["eta"] >= 2)
-converged, sgd_linear, prox_log
+prox_log = all(r["simulated"] < sp.log(r["eta"]) for r in swings if r["method"] == "prox" and r["eta"] >= 2)
+sgd_linear, prox_log
 
 # %%
 nb05.plot_one_parameter(50.0, {m: nb05.one_parameter_path(m, 50.0, 12) for m in ("sgd", "prox")}, swings)
 plt.show()
 
 # %% [markdown]
-# (`figures/05_one_parameter.png`.) Left: at η = 50 SGD jumps between ±25 while the proximal step
-# stays within ±2.3. Right: the swing against η on log–log axes (η covers three decades); SGD's
-# follows η/2, the proximal step's stays below log η.
+# (`figures/05_one_parameter.png`.) Left: at $\eta = 50$ SGD jumps between $\pm25$, the proximal step stays
+# near 0. Right: the swing against $\eta$ (log–log, three decades): SGD's follows $\eta/2$, the proximal
+# step's stays below $\log\eta$.
 #
-# Neither method converges with a constant step on disagreeing samples, but the damage a too-large
-# η does grows linearly for SGD and only logarithmically for the proximal step. This robustness to
-# the step size is the reason to take proximal steps [4, 6]. For an FM the step is harder: the rest
-# of the chapter finds when it is still well defined.
+# This one-parameter loss is convex, and for convex losses Asi and Duchi prove that proximal steps are
+# robust to the step size [4]. An FM's loss is not convex in its parameters (the pairwise term
+# multiplies two latent vectors), and that robustness does not carry over: chapter 07 shows the exact
+# FM step diverging on MovieLens at the published $\eta$. Here we only ask when one step is a convex problem.
 #
-# ## 2. The proximal step for an FM, as a saddle point
+# ## 3. The logistic loss as a maximum over $z$
 #
-# The sample has ones at `idx` ($d$ of them) and label $y$; $\theta = (w_0, w, V)$ are all the parameters and
+# Let $h^*(z) = z\log z + (1-z)\log(1-z)$ on $[0, 1]$ ($0\log 0 = 0$; $+\infty$ outside, chapter 06, erratum E9), the
+# *convex conjugate* of $u\mapsto\log(1+e^u)$ [5, §3.3]. Then, for every real $u$,
 #
-# $$\theta_{t+1} = \operatorname*{argmin}_\theta\; F(\theta),\qquad
-#   F(\theta) = \log\bigl(1 + e^{-y\,\hat y(\theta)}\bigr) + \frac{1}{2\eta}\|\theta - \theta_t\|^2,\qquad
-#   \hat y = w_0 + \sum_{i\in\mathrm{idx}} w_i + \sum_{i<j\in\mathrm{idx}}\langle v_i, v_j\rangle .$$
+# $$\begin{aligned}
+# \frac{d}{dz}\bigl[uz - h^*(z)\bigr] &= u - \log\frac{z}{1-z} = 0 &&\text{stationary point}\\
+# \Leftrightarrow\quad z &= \frac{1}{1 + e^{-u}} = \sigma(u) &&\text{solve for } z\\
+# \frac{d^2}{dz^2}\bigl[uz - h^*(z)\bigr] &= -\frac{1}{z(1-z)} < 0 &&\text{so it is the maximum}\\
+# \max_{z\in[0,1]} uz - h^*(z) &= u\sigma(u) - \sigma(u)\log\sigma(u) - \sigma(-u)\log\sigma(-u) = \log(1 + e^u) &&\text{substitute, } \log\sigma(u) = u - \log(1+e^u) .
+# \end{aligned}\tag{5.1}$$
 #
-# ### The logistic loss as a maximum
-#
-# With $h^*(z) = z\log z + (1-z)\log(1-z)$ (the negative entropy; $0\log 0 = 0$),
-#
-# $$\log(1 + e^u) = \max_{z\in[0,1]}\; u z - h^*(z),$$
-#
-# attained at $z = \sigma(u)$. ($h^*$ is the *convex conjugate* of $u\mapsto\log(1+e^u)$ [5, §3.3]; outside
-# $[0, 1]$ it is $+\infty$, see chapter 06, erratum E9.) sympy finds the stationary point of the bracket,
-# confirms it is a maximum (second derivative $-1/(z(1-z)) < 0$), and its value:
+# sympy redoes each line: the stationary point, the second derivative, and the value at the maximiser
+# minus $\log(1+e^u)$:
 
 # %%
 u = sp.Symbol("u", real=True)
-z = sp.Symbol("z", positive=True)
 h_star = z * sp.log(z) + (1 - z) * sp.log(1 - z)
 bracket = u * z - h_star
 z_best = sp.solve(sp.diff(bracket, z), z)
-z_best, sp.simplify(sp.diff(bracket, z, 2))
-
-# %%
-sp.simplify(sp.expand_log(bracket.subs(z, z_best[0]), force=True) - sp.log(1 + sp.exp(u)))
-
-# %% [markdown]
-# The maximiser $z = 1/(1 + e^{-u})$ is the weight $\sigma(-y\hat y)$ that an SGD step puts on the
-# gradient of $\hat y$ (chapter 02). With $u = -y\hat y(\theta)$ the prox objective becomes
-# $F(\theta) = \max_{z\in[0,1]}\varphi(\theta, z)$ with
-#
-# $$\varphi(\theta, z) = -z\,y\,\hat y(\theta) + \frac{1}{2\eta}\|\theta-\theta_t\|^2 - h^*(z).$$
-#
-# ### Swapping min and max: Sion's theorem
-#
-# The step is $\min_\theta\max_z\varphi$. **Sion's minimax theorem** [3], in the form needed here: *if
-# $\varphi(\theta, z)$ is continuous, convex in $\theta$ for every $z$, concave in $z$ for every $\theta$, and $z$ ranges over
-# a compact convex set, then $\min_\theta\max_z\varphi = \max_z\min_\theta\varphi$* (with inf in place of min where no
-# minimum is attained). Here $z\in[0,1]$ is compact and
-# convex, and $\varphi$ is concave in $z$ (its $z$-part is $-h^*$, second derivative $-1/(z(1-z))$ above). What
-# remains is **convexity in $\theta$** for every $z\in[0,1]$.
-#
-# Swapping pays off because for a fixed $z$, $\varphi(\cdot, z)$ is a *quadratic* in $\theta$ ($\hat y$ is linear in the
-# biases and quadratic in $V$): its minimiser $\theta(z)$ solves a linear system, and the outer problem
-# $\max_z q(z)$, $q(z) = \min_\theta\varphi(\theta, z)$, is a search over one number (chapter 06).
-#
-# ### Why *strict* convexity
-#
-# A strictly convex function has at most one minimiser: if $\theta_1 \ne \theta_2$ both minimised it, the midpoint
-# would have a strictly smaller value. A quadratic with a positive definite Hessian is strictly convex
-# and has exactly one minimiser, where its gradient vanishes. So if $\varphi(\cdot, z)$ has a positive definite
-# Hessian for every $z\in[0,1]$:
-#
-# * $\theta(z)$ is one well-defined point for every $z$, and $q$ is strictly concave (a minimum of functions that
-#   are affine in $z$, plus the strictly concave $-h^*$), with one maximiser $z^*$, strictly inside $(0, 1)$ because the
-#   slope of $-h^*$ is $+\infty$ at 0 and $-\infty$ at 1;
-# * $\theta_{t+1} = \theta(z^*)$. Indeed, **weak duality** $q(z) \le \varphi(\theta, z) \le F(\theta)$ holds for all $\theta, z$ (a minimum is at
-#   most any value, and $F$ is the maximum over $z$); at $z^*$, the derivative $q'(z^*) = \partial_z\varphi(\theta(z^*), z^*) = 0$
-#   makes $z^*$ the maximiser of the concave $\varphi(\theta(z^*), \cdot)$, so $F(\theta(z^*)) = q(z^*) \le F(\theta)$ for every $\theta$.
-#
-# ## 3. Where convexity fails: two features, one latent dimension
-#
-# The smallest FM with an interaction: $d = 2$ active features and $k = 1$, so
-# $\hat y = w_0 + w_1 + w_2 + v_1 v_2$. Take $y = +1$. The Hessian of $\varphi(\cdot, z)$ over
-# $\theta = (w_0, w_1, w_2, v_1, v_2)$, by sympy ($h^*(z)$ does not depend on $\theta$):
-
-# %%
-theta = sp.symbols("w0 w1 w2 v1 v2", real=True)
-theta_t = sp.symbols("w0_t w1_t w2_t v1_t v2_t", real=True)
-eta = sp.Symbol("eta", positive=True)
-lam = sp.Symbol("lambda")  # charpoly's variable (sympy drops assumptions on it)
-w0_, w1_, w2_, v1_, v2_ = theta
-phi_small = -z * (w0_ + w1_ + w2_ + v1_ * v2_) + sum((a - b) ** 2 for a, b in zip(theta, theta_t)) / (2 * eta)
-H_small = sp.hessian(phi_small, theta)
-H_small
+(
+    z_best,
+    sp.simplify(sp.diff(bracket, z, 2)),
+    sp.simplify(sp.expand_log(bracket.subs(z, z_best[0]), force=True) - sp.log(1 + sp.exp(u))),
+)
 
 # %% [markdown]
-# The biases give $1/\eta$ on the diagonal; the product $v_1v_2$ gives the off-diagonal $-z$. Its
-# characteristic polynomial is exactly $(\lambda - \frac1\eta)^3(\lambda - \frac{1 - \eta z}{\eta})(\lambda - \frac{1+\eta z}{\eta})$:
+# With $u = -y\hat y(\theta)$ the prox objective (5.0) is a maximum over $z$:
+#
+# $$F(\theta) = \max_{z\in[0,1]}\varphi(\theta, z),\qquad
+#   \varphi(\theta, z) = -z\,y\,\hat y(\theta) + \frac{1}{2\eta}\|\theta-\theta_t\|^2 - h^*(z). \tag{5.2}$$
+#
+# The maximiser $z = \sigma(-y\hat y)$ is the weight an SGD step puts on $\nabla\hat y$ (chapter 02). For a fixed $z$,
+# $\varphi(\cdot, z)$ is a *quadratic* in $\theta$ ($\hat y$ is linear in the biases and quadratic in $V$).
+#
+# ## 4. One step as a saddle point, in three steps
+#
+# Two tools, each in one sentence. **Sion's minimax theorem** [3]: if $\varphi(\theta, z)$ is continuous,
+# convex in $\theta$ for every $z$, concave in $z$ for every $\theta$, and $z$ ranges over a compact convex set,
+# then $\inf_\theta\max_z\varphi = \max_z\inf_\theta\varphi$. **The envelope theorem** [6]: if $\theta(z)$ minimises
+# $\varphi(\cdot, z)$ and both are differentiable, then $q(z) = \varphi(\theta(z), z)$ has $q'(z) = \partial_z\varphi(\theta(z), z)$: the
+# movement of $\theta(z)$ contributes nothing to first order, because $\nabla_\theta\varphi = 0$ there.
+#
+# **Step 1 (min–max).** By (5.2) the step is $\min_\theta\max_z\varphi(\theta, z)$.
+#
+# **Step 2 (Sion).** $z\in[0,1]$ is compact and convex, and $\varphi$ is concave in $z$ (its $z$-part is $-h^*$, with
+# second derivative $-1/(z(1-z))$ by (5.1)). If also $\varphi(\cdot, z)$ is strictly convex for every $z$, the order can
+# be swapped, and the inner minimum has exactly one minimiser $\theta(z)$, the root of a linear system:
+#
+# $$\min_\theta\max_z\varphi = \max_{z\in[0,1]} q(z),\qquad q(z) = \min_\theta\varphi(\theta, z) = \varphi(\theta(z), z). \tag{5.3}$$
+#
+# **Step 3 (weak duality).** For all $\theta$ and $z$, a minimum is at most any value and $F$ is the maximum:
+#
+# $$\begin{aligned}
+# q(z) &\le \varphi(\theta, z) \le F(\theta) &&\text{definitions of } q \text{ and } F\\
+# q'(z^*) &= \partial_z\varphi(\theta(z^*), z^*) = 0 &&\text{envelope theorem at the maximiser } z^* \text{ of } q\\
+# F(\theta(z^*)) &= \max_z\varphi(\theta(z^*), z) = \varphi(\theta(z^*), z^*) = q(z^*) &&\varphi(\theta(z^*), \cdot) \text{ is concave, stationary at } z^*\\
+# F(\theta(z^*)) &= q(z^*) \le F(\theta)\ \text{ for every } \theta &&\text{first line at } z = z^* .
+# \end{aligned}\tag{5.4}$$
+#
+# ($z^*$ lies strictly inside $(0, 1)$: the slope of $-h^*$ is $+\infty$ at 0 and $-\infty$ at 1, so $q$ cannot peak at an end.)
+# So $\theta_{t+1} = \theta(z^*)$: one step is a search over the single number $z$ (chapter 06 makes it cheap). Every
+# step above needs $\varphi(\cdot, z)$ strictly convex for every $z\in[0,1]$; the rest of the chapter finds when it is.
+# The picture, for the worked example of section 1 ($y = +1$, $\eta = \tfrac12$, biases 0, $v_t = (\tfrac12, 1)$), on the
+# line $\theta_s = \theta_t + s(\theta_{t+1} - \theta_t)$ through the step:
 
 # %%
-expected = (lam - 1 / eta) ** 3 * (lam - (1 - eta * z) / eta) * (lam - (1 + eta * z) / eta)
-sp.expand(H_small.charpoly(lam).as_expr() - expected)
+saddle = nb05.saddle_rows()
+nb05.plot_saddle(saddle)
+plt.show()
 
 # %% [markdown]
-# The smallest eigenvalue is $(1 - \eta z)/\eta$: positive for every $z\in[0,1]$ exactly when $\eta < 1$. Past that,
-# $\varphi(\cdot, z)$ has no minimum for $z > 1/\eta$: move both latent values by the same $s$ and the
-# coefficient of $s^2$ is negative:
+# (`figures/05_saddle.png`.) Left: $\varphi(\theta_s, z)$; the black line is the best $s$ for each $z$, the dashed
+# line the best $z$ for each $s$, $\sigma(-y\hat y(\theta_s))$; they cross at $s = 1$, $z = z^*$. Right: through that point
+# $\varphi$ is convex in $s$ and concave in $z$, and both slices reach the same value, $q(z^*) = F(\theta_{t+1})$.
+#
+# The check of (5.4) on this example: the step's $z^*$ is $\sigma(-y\hat y(\theta_{t+1}))$, and $F(\theta_{t+1})$ equals
+# $q(z^*) = \varphi(\theta_{t+1}, z^*)$ and is at most $F$ at the minimiser a generic optimiser finds:
 
 # %%
-s_move = sp.Symbol("s", real=True)
-along = phi_small.subs({v1_: theta_t[3] + s_move, v2_: theta_t[4] + s_move, **dict(zip(theta[:3], theta_t[:3]))})
-sp.Poly(sp.expand(along), s_move).coeff_monomial(s_move**2)
+idx_ex, y_ex, w0_ex, w_ex, V_ex, eta_ex = nb05.worked_example()
+step_ex = prox.prox_step(idx_ex, y_ex, w0_ex, w_ex, V_ex, eta_ex)
+y_hat_new = float(step_ex.w0 + step_ex.w.sum() + step_ex.V[0, 0] * step_ex.V[1, 0])
+move2 = float((step_ex.w0 - w0_ex) ** 2 + (step_ex.w - w_ex).square().sum() + (step_ex.V - V_ex).square().sum())
+phi_at = -step_ex.z * y_ex * y_hat_new + move2 / (2 * eta_ex) - prox.conjugate(step_ex.z)
+F_at = float(prox.prox_objective(idx_ex, y_ex, step_ex.w0, step_ex.w, step_ex.V, eta_ex, w0_ex, w_ex, V_ex))
+other = prox.minimise_numerically(idx_ex, y_ex, w0_ex, w_ex, V_ex, eta_ex)
+F_other = float(prox.prox_objective(idx_ex, y_ex, other.w0, other.w, other.V, eta_ex, w0_ex, w_ex, V_ex))
+abs(step_ex.z - sigmoid(-y_hat_new)) <= 1e-15, abs(F_at - phi_at) <= 1e-15, F_at <= F_other * (1 + 1e-15)
 
 # %% [markdown]
-# $1/\eta - z < 0$ when $z > 1/\eta$: along this direction $\varphi \to -\infty$, so $q(z) = -\infty$ there and the
-# derivation collapses. The rest of the chapter does the same for any $d$ and $k$.
+# The tolerance $10^{-15}$ (absolute, and relative in the last comparison, where both answers are the same
+# point to rounding) is a few units of float64 rounding, $\varepsilon \approx 2.2\times10^{-16}$, on numbers of size 1 [8, §2.1].
 #
-# ## 4. Any number of features: the Hessian is $S(z)/\eta \otimes I_k$
+# ## 5. The Hessian of the inner problem is $\frac1\eta S(z)\otimes I_k$
 #
-# The biases enter $\hat y$ linearly, so their part of $\varphi$ is a linear term plus $\|\cdot\|^2/(2\eta)$: always
-# strictly convex. Rows of $V$ outside `idx` appear only in $\|\cdot\|^2/(2\eta)$. What remains is the
-# **latent part** (the blog post colours it brown), over the $d$ rows in `idx`:
+# The biases enter $\hat y$ linearly, so their part of $\varphi$ is linear plus $\|\cdot\|^2/(2\eta)$: always strictly
+# convex, Hessian $I/\eta$. Rows of $V$ outside the sample appear only in $\|\cdot\|^2/(2\eta)$. What remains is the
+# latent part over the sample's $d$ rows, written entry by entry ($v_{if}$ is entry $f$ of $v_i$):
 #
-# $$\varphi_V(V) = -z\,y\sum_{i<j}\langle v_i, v_j\rangle + \frac{1}{2\eta}\sum_i\|v_i - v_{i,t}\|^2 .$$
+# $$\begin{aligned}
+# \varphi_V &= -zy\sum_{i<j}\sum_{f=1}^k v_{if}v_{jf} + \frac{1}{2\eta}\sum_i\sum_f (v_{if} - v_{if,t})^2 &&\langle v_i, v_j\rangle = \textstyle\sum_f v_{if}v_{jf}\\
+# \frac{\partial\varphi_V}{\partial v_{if}} &= -zy\sum_{j\ne i} v_{jf} + \frac{1}{\eta}(v_{if} - v_{if,t}) &&\text{each pair containing } i \text{ once}\\
+# \frac{\partial^2\varphi_V}{\partial v_{if}\,\partial v_{jg}} &= \delta_{fg}\Bigl(\frac{\delta_{ij}}{\eta} - zy(1 - \delta_{ij})\Bigr) &&\text{differentiate in } v_{jg}\\
+# &= \frac1\eta\,S(z)_{ij}\,\delta_{fg},\qquad S(z) = (1+\eta yz)I - \eta yz\,\mathbf 1\mathbf 1^\top &&S_{ii} = 1,\ S_{ij} = -\eta yz .
+# \end{aligned}\tag{5.5}$$
 #
-# **Claim.** Its Hessian is $\frac1\eta S(z)\otimes I_k$ (one copy of the $d\times d$ matrix $S(z)/\eta$ per latent
-# dimension) with
-#
-# $$S(z) = (1 + \eta y z)\,I - \eta y z\,\mathbf 1\mathbf 1^\top .$$
-#
-# sympy differentiates $\varphi_V$ twice for $d = 4$ rows and $k = 3$ (rows flattened row-major), both labels,
-# and compares with the Kronecker product:
+# ($\delta_{ij}$ is 1 when $i = j$ and 0 otherwise; $\mathbf 1$ is the all-ones vector.) Flatten $V$ row by row, entry
+# $(i, f)$ at position $ik + f$. The *Kronecker product* $A\otimes B$ of a $d\times d$ matrix $A$ and a $k\times k$ matrix $B$
+# is the $dk\times dk$ block matrix whose block $(i, j)$ is $a_{ij}B$ [7, §4.2]; its eigenvalues are the products
+# $\lambda_i(A)\mu_f(B)$. The last line of (5.5) says exactly: the Hessian is $\frac1\eta S(z)\otimes I_k$, one copy of
+# $S(z)/\eta$ per latent dimension, so it is positive definite exactly when $S(z)$ is. sympy differentiates
+# $\varphi_V$ twice and compares every entry with the third line and the matrix with the Kronecker form, for
+# $d = 2\ldots4$ with $k = 3$ (and $d = 2$ with $k = 1$, section 1), both labels:
 
 # %%
-[prox_symbolic.hessian_is_kron_s(4, 3, y) for y in (1, -1)]
+{
+    (d, k, y): lecture.hessian_entries_match(d, k, y)
+    for d in (2, 3, 4)
+    for k in (1, 3)
+    for y in (1, -1)
+    if k == 3 or d == 2
+}
 
 # %% [markdown]
-# So $\varphi(\cdot, z)$ is strictly convex exactly when $S(z)$ is positive definite. ($d = 2$, $k = 1$ is the example
-# of section 3: $S = \begin{pmatrix}1 & -\eta z\\ -\eta z & 1\end{pmatrix}$.)
+# Every pair is `(True, True)`. Section 7 adds the independent check: the whole Hessian by autograd.
 #
-# ## 5. The eigenvalues of $S(z)$
+# ## 6. The eigenpairs of $S(z)$
 #
-# Write $\beta = \eta y z$ and $J = \mathbf 1\mathbf 1^\top$ (all ones), so $S = (1+\beta)I - \beta J$. **Claim:**
+# Write $\beta = \eta yz$ and $J = \mathbf 1\mathbf 1^\top$, so $S = (1+\beta)I - \beta J$. Two facts: $J\mathbf 1 = \mathbf 1(\mathbf 1^\top\mathbf 1) = d\,\mathbf 1$, and
+# $Ju = \mathbf 1(\mathbf 1^\top u) = 0$ when the entries of $u$ sum to zero. Hence
 #
-# $$S\,\mathbf 1 = \bigl(1 - \beta(d-1)\bigr)\mathbf 1,\qquad S\,u = (1+\beta)\,u\ \text{ whenever } \mathbf 1^\top u = 0 .$$
+# $$\begin{aligned}
+# S\mathbf 1 &= (1+\beta)\mathbf 1 - \beta d\,\mathbf 1 = \bigl(1 - \beta(d-1)\bigr)\mathbf 1 &&J\mathbf 1 = d\mathbf 1\\
+# Su &= (1+\beta)u - \beta\cdot 0 = (1+\beta)\,u\quad\text{for } \mathbf 1^\top u = 0 &&Ju = 0 .
+# \end{aligned}\tag{5.6}$$
 #
-# Call them $\lambda_{\text{mean}} = 1 - \beta(d-1)$ (once) and $\lambda_\perp = 1 + \beta$ ($d-1$ times). For concrete
-# $d = 2\ldots7$, sympy multiplies $S$ with $\mathbf 1$ and with the $d-1$ vectors $e_1 - e_j$ (each sums to zero):
-
-# %%
-beta = sp.Symbol("beta")
-
-
-def eigenpairs_hold(d):
-    S = prox_symbolic.sym_s_matrix(d, beta)
-    ones = sp.ones(d, 1)
-    diffs = [sp.eye(d)[:, 0] - sp.eye(d)[:, j] for j in range(1, d)]
-    mean_ok = sp.expand(S * ones - (1 - beta * (d - 1)) * ones).is_zero_matrix
-    perp_ok = all(sp.expand(S * u_ - (1 + beta) * u_).is_zero_matrix for u_ in diffs)
-    spans = sp.Matrix.hstack(ones, *diffs).rank() == d  # together a basis of R^d
-    return mean_ok and perp_ok and spans
-
-
-[eigenpairs_hold(d) for d in range(2, 8)]
-
-# %% [markdown]
-# The $d$ vectors form a basis, so these are *all* the eigenvalues. As a second check, sympy's
-# determinant of the explicit matrix equals their product, $(1+\beta)^{d-1}(1 - \beta(d-1))$, for $d = 1\ldots7$:
-
-# %%
-[
-    sp.factor(prox_symbolic.sym_s_matrix(d, beta).det() - (1 + beta) ** (d - 1) * (1 - beta * (d - 1)))
-    for d in range(1, 8)
-]
-
-# %% [markdown]
-# **For every $d$ at once.** sympy's matrix expressions can leave the size symbolic: $I$ = `Identity(d)`,
-# $J$ = `OneMatrix(d, d)` and $\mathbf 1$ = `OneMatrix(d, 1)`, with sympy's own rule $J\mathbf 1 = d\,\mathbf 1$.
-# Expanding $S\mathbf 1$ and splitting it into a multiple of $\mathbf 1$ gives the coefficient; expanding $Su$
-# gives multiples of $u$ and $Ju$:
+# The vectors summing to zero form a $(d-1)$-dimensional space, orthogonal to $\mathbf 1$, so these are all the
+# eigenvalues: $\lambda_{\text{mean}} = 1 - \beta(d-1)$ once (every row moving together) and $\lambda_\perp = 1 + \beta$, $d - 1$ times.
+# The check for every $d$ at once: sympy's matrix expressions keep the size $d$ symbolic ($I$, $J$, $\mathbf 1$ of size
+# $d$, with $J\mathbf 1 = d\mathbf 1$); the first number is $S\mathbf 1$'s coefficient minus $1 - \beta(d-1)$, the pair is $Su$ split into
+# multiples of $u$ and of $Ju$:
 
 # %%
 G = prox_symbolic.sym_s_symbolic_d()
@@ -308,22 +284,29 @@ u_vec = sp.MatrixSymbol("u", G.d, 1)
 sp.simplify(mean_coefficient - (1 - G.beta * (G.d - 1))), prox_symbolic.split_terms(G.S * u_vec, [u_vec, G.J * u_vec])
 
 # %% [markdown]
-# The first is $0$: $S\mathbf 1 = (1 - \beta(d-1))\mathbf 1$ for every $d$. The second says $Su = (1+\beta)u - \beta\,Ju$, and
-# $Ju = \mathbf 1(\mathbf 1^\top u) = 0$ when $u$ sums to zero, so $Su = (1+\beta)u$.
+# $0$, and $Su = (1+\beta)u - \beta Ju$, which is $(1+\beta)u$ once $Ju = 0$. As a second check, the determinant of the
+# explicit matrix is the product of the eigenvalues, $(1+\beta)^{d-1}(1-\beta(d-1))$, for $d = 1\ldots7$:
+
+# %%
+beta = sp.Symbol("beta")
+[
+    sp.factor(prox_symbolic.sym_s_matrix(d, beta).det() - (1 + beta) ** (d - 1) * (1 - beta * (d - 1)))
+    for d in range(1, 8)
+]
+
+# %% [markdown]
+# ## 7. The exact bound
 #
-# ## 6. The exact bound
+# $S(z)$ must be positive definite for every $z\in[0,1]$. With (5.6):
 #
-# $S(z)$ must be positive definite for every $z\in[0,1]$:
+# $$\begin{aligned}
+# y = +1:&\quad \lambda_\perp = 1 + \eta z > 0;\quad \lambda_{\text{mean}} = 1 - \eta z(d-1) \ge 1 - \eta(d-1) > 0 &&\Leftrightarrow\ \eta < \frac{1}{d-1}\\
+# y = -1:&\quad \lambda_{\text{mean}} = 1 + \eta z(d-1) > 0;\quad \lambda_\perp = 1 - \eta z \ge 1 - \eta > 0 &&\Leftrightarrow\ \eta < 1 \quad (d \ge 2).
+# \end{aligned}\tag{5.7}$$
 #
-# * $y = +1$ ($\beta = \eta z \ge 0$): $\lambda_\perp = 1 + \eta z > 0$ always; $\lambda_{\text{mean}} = 1 - \eta z(d-1)$ is smallest
-#   at $z = 1$, so **$\eta < 1/(d-1)$**.
-# * $y = -1$ ($\beta = -\eta z$): $\lambda_{\text{mean}} = 1 + \eta z(d-1) > 0$ always; $\lambda_\perp = 1 - \eta z$ needs
-#   **$\eta < 1$** (when $d\ge 2$).
-# * One bound for both labels: $1/(d-1)$. With $d \le 1$ there are no pairs and any $\eta > 0$ works.
-#
-# `prox.step_size_bound` returns these. Check it against the eigenvalues of the explicit float64
-# matrix at the worst case $z = 1$: just below the bound the smallest eigenvalue is positive, just
-# above it is negative:
+# Each smallest eigenvalue is smallest at $z = 1$, which is why the bound uses $z = 1$. One bound for both labels
+# is $1/(d-1)$; with $d\le1$ there are no pairs and any $\eta > 0$ works. The check: the library's bound against
+# the float64 eigenvalues of $S(1)$, just below ($0.999\times$) and just above ($1.001\times$) the bound:
 
 
 # %%
@@ -335,123 +318,103 @@ bounds = {(d, y): prox.step_size_bound(d, "exact", y) for d in (2, 6, 11) for y 
 all(s_min_eig(d, 0.999 * b, y) > 0 > s_min_eig(d, 1.001 * b, y) for (d, y), b in bounds.items())
 
 # %% [markdown]
-# ## 7. The published bound, and erratum E2
-#
-# The blog post avoids eigenvalues. With $\alpha_{ij} = -z y x_i x_j$ (for the sample's pairs
-# $|\alpha_{ij}| = z$ and $\operatorname{sign}\alpha_{ij} = -y$; $\alpha_{ii} = 0$) it writes each product through
-# $v_i^\top v_j = \tfrac12\|v_i + v_j\|^2 - \tfrac12\|v_i\|^2 - \tfrac12\|v_j\|^2$:
-#
-# $$\varphi_V(V) = \tfrac12\sum_{i<j}|\alpha_{ij}|\,\|v_i + \operatorname{sign}(\alpha_{ij})v_j\|^2
-#   + \sum_i\Bigl(\frac{1}{2\eta} - c_i\Bigr)\|v_i\|^2 + (\text{linear in } V),$$
-#
-# and asks every coefficient $\frac{1}{2\eta} - c_i$ to be non-negative (the first sum is convex anyway). Each pair
-# $(i, j)$ puts $-\tfrac12|\alpha_{ij}|\|v_i\|^2$ on row $i$ and $-\tfrac12|\alpha_{ij}|\|v_j\|^2$ on row $j$.
-#
-# > **Erratum E2 (Proximal Point to the Extreme – Factorization Machines [1]).** The post gives each row
-# > the coefficient $c_i = \sum_j|\alpha_{ij}|$ and concludes, with $|\alpha_{ij}| \le 1$ summed over $d$ terms, that
-# > $\eta \le 1/(2d)$ makes the step convex (it then uses $\eta = 1/(2d+1)$). **Correct:** the coefficient is
-# > $c_i = \tfrac12\sum_j|\alpha_{ij}| = \tfrac12 z(d-1)$ ($\alpha_{ii} = 0$ leaves $d-1$ terms), which gives
-# > $\eta < 1/(d-1)$ for $d\ge 2$; this is also the exact condition for $y = +1$ (section 6: the smallest
-# > eigenvalue of $S(z)$ is $1 - (d-1)\eta z$). The published bound is safe but too small. Evidence: the
-# > sympy identity check below, and section 6.
-#
-# sympy expands $\varphi_V$ minus the rewriting, for $d = 2\ldots5$, $k = 3$, both labels, with either
-# coefficient (`0` = the rewriting is an identity):
-
-# %%
-{
-    (d, y, c): prox_symbolic.sym_blog_decomposition(d, 3, y, c) == 0
-    for d in range(2, 6)
-    for y in (1, -1)
-    for c in ("corrected", "published")
-}
-
-# %% [markdown]
-# Only the corrected coefficient makes the rewriting an identity. The published one is off by exactly
-# $\tfrac12 z(d-1)\sum_i\|v_i\|^2$, which is the half it double-counts:
-
-
-# %%
-def published_offset_is_half(d, y):
-    _, V_sym, _, z_sym, _ = prox_symbolic.sym_latent_part(d, 3, y)
-    offset = sp.Rational(1, 2) * z_sym * (d - 1) * sum(e**2 for e in V_sym)
-    return sp.expand(prox_symbolic.sym_blog_decomposition(d, 3, y, "published") - offset) == 0
-
-
-all(published_offset_is_half(d, y) for d in range(2, 6) for y in (1, -1))
-
-# %% [markdown]
-# ### How far apart: the ratio published / exact as a function of $d$
-#
-# For $y = +1$ the ratio of the published step size to the exact bound is
-# $r(d) = \dfrac{1/(2d+1)}{1/(d-1)} = \dfrac{d-1}{2d+1}$. It increases with $d$ and tends to $\tfrac12$:
-
-# %%
-d_sym = sp.Symbol("d", integer=True, positive=True)
-r = sp.simplify(sp.Rational(1) / (2 * d_sym + 1) / (sp.Rational(1) / (d_sym - 1)))
-r, sp.factor(sp.diff(r, d_sym)), sp.limit(r, d_sym, sp.oo), sp.solve(sp.Eq(r, sp.Rational(2, 5)), d_sym)
-
-# %% [markdown]
-# Its derivative $3/(2d+1)^2$ is positive, its limit is $1/2$, and $r(d) = 2/5$ at $d = 7$. Exact values
-# from the library's bounds (the MovieLens samples of chapter 07 have 6 to 11 non-zeros):
-
-# %%
-table = []
-for d in (2, 3, 4, 6, 7, 11, 15, 50):
-    published, exact = Fraction(1, 2 * d + 1), Fraction(1, d - 1)
-    assert prox.step_size_bound(d, "published") == float(published) and prox.step_size_bound(d, "exact", 1) == float(
-        exact
-    )
-    table.append((d, str(published), str(exact), str(published / exact), f"{float(published / exact):.3f}"))
-[("d", "published 1/(2d+1)", "exact 1/(d-1)", "ratio", "≈")] + table
-
-# %%
-all(Fraction(d - 1, 2 * d + 1) < Fraction(1, 2) for d in range(2, 10_000))
-
-# %% [markdown]
-# So "about half" holds only for large $d$: the ratio is $1/5$ at $d = 2$, $5/13 \approx 0.385$ at $d = 6$,
-# $10/23 \approx 0.435$ at $d = 11$ (the MovieLens maximum: any $\eta < 1/10$ instead of $1/23$), at least $0.4$ from
-# $d = 7$ on, and never reaches $1/2$. Exercise 5.5 separates the factor the slip costs from the rest.
-#
-# ## 8. Watching convexity fail
-#
-# An independent check that uses no formula: the whole Hessian of $\theta\mapsto\varphi(\theta, z)$ over the
-# sample's coordinates $(w_0, w_{\mathrm{idx}}, V_{\mathrm{idx}})$, by torch autograd, and its smallest eigenvalue by
-# `eigvalsh`, at the worst case $y = +1$, $z = 1$, $k = 3$. Scaled by $\eta$ it should be
-# $\min(1, 1 - \eta(d-1)) = 1 - \eta(d-1)$ (to rounding, `testing.SCALED_EIG_ATOL` = $10^{-12}$), and cross zero at
-# $\eta = 1/(d-1)$:
+# And without any formula: the whole Hessian of $\theta\mapsto\varphi(\theta, z)$ over the sample's coordinates
+# $(w_0, w_{\text{idx}}, V_{\text{idx}})$ by autograd, $k = 3$, $y = +1$, $z = 1$. By (5.5) and (5.7), $\eta$ times its smallest
+# eigenvalue is $1 - \eta(d-1)$. The entries are at most $d + 1$ in size and the matrix at most $45\times45$, so a
+# backward-stable eigenvalue solver errs by about $45\cdot(d+1)\cdot\varepsilon \approx 10^{-13}$ [8, §2]; we allow
+# $10^{-12}$ (safety factor 10):
 
 # %%
 eig_rows = nb05.min_eigenvalue_rows()
-max(abs(r_["scaled_min_eig"] - r_["formula"]) for r_ in eig_rows) <= testing.SCALED_EIG_ATOL
-
-# %%
-at_bound = [r_ for r_ in eig_rows if r_["eta"] == r_["exact_bound"]]
-[(r_["d"], abs(r_["scaled_min_eig"]) <= testing.SCALED_EIG_ATOL) for r_ in at_bound]
+max(abs(r_["scaled_min_eig"] - r_["formula"]) for r_ in eig_rows) <= 1e-12
 
 # %%
 nb05.plot_min_eigenvalue(eig_rows)
 plt.show()
 
 # %% [markdown]
-# (`figures/05_min_eigenvalue.png`.) Each line falls linearly with η and crosses zero at its circle,
-# the exact bound $1/(d-1)$; the crosses, the published bound, sit well inside the convex region.
+# (`figures/05_min_eigenvalue.png`.) Each line falls linearly with $\eta$ and crosses zero at its circle, the
+# exact bound $1/(d-1)$; the crosses mark the published bound $1/(2d+1)$, well inside.
 #
-# ## 9. Beyond the bound
+# ## 8. What the bound promises, and what it does not
 #
-# Take a sample with $d = 11$, $y = +1$, and $\eta = 0.3$, three times the bound $1/10$.
+# **A minimiser exists for every $\eta$.** The loss is positive, so
 #
-# **$S(z)$ becomes singular** at $z_s = 1/(\eta(d-1)) = 1/3$: its smallest eigenvalue $1 - \eta z(d-1)$ is zero there
-# (sympy's determinant of the explicit $11\times11$ matrix):
+# $$F(\theta) \ge \frac{1}{2\eta}\|\theta - \theta_t\|^2 \to \infty \quad\text{as } \|\theta\|\to\infty \tag{5.8}$$
+#
+# ($F$ is *coercive*), and a continuous coercive function attains its minimum [5, §A.3]. So the proximal step
+# always has an answer; section 10 finds it past the bound.
+#
+# **What the bound is.** $\eta < 1/(d-1)$ (for $y = +1$) is exactly the condition for every $\varphi(\cdot, z)$, $z\in[0,1]$, to
+# be strictly convex: what steps 2 and 3 of section 4 and the published search over $z$ need.
+#
+# **What it is not.** It says nothing about many steps in a row. Staying below it does not make the
+# iteration stable: chapter 07 ([07_movielens](07_movielens.ipynb)) shows the exact step diverging on
+# MovieLens at the published $\eta = 1/23$. A later chapter explains why: an implicit step divides by
+# $1 - x$ along the FM's bilinear, indefinite directions where an explicit one multiplies by $1 + x$, and
+# $1/(1-x) > 1 + x$; Asi and Duchi's robustness results [4] are for convex losses, and the FM's pairwise term
+# is not convex.
+#
+# ## 9. The published bound, and erratum E2
+#
+# The blog post avoids eigenvalues. With $\alpha_{ij} = -zy\,x_ix_j$ (for the sample's pairs $|\alpha_{ij}| = z$ and
+# $\operatorname{sign}\alpha_{ij} = -y$; $\alpha_{ii} = 0$) it rewrites each product and collects the $\|v_i\|^2$ terms:
+#
+# $$\begin{aligned}
+# \alpha_{ij}\,v_i^\top v_j &= \tfrac12|\alpha_{ij}|\bigl(\|v_i + \operatorname{sign}(\alpha_{ij})v_j\|^2 - \|v_i\|^2 - \|v_j\|^2\bigr) &&\text{expand the square}\\
+# \sum_{i<j}\alpha_{ij}\,v_i^\top v_j &= \tfrac12\sum_{i<j}|\alpha_{ij}|\,\|v_i + \operatorname{sign}(\alpha_{ij})v_j\|^2 - \sum_i c_i\|v_i\|^2,\quad c_i = \tfrac12\sum_{j}|\alpha_{ij}| &&\text{pair } (i,j) \text{ gives } \tfrac12|\alpha_{ij}| \text{ to row } i \text{ and to row } j\\
+# c_i &= \tfrac12 z(d-1) &&d - 1 \text{ partners}, |\alpha_{ij}| = z\\
+# \frac{1}{2\eta} - c_i > 0 \text{ at } z = 1 &\Leftrightarrow \eta < \frac{1}{d-1} &&\text{coefficient of } \|v_i\|^2 \text{ in } \varphi_V .
+# \end{aligned}\tag{5.9}$$
+#
+# The first sum is convex, so positive coefficients suffice; done correctly this gives the exact bound (5.7).
+#
+# > **Erratum E2 (the proximal-point blog post, "Proximal Point to the Extreme – Factorization Machines" [1]).**
+# > The post gives each row the coefficient $c_i = \sum_j|\alpha_{ij}|$, twice the right one, concludes with
+# > $|\alpha_{ij}| \le 1$ over $d$ terms that $\eta \le 1/(2d)$ makes the step convex, and, for strictness, uses
+# > $\eta = 1/(2d+1)$ (the published bound; $1/23$ at $d = 11$). **Correct:** each pair puts half of $|\alpha_{ij}|$ on each of
+# > its two rows, $c_i = \tfrac12 z(d-1)$, and the condition is $\eta < 1/(d-1)$, which is also exact for $y = +1$ by (5.7).
+# > The published bound is sufficient, not necessary. **Evidence:** sympy below: only the corrected
+# > coefficient makes the rewriting an identity, and the published one is off by exactly the double count.
+# > An ordinary test of a training run would not catch it: a too-small $\eta$ still trains.
 
 # %%
-eta_beyond, d_beyond = sp.Rational(3, 10), 11
-prox_symbolic.sym_s_matrix(d_beyond, eta_beyond * sp.Rational(1, 3)).det()
+corrected_ok = all(
+    prox_symbolic.sym_blog_decomposition(d, 3, y, "corrected") == 0 for d in range(2, 6) for y in (1, -1)
+)
+
+
+def published_offset_is_double_count(d, y):
+    _, V_sym, _, z_sym, _ = prox_symbolic.sym_latent_part(d, 3, y)
+    offset = sp.Rational(1, 2) * z_sym * (d - 1) * sum(e**2 for e in V_sym)
+    return sp.expand(prox_symbolic.sym_blog_decomposition(d, 3, y, "published") - offset) == 0
+
+
+corrected_ok, all(published_offset_is_double_count(d, y) for d in range(2, 6) for y in (1, -1))
 
 # %% [markdown]
-# **Past $z_s$ the inner problem has no minimum**: moving every $v_i$ along the same direction (the
-# eigenvector $\mathbf 1$ of $S$) sends $\varphi(\cdot, z)$ to $-\infty$ when $z > z_s$, while below $z_s$ it grows. So the true
-# $q(z) = \min_\theta\varphi(\theta, z)$ is $-\infty$ on $(z_s, 1]$ (step lengths 0, 1, 10, 100, 1000):
+# **How far apart.** For $y = +1$ the published bound is the fraction $r(d) = \frac{1/(2d+1)}{1/(d-1)} = \frac{d-1}{2d+1}$ of the
+# exact one; sympy gives $r$, its derivative (positive: $r$ grows with $d$) and its limit:
+
+# %%
+d_sym = sp.Symbol("d", integer=True, positive=True)
+r = sp.simplify(sp.Rational(1) / (2 * d_sym + 1) / (sp.Rational(1) / (d_sym - 1)))
+r, sp.factor(sp.diff(r, d_sym)), sp.limit(r, d_sym, sp.oo)
+
+# %%
+[(d, str(Fraction(1, 2 * d + 1)), str(Fraction(1, d - 1)), str(Fraction(d - 1, 2 * d + 1))) for d in (2, 6, 11)]
+
+# %% [markdown]
+# At $d = 2$ the published bound is $1/5$ of the exact one; at $d = 11$ (the most non-zeros of a MovieLens
+# sample) $1/23$ against $1/10$; the ratio approaches $1/2$ only as $d$ grows. Whether a larger $\eta$ trains
+# better is a separate question, which chapter 07 answers on data.
+#
+# ## 10. Beyond the bound
+#
+# Take $d = 11$, $y = +1$ and $\eta = 0.3$, three times the bound $1/10$. By (5.6), $\lambda_{\text{mean}} = 1 - 10\eta z$ vanishes at
+# $z_s = 1/(\eta(d-1)) = 1/3$. For $z > z_s$, moving every $v_i$ together (the eigenvector $\mathbf 1$) sends $\varphi(\cdot, z)$ to $-\infty$:
+# the true $q(z) = \min_\theta\varphi$ is $-\infty$ on $(z_s, 1]$, and step 2 of section 4 fails. Along that direction,
+# for step lengths 0, 1, 10, 100, 1000, $\varphi$ falls without bound at $z = 0.5$ and grows at $z = 0.2$:
 
 # %%
 idx, w0, w, V = nb05.beyond_bound_case()
@@ -461,72 +424,45 @@ below = nb05.unbounded_direction_values(idx, y, w0, w, V, eta_value, z=0.2)
 all(a > b for a, b in zip(above, above[1:])) and above[-1] < -1e4, below[-1] > below[1]
 
 # %% [markdown]
-# **$F$ itself is no longer convex.** Its Hessian contains the Hessian of $\varphi(\cdot, z)$ at
-# $z = \sigma(-y\hat y(\theta))$; where that $z$ exceeds $z_s$, a rank-one term from the loss cannot repair
-# a $k$-dimensional negative eigenspace. With the global bias moved to $-20$ (so $z\approx 1$), the
-# smallest eigenvalue of $F$'s autograd Hessian is negative:
-
-# %%
-nb05.prox_objective_min_eig(idx, y, w0, w, V, eta_value, w0_at=-20.0) < 0
-
-# %% [markdown]
-# **The closed form blows up.** Chapter 06 computes $q$ in closed form by dividing by the eigenvalues of
-# $S(z)$ (the blog post's formula (C) for the new latent vectors). Applied blindly past the bound,
-# it has a pole at $z_s$: it tends to $-\infty$ from the left, like the true $q$, but to $+\infty$ from the right,
-# where the "solution" of $S(z)V = V_t$ is a saddle point, not a minimum. The published golden-section
-# search over $[0, 1]$ assumes $q$ has one peak and walks into the pole:
+# The closed form of chapter 06 divides by $\lambda_{\text{mean}}$; applied blindly past the bound it has a pole at $z_s$,
+# tending to $-\infty$ from the left like the true $q$ and to $+\infty$ from the right. The published golden-section
+# search over $[0, 1]$ assumes one peak and walks into the pole, where the latent vectors are divided by
+# $\lambda_{\text{mean}}\approx 0$; a search for the root of $q'$ cut at the pole finds the maximiser of the true $q$:
 
 # %%
 golden = prox.prox_step(idx, y, w0, w, V, eta_value, solver="golden", allow_beyond_bound=True)
 dual = prox.prox_step(idx, y, w0, w, V, eta_value, allow_beyond_bound=True)
-abs(golden.z - 1 / 3) <= 1e-7, dual.z < 1 / 3
+abs(golden.z - 1 / 3) <= 1e-7, dual.z < 1 / 3, float(golden.V.abs().max()) > 1e6
 
 # %%
 nb05.plot_beyond_bound(nb05.beyond_bound_rows(eta_value), golden.z, dual.z)
 plt.show()
 
 # %% [markdown]
-# (`figures/05_beyond_bound.png`.) Left of the pole the closed form and the true $q$ coincide and peak
-# at the green dot; right of it the closed form is a spurious branch, and golden section ends at the
-# pole. The point it returns is not the minimiser of the prox objective: the latent vectors are scaled
-# by $1/\lambda_{\text{mean}}\approx 10^{8}$, and $F$ there is astronomically larger than the minimum a generic
-# optimiser finds (L-BFGS-B from a dozen starting points, since $F$ is not convex):
+# (`figures/05_beyond_bound.png`.) Left of the pole the closed form and the true $q$ coincide and peak at the
+# green dot; right of it (shaded) the closed form is a spurious branch, and golden section ends on the
+# pole (black triangle). ($10^{-7}$ above is golden section's tolerance on $z$.)
+#
+# **The step still exists and is still found.** Weak duality, the first line of (5.4), needs no convexity.
+# At the root $z^* < z_s$, $S(z^*)$ is positive definite, so $\theta(z^*)$ minimises $\varphi(\cdot, z^*)$, and the rest of (5.4)
+# gives $F(\theta(z^*)) = q(z^*) \le F(\theta)$ for every $\theta$: the global minimiser (5.8) promised. Here $F$ is not
+# convex, so the generic optimiser runs from a dozen starting points; the cut search's answer has the
+# lower $F$ or ties it to rounding, while golden section's is astronomically worse:
 
 
 # %%
-def F_at(result):
+def F_of(result):
     return float(prox.prox_objective(idx, y, result.w0, result.w, result.V, eta_value, w0, w, V))
 
 
 numerical = nb05.multistart_minimum(idx, y, w0, w, V, eta_value)
-F_at(golden) > 1e10 * F_at(numerical), float(golden.V.abs().max()) > 1e6
+F_of(dual) <= F_of(numerical) * (1 + 1e-12), F_of(golden) > 1e10 * F_of(dual)
 
 # %% [markdown]
-# ### What still works past the bound
-#
-# The maximiser of the *true* $q$, searched only below the pole where $q$ is finite and concave, still
-# gives the minimiser. Weak duality needs no convexity: at the root $z^* < z_s$ of $q'$, $S(z^*)$ is positive
-# definite, $\theta(z^*)$ minimises $\varphi(\cdot, z^*)$, and the argument of section 2 gives $F(\theta(z^*)) = q(z^*) \le \min F$.
-# So $\theta(z^*)$ is a global minimiser of $F$ (and the only one: any other would also minimise $\varphi(\cdot, z^*)$).
-# This needs $q\to-\infty$ at the pole, that is $V_{\mathrm{idx}}$ not exactly orthogonal to the pole's eigenvector,
-# which holds for all but a measure-zero set of parameters. `prox_step(..., allow_beyond_bound=True)`
-# cuts its search at the pole; its answer matches the optimiser (to `testing.OPTIMISER_RTOL` relative)
-# and is a stationary point of $F$ (to `testing.kkt_tolerance`):
-
-# %%
-agree = max(
-    float((dual.w0 - numerical.w0).abs()),
-    float((dual.w - numerical.w).abs().max()),
-    float((dual.V - numerical.V).abs().max()),
-)
-size = 1 + float(dual.V.abs().max())
-kkt = prox.kkt_residual(dual, idx, y, w0, w, V, eta_value)
-agree <= testing.OPTIMISER_RTOL * size, kkt <= testing.kkt_tolerance(V[idx], eta_value)
-
-# %% [markdown]
-# Still, `prox_step` refuses such step sizes by default: past the bound Sion's theorem no longer covers
-# the derivation, $F$ is not convex, and an unguarded search over $[0,1]$, the published one, fails as
-# shown. The error states the bound:
+# ($10^{-12}$ relative: the optimiser may land within rounding of the same point.) The library still refuses
+# such step sizes unless asked: not because no step exists, but because outside the bound the derivation of
+# section 4 no longer covers every $z$, and the unguarded published search fails as shown. The message
+# states the bound:
 
 # %%
 try:
@@ -537,30 +473,28 @@ except FMInputError as error:
 # %% [markdown]
 # ## Key takeaways
 #
-# * A proximal step uses the loss's slope where it lands. On a one-parameter logistic model with
-#   disagreeing samples its swing stays below log η, while SGD's grows like η/2.
-# * Writing the logistic loss as $\max_{z\in[0,1]} uz - h^*(z)$ makes one step a saddle point $\min_\theta\max_z\varphi$;
-#   Sion's theorem swaps the order when $\varphi(\cdot, z)$ is convex, and *strict* convexity makes $\theta(z)$ and the step unique.
-# * For an FM the Hessian of $\varphi(\cdot, z)$ is $S(z)/\eta\otimes I_k$, $S(z) = (1+\eta yz)I - \eta yz\,\mathbf 1\mathbf 1^\top$, with eigenvalues
-#   $1 - \eta yz(d-1)$ (once) and $1 + \eta yz$ ($d-1$ times).
-# * The exact bound is $\eta < 1/(d-1)$ for $y = +1$ and $\eta < 1$ for $y = -1$. The published $1/(2d+1)$ rests on a
-#   double-counted coefficient (erratum E2) and is $(d-1)/(2d+1)$ of the exact bound: $1/5$ at $d = 2$,
-#   $10/23\approx0.435$ at $d = 11$, approaching $1/2$ only as $d$ grows.
-# * Past the bound $q = -\infty$ beyond a pole, $F$ is not convex, and a golden-section search over $[0, 1]$
-#   returns a useless point; a search cut at the pole still finds the minimiser.
+# * The logistic loss is $\max_{z\in[0,1]} uz - h^*(z)$ (5.1), so one proximal step is a saddle point; min–max,
+#   Sion's theorem and weak duality with the envelope theorem (5.4) turn it into a search over one number $z$.
+# * The inner problem's Hessian is $\frac1\eta S(z)\otimes I_k$ (5.5); $S(z)$ has eigenvalues $1 - \eta yz(d-1)$ once and $1 + \eta yz$,
+#   $d - 1$ times (5.6).
+# * Every inner problem is strictly convex exactly when $\eta < 1/(d-1)$ ($y = +1$; $\eta < 1$ for $y = -1$) (5.7). The
+#   published bound $1/(2d+1)$ double-counts each pair (erratum E2) and is $(d-1)/(2d+1)$ of the exact one.
+# * The prox objective is coercive: a minimiser exists for every $\eta$ (5.8), and past the bound a search cut
+#   at the pole still finds it, while the published search over $[0,1]$ fails.
+# * The bound is about one step; it does not promise a stable iteration (chapter 07).
 #
 # ## Exercises
 #
 # ### Exercise 5.1 (easy)
 #
-# The blog post's example has six categorical fields, so $d\le 6$, and it concludes $\eta \le 1/12$.
-# **Predict before running:** the exact bound for $d = 6$, $y = +1$; the eigenvalues of $S(z)$ at
-# $\eta = 1/12$ and $z = 1$; and the ratio of $1/12$ to the exact bound.
+# The blog post's example has six categorical fields ($d\le 6$) and concludes $\eta\le 1/12$. **Predict before
+# running:** the exact bound for $d = 6$, $y = +1$; the eigenvalues of $S(z)$ at $\eta = 1/12$, $z = 1$; and the ratio
+# of $1/12$ to the exact bound.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
-# Exact bound 1/(d-1) = 1/5. At beta = eta*z = 1/12: lambda_mean = 1 - 5/12 = 7/12 (once),
-# lambda_perp = 1 + 1/12 = 13/12 (five times). Ratio (1/12) / (1/5) = 5/12: under half.
+# Exact bound 1/(d-1) = 1/5. With beta = 1/12 in (5.6): lambda_mean = 1 - 5/12 = 7/12 (once) and
+# lambda_perp = 1 + 1/12 = 13/12 (five times). Ratio (1/12) / (1/5) = 5/12.
 S6 = prox_symbolic.sym_s_matrix(6, sp.Rational(1, 12))
 S6.eigenvals() == {sp.Rational(7, 12): 1, sp.Rational(13, 12): 5} and sp.Rational(1, 12) / sp.Rational(
     1, 5
@@ -569,99 +503,102 @@ S6.eigenvals() == {sp.Rational(7, 12): 1, sp.Rational(13, 12): 5} and sp.Rationa
 # %% [markdown]
 # ### Exercise 5.2 (easy)
 #
-# For a negative label, $\beta = -\eta z$. Which eigenvalue of $S(z)$ limits $\eta$ now, and why does the bound
-# not depend on $d$? Check with sympy for $d = 2\ldots6$ at $z = 1$, and against `prox.step_size_bound`.
+# For a negative label $\beta = -\eta z$. Which eigenvalue of $S(z)$ limits $\eta$ now, and why does the bound not
+# depend on $d$? Check with sympy for $d = 2\ldots6$ at $z = 1$.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
 # With beta = -eta: lambda_mean = 1 + eta*(d-1) > 0 always; lambda_perp = 1 - eta (d-1 times)
 # vanishes at eta = 1 whatever d is, so the bound for y = -1 is eta < 1.
 eta_s = sp.Symbol("eta", positive=True)
-spectra_ok = all(
+all(
     prox_symbolic.sym_s_matrix(d, -eta_s).eigenvals() == {1 - eta_s: d - 1, 1 + eta_s * (d - 1): 1} for d in range(2, 7)
-)
-spectra_ok and all(prox.step_size_bound(d, "exact", -1) == 1.0 for d in range(2, 7))
+) and all(prox.step_size_bound(d, "exact", -1) == 1.0 for d in range(2, 7))
 
 # %% [markdown]
-# ### Exercise 5.3 (medium)
+# ### Exercise 5.3 (medium, write code)
 #
-# Feed both samples of section 1 at once: full-batch gradient descent on $f(w_0) = \log(1 + e^{-w_0}) + \log(1 + e^{w_0})$
-# against the full proximal step on $f$. Near the minimiser $w_0 = 0$, one gradient step multiplies the
-# distance by $1 - \eta f''(0)$ and one proximal step by $1/(1 + \eta f''(0))$. **Predict** for which $\eta$ each
-# converges, then run 2000 steps at $\eta = 3.9$ and $\eta = 4.1$ (and the proximal step at $\eta = 100$).
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
-# Worked solution (expand the cell to read it).
-# f''(0) = 1/2, so gradient descent contracts iff |1 - eta/2| < 1, i.e. 0 < eta < 4, while the
-# proximal factor 1/(1 + eta/2) is below 1 for every eta > 0.
-w_s = sp.Symbol("w", real=True)
-f_full = sp.log(1 + sp.exp(-w_s)) + sp.log(1 + sp.exp(w_s))
-f2_at_0 = sp.simplify(sp.diff(f_full, w_s, 2).subs(w_s, 0))
-slope_full = sp.lambdify(w_s, sp.diff(f_full, w_s))  # = tanh(w/2)
-f2_at_0 == sp.Rational(1, 2)
+# Write a function that builds the $dk\times dk$ matrix $\frac1\eta S(z)\otimes I_k$ with `torch.kron` and check, for $d = 5$,
+# $k = 3$, $\eta = 0.2$, $z = 0.7$, $y = +1$, that it equals the autograd Hessian of the latent part of $\varphi$ (use
+# `nb05.phi_hessian`, whose latent block starts after the $1 + d$ bias coordinates) to within $10^{-12}$, and
+# that its eigenvalues are those of (5.6), each repeated $k$ times.
 
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
-# Run both from w0 = 1 for 2000 steps. Expected: [True, False, True]: gradient descent converges at
-# 3.9, does NOT at 4.1 (it settles into a swing around 0 larger than 0.1), and the proximal step
-# converges even at eta = 100.
-def full_batch(method, eta_value, w_value=1.0, steps=2000):
-    for _ in range(steps):
-        if method == "gd":
-            w_value = w_value - eta_value * slope_full(w_value)
-        else:  # proximal: solve p + eta f'(p) = w, the slope at the arrival point
-            w_value = brentq(lambda p: p + eta_value * slope_full(p) - w_value, -abs(w_value) - 1, abs(w_value) + 1)
-    return abs(w_value)
+def kron_hessian(d, k, eta_value, y, z_value):
+    return torch.kron(prox.s_matrix(d, eta_value, y, z_value) / eta_value, torch.eye(k, dtype=torch.float64))
 
 
-[bool(full_batch("gd", 3.9) < 1e-12), bool(full_batch("gd", 4.1) < 0.1), bool(full_batch("prox", 100.0) < 1e-12)]
+d5, k3, eta5, z5 = 5, 3, 0.2, 0.7
+latent_block = nb05.phi_hessian(d5, k3, 1, eta5, z5)[1 + d5 :, 1 + d5 :]
+mine = kron_hessian(d5, k3, eta5, 1, z5)
+lam_mean, lam_perp = 1 - eta5 * z5 * (d5 - 1), 1 + eta5 * z5
+expected = torch.tensor(sorted([lam_mean] * k3 + [lam_perp] * (d5 - 1) * k3), dtype=torch.float64) / eta5
+float((latent_block - mine).abs().max()) <= 1e-12, float((torch.linalg.eigvalsh(mine) - expected).abs().max()) <= 1e-12
 
 # %% [markdown]
 # ### Exercise 5.4 (medium)
 #
-# Take $d = 5$, $y = +1$ and a step size 1 % above the exact bound, $\eta = 101/400$. **Predict** the $z$ in
-# $[0, 1]$ at which $S(z)$ becomes singular, then find it with sympy from the determinant.
+# Take $d = 5$, $y = +1$ and a step size 1 % above the exact bound, $\eta = 101/400$. **Predict** the $z$ in $[0, 1]$ at
+# which $S(z)$ becomes singular, find it with sympy, and then say what happens to the proximal step.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
-# lambda_mean = 1 - eta*z*(d-1) = 0 at z = 1/(4 eta) = 100/101, just inside [0, 1]: the step fails only
-# for samples whose optimal z would exceed 0.99. (lambda_perp = 1 + eta*z never vanishes for z >= 0.)
+# lambda_mean = 1 - eta*z*(d-1) = 0 at z_s = 1/(4 eta) = 100/101, just inside [0, 1]. Past z_s the
+# inner problem has no minimum, so the derivation of section 4 no longer covers every z. The step
+# itself still exists (5.8) and is unique: a search for the root of q' cut at z_s finds it, as in
+# section 10; only a search over all of [0, 1] is at risk. The second check: the cut search's step
+# has F no larger than a multi-start optimiser's (to 1e-12 relative).
 z_s = sp.Symbol("z", real=True)
 roots = sp.solve(prox_symbolic.sym_s_matrix(5, sp.Rational(101, 400) * z_s).det(), z_s)
-[root for root in roots if 0 <= root <= 1] == [sp.Rational(100, 101)]
+idx5, w05, w5, V5 = nb05.beyond_bound_case(d=5, k=3, scale=1.0, seed=4)
+eta_beyond = 101 / 400
+cut = prox.prox_step(idx5, 1, w05, w5, V5, eta_beyond, allow_beyond_bound=True)
+best = nb05.multistart_minimum(idx5, 1, w05, w5, V5, eta_beyond, starts=2)
+
+
+def F5(r_):
+    return float(prox.prox_objective(idx5, 1, r_.w0, r_.w, r_.V, eta_beyond, w05, w5, V5))
+
+
+[root for root in roots if 0 <= root <= 1] == [sp.Rational(100, 101)], F5(cut) <= F5(best) * (1 + 1e-12)
 
 # %% [markdown]
 # ### Exercise 5.5 (hard)
 #
 # Separate the two sources of the gap between $1/(2d+1)$ and $1/(d-1)$. Keep the post's coefficient
-# $c_i = \sum_j|\alpha_{ij}|$ but count only the $d-1$ pairs of row $i$ ($\alpha_{ii} = 0$): which bound does
-# $\frac{1}{2\eta} - c_i \ge 0$ at $z = 1$ give, and what is its ratio to the exact bound? What is left of the gap?
+# $c_i = \sum_j|\alpha_{ij}|$ but count only the $d - 1$ partners of row $i$: which bound does $\frac{1}{2\eta} - c_i \ge 0$ at $z = 1$
+# give, and what is its ratio to the exact bound? What is left of the gap?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
-# Published coefficient with d-1 terms: 1/(2 eta) >= d-1, i.e. eta <= 1/(2(d-1)): exactly half the
-# exact bound for every d, so the double count costs a factor 2. The rest, 1/(2(d-1)) -> 1/(2d+1),
-# comes from counting alpha_ii (d terms instead of d-1) and from the +1 added for strictness.
+# 1/(2 eta) >= d - 1 gives eta <= 1/(2(d-1)): exactly half the exact bound for every d, so the double
+# count costs a factor 2. The rest, 1/(2(d-1)) -> 1/(2d+1), comes from counting d partners instead of
+# d - 1 and from the +1 added for strictness.
 eta_s, d_s = sp.symbols("eta d", positive=True)
 slip_bound = sp.solve(sp.Eq(1 / (2 * eta_s) - (d_s - 1), 0), eta_s)[0]
-sp.simplify(slip_bound / (1 / (d_s - 1))) == sp.Rational(1, 2), sp.simplify(slip_bound - 1 / (2 * (d_s - 1)))
+sp.simplify(slip_bound / (1 / (d_s - 1))) == sp.Rational(1, 2)
 
 # %% [markdown]
 # ## References
 #
-# 1. A. Shtoff, "Proximal Point to the Extreme – Factorization Machines", blog post in the series
+# 1. A. Shtoff, "Proximal Point to the Extreme – Factorization Machines," blog post in the series
 #    *Proximal point*, 14 April 2021, https://alexshtf.github.io/2021/04/14/ProximalPointFM.html; code:
 #    https://github.com/alexshtf/proxpt_fm.
-# 2. S. Rendle, "Factorization Machines", *IEEE International Conference on Data Mining (ICDM)*,
+# 2. S. Rendle, "Factorization Machines," *IEEE International Conference on Data Mining (ICDM)*,
 #    pp. 995–1000, 2010.
-# 3. M. Sion, "On general minimax theorems", *Pacific Journal of Mathematics* 8(1), pp. 171–176, 1958.
-# 4. H. Asi and J. C. Duchi, "Stochastic (approximate) proximal point methods: convergence, optimality,
-#    and adaptivity", *SIAM Journal on Optimization* 29(3), pp. 2257–2290, 2019.
-# 5. S. Boyd and L. Vandenberghe, *Convex Optimization*, Cambridge University Press, 2004
-#    (§3.1.4 second-order conditions, §3.3 conjugate functions), https://web.stanford.edu/~boyd/cvxbook/.
-# 6. N. Parikh and S. Boyd, "Proximal Algorithms", *Foundations and Trends in Optimization* 1(3),
-#    pp. 127–239, 2014.
+# 3. M. Sion, "On general minimax theorems," *Pacific Journal of Mathematics* 8(1), pp. 171–176, 1958.
+# 4. H. Asi and J. C. Duchi, "Stochastic (Approximate) Proximal Point Methods: Convergence, Optimality,
+#    and Adaptivity," *SIAM Journal on Optimization* 29(3), pp. 2257–2290, 2019.
+# 5. S. Boyd and L. Vandenberghe, *Convex Optimization*, Cambridge University Press, 2004 (§3.1.4
+#    second-order conditions, §3.3 conjugate functions, §A.3 closed functions),
+#    https://web.stanford.edu/~boyd/cvxbook/.
+# 6. P. Milgrom and I. Segal, "Envelope theorems for arbitrary choice sets," *Econometrica* 70(2),
+#    pp. 583–601, 2002.
+# 7. R. A. Horn and C. R. Johnson, *Topics in Matrix Analysis*, Cambridge University Press, 1991
+#    (chapter 4, the Kronecker product).
+# 8. N. J. Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., SIAM, 2002.
 
 # %% [markdown]
 # [← Previous: 04 · User–item data and identifiability](04_user_item.ipynb) · [Course index](00_index.ipynb) · [Next: 06 · The Sherman–Morrison prox solve →](06_prox_solve.ipynb)

@@ -1,4 +1,7 @@
-"""Figures and demos of notebook 04 (the step-size convexity bound).
+"""Figures and demos of chapter 05 (the step-size bound of stochastic proximal point).
+
+``05_saddle``: φ(θ, z) of the worked example (d = 2, k = 1) on the line through its step: a
+saddle, the two players' best answers crossing at (θ_{t+1}, z*).
 
 ``05_one_parameter``: SGD against the proximal step on the bias-only logistic model ŷ = w0 with
 alternating labels: both settle into a two-step swing ±a; SGD's a solves 2a = ησ(a) (about η/2),
@@ -23,6 +26,7 @@ import fmedu
 
 from .. import prox, testing
 from ..losses import logistic_loss_derivative
+from ..prox.lecture import line_phi, saddle_rows, worked_example
 from ..prox.scalar import sigmoid
 from ..registry import figure, save_png, write_csv
 
@@ -135,6 +139,59 @@ def one_parameter_figure(out_dir: Path) -> list[Path]:
         write_csv(out_dir / "05_one_parameter.csv", rows),
         save_png(plot_one_parameter(50.0, paths, rows), out_dir / "05_one_parameter.png"),
     ]
+
+
+# --------------------------------------------------------------------------- the saddle
+
+
+def plot_saddle(rows: list[dict]) -> Figure:
+    """Left: contours of φ(θ_s, z) with both players' best answers crossing at the saddle (1, z*).
+    Right: the two slices through the saddle, convex in s and concave in z, meeting at one value."""
+    s_values = np.array(sorted({r["s"] for r in rows}))
+    z_values = np.array(sorted({r["z"] for r in rows}))
+    grid = np.array([[r["phi"] for r in rows if r["z"] == z] for z in z_values])
+    z_star = rows[0]["z_star"]
+    fig, (ax, ax_s, ax_z) = plt.subplots(1, 3, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1.5, 1, 1]})
+    cs = ax.contourf(s_values, z_values, grid, levels=20, cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="φ(θ_s, z)  (nats)")
+    s_best = [next(r["s_best"] for r in rows if r["z"] == z) for z in z_values]
+    z_best = [next(r["z_best"] for r in rows if r["s"] == s) for s in s_values]
+    ax.plot(s_best, z_values, color="k", lw=2, label="best s for each z (min over θ)")
+    ax.plot(s_values, z_best, color="tab:orange", lw=2, ls="--", label="best z for each s (max over z)")
+    ax.plot([1.0], [z_star], "o", color="r", ms=8, label=f"saddle: s = 1, z* = {z_star:.3f}")
+    ax.set_xlabel("s  (θ_s = θ_t + s·(θ_{t+1} − θ_t); s = 1 is the step)", fontsize=9)
+    ax.set_ylabel("dual variable z")
+    ax.set_xlim(s_values[0], s_values[-1])
+    ax.set_ylim(z_values[0], z_values[-1])
+    ax.set_title("φ on a line through the step: a saddle")
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    phi_line, *_ = line_phi(s_values, [z_star])
+    phi_col, *_ = line_phi([1.0], z_values)
+    value = float(line_phi([1.0], [z_star])[0][0, 0])
+    ax_s.plot(s_values, phi_line[0], color="tab:blue")
+    ax_s.plot([1.0], [value], "o", color="r")
+    ax_s.set_xlabel("s  (z fixed at z*)")
+    ax_s.set_ylabel("φ  (nats)")
+    ax_s.set_title("convex in θ: minimum at s = 1")
+    ax_z.plot(z_values, phi_col[:, 0], color="tab:orange")
+    ax_z.plot([z_star], [value], "o", color="r")
+    ax_z.set_xlabel("z  (θ fixed at θ_{t+1})")
+    ax_z.set_title("concave in z: maximum at z*")
+    for a_ in (ax_s, ax_z):
+        a_.axhline(value, color="k", lw=0.6, ls=":")
+        a_.grid(True, alpha=0.3)
+    fig.suptitle(
+        "d = 2, k = 1: the step is the saddle point of φ, min over θ and max over z meet at one value",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return fig
+
+
+@figure("05_saddle")
+def saddle_figure(out_dir: Path) -> list[Path]:
+    rows = saddle_rows()
+    return [write_csv(out_dir / "05_saddle.csv", rows), save_png(plot_saddle(rows), out_dir / "05_saddle.png")]
 
 
 # --------------------------------------------------------------------------- the Hessian of φ
@@ -296,14 +353,13 @@ def plot_beyond_bound(rows: list[dict], z_golden: float, z_dual: float) -> Figur
     The closed form tends to −∞ left of the pole and +∞ right of it; the y-axis is cut and the
     cut is marked with arrows.
     """
-    fig, ax = plt.subplots(figsize=(6.8, 4.2))
+    fig, ax = plt.subplots(figsize=(6.8, 5.6))
     z = [r["z"] for r in rows]
     ax.plot(z, [r["q_closed_form"] for r in rows], lw=1, label="closed-form q, applied blindly")
     ax.plot(z, [r["q_true"] for r in rows], lw=2.5, alpha=0.6, label="true q = min φ(·, z) (−∞ past the pole)")
     z_pole = rows[0]["z_pole"]
     ax.axvline(z_pole, color="r", ls=":", label=f"pole z = 1/(η(d−1)) = {z_pole:.3f}")
     ax.axvspan(z_pole, 1.0, color="r", alpha=0.07)
-    ax.axvline(z_golden, color="k", ls="--", lw=0.8, label=f"golden section stops at z = {z_golden:.4f}")
     ax.plot(
         [z_dual],
         [next(r["q_closed_form"] for r in rows if r["z"] >= z_dual)],
@@ -315,6 +371,17 @@ def plot_beyond_bound(rows: list[dict], z_golden: float, z_dual: float) -> Figur
     top = max(finite)
     low, high = top - 4 * (top - min(finite[: len(finite) // 2 + 1])) - 1, top + 3
     ax.set_ylim(low, high)
+    ax.plot(
+        [z_golden],
+        [low],
+        marker="^",
+        ls="none",
+        ms=11,
+        color="k",
+        clip_on=False,
+        zorder=5,
+        label=f"golden section over [0, 1] ends at z = {z_golden:.4f}, on the pole",
+    )
     ax.annotate(
         "↓ −∞ at the pole (cut)",
         (z_pole - 0.01, low),
@@ -338,7 +405,7 @@ def plot_beyond_bound(rows: list[dict], z_golden: float, z_dual: float) -> Figur
     ax.set_title(
         "η = 0.3, three times the bound (d = 11, y = +1):\ngolden section stops at the pole, not at the maximiser"
     )
-    ax.legend(fontsize=7.5, loc="lower right")
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
@@ -358,6 +425,9 @@ def beyond_bound_figure(out_dir: Path) -> list[Path]:
 
 
 __all__ = [
+    "worked_example",
+    "saddle_rows",
+    "plot_saddle",
     "NO_FEATURES",
     "bias_only_step",
     "one_parameter_path",
