@@ -33,7 +33,6 @@ __all__ = [
     "OPTIMISER_RTOL",
     "Z_LINK_ATOL",
     "GOLDEN_PARAM_ATOL",
-    "SPEEDUP_FLOOR",
     "solve_tolerance",
     "inverse_tolerance",
     "dual_tolerance",
@@ -171,9 +170,6 @@ GOLDEN_PARAM_ATOL = 1e-6
 """Parameters after many golden-section steps (z to 1e-8 per step) against the same steps taken
 with another implementation of q: the per-step differences η·Δz accumulate."""
 
-SPEEDUP_FLOOR = 5.0
-"""The least speed-up of the reduced prox step over the published one that chapter 06 claims
-(measured 10–25× on one core of a shared machine; the margin absorbs timing noise)."""
 
 
 def _s_extremes(d: int, eta: float, y: int, z: float) -> tuple[float, float]:
