@@ -171,7 +171,6 @@ GOLDEN_PARAM_ATOL = 1e-6
 with another implementation of q: the per-step differences η·Δz accumulate."""
 
 
-
 def _s_extremes(d: int, eta: float, y: int, z: float) -> tuple[float, float]:
     from .prox import s_eigenvalues
 
