@@ -502,13 +502,14 @@ def slipped_batch_grad_V(x, y, w0, w, V, loss: str | Loss, variant) -> Tensor:
 
 def e6_gradient_test(n: int, k: int, variant, *, loss: str = "squared", batch: int = 8, seed: int = 0) -> bool:
     """A standard gradient test of the slipped V-gradient: does it match autograd on random data
-    within the float64 roundoff bound? (True means the slip goes unnoticed.)"""
+    within chapter 02's rounding-model tolerance 2γ_m·G (:func:`rounding_model_bounds`)?
+    (True means the slip goes unnoticed.)"""
     from .testing import random_problem
 
     x, y, w0, w, V = random_problem(n, k, batch, loss, torch.Generator().manual_seed(seed))
     slipped = slipped_batch_grad_V(x, y, w0, w, V, loss, variant)
     auto = autograd_batch_grad(y, w0, w, V, loss, x=x)[3]
-    bound = roundoff_bound(y, w0, w, V, loss, x=x)[2]
+    bound = rounding_model_bounds(y, w0, w, V, loss, x=x)["autograd"][2]
     return bool(((slipped - auto).abs() <= bound).all())
 
 
