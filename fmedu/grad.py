@@ -30,7 +30,9 @@ from the two pieces above by the chain rule: ∂L/∂θ = (1/B) Σ_b ℓ'(ŷ_b, 
 **Checks.** :func:`autograd_batch_grad` (torch autograd through ``fmedu.predict``),
 :func:`finite_difference_batch_grad` (central differences, one parameter at a time) and
 :func:`roundoff_bound` / :func:`finite_difference_bound` (the tolerances they are held to)
-make up the three-way check of chapter 02 and ``tests/test_grad.py``.
+make up the three-way check of ``tests/test_grad.py``; chapter 02 holds the comparison to
+:func:`rounding_model_bounds` (tolerances derived from the standard rounding model, no safety
+factor) through :func:`three_way`, which reports the ratios observed error / tolerance.
 
 **Errata** (chapter 02). E1: :func:`note_batch_grad_V` uses the gradient note's
 −2 v_if x_i² (the correct term is −v_if x_i²). E6: :func:`slipped_batch_grad_V` reproduces the
@@ -68,6 +70,9 @@ __all__ = [
     "note_batch_grad_V",
     "slipped_batch_grad_V",
     "e6_gradient_test",
+    "gamma",
+    "rounding_model_bounds",
+    "three_way",
 ]
 
 EPS64 = torch.finfo(torch.float64).eps
@@ -574,7 +579,7 @@ def rounding_model_bounds(
         g * G_ + value_err / h + tr + UNIT_ROUNDOFF * (p.abs() + h) / h * pl
         for G_, tr, p, pl in zip(G, trunc, (w0, w, V), plain)
     )
-    return {"autograd": tuple(2 * g * G_ for G_ in G), "fd": fd}  # type: ignore[dict-item]
+    return {"autograd": tuple(2 * g * G_ for G_ in G), "fd": fd}  # type: ignore[dict-item,unused-ignore]
 
 
 def _largest_ratio(a, b, bounds) -> float:

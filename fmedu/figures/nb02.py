@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
+from torch import Tensor
 
 from .. import cost, grad, testing
 from .. import train as training
@@ -299,7 +300,9 @@ TRAINING: dict[str, dict[str, Any]] = {
 PLANTED_N, PLANTED_K, N_VAL = 20, 3, 2000
 
 
-def planted_dataset(task: str, *, seed: int = 1) -> tuple[tuple, Any, Any, Any, Any]:
+def planted_dataset(
+    task: str, *, seed: int = 1
+) -> tuple[tuple[Tensor, Tensor, Tensor], Tensor, Tensor, Tensor, Tensor]:
     """``(planted, X, y, X_val, y_val)``: the planted FM of :func:`planted_experiment` and its data."""
     cfg = TRAINING[task]
     planted = training.planted_fm(PLANTED_N, PLANTED_K, strength=float(cfg["strength"]), seed=seed)
