@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 02 · The O(nk) gradient
+# # 02 · The O(nk) gradient, checked three ways
 #
 # Training an FM means moving every parameter against the gradient of a loss, sample after
 # sample: $1 + n + nk$ partial derivatives each time. If they cost $O(n^2k)$, the speed-up of
@@ -41,9 +41,9 @@
 # ## What you need
 #
 # * [Chapter 01](01_rendle_reformulation.ipynb): the FM $\hat y = w_0 + \sum_i w_ix_i + \sum_{i<j}\langle v_i, v_j\rangle x_ix_j$,
-#   its worked example (three users, four movies), and Rendle's identity (chapter 01, after Rendle's
-#   paper [1]):
-#   $\sum_{i<j}\langle v_i,v_j\rangle x_ix_j = \frac12\sum_{f=1}^k\bigl[(\sum_i v_{if}x_i)^2 - \sum_i v_{if}^2x_i^2\bigr]$.
+#   its worked example (three users, four movies), and Rendle's identity (1.3) after Rendle's paper [1],
+#   $\sum_{i<j}\langle v_i,v_j\rangle x_ix_j = \frac12\sum_{f=1}^k\bigl[(\sum_i v_{if}x_i)^2 - \sum_i v_{if}^2x_i^2\bigr]$,
+#   which gives Rendle's form (1.4) of $\hat y$; chapter 01's rounding model (1.6) is used again in section 5.
 # * The chain rule, and the sigmoid $\sigma(t) = 1/(1 + e^{-t})$.
 # * Other sources use other letters. The gradient note [3] writes $P\in\mathbb R^{k\times d}$ for
 #   $V^\top$ (its $P_{ij}$ is our $v_{ji}$), $X$ for $x$, $d$ for $n$, $\phi$ for the pairwise
@@ -94,10 +94,10 @@ float(g_w0) == 1.0, torch.equal(g_w, x), torch.equal(g_V, expected_V)
 # $\partial\hat y/\partial v_{if} = x_i s_f - v_{if}x_i^2$ with $s_f = \sum_j v_{jf}x_j$.
 #
 # The biases are easy: $\hat y$ is $w_0$ plus $\sum_i w_ix_i$ plus terms without biases. For $v_{if}$,
-# start from Rendle's identity (chapter 01) and name the sum inside the square:
+# start from Rendle's form (1.4) of chapter 01, which names the sum inside the square $s_g$:
 #
 # $$\begin{aligned}
-# \hat y &= w_0 + \sum_j w_jx_j + \frac12\sum_{g=1}^k\Bigl[s_g^2 - \sum_j v_{jg}^2x_j^2\Bigr],\quad s_g = \sum_j v_{jg}x_j &&\text{Rendle's identity (chapter 01)}\\
+# \hat y &= w_0 + \sum_j w_jx_j + \frac12\sum_{g=1}^k\Bigl[s_g^2 - \sum_j v_{jg}^2x_j^2\Bigr],\quad s_g = \sum_j v_{jg}x_j &&\text{Rendle's form (1.4)}\\
 # \frac{\partial\hat y}{\partial v_{if}} &= \frac12\Bigl[\frac{\partial}{\partial v_{if}}s_f^2 - \frac{\partial}{\partial v_{if}}\sum_j v_{jf}^2x_j^2\Bigr] &&\text{only factor } g = f \text{ contains } v_{if}\\
 # &= \frac12\Bigl[2s_f\,\frac{\partial s_f}{\partial v_{if}} - 2v_{if}x_i^2\Bigr] &&\text{chain rule on } s_f^2;\ \text{only } j = i \text{ in the sum}\\
 # &= x_i\,s_f - v_{if}\,x_i^2 &&\frac{\partial s_f}{\partial v_{if}} = x_i .
@@ -138,7 +138,8 @@ ws = [sp.Symbol(f"w_{i + 1}", real=True) for i in range(5)]
 
 # %% [markdown]
 # On the worked example, (2.1) gives back the hand result: for Ann's row,
-# $x_{\text{Ann}}s - v_{\text{Ann}}x_{\text{Ann}}^2 = (v_{\text{Ann}} + v_{\text{Alien}}) - v_{\text{Ann}} = v_{\text{Alien}}$. The package implements (2.1):
+# $x_{\text{Ann}}s - v_{\text{Ann}}x_{\text{Ann}}^2 = (v_{\text{Ann}} + v_{\text{Alien}}) - v_{\text{Ann}} = v_{\text{Alien}}$. The package implements (2.1)
+# (section 5 checks it numerically against autograd and finite differences, with $k \ge 3$):
 
 # %%
 torch.equal(fmedu.predict_grad(x, toy.w0, toy.w, toy.V)[2], expected_V)
@@ -351,7 +352,7 @@ formula_V = X_s.T * sp.diag(*d_s) * S_s - sp.diag(*(XX.T * d_s)) * V_s
 #    from loss *values* only, so independent of any derivative formula.
 #
 # **How close must they be?** A derived tolerance, not a guess. In the standard model of
-# floating-point arithmetic [9, §2.2], each operation returns the exact result times $(1 + \delta)$
+# floating-point arithmetic [9, §2.2], the one behind chapter 01's bound (1.6), each operation returns the exact result times $(1 + \delta)$
 # with $|\delta| \le u = 2^{-53}$, half the machine epsilon $\varepsilon$ of float64. From it, a sum of
 # $m + 1$ terms, added in any order, is exact up to $\gamma_m = mu/(1 - mu)$ times the sum of the
 # terms' absolute values [9, Lemma 3.1 and §4.2]. Follow one entry of (2.2) through the computation:
@@ -551,7 +552,7 @@ round(offdiag_error, 4), offdiag_error <= 0.10
 # %% [markdown]
 # ## Key takeaways
 #
-# * $\partial\hat y/\partial v_{if} = x_is_f - v_{if}x_i^2$ (2.1): four lines from Rendle's identity, where $s_f$ itself depends
+# * $\partial\hat y/\partial v_{if} = x_is_f - v_{if}x_i^2$ (2.1): four lines from Rendle's form (1.4), where $s_f$ itself depends
 #   on $v_{if}$. With $s_f$ computed once per sample, the gradient costs $O(nk)$, $O(d\,k)$ on sparse
 #   data, and touches only the rows of the non-zero features.
 # * A batch loss adds one chain rule: $\partial L/\partial\theta = \sum_b d_b\,\partial\hat y_b/\partial\theta$ with $d_b = \ell'(\hat y_b, y_b)/B$
