@@ -154,8 +154,8 @@ torch.equal(fmedu.predict_grad(x, toy.w0, toy.w, toy.V)[2], expected_V)
 # > term it drops, $\frac{\partial\phi_{if}}{\partial Z}\,x_i = v_{if}x_i^2$, cancels half of $-2v_{if}x_i^2$.
 # > **Evidence** below: sympy shows the difference is exactly $-v_{if}x_i^2$ in every entry, and that
 # > "hold $Z$ fixed" reproduces the note while adding the chain-rule term gives (2.1). **Would an
-# > ordinary test catch it? Yes:** the error $v_{if}x_i^2$ is as large as the gradient itself
-# > wherever $x_i \ne 0$, so any numeric gradient test fails (last cell below).
+# > ordinary test catch it? Yes:** the error $v_{if}x_i^2$ is of the same order as the gradient
+# > itself wherever $x_i \ne 0$, so any numeric gradient test fails (second cell below).
 
 # %%
 note = symbolic.note_gradient(xs, Vs)
@@ -293,8 +293,8 @@ sparse_seconds = {(r["n"], r["nnz"]): r["seconds"] for r in sparse_rows}
 #
 # (logistic: chain rule, then multiply numerator and denominator by $e^{y\hat y}$.) The hinge has a
 # kink at margin $y\hat y = 1$: no derivative there, but a *subgradient*, any slope between the
-# left and right derivatives ($-y$ and $0$); we take $-y$, as torch's autograd does for this
-# loss. The three-way check of section 5 avoids the kink: it redraws any batch whose margins
+# one-sided derivatives on its two sides ($-y$ and $0$); we take $-y$, as torch's autograd does for
+# this loss. The three-way check of section 5 avoids the kink: it redraws any batch whose margins
 # lie within reach of its finite-difference step. sympy confirms the smooth derivatives, for
 # both labels, and the two one-sided slopes at the kink:
 
@@ -309,15 +309,15 @@ hinge_pos = sp.Max(0, 1 - t)  # y = +1, kink at yhat = 1
 )
 
 # %% [markdown]
-# The left slope is $-1 = -y$ and the right slope $0$, so our choice is the left end of the
-# subgradient interval. In the package, at the kink, for both labels, the derivative and autograd
-# both give $-y$:
+# For $y = +1$ the slope left of the kink is $-1 = -y$ and right of it $0$, so the subgradients at
+# the kink are the interval $[-1, 0]$ and our choice is its end $-y$. In the package, at the kink,
+# for both labels, the derivative and autograd both give $-y$:
 
 # %%
 y_kink = torch.tensor([1.0, -1.0], dtype=torch.float64)
-margin_one = (y_kink * 1.0).requires_grad_(True)  # y * yhat = 1 for both labels
-(auto_kink,) = torch.autograd.grad(fmedu.hinge_loss(margin_one, y_kink).sum(), margin_one)
-torch.equal(fmedu.hinge_loss_derivative(margin_one.detach(), y_kink), -y_kink), torch.equal(auto_kink, -y_kink)
+y_hat_kink = (y_kink * 1.0).requires_grad_(True)  # y * yhat = 1 for both labels
+(auto_kink,) = torch.autograd.grad(fmedu.hinge_loss(y_hat_kink, y_kink).sum(), y_hat_kink)
+torch.equal(fmedu.hinge_loss_derivative(y_hat_kink.detach(), y_kink), -y_kink), torch.equal(auto_kink, -y_kink)
 
 # %% [markdown]
 # **Check of (2.2) with sympy**, with $\ell$ an unknown function (so the check holds for every loss),
