@@ -30,7 +30,9 @@ from the two pieces above by the chain rule: ∂L/∂θ = (1/B) Σ_b ℓ'(ŷ_b, 
 **Checks.** :func:`autograd_batch_grad` (torch autograd through ``fmedu.predict``),
 :func:`finite_difference_batch_grad` (central differences, one parameter at a time) and
 :func:`roundoff_bound` / :func:`finite_difference_bound` (the tolerances they are held to)
-make up the three-way check of chapter 02 and ``tests/test_grad.py``.
+make up the three-way check of ``tests/test_grad.py``; chapter 02 holds the comparison to
+:func:`rounding_model_bounds` (tolerances derived from the standard rounding model, no safety
+factor) through :func:`three_way`, which reports the ratios observed error / tolerance.
 
 **Errata** (chapter 02). E1: :func:`note_batch_grad_V` uses the gradient note's
 −2 v_if x_i² (the correct term is −v_if x_i²). E6: :func:`slipped_batch_grad_V` reproduces the
@@ -68,6 +70,9 @@ __all__ = [
     "note_batch_grad_V",
     "slipped_batch_grad_V",
     "e6_gradient_test",
+    "gamma",
+    "rounding_model_bounds",
+    "three_way",
 ]
 
 EPS64 = torch.finfo(torch.float64).eps
@@ -502,11 +507,120 @@ def slipped_batch_grad_V(x, y, w0, w, V, loss: str | Loss, variant) -> Tensor:
 
 def e6_gradient_test(n: int, k: int, variant, *, loss: str = "squared", batch: int = 8, seed: int = 0) -> bool:
     """A standard gradient test of the slipped V-gradient: does it match autograd on random data
-    within the float64 roundoff bound? (True means the slip goes unnoticed.)"""
+    within chapter 02's rounding-model tolerance 2γ_m·G (:func:`rounding_model_bounds`)?
+    (True means the slip goes unnoticed.)"""
     from .testing import random_problem
 
     x, y, w0, w, V = random_problem(n, k, batch, loss, torch.Generator().manual_seed(seed))
     slipped = slipped_batch_grad_V(x, y, w0, w, V, loss, variant)
     auto = autograd_batch_grad(y, w0, w, V, loss, x=x)[3]
-    bound = roundoff_bound(y, w0, w, V, loss, x=x)[2]
+    bound = rounding_model_bounds(y, w0, w, V, loss, x=x)["autograd"][2]
     return bool(((slipped - auto).abs() <= bound).all())
+
+
+# --------------------------------------------------------------------------- chapter 02's rounding model
+
+UNIT_ROUNDOFF = EPS64 / 2
+#: sup |ℓ''(ŷ)| of each loss (hinge: 0 away from the kink, which the checks avoid)
+SECOND_DERIVATIVE_BOUND = {"squared": 2.0, "logistic": 0.25, "hinge": 0.0}
+#: roundings outside the sums over n features, k factors and B samples: products, the
+#: subtraction in x_i s_f − v_if x_i², the square s_f², the halving, the loss derivative and the
+#: transcendental functions inside it (exp, log, sigmoid: a few units of rounding each)
+EXTRA_ROUNDINGS = 8
+
+
+def gamma(m: int) -> float:
+    """γ_m = m·u / (1 − m·u), u = 2⁻⁵³: a float64 sum of m + 1 terms, in any order, is exact up to
+    γ_m times the sum of the absolute values of its terms (Higham, *Accuracy and Stability of
+    Numerical Algorithms*, 2nd ed., SIAM 2002, Lemma 3.1 and §4.2)."""
+    if m * UNIT_ROUNDOFF >= 1:
+        raise FMInputError(f"gamma({m}) is undefined: m·u must be below 1")
+    return m * UNIT_ROUNDOFF / (1 - m * UNIT_ROUNDOFF)
+
+
+def rounding_model_bounds(
+    y: Tensor,
+    w0: Tensor,
+    w: Tensor,
+    V: Tensor,
+    loss: str | Loss = "squared",
+    *,
+    x: Tensor | None = None,
+    idx: Tensor | None = None,
+    val: Tensor | None = None,
+    h: float = 1e-5,
+) -> dict[str, tuple[Tensor, Tensor, Tensor]]:
+    """Chapter 02's tolerances, derived from the standard rounding model, no safety factor.
+
+    With m = n + k + B + :data:`EXTRA_ROUNDINGS` and G the batch gradient computed with absolute
+    values, G = (1/B) Σ_b (|ℓ'_b| + 2·sup|ℓ''|·|ŷ|_b) |∂ŷ_b/∂θ| (|ŷ|_b: the prediction with
+    absolute values; the factor 2 covers the squares in Rendle's form), each computation of the
+    gradient is within γ_m·G of the exact value. Returns entrywise ``(b_w0, b_w, b_V)``:
+
+    * ``"autograd"``: 2·γ_m·G, closed form vs autograd (two computations, each within γ_m·G);
+    * ``"fd"``: γ_m·G (the closed form) + the central difference's own error: truncation
+      h²/6·sup|ℓ'''|·|∂ŷ/∂θ|³ (ŷ is affine in each parameter, Taylor's theorem), the rounding of
+      the two loss values divided by 2h, γ_m·mean(|ℓ_b| + |ℓ'_b|·2|ŷ|_b)/h, and the rounding of
+      θ ± h, u·(|θ| + h)/h times the gradient.
+    """
+    spec = get_loss(loss)
+    _, A_w, A_V, y_hat_abs, d_abs = _abs_scales(y, w0, w, V, spec, x, idx, val)
+    B = A_w.shape[0]
+    n, k = V.shape
+    g = gamma(n + k + B + EXTRA_ROUNDINGS)
+    weight = (d_abs + 2 * SECOND_DERIVATIVE_BOUND[spec.name] * y_hat_abs) / B  # (B,)
+    G = (weight.sum(), (weight.unsqueeze(-1) * A_w).sum(0), (weight.unsqueeze(-1).unsqueeze(-1) * A_V).sum(0))
+    plain = (d_abs.sum() / B, (d_abs.unsqueeze(-1) * A_w).sum(0) / B, (d_abs[:, None, None] * A_V).sum(0) / B)
+    y_hat = _predict_either(x, idx, val, w0, w, V)
+    value_err = g * (spec.value(y_hat, y).abs() + d_abs * 2 * y_hat_abs).mean()
+    t = spec.third_derivative_bound * h * h / 6 / B
+    trunc = (t * B * torch.ones((), dtype=V.dtype), t * (A_w**3).sum(0), t * (A_V**3).sum(0))
+    fd = tuple(
+        g * G_ + value_err / h + tr + UNIT_ROUNDOFF * (p.abs() + h) / h * pl
+        for G_, tr, p, pl in zip(G, trunc, (w0, w, V), plain)
+    )
+    return {"autograd": tuple(2 * g * G_ for G_ in G), "fd": fd}  # type: ignore[dict-item,unused-ignore]
+
+
+def _largest_ratio(a, b, bounds) -> float:
+    """max over all entries of |a − b| / bound (the bounds are positive wherever a gradient can be non-zero)."""
+    ratios = [((p - q).abs() / bnd.clamp(min=torch.finfo(bnd.dtype).tiny)).max() for p, q, bnd in zip(a, b, bounds)]
+    return max(float(r) for r in ratios)
+
+
+def three_way(
+    y: Tensor,
+    w0: Tensor,
+    w: Tensor,
+    V: Tensor,
+    loss: str | Loss = "squared",
+    *,
+    x: Tensor | None = None,
+    idx: Tensor | None = None,
+    val: Tensor | None = None,
+    h: float = 1e-5,
+) -> dict:
+    """Closed form, autograd and central differences on one batch, with chapter 02's tolerances.
+
+    Returns the three gradients (``"closed"``, ``"autograd"``, ``"fd"``, each ``(g_w0, g_w, g_V)``),
+    the bounds of :func:`rounding_model_bounds`, and the largest entrywise ratios
+    observed error / tolerance: ``"ratio_autograd"`` (closed form vs autograd) and ``"ratio_fd"``
+    (closed form vs central differences). A ratio ≤ 1 means the comparison passes.
+    """
+    if idx is None:
+        assert x is not None, "pass x (dense) or idx (sparse)"
+        _, *closed = batch_loss_grad(x, y, w0, w, V, loss)
+    else:
+        _, *closed = batch_loss_grad_sparse(idx, y, w0, w, V, loss, val)
+    kw: dict[str, Any] = dict(x=x, idx=idx, val=val)
+    auto = autograd_batch_grad(y, w0, w, V, loss, **kw)[1:]
+    fd = finite_difference_batch_grad(y, w0, w, V, loss, h=h, **kw)
+    bounds = rounding_model_bounds(y, w0, w, V, loss, h=h, **kw)
+    return {
+        "closed": tuple(closed),
+        "autograd": tuple(auto),
+        "fd": tuple(fd),
+        "bounds": bounds,
+        "ratio_autograd": _largest_ratio(closed, auto, bounds["autograd"]),
+        "ratio_fd": _largest_ratio(closed, fd, bounds["fd"]),
+    }
