@@ -59,6 +59,7 @@ import torch
 import fmedu
 from fmedu import cost, grad, symbolic, testing
 from fmedu import train as training
+from fmedu.exercises import EXERCISES
 from fmedu.figures import nb02
 from fmedu.notebook import setup
 
@@ -662,6 +663,39 @@ for loss in ("squared", "logistic"):
         for h in (1e-5, 1e-2)
     }
 errors["squared"][1e-2] < errors["squared"][1e-5], errors["logistic"][1e-2] > errors["logistic"][1e-5]
+
+# %% [markdown]
+# ### Exercise 2.6 (medium, your turn)
+#
+# Write the gradient of the pairwise term with respect to $V$ at one sample `x` of shape (n,): an (n, k) tensor with entries $\partial/\partial v_{if}$. **Predict first:** which rows of your gradient are zero for a one-hot `x`?
+# The cell after yours runs this chapter's evidence on your function: it says whether it is right and,
+# when it recognises the mistake, names it; `EXERCISES["grad_v"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_grad_v(x, V):\n    raise NotImplementedError  # your code here\n"}
+def my_grad_v(x, V):
+    s = x @ V  # (k,)
+    return x[:, None] * s[None, :] - V * (x * x)[:, None]
+
+
+# %%
+EXERCISES["grad_v"].check(my_grad_v).correct
+
+# %% [markdown]
+# ### Exercise 2.7 (easy, your turn)
+#
+# Write $\frac{d}{d\hat y}\log(1 + e^{-y\hat y})$ entrywise for tensors `y_hat` and `y` (labels $\pm1$).
+# The cell after yours runs this chapter's evidence on your function: it says whether it is right and,
+# when it recognises the mistake, names it; `EXERCISES["logistic_dloss"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_logistic_dloss(y_hat, y):\n    raise NotImplementedError  # your code here\n"}
+def my_logistic_dloss(y_hat, y):
+    return -y * torch.sigmoid(-y * y_hat)
+
+
+# %%
+EXERCISES["logistic_dloss"].check(my_logistic_dloss).correct
 
 # %% [markdown]
 # ## References

@@ -49,6 +49,7 @@
 # $\hat y$, $\hat y$ for our label $y$, $m$ for our $n$; $d$, $\eta$, $z$, $S(z)$ and $\alpha_{ij}$ are the same.
 
 # %%
+import math
 from fractions import Fraction
 
 import matplotlib.pyplot as plt
@@ -57,6 +58,7 @@ import torch
 from scipy.optimize import brentq
 
 from fmedu import FMInputError, prox
+from fmedu.exercises import EXERCISES
 from fmedu.figures import nb05
 from fmedu.notebook import setup
 from fmedu.prox import lecture
@@ -579,6 +581,24 @@ def F5(r_):
 eta_s, d_s = sp.symbols("eta d", positive=True)
 slip_bound = sp.solve(sp.Eq(1 / (2 * eta_s) - (d_s - 1), 0), eta_s)[0]
 sp.simplify(slip_bound / (1 / (d_s - 1))) == sp.Rational(1, 2)
+
+# %% [markdown]
+# ### Exercise 5.6 (easy, your turn)
+#
+# Write the exact step-size bound for a sample with `d` non-zeros and label `y`: the supremum of the $\eta$ for which $S(z)$ is positive definite for every $z\in[0,1]$ (`math.inf` when there is none).
+# The cell after yours runs this chapter's evidence on your function: it says whether it is right and,
+# when it recognises the mistake, names it; `EXERCISES["exact_bound"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_exact_bound(d, y):\n    raise NotImplementedError  # your code here\n"}
+def my_exact_bound(d, y):
+    if d <= 1:
+        return math.inf
+    return 1.0 / (d - 1) if y > 0 else 1.0
+
+
+# %%
+EXERCISES["exact_bound"].check(my_exact_bound).correct
 
 # %% [markdown]
 # ## References

@@ -63,6 +63,7 @@ import torch
 
 import fmedu
 from fmedu import prox, testing
+from fmedu.exercises import EXERCISES
 from fmedu.figures import nb06
 from fmedu.notebook import setup
 from fmedu.prox import lecture
@@ -764,6 +765,23 @@ idx_b, w0_b, w_b, V_b = nb05.beyond_bound_case()
 s_b = prox.sample_scalars(idx_b, w0_b, w_b, V_b)
 left = [prox.q_second(zz, s_b, 1, 0.3) < 0 for zz in np.linspace(0.01, 0.33, 33)]
 all(left), prox.q_second(0.34, s_b, 1, 0.3) > 0
+
+# %% [markdown]
+# ### Exercise 6.6 (medium, your turn)
+#
+# Write $S^{-1}$ for $S = (1+\beta)I - \beta\mathbf 1\mathbf 1^\top$ of size $d$ in closed form (Sherman–Morrison, no solve), as a float64 tensor.
+# The cell after yours runs this chapter's evidence on your function: it says whether it is right and,
+# when it recognises the mistake, names it; `EXERCISES["s_inverse"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_s_inverse(d, beta):\n    raise NotImplementedError  # your code here\n"}
+def my_s_inverse(d, beta):
+    E, D = 1 + beta, 1 - (d - 1) * beta
+    return (torch.eye(d, dtype=torch.float64) + (beta / D) * torch.ones(d, d, dtype=torch.float64)) / E
+
+
+# %%
+EXERCISES["s_inverse"].check(my_s_inverse).correct
 
 # %% [markdown]
 # ## References

@@ -117,6 +117,15 @@ def test_solutions_are_marked_to_collapse(notebook):
     cells = json.loads(notebook.read_text())["cells"]
     for heading, below in _exercise_solutions(notebook):
         assert below, f"{notebook.name}: {heading!r} has no solution code cell directly below it"
+        if "your turn" in heading:
+            # the reader's own function (collapsed: it holds the reference answer), then its check
+            meta = cells[below[0]].get("metadata", {})
+            assert "your-turn" in meta.get("tags", []), f"{notebook.name} cell {below[0]}: tags {meta}"
+            assert meta.get("jupyter", {}).get("source_hidden"), f"{notebook.name} cell {below[0]}: {meta}"
+            assert "NotImplementedError" in meta.get("fmedu", {}).get("stub", ""), f"{notebook.name}: no stub"
+            check = "".join(cells[below[-1]]["source"])
+            assert re.search(r"\.check\(my_\w+\)\.correct\s*$", check), f"{notebook.name}: {heading!r} ends unchecked"
+            continue
         for j in below:
             meta = cells[j].get("metadata", {})
             assert {"solution", "hide-cell"} <= set(meta.get("tags", [])), f"{notebook.name} cell {j}: tags {meta}"
