@@ -163,11 +163,11 @@ def references(path: Path | str) -> dict[int, str]:
 
 _CODE_SPAN = re.compile(r"`[^`]*`")
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$", re.S)
-_CITE = re.compile(r"\[(\d+(?:\s*[,–-]\s*\d+)*)\](?!\()")
+_CITE = re.compile(r"\[(\d+(?:\s*[,–-]\s*\d+)*)(?:,\s*[^\]\d][^\]]*)?\](?!\()")
 
 
 def citations(path: Path | str) -> set[int]:
-    """Reference numbers cited as ``[N]``, ``[N, M]`` or ``[N–M]`` in a chapter's markdown.
+    """Reference numbers cited as ``[N]``, ``[N, M]``, ``[N–M]`` or ``[N, §2.2]`` in a chapter's markdown.
 
     Code spans, formulas and the reference list are skipped, and a bracket followed by ``(``
     (a markdown link) is not a citation.

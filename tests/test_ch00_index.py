@@ -44,7 +44,7 @@ def test_references_and_citations_are_parsed(tmp_path):
     path = _write(
         tmp_path,
         "01_a.py",
-        "# 01 · A\n\nAs [1] and [2, 4] show, and [3–4]; not `x[5]`, not $a[6]$, not [a link](01_a.ipynb).\n\n"
+        "# 01 · A\n\nAs [1] and [2, 4] show, and [3–4, §2.2]; not `x[5]`, not $a[6]$, not [a link](01_a.ipynb).\n\n"
         '## References\n\n1. A. Author. "First Title." Venue, 2001.\n2. B. Author. "Second\n   Title." 2002.\n'
         '3. C. Author. *A Book*. 2003.\n4. D. Author. "Fourth." 2004.\n\n[Next](02_b.ipynb)',
     )
