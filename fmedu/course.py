@@ -80,7 +80,9 @@ def chapter_files(folder: Path | str = NOTEBOOKS_DIR) -> list[Path]:
 def cells(path: Path | str) -> list[Cell]:
     """The cells of a jupytext percent-format file, the header block left out."""
     out: list[Cell] = []
-    kind, tags, lines = None, (), []  # type: ignore[var-annotated]
+    kind: str | None = None
+    tags: tuple[str, ...] = ()
+    lines: list[str] = []
 
     def flush():
         if kind is not None:

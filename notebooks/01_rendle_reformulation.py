@@ -197,15 +197,16 @@ plt.show()
 # $$\hat y(x) = w_0 + \sum_{i=1}^n w_ix_i + \tfrac12\sum_{f=1}^k\Big[s_f^2 - \sum_{i=1}^n v_{if}^2x_i^2\Big].
 # \tag{1.4}$$
 #
-# **Check, line by line.** sympy [6] builds the lines of (1.3) with symbols $x_i$ and
-# $v_{if}$ for $n = 4$, $k = 3$ ($n \ne k$, so that a swapped index could not cancel by
-# accident). Lines 2 and 3 of the chain only reorder the same finite sum, so sympy's expansion
-# makes them identical; we check the other moves, each by expanding the difference of
-# consecutive lines to the zero polynomial:
+# **Check, line by line.** Number the right-hand sides of (1.3) from 1 to 5. sympy [6] builds
+# the left side and lines 1, 4 and 5 with symbols $x_i$ and $v_{if}$ for $n = 4$, $k = 3$
+# ($n \ne k$, so that a swapped index could not cancel by accident), and expands the
+# difference of each consecutive two to the zero polynomial. (Lines 2 and 3 only expand and
+# reorder the same finite sum, which is what sympy's expansion does by itself, so the step
+# from line 1 to line 4 covers them.)
 
 # %%
 xs, _, _, Vs = symbolic.fm_symbols(4, 3)
-chain = symbolic.reformulation_chain(xs, Vs)  # the lines 0, 1, 4 and 5 of (1.3)
+chain = symbolic.reformulation_chain(xs, Vs)  # the left side and lines 1, 4 and 5 of (1.3)
 [(label, sp.expand(chain[step][1] - chain[step + 1][1])) for step, (label, _) in enumerate(chain[1:])]
 
 # %% [markdown]
@@ -367,12 +368,13 @@ max(ratios) <= 1, len(ratios), f"largest observed difference / bound = {max(rati
 # %% [markdown]
 # Every difference is within the bound. The bound is far from tight, as printed: it assumes
 # every rounding errs in the same direction by the full $u$, while real errors partly cancel
-# (Higham [5, §3.1] notes that typical errors grow like $\sqrt m\,u$ rather than $mu$). What it
+# (Higham [5] explains why typical errors grow more like $\sqrt m\,u$ than $mu$). What it
 # buys is a comparison that cannot fail on a correct computation, whatever the sizes.
 #
 # **It still catches a subtle mistake that the usual tolerance misses.** Suppose one small term
 # is computed in single precision by accident (a tensor created without `dtype=float64`), here
-# the diagonal sum $\sum_i v_{if}^2x_i^2$. The result is wrong by about $10^{-7}$ of that term.
+# the diagonal sum $\sum_i v_{if}^2x_i^2$. That term is then wrong by a relative error of the
+# order of single precision's unit roundoff, $2^{-24} \approx 6\cdot10^{-8}$.
 # torch's default comparison (`torch.allclose`, relative tolerance $10^{-5}$) and the bound
 # (1.6), over the same sixty cases:
 
@@ -398,7 +400,7 @@ caught_by_bound, caught_by_allclose, f"smallest error / bound = {min(excess):.2g
 # (flops) for a batch of $B$ samples, one multiply-add being 2 flops:
 #
 # $$\begin{aligned}
-# \text{naive:}\quad & \underbrace{2n^2k}_{VV^\top,\ \text{once per batch}} + \underbrace{2Bn^2}_{x\,\mapsto\, x^\top U,\ U = \text{upper triangle}} + \underbrace{2Bn}_{\text{linear part}}
+# \text{naive:}\quad & \underbrace{2n^2k}_{VV^\top,\ \text{once per batch}} + \underbrace{2Bn^2}_{\text{apply its upper triangle}} + \underbrace{2Bn}_{\text{linear part}}
 # && = O(n^2k) \text{ once, then } O(n^2) \text{ per sample}\\
 # \text{Rendle (1.4):}\quad & \underbrace{2Bnk}_{s = xV} + \underbrace{2Bnk}_{(x\odot x)(V\odot V)} + \underbrace{2Bn}_{\text{linear part}}
 # && = O(nk) \text{ per sample,}
@@ -534,8 +536,8 @@ nb01.plot_sparse_cost(sparse_rows)
 plt.show()
 
 # %% [markdown]
-# Time grows with nnz at both sizes, from a fixed cost per call (about fifteen small torch
-# operations). The relative residuals of a straight-line fit at each $n$, in percent, by nnz:
+# Time grows with nnz at both sizes, from a fixed cost per call (the start-up of a dozen or so
+# small torch operations). The relative residuals of a straight-line fit at each $n$, in percent, by nnz:
 
 # %%
 residuals = nb01.sparse_residuals(sparse_rows)
@@ -546,7 +548,7 @@ residuals = nb01.sparse_residuals(sparse_rows)
 # measurement, as the exact count predicts. At $n = 10^6$ they are large and change sign
 # twice (too slow at the ends, too fast in the middle): the points bend upward, so a straight
 # line does not describe them, and we read nothing into its slope or intercept. The likely
-# cause: the rows of a 128 MB $V$ come from main memory instead of cache, and more of them
+# cause: the rows of $V$ ($10^6\times 16$ doubles, 128 MB) come from main memory instead of cache, and more of them
 # miss the cache as nnz grows. What the measurement does support: time increases with nnz at
 # both sizes, and a thousand times more features costs at most the factor printed below, not
 # the thousandfold a dense form would pay.
@@ -607,32 +609,34 @@ by_hand = w0_ + w_bob + w_dune + dot
 # Write Rendle's form of the pairwise term yourself: a function of a batch `x` (shape
 # `(batch, n)`) and `V` (shape `(n, k)`) that returns
 # $\tfrac12\sum_f\big[(\sum_i v_{if}x_i)^2 - \sum_i v_{if}^2x_i^2\big]$ for every row, shape
-# `(batch,)`, in $O(nk)$ per row: no loop over pairs, no $n\times n$ matrix. Replace the body
-# below and run the cell: the check compares your function with the pair sum on dense and on
-# 0/1 inputs, and if it is wrong, says which of the usual slips it matches.
-
-
-# %%
-def my_rendle(x, V):
-    """Your code: the pairwise term of every row of x, shape (batch,)."""
-    return None  # replace with your code
-
-
-testing.check_rendle_form(my_rendle)
+# `(batch,)`, in $O(nk)$ per row: no loop over pairs, no $n\times n$ matrix. Open a new cell
+# below this one, complete the body and run it:
+#
+# ```python
+# def my_rendle(x, V):
+#     ...  # your code: the pairwise term of every row of x
+#
+#
+# testing.check_rendle_form(my_rendle)
+# ```
+#
+# The check compares your function with the pair sum on dense and on 0/1 inputs, within twice
+# the bound (1.6), and when it is wrong, says which of the usual slips it matches (the
+# $\tfrac12$ forgotten, the diagonal not subtracted, $x_i$ instead of $x_i^2$, ...).
 
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
 # One matrix product gives every s_f of every row; a second one the diagonal sums.
-# Note the squares x * x: on 0/1 inputs x and x * x agree, which is why the check also
-# uses dense inputs.
 def my_rendle(x, V):
     s = x @ V  # (batch, k)
     diagonal = (x * x) @ (V * V)  # (batch, k)
     return 0.5 * (s * s - diagonal).sum(-1)
 
 
-testing.check_rendle_form(my_rendle)
+# A common slip, x instead of x * x in the diagonal, is right on 0/1 inputs only; the check
+# names it. Then the solution itself:
+testing.check_rendle_form(lambda x, V: 0.5 * ((x @ V) ** 2 - x @ (V * V)).sum(-1)), testing.check_rendle_form(my_rendle)
 
 # %% [markdown]
 # ### Exercise 1.3 (easy)
