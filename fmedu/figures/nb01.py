@@ -39,7 +39,7 @@ DENSE_K, DENSE_BATCH = 16, 64
 SPARSE_NNZ = (4, 8, 16, 32, 64, 128)
 SPARSE_NS = (1_000, 1_000_000)
 SPARSE_K, SPARSE_BATCH = 16, 32
-LABELS = {"naive": "naive double sum, O(n²k)", "rendle": "Rendle's form, O(nk)"}
+LABELS = {"naive": "naive form, O(n²k + Bn²) per batch", "rendle": "Rendle's form, O(Bnk) per batch"}
 
 
 # --------------------------------------------------------------------------- measurements
