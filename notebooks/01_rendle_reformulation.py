@@ -310,13 +310,13 @@ symbolic.rendle_induction()
 # $(w_0 + \sum_i w_ix_i) + \text{pairwise part}$, so a pairwise term meets one final addition:
 #
 # $$\begin{aligned}
-# \text{Rendle's form (1.4):}\quad & s_f:\ n \ (\text{1 product}, n-1 \text{ additions}),\quad
-#   s_f^2:\ 2n + 1,\quad \text{minus the diagonal: } +1,\quad \textstyle\sum_f:\ +(k-1),\quad
-#   \text{final addition: } +1
-#   && \Rightarrow\ m \le 2n + k + 2\\
-# \text{naive form:}\quad & \langle v_i, v_j\rangle:\ k,\quad \textstyle\sum_i x_i\langle v_i,v_j\rangle:\ +n,\quad
-#   \times x_j:\ +1,\quad \textstyle\sum_j:\ +(n-1),\quad \text{final addition: } +1
-#   && \Rightarrow\ m \le 2n + k + 1 .
+# \text{Rendle's form (1.4):}\quad & \underbrace{n}_{s_f:\ 1 \text{ product},\ n-1 \text{ additions}}
+#   \;+\; \underbrace{n + 1}_{\text{the other factor of } s_f^2, \text{ the squaring}}
+#   \;+\; \underbrace{1}_{\text{minus the diagonal}} \;+\; \underbrace{k-1}_{\sum_f}
+#   \;+\; \underbrace{1}_{\text{final addition}} \;=\; 2n + k + 2\\
+# \text{naive form:}\quad & \underbrace{k}_{\langle v_i, v_j\rangle}
+#   \;+\; \underbrace{n}_{\sum_i x_i\langle v_i,v_j\rangle} \;+\; \underbrace{1}_{\times x_j}
+#   \;+\; \underbrace{n-1}_{\sum_j} \;+\; \underbrace{1}_{\text{final addition}} \;=\; 2n + k + 1 .
 # \end{aligned}$$
 #
 # The other terms take fewer: a diagonal term $v_{if}^2x_i^2$ at most $n + k + 3$, a linear
@@ -457,7 +457,7 @@ all(
 # seven rounds, for $n$ from about 1,400 to 5,800 in steps of $\sqrt2$. (Below that range the
 # naive form's $n\times n$ matrix fits in the processor's cache and each entry costs less, which
 # would bend the line.) The figure shows the measurement committed with the course; timings vary
-# from machine to machine, and `nb01.measure_dense_cost()` re-measures on yours. The axes are
+# from machine to machine, and the course's `figures` command (chapter 00) re-measures on yours. The axes are
 # logarithmic because a power law $t = c\,n^p$ is then a straight line of slope $p$.
 
 # %%
