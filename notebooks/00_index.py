@@ -98,8 +98,9 @@ plt.show()
 # **Minutes per chapter.** Each chapter is meant for one sitting. The table below estimates the
 # reading time of each lesson (exercises apart) from the chapter files as they are now, with
 # one rule: 100 words of prose a minute (about half the speed of ordinary prose, because the
-# prose is full of formulas) plus 10 lines of code a minute, rounded to 5 minutes. Allow about
-# as long again for the exercises.
+# prose is full of formulas; a formula counts by its space-separated pieces) plus 10 lines of
+# code a minute, rounded to 5 minutes. The exercises are not counted: working them takes
+# longer than reading them.
 
 # %%
 table = course.reading_table(".")
