@@ -289,13 +289,29 @@ def reading_table(folder: Path | str = NOTEBOOKS_DIR) -> list[dict]:
     return rows
 
 
+def _plain_math(text: str) -> str:
+    """Inline formulas ``$…$`` of an entry as plain text (``$VV^\\top$`` → ``VVᵀ``).
+
+    The bibliography is a cell's output, and the book does not typeset formulas in outputs.
+    """
+
+    def plain(found: re.Match) -> str:
+        math = found.group(1).replace("^\\top", "ᵀ").replace("\\top", "ᵀ")
+        math = re.sub(r"\\(mathbb|mathbf|mathrm|operatorname|text)\s*", "", math)
+        return re.sub(r"\\([A-Za-z]+)", r"\1", math).replace("{", "").replace("}", "")
+
+    return re.sub(r"\$([^$]+)\$", plain, text)
+
+
 def bibliography_markdown(folder: Path | str = NOTEBOOKS_DIR) -> str:
     """The bibliography as a numbered markdown list; each entry ends with the chapters that list it.
 
     "(01 [1], 02 [4])" means: chapter 01 lists the work as its reference [1], chapter 02 as [4].
+    Formulas in an entry are written as plain text (:func:`_plain_math`), and the chapters are
+    named by number, not linked: the book resolves links in markdown cells, not in outputs.
     """
     lines = []
     for number, work in enumerate(bibliography(folder), start=1):
-        where = ", ".join(f"[{stem[:2]}]({stem}.ipynb) [{n}]" for stem, n in work.cited_as.items())
-        lines.append(f"{number}. {work.text} ({where})")
+        where = ", ".join(f"{stem[:2]} [{n}]" for stem, n in work.cited_as.items())
+        lines.append(f"{number}. {_plain_math(work.text)} ({where})")
     return "\n".join(lines)

@@ -158,3 +158,12 @@ def test_index_link_check_reads_its_own_links():
         if "text/plain" in out.get("data", {})
     ]
     assert printed == [f"({len(links)}, [])"]
+
+
+def test_bibliography_writes_formulas_as_plain_text(tmp_path):
+    # the book does not typeset formulas in a cell's output, so none may reach the bibliography
+    _write(
+        tmp_path, "01_a.py", '[1]\n\n## References\n\n1. "Notes," on whether $VV^\\top$ is any $\\mathbb{R}$ matrix.'
+    )
+    text = course.bibliography_markdown(tmp_path)
+    assert "$" not in text and "VVᵀ" in text
