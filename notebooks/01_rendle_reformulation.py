@@ -397,7 +397,8 @@ caught_by_bound, caught_by_allclose, f"smallest error / bound = {min(excess):.2g
 # ## Cost, counted exactly
 #
 # Timings depend on the machine; operation counts do not. Count floating-point operations
-# (flops) for a batch of $B$ samples, one multiply-add being 2 flops:
+# (flops) for a batch of $B$ samples, one multiply-add being 2 flops ($\odot$ is the entrywise
+# product):
 #
 # $$\begin{aligned}
 # \text{naive:}\quad & \underbrace{2n^2k}_{VV^\top,\ \text{once per batch}} + \underbrace{2Bn^2}_{\text{apply its upper triangle}} + \underbrace{2Bn}_{\text{linear part}}
@@ -406,8 +407,9 @@ caught_by_bound, caught_by_allclose, f"smallest error / bound = {min(excess):.2g
 # && = O(nk) \text{ per sample,}
 # \end{aligned}\tag{1.7}$$
 #
-# leaving out elementwise work ($x\odot x$, the squares, the final sums: $O(n + nk)$ per batch
-# or per sample, no more than the products). The naive form shares $VV^\top$ across the batch:
+# leaving out elementwise work (the triangle mask, $x\odot x$, $V\odot V$, the squares and the
+# final sums): $O(n^2 + Bn)$ per batch for the naive form, $O(nk + Bn + Bk)$ for Rendle's, below
+# the counts of the products. The naive form shares $VV^\top$ across the batch:
 # per sample it costs $O(n^2)$ once $VV^\top$ is formed, and $O(n^2k)$ for a single sample; the
 # loop of the worked example costs $O(n^2k)$ per sample.
 #
