@@ -128,7 +128,22 @@ def _landing_redirect(app, exception):
         )
 
 
+def _tagged_math_unwrapped(app, doctree):
+    """Display math with a hand-written ``\\tag{N.M}`` is passed to MathJax as ``\\[ … \\]``.
+
+    Sphinx wraps every display formula in ``\\begin{split}``, where MathJax refuses ``\\tag``
+    ("\\tag not allowed in split environment"); the chapters number their equations by hand,
+    e.g. ``$$\\begin{aligned} … \\end{aligned}\\tag{1.3}$$``, as JupyterLab and GitHub render them.
+    """
+    for node in doctree.findall(nodes.math_block):
+        text = node.astext()
+        if "\\tag{" in text and not node.get("nowrap"):
+            node["nowrap"] = True
+            node.children = [nodes.Text("\\[" + text + "\\]")]
+
+
 def setup(app):
+    app.connect("doctree-read", _tagged_math_unwrapped)
     app.connect("doctree-read", _add_reading_order, priority=100)
     app.connect("doctree-read", _label_solutions)
     app.connect("build-finished", _landing_redirect)

@@ -248,3 +248,66 @@ def toy_ratings_fm() -> ToyFM:
     w = torch.tensor([0.5, -0.5, 0.0, 0.25, -0.25, 0.5, 0.0], dtype=F64)
     V = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [1.0, -0.5], [0.5, 0.5], [-0.5, 1.0], [1.0, 0.0]], dtype=F64)
     return ToyFM(users, movies, users + movies, torch.tensor(3.0, dtype=F64), w, V)
+
+
+# --------------------------------------------------------------------------- chapter 01: exercise check
+
+
+def check_rendle_form(fn) -> bool:
+    """Check a reader's Rendle form ``fn(x, V)`` (chapter 01, Exercise 1.2) and say what is wrong.
+
+    ``fn`` takes a batch ``x`` of shape ``(batch, n)`` and ``V`` of shape ``(n, k)`` and must
+    return the pairwise term Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j of every sample, shape ``(batch,)``. It
+    is compared with the pair sum on dense and on 0/1 inputs (n = 7, k = 3, float64) within
+    twice the rounding bound (1.7) of chapter 01; a wrong answer is matched against the usual slips (the
+    ½ forgotten, the diagonal not subtracted, x_i instead of x_i² in the diagonal, squares
+    summed over i instead of f) and the message names the one it finds. Prints the verdict
+    and returns True only when ``fn`` is right on every input.
+    """
+    from .model import pairwise_naive
+
+    gen = torch.Generator().manual_seed(1)
+    n, k = 7, 3
+    V = torch.randn(n, k, dtype=F64, generator=gen)
+    dense = torch.randn(5, n, dtype=F64, generator=gen)
+    binary = (torch.rand(5, n, generator=gen) < 0.5).to(F64)
+    full = lambda x: ((x @ V) ** 2).sum(-1)  # Σ_f (Σ_i v_if x_i)²
+    diag = lambda x: ((x * x) @ (V * V)).sum(-1)  # Σ_f Σ_i v_if² x_i²
+    slips = {
+        "the ½ is missing (each pair is counted twice)": lambda x: full(x) - diag(x),
+        "the diagonal Σ_i v_if² x_i² is not subtracted": lambda x: 0.5 * full(x),
+        "the diagonal uses x_i instead of x_i² (the two agree only on 0/1 inputs)": lambda x: (
+            0.5 * (full(x) - (x @ (V * V)).sum(-1))
+        ),
+        "the diagonal is added instead of subtracted": lambda x: 0.5 * (full(x) + diag(x)),
+    }
+    for name, x in (("dense", dense), ("0/1", binary)):
+        try:
+            got = fn(x.clone(), V.clone())
+        except Exception as err:  # the reader's code: report, do not raise
+            print(f"Not yet: calling your function on a {name} batch raised {type(err).__name__}: {err}")
+            return False
+        if got is None:
+            print("Not yet: your function returns None. Write its body and return the pairwise terms.")
+            return False
+        got = torch.as_tensor(got, dtype=F64)
+        if got.shape != (x.shape[0],):
+            print(f"Not yet: expected one number per sample, shape ({x.shape[0]},); got shape {tuple(got.shape)}.")
+            return False
+        want = pairwise_naive(x, V)
+        # twice chapter 01's bound (1.7) for the pairwise term, for the reader's own order of operations
+        unit, m = EPS64 / 2, 2 * n + k + 2
+        bound = 2 * (m * unit / (1 - m * unit)) * (((x.abs() @ V.abs()) ** 2).sum(-1) + diag(x))
+        if bool(((got - want).abs() <= bound).all()):
+            continue
+        for slip, wrong in slips.items():
+            if bool(((got - wrong(x)).abs() <= bound).all()):
+                print(f"Not yet: on a {name} batch your result matches a known slip: {slip}.")
+                return False
+        print(
+            f"Not yet: on a {name} batch your result differs from the pair sum by up to "
+            f"{float((got - want).abs().max()):.3g}."
+        )
+        return False
+    print("Correct: your function equals the pair sum on dense and 0/1 inputs, within the rounding bound.")
+    return True

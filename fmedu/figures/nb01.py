@@ -1,11 +1,15 @@
-"""Chapter 01 (Rendle's reformulation): the cost figures.
+"""Chapter 01 (Rendle's reformulation): the pair grid and the cost figures.
 
-Figures (both are timings; timings vary from machine to machine):
+Figures:
+
+* ``01_pair_grid`` (a conceptual diagram): the n × n grid of terms ⟨v_i, v_j⟩ x_i x_j;
+  the full square, minus its diagonal, halved, leaves the pairs i < j;
 
 * ``01_cost_vs_n``: seconds per batch of the naive O(n²k) form and of Rendle's O(nk) form
   against n, on log-log axes with slope-2 and slope-1 reference lines;
 * ``01_sparse_cost``: seconds per batch of the sparse form against nnz at n = 10³ and
-  n = 10⁶, on linear axes with the fitted lines a + b·nnz (a: the fixed cost of a call).
+  n = 10⁶, on linear axes with the fitted line a + b·nnz at n = 10³ (a: the fixed cost of a call);
+  at n = 10⁶ the points bend upward and no line is drawn.
 
 ``python -m fmedu figures --only 01`` measures, writes the CSV and draws the PNG from the
 same rows. The chapter reads the committed CSV (:func:`committed`) and draws it with the
@@ -20,6 +24,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullFormatter
 
 from .. import cost
@@ -34,7 +39,7 @@ DENSE_K, DENSE_BATCH = 16, 64
 SPARSE_NNZ = (4, 8, 16, 32, 64, 128)
 SPARSE_NS = (1_000, 1_000_000)
 SPARSE_K, SPARSE_BATCH = 16, 32
-LABELS = {"naive": "naive double sum, O(n²k)", "rendle": "Rendle's form, O(nk)"}
+LABELS = {"naive": "naive form, O(n²k + Bn²) per batch", "rendle": "Rendle's form, O(Bnk) per batch"}
 
 
 # --------------------------------------------------------------------------- measurements
@@ -85,11 +90,77 @@ def sparse_lines(rows: list[dict]) -> dict[int, dict[str, float]]:
     return out
 
 
+def sparse_residuals(rows: list[dict]) -> dict[int, list[float]]:
+    """For each n, the relative residuals (seconds − (a + b·nnz)) / seconds of its fitted line, by nnz."""
+    lines, out = sparse_lines(rows), {}
+    for n, line in lines.items():
+        sel = sorted((r for r in rows if r["n"] == n), key=lambda r: r["nnz"])
+        out[n] = [(r["seconds"] - (line["a"] + line["b"] * r["nnz"])) / r["seconds"] for r in sel]
+    return out
+
+
 def sparse_n_ratios(rows: list[dict]) -> dict[int, float]:
     """Time at the largest n divided by time at the smallest n, for each nnz."""
     small, large = min(r["n"] for r in rows), max(r["n"] for r in rows)
     t = {(r["n"], r["nnz"]): r["seconds"] for r in rows}
     return {m: t[(large, m)] / t[(small, m)] for m in sorted({r["nnz"] for r in rows})}
+
+
+# --------------------------------------------------------------------------- the pair grid
+
+PAIR_GRID_N = 5
+PANELS = ("full square", "minus the diagonal", "halved")
+
+
+def pair_grid_rows(n: int = PAIR_GRID_N) -> list[dict]:
+    """One row per cell and panel: ``{panel, i, j, kept}``; ``kept`` is 1 for the cells the panel keeps.
+
+    Panel "full square" keeps all n² cells (i, j), "minus the diagonal" the n(n − 1) cells
+    i ≠ j, "halved" the n(n − 1)/2 cells i < j (the mirror cells i > j are shown as the
+    half that the factor ½ removes).
+    """
+    rule = {PANELS[0]: lambda i, j: True, PANELS[1]: lambda i, j: i != j, PANELS[2]: lambda i, j: i < j}
+    return [
+        {"panel": p, "i": i, "j": j, "kept": int(rule[p](i, j))}
+        for p in PANELS
+        for i in range(1, n + 1)
+        for j in range(1, n + 1)
+    ]
+
+
+def plot_pair_grid(rows: list[dict]) -> Figure:
+    """Three n × n grids: every term, the diagonal struck out, and the upper triangle kept."""
+    n = max(r["i"] for r in rows)
+    fig, axes = plt.subplots(1, 3, figsize=(10.0, 3.9))
+    captions = {
+        PANELS[0]: rf"$\sum_{{i,j}}$: all $n^2 = {n * n}$ terms",
+        PANELS[1]: rf"minus the diagonal $i = j$: $n(n-1) = {n * (n - 1)}$ left",
+        PANELS[2]: rf"$\times\frac{{1}}{{2}}$: $n(n-1)/2 = {n * (n - 1) // 2}$ pairs $i<j$",
+    }
+    for ax, panel in zip(axes, PANELS):
+        for r in (r for r in rows if r["panel"] == panel):
+            i, j = r["i"], r["j"]
+            colour = "#1f77b4" if r["kept"] else ("#d62728" if i == j else "#c7d7e8")
+            alpha = 0.85 if r["kept"] else (0.25 if i == j else 0.6)
+            ax.add_patch(Rectangle((j - 1, n - i), 1, 1, facecolor=colour, alpha=alpha, edgecolor="white", lw=1.5))
+            if not r["kept"] and i == j:
+                ax.plot([j - 1, j], [n - i, n - i + 1], color="#d62728", lw=1.2)
+                ax.plot([j - 1, j], [n - i + 1, n - i], color="#d62728", lw=1.2)
+            elif not r["kept"]:
+                ax.text(j - 0.5, n - i + 0.5, "=", ha="center", va="center", fontsize=9, color="0.35")
+        ax.set_xlim(0, n)
+        ax.set_ylim(0, n)
+        ax.set_aspect("equal")
+        ax.set_xticks([j - 0.5 for j in range(1, n + 1)], [str(j) for j in range(1, n + 1)])
+        ax.set_yticks([n - i + 0.5 for i in range(1, n + 1)], [str(i) for i in range(1, n + 1)])
+        ax.tick_params(length=0)
+        ax.set_xlabel("feature j")
+        ax.set_ylabel("feature i")
+        ax.set_title(captions[panel], fontsize=10)
+    axes[2].set_xlabel("feature j\n(light cells: cell (i, j) = cell (j, i), the mirror image)")
+    fig.suptitle("The pairs i < j are half of (the full square minus its diagonal)")
+    fig.tight_layout()
+    return fig
 
 
 # --------------------------------------------------------------------------- plots
@@ -127,24 +198,30 @@ def plot_dense_cost(rows: list[dict]) -> Figure:
     return fig
 
 
-def draw_sparse_lines(ax, rows: list[dict], what: str, batch: int, k: int) -> None:
+def draw_sparse_lines(ax, rows: list[dict], what: str, batch: int, k: int, fit=None) -> None:
     """Seconds against nnz at each n (points) with the fitted lines a + b·nnz (dashed), linear axes.
 
     Shared by the sparse panels of chapters 01 and 02; ``what`` names the computation in the title.
+    ``fit`` lists the n that get a fitted line (default: every n); the points of any other n are
+    joined by a thin line, because a straight line does not describe them.
     """
     lines, ratios = sparse_lines(rows), sparse_n_ratios(rows)
     nnz = sorted({r["nnz"] for r in rows})
     for (n, line), marker in zip(lines.items(), "o^"):
         sel = [r for r in rows if r["n"] == n]
+        fitted = fit is None or n in fit
+        label = f"n = {n:,}: {1e6 * line['a']:.0f} µs + {1e6 * line['b']:.2f} µs per non-zero"
         (points,) = ax.plot(
             [r["nnz"] for r in sel],
             [1e6 * r["seconds"] for r in sel],
             marker=marker,
-            linestyle="none",
-            label=f"n = {n:,}: {1e6 * line['a']:.0f} µs + {1e6 * line['b']:.2f} µs per non-zero",
+            linestyle="none" if fitted else "-",
+            lw=0.8,
+            label=label if fitted else f"n = {n:,}: measured (not a straight line)",
         )
-        ends = [1e6 * line["a"], 1e6 * (line["a"] + line["b"] * nnz[-1])]
-        ax.plot([0, nnz[-1]], ends, "--", color=points.get_color())
+        if fitted:
+            ends = [1e6 * line["a"], 1e6 * (line["a"] + line["b"] * nnz[-1])]
+            ax.plot([0, nnz[-1]], ends, "--", color=points.get_color())
     ax.set_xticks(nnz[2:], [str(m) for m in nnz[2:]])
     ax.set_xlim(0, nnz[-1] * 1.05)
     ax.set_ylim(0, None)
@@ -156,11 +233,20 @@ def draw_sparse_lines(ax, rows: list[dict], what: str, batch: int, k: int) -> No
 
 
 def plot_sparse_cost(rows: list[dict]) -> Figure:
-    """Seconds against nnz of the sparse form at two values of n, with the fitted lines a + b·nnz."""
+    """Seconds against nnz of the sparse form at two values of n; the fitted line a + b·nnz at the smaller n."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    draw_sparse_lines(ax, rows, "Sparse form", SPARSE_BATCH, SPARSE_K)
+    draw_sparse_lines(ax, rows, "Sparse form", SPARSE_BATCH, SPARSE_K, fit=(min(r["n"] for r in rows),))
     fig.tight_layout()
     return fig
+
+
+@figure("01_pair_grid")
+def pair_grid(out_dir: Path) -> list[Path]:
+    rows = pair_grid_rows()
+    return [
+        write_csv(out_dir / "01_pair_grid.csv", rows),
+        save_png(plot_pair_grid(rows), out_dir / "01_pair_grid.png"),
+    ]
 
 
 @figure("01_cost_vs_n")
