@@ -53,6 +53,7 @@ import torch
 
 import fmedu
 from fmedu import cost, symbolic, testing
+from fmedu.exercises import EXERCISES
 from fmedu.figures import nb01
 from fmedu.notebook import setup
 
@@ -717,6 +718,24 @@ triples = sum(a[i] * a[j] * a[m] for i in range(5) for j in range(i + 1, 5) for 
 p1, p2, p3 = (sum(ai**r for ai in a) for r in (1, 2, 3))
 repeated_once = sum(a[i] ** 2 * a[j] for i in range(5) for j in range(5) if i != j)
 sp.expand(repeated_once - (p1 * p2 - p3)), sp.expand(triples - (p1**3 - 3 * p1 * p2 + 2 * p3) / 6)
+
+# %% [markdown]
+# ### Exercise 1.7 (easy, your turn)
+#
+# For a 0/1 sample given by the list `idx` of its non-zero features, return $\tfrac12(\lVert\sum_{i\in S}v_i\rVert^2 - \sum_{i\in S}\lVert v_i\rVert^2)$ as a scalar tensor, touching only the rows of $V$ in `idx`.
+# The cell after yours runs this chapter's evidence on your function: it says whether it is right and,
+# when it recognises the mistake, names it; `EXERCISES["pairwise_one_hot"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_pairwise_one_hot(idx, V):\n    raise NotImplementedError  # your code here\n"}
+def my_pairwise_one_hot(idx, V):
+    rows = V[torch.as_tensor(idx)]  # (d, k)
+    total = rows.sum(0)
+    return 0.5 * (total @ total - (rows * rows).sum())
+
+
+# %%
+EXERCISES["pairwise_one_hot"].check(my_pairwise_one_hot).correct
 
 # %% [markdown]
 # ## References
