@@ -301,6 +301,22 @@ def _append(path: Path, rows: list[dict], columns: list[str]) -> None:
         os.fsync(fh.fileno())
 
 
+def _keep_rows(path: Path, columns: list[str], keep) -> int:
+    """Rewrite ``path`` (atomically) with only the lines whose row satisfies ``keep``; returns the
+    number of rows dropped (nothing is rewritten when none is)."""
+    if not path.exists():
+        return 0
+    rows = load_csv(path, columns)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    body = [line for line in lines[1:] if line]
+    if len(body) != len(rows):
+        raise ResultsError(f"{path}: blank or damaged lines; move the file away to start over")
+    kept = [line for line, row in zip(body, rows) if keep(row)]
+    if len(kept) != len(body):
+        results_file.atomic_write(path, "\n".join([lines[0], *kept]) + "\n")
+    return len(body) - len(kept)
+
+
 def _complete_prefix(path: Path) -> None:
     """Cut a last line without its newline (an interrupted write) off the file, atomically."""
     if not path.exists():
@@ -676,6 +692,16 @@ def run_regularised(name: str, out="results", *, data_root=None, threads=None, l
             _complete_prefix(p)
         run_rows = load_csv(paths[""], RUN_COLUMNS) if paths[""].exists() else []
         done = _finished(run_rows, config.epochs)
+        dropped = _keep_rows(paths[""], RUN_COLUMNS, lambda r: _key(r) in done)  # a run cut off mid-write
+        if dropped:
+            say(f"set aside {dropped} rows of a run cut off by an interruption; it is trained again")
+            session["set_aside_rows"] = dropped
+        summarised = (
+            {int(r["fold"]) for r in load_csv(paths["-summary"], SUMMARY_COLUMNS)}
+            if paths["-summary"].exists()
+            else set()
+        )
+        _keep_rows(paths["-peers"], PEER_COLUMNS, lambda r: int(r["fold"]) in summarised)
         ds = _load(data_root)
         fold_rows3 = {f: _fold_data(config, f, ds) for f in config.folds}
         added = 0
