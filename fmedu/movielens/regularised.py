@@ -8,9 +8,9 @@ with the per-touch L2 penalty ½ Σ_{i ∈ idx} (λ_w w_i² + λ_v ‖v_i‖²) 
 (yes/no) and fold, the penalty, η₀, γ and the epoch are chosen on the validation rows only:
 
 * stage ``coarse``: the grid ``Config.grids`` (every setting, seed 0, ``epochs`` epochs);
-* stage ``refine`` (penalised cells): λ_w × {1/3, 1, 3} and λ_v × {1/2, 1, 2} around the
-  coarse choice at its η₀ and γ (a separate penalty for the linear and the latent rows, as
-  libFM's per-group penalties), the centre not repeated;
+* stage ``refine``: η₀ × {1/2, 2} around every cell's coarse choice, and for the penalised
+  cells λ_w × {1/3, 1, 3} and λ_v × {1/2, 1, 2} at the chosen η₀ and γ (a separate penalty
+  for the linear and the latent rows, as libFM's per-group penalties), the centre not repeated;
 * stage ``seeds``: the final choice again with seeds 1, 2, … (the spread over seeds).
 
 Logistic regression (scikit-learn, C chosen on the same validation rows) and the Bayesian FM
@@ -30,6 +30,9 @@ Files under ``--out`` (default ``results/``):
   validation, ``SUMMARY_COLUMNS`` (``diff_vs_lr``, ``diff_lo``, ``diff_hi``: the paired
   difference of test log-loss against logistic regression and its interval), plus the rows of
   ``logistic regression`` and ``bayesian fm``; written fold by fold (a finished fold is kept).
+  ``epoch_in_last_tenth`` flags a chosen epoch in the last tenth of the budget, and
+  ``val_gain_last_tenth`` is what that last tenth gained on validation (the loss at epoch
+  0.9 · budget minus the chosen one): where it is tiny, the budget does not bind in effect.
 * ``NAME-folds.csv``: per model, the mean over the folds with its interval, the folds whose
   interval lies below zero, and the chosen epochs in the last tenth of the budget.
 * ``NAME.json``: provenance (configuration, seeds, git commit, package versions, device, the
@@ -81,6 +84,8 @@ __all__ = [
 ]
 
 FM_METHODS = ("prox", "sgd", "adagrad", "adam")
+# what the rows of an existing runs file depend on: a resumed run must agree on these (the grids may grow)
+_ROW_MEANING = ("folds", "epochs", "k", "init_std", "val_fraction", "val_seed", "subset")
 RUN_COLUMNS = [
     "preset", "stage", "fold", "method", "penalised", "lam_w", "lam_v", "eta", "decay", "seed", "epoch",
     "train_loss", "val_loss", "test_loss", "v_rms", "w0", "n_train", "n_val", "n_test",
@@ -88,11 +93,11 @@ RUN_COLUMNS = [
 SUMMARY_COLUMNS = [
     "method", "penalised", "fold", "lam_w", "lam_v", "eta", "decay", "epoch", "stage", "val_log_loss",
     "test_log_loss", "test_auc", "diff_vs_lr", "diff_lo", "diff_hi", "epoch_budget", "epoch_in_last_tenth",
-    "seeds", "seed_test_min", "seed_test_max", "n_test",
+    "seeds", "seed_test_min", "seed_test_max", "n_test", "val_gain_last_tenth",
 ]  # fmt: skip
 FOLD_COLUMNS = [
     "method", "penalised", "folds", "mean_test_log_loss", "mean_test_auc", "mean_diff_vs_lr", "diff_lo",
-    "diff_hi", "folds_below_zero", "folds_interval_below_zero", "epochs_in_last_tenth",
+    "diff_hi", "folds_below_zero", "folds_interval_below_zero", "epochs_in_last_tenth", "max_val_gain_last_tenth",
 ]  # fmt: skip
 PEER_COLUMNS = ["fold", "model", "setting", "split", "n", "log_loss", "auc", "fit_s"]
 MECHANISM_COLUMNS = [
@@ -112,6 +117,8 @@ class Config:
 
     ``grids[method]`` = (η₀ values and γ values without penalty, η₀ values and γ values with it);
     ``penalties``: the coarse (λ_w, λ_v) pairs; ``refine_w`` / ``refine_v``: the factors of the
+    refine stage's penalties, ``refine_eta``: its factors of η₀ (every cell; prox settings at or
+    beyond the convexity bound are left out);
     refine stage; ``seeds``: the extra seeds of the chosen settings; ``subset``: use only the first
     ``subset`` training, validation and test rows of each fold (tests).
     """
@@ -128,6 +135,7 @@ class Config:
     penalties: tuple = ()
     refine_w: tuple = (1 / 3, 1.0, 3.0)
     refine_v: tuple = (0.5, 1.0, 2.0)
+    refine_eta: tuple = (0.5, 2.0)
     seeds: tuple = (1, 2)
     lr_C: tuple = (0.1, 0.3, 1.0, 3.0)
     lr_max_iter: int = 2000
@@ -185,6 +193,7 @@ PRESETS: dict[str, Any] = {
         penalties=((0.003, 0.03),),
         refine_w=(1.0, 3.0),
         refine_v=(1.0,),
+        refine_eta=(2.0,),
         seeds=(1,),
         lr_C=(0.3, 1.0),
         bfm_rank=4,
@@ -427,8 +436,21 @@ def _round(x: float) -> float:
 
 
 def _refine_settings(config: Config, chosen: dict, fold: int) -> list[tuple]:
+    """Around each cell's coarse choice: other penalties (penalised cells) and other step sizes (every cell)."""
+    from ..engine.common import penalised_bound
+    from .data import MAX_NNZ
+
     out = []
     for method in FM_METHODS:
+        for pen in (0, 1):
+            row = chosen.get((fold, method, pen))
+            if row is None:
+                continue
+            for fe in config.refine_eta:
+                eta = _round(float(row["eta"]) * fe)
+                if method == "prox" and eta >= penalised_bound(MAX_NNZ, float(row["lam_v"])):
+                    continue
+                out.append((method, pen, float(row["lam_w"]), float(row["lam_v"]), eta, float(row["decay"])))
         row = chosen.get((fold, method, 1))
         if row is None:
             continue
@@ -593,14 +615,20 @@ def _summarise_fold(config, fold, ds, rows3, run_rows, chosen) -> tuple[list[dic
     preds = _retrain_chosen(config, fold, cells, ds, rows3)
     ll_lr = _row_losses(y_test, p_lr)
     seed_rows: dict[tuple, list[float]] = {}
+    mark = config.epochs - config.epochs // 10  # the epoch before the last tenth of the budget
+    val_at_mark: dict[tuple, float] = {}
     for row in run_rows:
         if int(row["fold"]) != fold:
             continue
         cell = (fold, row["method"], int(row["penalised"]))
         pick = cells.get(cell)
-        if pick is None or int(row["epoch"]) != int(pick["epoch"]):
+        if pick is None:
             continue
         same = all(float(row[c]) == float(pick[c]) for c in ("lam_w", "lam_v", "eta", "decay"))
+        if same and int(row["seed"]) == 0 and row["stage"] == pick["stage"] and int(row["epoch"]) == mark:
+            val_at_mark[cell] = float(row["val_loss"])
+        if int(row["epoch"]) != int(pick["epoch"]):
+            continue
         if same and (int(row["seed"]) == 0 and row["stage"] == pick["stage"] or row["stage"] == "seeds"):
             seed_rows.setdefault(cell, []).append(float(row["test_loss"]))
     out = []
@@ -619,6 +647,7 @@ def _summarise_fold(config, fold, ds, rows3, run_rows, chosen) -> tuple[list[dic
             "epoch_in_last_tenth": int(int(pick["epoch"]) > budget - max(1, budget // 10)),
             "seeds": len(seeds), "seed_test_min": min(seeds) if seeds else math.nan,
             "seed_test_max": max(seeds) if seeds else math.nan, "n_test": len(test),
+            "val_gain_last_tenth": val_at_mark.get((f, method, pen), math.nan) - float(pick["val_loss"]),
         })  # fmt: skip
     val_lr = [r for r in peer_rows if r["model"] == METHOD_LABELS["lr"] and r["setting"] == lr_setting]
     val_bfm = [r for r in peer_rows if r["model"] == METHOD_LABELS["bfm"]]
@@ -631,6 +660,7 @@ def _summarise_fold(config, fold, ds, rows3, run_rows, chosen) -> tuple[list[dic
             "val_log_loss": val_ll, "test_log_loss": log_loss(y_test, p), "test_auc": roc_auc(y_test, p),
             "diff_vs_lr": diff, "diff_lo": lo, "diff_hi": hi, "epoch_budget": 0, "epoch_in_last_tenth": 0,
             "seeds": 1, "seed_test_min": math.nan, "seed_test_max": math.nan, "n_test": len(test),
+            "val_gain_last_tenth": math.nan,
         })  # fmt: skip
     return out, peer_rows
 
@@ -651,6 +681,7 @@ def across_folds(summary: list[dict]) -> list[dict]:
             "diff_lo": lo, "diff_hi": hi, "folds_below_zero": sum(r["diff_vs_lr"] < 0 for r in rows),
             "folds_interval_below_zero": sum(r["diff_hi"] < 0 for r in rows),
             "epochs_in_last_tenth": sum(int(r["epoch_in_last_tenth"]) for r in rows),
+            "max_val_gain_last_tenth": float(np.max([r["val_gain_last_tenth"] for r in rows])),
         })  # fmt: skip
     return out
 
@@ -671,8 +702,10 @@ def run_regularised(name: str, out="results", *, data_root=None, threads=None, l
     json_path = out / f"{name}.json"
     with results_file.exclusive(out, name):
         prov = json.loads(json_path.read_text()) if json_path.exists() else {"preset": name, "sessions": []}
-        if prov.get("config") not in (None, _jsonable(asdict(config))):
-            raise ResultsError(f"{json_path} holds another configuration of {name}; pass another --out folder")
+        meaning = {k: v for k, v in _jsonable(asdict(config)).items() if k in _ROW_MEANING}
+        old = {k: v for k, v in (prov.get("config") or meaning).items() if k in _ROW_MEANING}
+        if old != meaning:
+            raise ResultsError(f"{json_path} holds runs of another set-up of {name} ({old}); pass another --out folder")
         prov.update({
             "config": _jsonable(asdict(config)), "description": config.description,
             "seeds": "run seed s: init SeedSequence([s, 0]), epoch e shuffle SeedSequence([s, 1, e]); validation "
