@@ -158,7 +158,7 @@ class MechanismConfig:
     epochs: int = 10
     k: int = 20
     methods: tuple = ("prox", "prox-linearised", "sgd")
-    etas: tuple = (0.01, 0.03)
+    etas: tuple = (0.003, 0.01, 0.03)
     penalties: tuple = ((0.0, 0.0), (0.003, 0.03), (0.01, 0.1))
     seed: int = 0
     subset: int | None = None
@@ -205,7 +205,7 @@ PRESETS: dict[str, Any] = {
     "regularised-mechanism": MechanismConfig(
         "regularised-mechanism",
         "fold 1: RMS latent norm per feature group over 10 epochs for the exact prox step, its first-order "
-        "(linearised) ablation and SGD, constant eta in {0.01, 0.03}, per-touch L2 (lam_w, lam_v) in "
+        "(linearised) ablation and SGD, constant eta in {0.003, 0.01, 0.03}, per-touch L2 (lam_w, lam_v) in "
         "{(0, 0), (0.003, 0.03), (0.01, 0.1)}",
     ),
     "regularised-mechanism-smoke": MechanismConfig(
