@@ -134,3 +134,14 @@ def test_the_mechanism_smoke_preset_records_every_group(tmp_path):
     assert len(rows) == len(config.methods) * config.epochs * len(reg.GROUPS)
     assert {r["group"] for r in rows} == set(reg.GROUPS)
     assert all(r["v_rms"] > 0 and r["rows"] > 0 for r in rows)
+
+
+def test_the_command_line_lists_and_guards_the_regularised_presets(capsys, tmp_path):
+    from fmedu.__main__ import main
+
+    assert main(["experiment", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "regularised:" in listed and "regularised-mechanism:" in listed
+    code = main(["experiment", "regularised-smoke", "--epochs", "3", "--out", str(tmp_path / "x")])
+    assert code == 2 and "runs on the CPU with its own grid" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
