@@ -701,7 +701,9 @@ def run_regularised(name: str, out="results", *, data_root=None, threads=None, l
     paths = {s: out / f"{name}{s}.csv" for s in ("", "-peers", "-summary", "-folds")}
     json_path = out / f"{name}.json"
     with results_file.exclusive(out, name):
-        prov = json.loads(json_path.read_text()) if json_path.exists() else {"preset": name, "sessions": []}
+        prov: dict[str, Any] = (
+            json.loads(json_path.read_text()) if json_path.exists() else {"preset": name, "sessions": []}
+        )
         meaning = {k: v for k, v in _jsonable(asdict(config)).items() if k in _ROW_MEANING}
         old = {k: v for k, v in (prov.get("config") or meaning).items() if k in _ROW_MEANING}
         if old != meaning:
