@@ -9,8 +9,8 @@ with the per-touch L2 penalty ½ Σ_{i ∈ idx} (λ_w w_i² + λ_v ‖v_i‖²) 
 
 * stage ``coarse``: the grid ``Config.grids`` (every setting, seed 0, ``epochs`` epochs);
 * stage ``refine``: η₀ × {1/2, 2} around every cell's coarse choice, and for the penalised
-  cells λ_w × {1/3, 1, 3} and λ_v × {1/2, 1, 2} at the chosen η₀ and γ (a separate penalty
-  for the linear and the latent rows, as libFM's per-group penalties), the centre not repeated;
+  cells λ_w × {1/3, 3} (λ_v kept) and λ_v × {1/2, 2} (λ_w kept) at the chosen η₀ and γ (a
+  separate penalty for the linear and the latent rows, as libFM's per-group penalties);
 * stage ``seeds``: the final choice again with seeds 1, 2, … (the spread over seeds).
 
 Logistic regression (scikit-learn, C chosen on the same validation rows) and the Bayesian FM
@@ -456,7 +456,7 @@ def _refine_settings(config: Config, chosen: dict, fold: int) -> list[tuple]:
             continue
         for fw in config.refine_w:
             for fv in config.refine_v:
-                if fw == 1.0 and fv == 1.0:
+                if (fw == 1.0) == (fv == 1.0):  # one penalty at a time (a cross): the centre is the coarse run
                     continue
                 out.append(
                     (
