@@ -468,7 +468,8 @@ def _refine_settings(config: Config, chosen: dict, fold: int) -> list[tuple]:
                         float(row["decay"]),
                     )  # fmt: skip
                 )
-    return out
+    coarse = set(_coarse_settings(config))
+    return [setting for setting in out if setting not in coarse]  # a coarse run is not trained again
 
 
 def _train_chunk(config, stage, fold, settings, seeds, ds, rows3, threads, csv_path, done, name):
