@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -127,6 +128,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _run_regularised(args, regularised) -> int:
+    """The five-fold regularisation presets (CPU only; --methods, --attempts, --epochs do not apply)."""
+    if args.device != "cpu" or args.methods or args.attempts or args.epochs:
+        print(
+            f"error: preset {args.name} runs on the CPU with its own grid; drop --device, --methods, "
+            "--attempts and --epochs",
+            file=sys.stderr,
+        )
+        return 2
+    quiet = args.no_progress or os.environ.get("CI")
+    log = None if quiet else (lambda msg: print(f"{args.name}: {msg}", file=sys.stderr, flush=True))
+    prov = regularised.run(args.name, args.out, threads=args.threads, log=log)
+    last = prov["sessions"][-1]
+    print(f"{args.name}: results in {args.out / (args.name + '.csv')}; this session took {last['wall_s']:.1f} s")
+    return 0
+
+
 def _run(args) -> int:
     if args.command == "figures":
         from . import registry as figures
@@ -139,15 +157,18 @@ def _run(args) -> int:
         for path in paths:
             print(path)
     elif args.command == "experiment":
-        from .movielens import experiments
+        from .movielens import experiments, regularised
 
         if args.list:
-            for name, preset in experiments.PRESETS.items():
+            for name, preset in {**experiments.PRESETS, **regularised.PRESETS}.items():
                 print(f"{name}: {preset.description}")
             return 0
         if not args.name:
-            print(f"error: name a preset: {', '.join(experiments.PRESETS)} (see --list)", file=sys.stderr)
+            names = [*experiments.PRESETS, *regularised.PRESETS]
+            print(f"error: name a preset: {', '.join(names)} (see --list)", file=sys.stderr)
             return 2
+        if args.name in regularised.PRESETS:
+            return _run_regularised(args, regularised)
         prov = experiments.run_experiment(
             args.name,
             args.out,

@@ -34,6 +34,8 @@ def test_report_ends_with_the_speed_up_line(monkeypatch, capsys):
         rf"first epoch: {number} \({number}-{number}\)",
         ratio_line,
     )
+    regularised = next(line for line in lines if line.startswith("prox+L2 /"))
+    assert re.fullmatch(rf"prox\+L2 / sgd on the cpu, median \(range\) over 2 rounds: {number} .*", regularised)
     # without a GPU (the tests run the simulator, which does not count) the GPU part says so
     if bench.gpu_present() is None:
         assert "gpu: no CUDA GPU on this machine; not measured" in lines
@@ -65,13 +67,13 @@ def test_methods_take_turns_and_keep_their_best_round(monkeypatch):
     monkeypatch.setattr(bench, "_trainer_maker", fake_maker)
     idx, nnz, y, n, _ = small_data(N=50, n=20)
     out = bench.sweep_throughput(idx, nnz, y, n, runs=1, threads=1, repeats=3)
-    assert calls == list(engine.METHODS) * 3
-    # each method keeps its best (its first) round: 100, 99, ... for the five methods
-    assert [out["first"][m] for m in engine.METHODS] == [100.0, 99.0, 98.0, 97.0, 96.0]
+    assert calls == list(bench.BENCH_METHODS) * 3
+    # each method keeps its best (its first) round: 100, 99, ... for the six methods
+    assert [out["first"][m] for m in bench.BENCH_METHODS] == [100.0, 99.0, 98.0, 97.0, 96.0, 95.0]
     assert out["rates"]["sgd"] == 49.0
-    # ratios are taken within a round: adam's rounds (96, 91, 86) over sgd's (98, 93, 88)
+    # ratios are taken within a round: adam's rounds (96, 90, 84) over sgd's (98, 92, 86)
     median, low, high = bench.ratio_in_rounds(out["rounds"], "adam", "sgd", epoch=0)
-    assert (median, low, high) == (91 / 93, 86 / 88, 96 / 98)
+    assert (median, low, high) == (90 / 92, 84 / 86, 96 / 98)
     engine.set_threads(None)
 
 

@@ -54,6 +54,15 @@ def test_every_method_matches_the_cpu_engine(lanes):
     _compare(runs, lanes, epochs=3, **rows)
 
 
+@pytest.mark.parametrize("lanes", [32, 3])
+def test_penalties_decay_and_the_linearised_ablation_match_the_cpu_engine(lanes):
+    """Per-touch L2 penalties and a decaying step for every method, and prox-linearised, in one launch."""
+    runs = [engine.Run(m, eta, s, lam_w=0.05, lam_v=0.2, decay=0.8) for m, eta in METHOD_ETAS for s in (1, 2)]
+    runs.append(engine.Run("prox-linearised", 0.2, 3, lam_v=0.1))
+    rows = dict(train_rows=np.arange(16, 40), val_rows=np.arange(8), test_rows=np.arange(8, 16))
+    _compare(runs, lanes, epochs=3, **rows)
+
+
 def test_adam_alone_and_without_held_out_rows():
     """A launch with one method only (the other methods' state is a placeholder) and no held-out rows."""
     runs = [engine.Run("adam", 0.05, 3), engine.Run("adam", 0.002, 4)]

@@ -22,6 +22,18 @@ Methods (``METHODS``), each with the semantics of its reference:
   O(1) when the row is next touched, and every row at the end of each epoch
   (:mod:`fmedu.engine.adam`).
 
+* ``prox-linearised``: an ablation, not a proximal step: the exact step's z* and linear
+  weights, with S(z)⁻¹ replaced by its first-order truncation I − β(I − 11ᵀ)
+  (:mod:`~fmedu.engine.penalised`).
+
+Every method takes the per-touch L2 penalty of ``Run(..., lam_w, lam_v)``, ½ Σ_{i ∈ idx}
+(λ_w w_i² + λ_v ‖v_i‖²) added to each sample's loss (libFM's SGD penalty: only the rows the
+sample touches, never w0): inside the prox objective for the prox steps (a closed form again,
+:mod:`~fmedu.engine.penalised`), as its gradient on the touched rows for SGD, Adagrad and Adam
+(so that Adam's catch-up of untouched rows stays exact: their gradient, penalty included, is
+zero). ``Run(..., decay=γ)`` sets the step size of epoch e to η γ^(e − 1). At λ = 0 and γ = 1
+the runs are the unpenalised, constant-step runs bit for bit.
+
 Per epoch the engine records the published training loss (each sample's logistic loss
 before its own update, averaged over the epoch), the held-out losses on ``val_rows`` and
 ``test_rows`` after the epoch, the RMS norm of the latent rows and ``w0``.

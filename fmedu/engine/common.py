@@ -35,7 +35,10 @@ __all__ = [
     "SGD",
     "ADAGRAD",
     "ADAM",
+    "PROX_LIN",
+    "PROX_METHODS",
     "Run",
+    "penalised_bound",
     "init_params",
     "epoch_permutation",
     "check_data",
@@ -45,9 +48,10 @@ __all__ = [
     "TrainerBase",
 ]
 
-METHODS = ("prox", "prox-published", "sgd", "adagrad", "adam")
+METHODS = ("prox", "prox-published", "sgd", "adagrad", "adam", "prox-linearised")
 CODES = {m: i for i, m in enumerate(METHODS)}
-PROX, PROX_PUB, SGD, ADAGRAD, ADAM = range(5)
+PROX, PROX_PUB, SGD, ADAGRAD, ADAM, PROX_LIN = range(6)
+PROX_METHODS = ("prox", "prox-published", "prox-linearised")
 
 ADAGRAD_EPS = 1e-10  # torch.optim.Adagrad default
 MAX_NEWTON = 100  # cap on the Newton evaluations of one prox step (8 at most seen on MovieLens)
@@ -55,11 +59,20 @@ MAX_NEWTON = 100  # cap on the Newton evaluations of one prox step (8 at most se
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: method, step size and seed (initialisation and shuffles)."""
+    """One training run: method, step size and seed (initialisation and shuffles).
+
+    Optional, with defaults that give the unpenalised, constant-step run bit for bit:
+    ``lam_w``, ``lam_v`` ≥ 0, the per-touch L2 penalty ½ Σ_{i ∈ idx} (λ_w w_i² + λ_v ‖v_i‖²)
+    added to each sample's loss (only the rows the sample touches, never w0); ``decay`` in
+    (0, 1], the step size of epoch e (1-based) being eta · decay^(e − 1).
+    """
 
     method: str
     eta: float
     seed: int
+    lam_w: float = 0.0
+    lam_v: float = 0.0
+    decay: float = 1.0
 
 
 def init_params(seed: int, n: int, k: int, init_std: float = 0.01) -> tuple[float, np.ndarray, np.ndarray]:
@@ -167,12 +180,38 @@ def check_settings(k: int, init_std: float) -> tuple[int, float]:
     return k, float(init_std)
 
 
+def penalised_bound(max_nnz: int, lam_v: float) -> float:
+    """The exact prox step's convexity bound with the per-touch penalty λ_v, for both labels.
+
+    S_λ(z) = (1 + ηλ_v + β) I − β 11ᵀ (β = ηyz) must stay positive definite for z in [0, 1]:
+    along 1, 1 + ηλ_v − (d − 1)ηz > 0 for y = +1, i.e. η < 1/(d − 1 − λ_v) (every η once
+    λ_v ≥ d − 1); off 1, 1 + ηλ_v − ηz > 0 for y = −1, i.e. η < 1/(1 − λ_v) (d ≥ 2). λ_w does
+    not enter. At λ_v = 0 this is :func:`fmedu.prox.bounds.step_size_bound` (``"exact"``).
+    """
+    if lam_v == 0.0:
+        return step_size_bound(max_nnz, "exact")
+    if max_nnz <= 1:
+        return math.inf
+    plus = 1.0 / (max_nnz - 1 - lam_v) if max_nnz - 1 > lam_v else math.inf
+    minus = 1.0 / (1.0 - lam_v) if lam_v < 1.0 else math.inf
+    return min(plus, minus)
+
+
+def _check_option(value, name: str, run, low_open: bool = False, high: float | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise FMInputError(f"{name} must be a finite number, got {value!r} in {run!r}")
+    ok = math.isfinite(value) and (value > 0 if low_open else value >= 0) and (high is None or value <= high)
+    if not ok:
+        span = "in (0, 1]" if high is not None else "finite and >= 0"
+        raise FMInputError(f"{name} must be {span}, got {value!r} in {run!r}")
+
+
 def check_runs(runs, max_nnz: int, allow_beyond_bound: bool) -> list[Run]:
-    """Known methods, finite positive step sizes, and prox step sizes below the exact bound."""
+    """Known methods, finite positive step sizes, penalties >= 0, decay in (0, 1], and prox step
+    sizes below the exact bound (:func:`penalised_bound`)."""
     runs = list(runs)
     if not runs:
         raise FMInputError("runs is empty: pass at least one fmedu.engine.Run")
-    bound = step_size_bound(max_nnz, "exact")
     for run in runs:
         if not isinstance(run, Run):
             raise FMInputError(f"runs must hold fmedu.engine.Run(method, eta, seed) objects, got {run!r}")
@@ -184,9 +223,14 @@ def check_runs(runs, max_nnz: int, allow_beyond_bound: bool) -> list[Run]:
             raise FMInputError(f"unknown method {run.method!r}; choose one of {', '.join(METHODS)}")
         if not (math.isfinite(run.eta) and run.eta > 0):
             raise FMInputError(f"step size eta must be positive and finite, got {run.eta!r}")
-        if run.method in ("prox", "prox-published") and run.eta >= bound and not allow_beyond_bound:
+        _check_option(run.lam_w, "penalty lam_w", run)
+        _check_option(run.lam_v, "penalty lam_v", run)
+        _check_option(run.decay, "decay", run, low_open=True, high=1.0)
+        bound = penalised_bound(max_nnz, float(run.lam_v))
+        if run.method in PROX_METHODS and run.eta >= bound and not allow_beyond_bound:
+            what = "1/(d-1)" if run.lam_v == 0 else f"(with lam_v={run.lam_v:g})"
             raise FMInputError(
-                f"{run.method} step size eta={run.eta:g} is not below the convexity bound 1/(d-1) = "
+                f"{run.method} step size eta={run.eta:g} is not below the convexity bound {what} = "
                 f"{bound:g} for max nnz d={max_nnz}; pick a smaller eta or pass "
                 "allow_beyond_bound=True for a demonstration"
             )
@@ -248,6 +292,9 @@ class TrainerBase:
         R, K1 = len(self.runs), self.k + 1
         self.methods = np.array([CODES[r.method] for r in self.runs], dtype=np.int64)
         self.etas = np.array([float(r.eta) for r in self.runs], dtype=np.float64)
+        self.decays = np.array([float(r.decay) for r in self.runs], dtype=np.float64)
+        # (R, 2): per-touch penalties (λ_w, λ_v) of every run
+        self.lams = np.array([[float(r.lam_w), float(r.lam_v)] for r in self.runs], dtype=np.float64)
         self.slots = np.zeros(R, dtype=np.int64)
         for code in range(len(METHODS)):
             mine = self.methods == code
@@ -276,6 +323,11 @@ class TrainerBase:
             orders[s] = epoch_permutation(seed, epoch, self.train_rows)
         order_of_run = np.array([seeds.index(run.seed) for run in self.runs], dtype=np.int64)
         return orders, order_of_run
+
+    def epoch_etas(self) -> np.ndarray:
+        """The step size of every run in the next epoch e (1-based): eta · decay^(e − 1)
+        (exactly eta when decay = 1)."""
+        return self.etas * np.power(self.decays, float(self.epochs_done))
 
     def _epoch(self, orders, order_of_run, t_start: int):
         raise NotImplementedError

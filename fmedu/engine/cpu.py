@@ -23,7 +23,7 @@ from numba.core import caching
 from ..prox import scalar
 from ..validation import check_threads, env_threads
 from . import adam, rules
-from .common import ADAGRAD, PROX, PROX_PUB, SGD, TrainerBase
+from .common import ADAGRAD, PROX, PROX_LIN, PROX_PUB, SGD, TrainerBase
 
 __all__ = ["Trainer", "set_threads", "newton_z"]
 
@@ -33,7 +33,7 @@ def _sources_digest() -> str:
     from pathlib import Path
 
     here = Path(__file__).resolve().parent
-    files = [here / name for name in ("cpu.py", "rules.py", "adam.py", "jit.py", "common.py")]
+    files = [here / name for name in ("cpu.py", "rules.py", "adam.py", "jit.py", "common.py", "penalised.py")]
     files.append(here.parent / "prox" / "scalar.py")
     digest = hashlib.sha256()
     for path in files:
@@ -101,7 +101,7 @@ def _scalars(w0, theta, data, row, col_s, col_sq, K1):
 
 
 @_kernel
-def _prox_run(exact, eta, w0, theta, order, data, col_s, col_sq):
+def _prox_run(exact, eta, w0, theta, order, data, col_s, col_sq, lam_w, lam_v, linearised):
     """One epoch of a prox run over ``order``; returns (summed pre-update loss, w0)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
@@ -109,14 +109,14 @@ def _prox_run(exact, eta, w0, theta, order, data, col_s, col_sq):
         row = order[pos]
         y_hat, y, d, B, A, C = _scalars(w0, theta, data, row, col_s, col_sq, K1)
         total += scalar.softplus_neg(y * y_hat)
-        beta, c, inv_E = rules.prox_coefficients(B, A, C, d, eta, y)
+        beta, c, inv_E, rho = rules.prox_step_coefficients(B, A, C, d, eta, y, w0, col_s[0], lam_w, lam_v, linearised)
         w0 += beta
-        rules.prox_columns(theta, idx, row, d, 0, K1, 1, col_s, beta, c, inv_E, exact)
+        rules.prox_columns(theta, idx, row, d, 0, K1, 1, col_s, beta, c, inv_E, exact, rho)
     return total, w0
 
 
 @_kernel
-def _sgd_run(eta, w0, theta, order, data, col_s, col_sq):
+def _sgd_run(eta, w0, theta, order, data, col_s, col_sq, lam_w, lam_v):
     """One epoch of an SGD run; returns (summed pre-update loss, w0)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
@@ -126,12 +126,12 @@ def _sgd_run(eta, w0, theta, order, data, col_s, col_sq):
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0 = rules.sgd_update(w0, dl, eta)
-        rules.sgd_columns(theta, idx, row, d, 0, K1, 1, col_s, dl, eta)
+        rules.sgd_columns(theta, idx, row, d, 0, K1, 1, col_s, dl, eta, lam_w, lam_v)
     return total, w0
 
 
 @_kernel
-def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, col_s, col_sq):
+def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, col_s, col_sq, lam_w, lam_v):
     """One epoch of an Adagrad run; returns (summed pre-update loss, w0, w0's state_sum)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
@@ -141,12 +141,14 @@ def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, col_s, col_sq):
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0, sum_w0 = rules.adagrad_update(w0, sum_w0, dl, eta)
-        rules.adagrad_columns(theta, sum_theta, idx, row, d, 0, K1, 1, col_s, dl, eta)
+        rules.adagrad_columns(theta, sum_theta, idx, row, d, 0, K1, 1, col_s, dl, eta, lam_w, lam_v)
     return total, w0, sum_w0
 
 
 @njit(inline="always", **_OPTIONS)
-def _adam_sample(eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, row, data, tables, scratch, factors, K1):
+def _adam_sample(
+    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, row, data, tables, scratch, factors, K1, lams
+):
     """Adam step t on sample ``row``, its rows caught up first; returns (pre-update loss, w0, m, v of w0).
 
     ``factors`` = (lr / c1(t), √c2(t)); inlined into both loops of :func:`_adam_run`, so that
@@ -161,14 +163,17 @@ def _adam_sample(eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, row,
     y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq, K1)
     dl = rules.logistic_slope(y, y_hat)
     w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
-    rules.adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, 0, K1, 1, col_s, dl, step_size, c2_sqrt, t)
+    rules.adam_columns(
+        theta, exp_avg, exp_avg_sq, last_step, idx, row, d, 0, K1, 1, col_s, dl, step_size, c2_sqrt, t, lams[0], lams[1]
+    )
     return scalar.softplus_neg(y * y_hat), w0, m0, v0
 
 
 @_kernel
 def _adam_run(
-    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, col_s, col_sq, coef, width
-):
+    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, col_s, col_sq, coef, width,
+    lams,
+):  # fmt: skip
     """One epoch of an Adam run from step ``t_start``, rows caught up lazily; returns (loss, w0, m, v of w0).
 
     Steps before ``adam.T_BC`` carry torch's bias corrections; from it on they are exactly 1.0,
@@ -185,13 +190,14 @@ def _adam_run(
         t = t_start + pos + 1
         factors = adam.step_factors(t, eta, tables)
         loss, w0, m0, v0 = _adam_sample(
-            eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, order[pos], data, tables, scratch, factors, K1
-        )
+            eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t, order[pos], data, tables, scratch, factors, K1,
+            lams,
+        )  # fmt: skip
         total += loss
     for pos in range(early, steps):
         loss, w0, m0, v0 = _adam_sample(
             eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start + pos + 1, order[pos], data, tables,
-            scratch, (eta, 1.0), K1,
+            scratch, (eta, 1.0), K1, lams,
         )  # fmt: skip
         total += loss
     t_end = t_start + steps
@@ -203,23 +209,26 @@ def _adam_run(
 @_kernel
 def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, col_s, col_sq, coef, width):
     """Run r's epoch by its method; updates its parameters and state in place, returns the summed loss."""
-    methods, etas, slots = runs
+    methods, etas, slots, lams = runs
     w0, theta = params
     method, eta, s = methods[r], etas[r], slots[r]
-    if method == PROX or method == PROX_PUB:
-        total, w0[r] = _prox_run(method == PROX, eta, w0[r], theta[r], order, data, col_s, col_sq)
+    lam_w, lam_v = lams[r, 0], lams[r, 1]
+    if method == PROX or method == PROX_PUB or method == PROX_LIN:
+        total, w0[r] = _prox_run(
+            method != PROX_PUB, eta, w0[r], theta[r], order, data, col_s, col_sq, lam_w, lam_v, method == PROX_LIN
+        )
     elif method == SGD:
-        total, w0[r] = _sgd_run(eta, w0[r], theta[r], order, data, col_s, col_sq)
+        total, w0[r] = _sgd_run(eta, w0[r], theta[r], order, data, col_s, col_sq, lam_w, lam_v)
     elif method == ADAGRAD:
         sum_w0, sum_theta = adagrad
         total, w0[r], sum_w0[s] = _adagrad_run(
-            eta, w0[r], sum_w0[s], theta[r], sum_theta[s], order, data, col_s, col_sq
+            eta, w0[r], sum_w0[s], theta[r], sum_theta[s], order, data, col_s, col_sq, lam_w, lam_v
         )
     else:
         m0, v0, exp_avg, exp_avg_sq, last_step = adam_state
         total, w0[r], m0[s], v0[s] = _adam_run(
             eta, w0[r], m0[s], v0[s], theta[r], exp_avg[s], exp_avg_sq[s], last_step[s], t_start, order, data,
-            tables, col_s, col_sq, coef, width,
+            tables, col_s, col_sq, coef, width, (lam_w, lam_v),
         )  # fmt: skip
     return total
 
@@ -282,7 +291,7 @@ class Trainer(TrainerBase):
         scratch = np.zeros((R, 2 * K1 + adam.SERIES_TERMS + 1))
         out = np.zeros((R, 4))
         _epoch_kernel(
-            (self.methods, self.etas, self.slots),
+            (self.methods, self.epoch_etas(), self.slots, self.lams),
             orders,
             order_of_run,
             t_start,

@@ -32,7 +32,7 @@ from numba import cuda
 from ..errors import FMInputError
 from ..prox import scalar
 from . import adam, rules
-from .common import ADAGRAD, PROX, PROX_PUB, SGD, TrainerBase
+from .common import ADAGRAD, PROX, PROX_LIN, PROX_PUB, SGD, TrainerBase
 
 if getattr(cuda, "implementation", None) != "NVIDIA":  # numba's own, deprecated CUDA target
     raise FMInputError("device='cuda' needs numba-cuda: install the GPU extra with pip install -e '.[cuda]'")
@@ -83,7 +83,7 @@ def _sample(w0, theta, data, row, lane, lanes, col_s, col_sq):
 
 
 @cuda.jit(device=True)
-def _prox_run(exact, eta, w0, theta, order, data, lane, lanes, shared):
+def _prox_run(exact, eta, w0, theta, order, data, lane, lanes, shared, lam_w, lam_v, linearised):
     """One epoch of a prox run (see :func:`fmedu.engine.cpu._prox_run`); returns (loss sum, w0)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
@@ -91,14 +91,16 @@ def _prox_run(exact, eta, w0, theta, order, data, lane, lanes, shared):
         row, buf = order[pos], pos % 2
         y_hat, y, d, B, A, C = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
         total += scalar.softplus_neg(y * y_hat)
-        beta, c, inv_E = rules.prox_coefficients(B, A, C, d, eta, y)
+        beta, c, inv_E, rho = rules.prox_step_coefficients(
+            B, A, C, d, eta, y, w0, shared[buf, 0, 0], lam_w, lam_v, linearised
+        )
         w0 += beta
-        rules.prox_columns(theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], beta, c, inv_E, exact)
+        rules.prox_columns(theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], beta, c, inv_E, exact, rho)
     return total, w0
 
 
 @cuda.jit(device=True)
-def _sgd_run(eta, w0, theta, order, data, lane, lanes, shared):
+def _sgd_run(eta, w0, theta, order, data, lane, lanes, shared, lam_w, lam_v):
     """One epoch of an SGD run; returns (loss sum, w0)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
@@ -108,12 +110,12 @@ def _sgd_run(eta, w0, theta, order, data, lane, lanes, shared):
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0 = rules.sgd_update(w0, dl, eta)
-        rules.sgd_columns(theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, eta)
+        rules.sgd_columns(theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, eta, lam_w, lam_v)
     return total, w0
 
 
 @cuda.jit(device=True)
-def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, lane, lanes, shared):
+def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, lane, lanes, shared, lam_w, lam_v):
     """One epoch of an Adagrad run; returns (loss sum, w0, w0's state_sum)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
@@ -123,14 +125,17 @@ def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, lane, lanes, sh
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0, sum_w0 = rules.adagrad_update(w0, sum_w0, dl, eta)
-        rules.adagrad_columns(theta, sum_theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, eta)
+        rules.adagrad_columns(
+            theta, sum_theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, eta, lam_w, lam_v
+        )
     return total, w0, sum_w0
 
 
 @cuda.jit(device=True)
 def _adam_run(
-    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, lane, lanes, shared
-):
+    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, lane, lanes, shared,
+    lam_w, lam_v,
+):  # fmt: skip
     """One epoch of an Adam run from step ``t_start``, then every row caught up; returns (loss, w0, m, v)."""
     idx, nnz, K1 = data[0], data[1], theta.shape[1]
     coef = cuda.local.array(COEFS, numba.float64)
@@ -147,7 +152,7 @@ def _adam_run(
         w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
         rules.adam_columns(
             theta, exp_avg, exp_avg_sq, last_step, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, step_size,
-            c2_sqrt, t,
+            c2_sqrt, t, lam_w, lam_v,
         )  # fmt: skip
     t_end = t_start + order.shape[0]
     rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, lane, K1, lanes, tables, coef)
@@ -160,23 +165,29 @@ def _adam_run(
 @cuda.jit(device=True)
 def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, lane, lanes, shared):
     """Run r's epoch by its method (the same in every lane of the block); returns the loss sum."""
-    methods, etas, slots = runs
+    methods, etas, slots, lams = runs
     w0, theta = params
     method, eta, s = methods[r], etas[r], slots[r]
-    if method == PROX or method == PROX_PUB:
-        total, w = _prox_run(method == PROX, eta, w0[r], theta[r], order, data, lane, lanes, shared)
+    lam_w, lam_v = lams[r, 0], lams[r, 1]
+    if method == PROX or method == PROX_PUB or method == PROX_LIN:
+        total, w = _prox_run(
+            method != PROX_PUB, eta, w0[r], theta[r], order, data, lane, lanes, shared, lam_w, lam_v,
+            method == PROX_LIN,
+        )  # fmt: skip
     elif method == SGD:
-        total, w = _sgd_run(eta, w0[r], theta[r], order, data, lane, lanes, shared)
+        total, w = _sgd_run(eta, w0[r], theta[r], order, data, lane, lanes, shared, lam_w, lam_v)
     elif method == ADAGRAD:
         sum_w0, sum_theta = adagrad
-        total, w, acc = _adagrad_run(eta, w0[r], sum_w0[s], theta[r], sum_theta[s], order, data, lane, lanes, shared)
+        total, w, acc = _adagrad_run(
+            eta, w0[r], sum_w0[s], theta[r], sum_theta[s], order, data, lane, lanes, shared, lam_w, lam_v
+        )
         if lane == 0:
             sum_w0[s] = acc
     else:
         m_w0, v_w0, exp_avg, exp_avg_sq, last_step = adam_state
         total, w, m, v = _adam_run(
             eta, w0[r], m_w0[s], v_w0[s], theta[r], exp_avg[s], exp_avg_sq[s], last_step[s], t_start, order, data,
-            tables, lane, lanes, shared,
+            tables, lane, lanes, shared, lam_w, lam_v,
         )  # fmt: skip
         if lane == 0:
             m_w0[s] = m
@@ -259,7 +270,7 @@ class CudaTrainer(TrainerBase):
             raise FMInputError(f"lanes must be an int in [1, 1024], got {lanes!r}")
         self.lanes = lanes
         dev = cuda.to_device
-        self._runs = (dev(self.methods), dev(self.etas), dev(self.slots))
+        self._runs = (dev(self.methods), dev(self.etas), dev(self.slots), dev(self.lams))
         self._params = (dev(self.w0), dev(self.theta))
         self._adagrad = tuple(dev(_nonempty(a)) for a in self.adagrad)
         self._adam = tuple(dev(_nonempty(a)) for a in self.adam)
@@ -275,8 +286,9 @@ class CudaTrainer(TrainerBase):
     def _epoch(self, orders, order_of_run, t_start: int):
         R = len(self.runs)
         out = cuda.device_array((R, 4), dtype=np.float64)
+        methods, _, slots, lams = self._runs
         _epoch_kernel[R, self.lanes](
-            self._runs,
+            (methods, cuda.to_device(self.epoch_etas()), slots, lams),
             cuda.to_device(orders),
             cuda.to_device(order_of_run),
             t_start,
@@ -307,7 +319,7 @@ def kernel_signature() -> tuple:
     mat_i, mat_f, cube_f = i64[:, ::1], f64[:, ::1], f64[:, :, ::1]
     tup = numba.types.Tuple
     return (
-        tup((vec_i, vec_f, vec_i)),  # methods, etas, slots
+        tup((vec_i, vec_f, vec_i, mat_f)),  # methods, etas (of the epoch), slots, penalties (R, 2)
         mat_i,  # orders
         vec_i,  # order_of_run
         i64,  # t_start

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 from ..prox import scalar
-from . import adam
+from . import adam, penalised
 from .common import ADAGRAD_EPS, MAX_NEWTON
 from .jit import shared
 
@@ -33,6 +33,7 @@ __all__ = [
     "sample_scalars",
     "logistic_slope",
     "prox_coefficients",
+    "prox_step_coefficients",
     "prox_columns",
     "sgd_update",
     "sgd_columns",
@@ -80,11 +81,13 @@ def logistic_slope(y, y_hat):
 
 
 @shared
-def _gradient(dl, s_j, p, j):
-    """∂ℓ/∂θ[i, j] of a touched row: dℓ/dŷ for w_i (j = 0), dℓ/dŷ · (Σ v − v_i)_j for a latent entry."""
+def _gradient(dl, s_j, p, j, lam_w, lam_v):
+    """∂f/∂θ[i, j] of a touched row, f = ℓ + ½ Σ_{i ∈ idx} (λ_w w_i² + λ_v ‖v_i‖²) (per-touch L2):
+    dℓ/dŷ + λ_w w_i for w_i (j = 0), dℓ/dŷ · (Σ v − v_i)_j + λ_v v_ij for a latent entry.
+    With λ = 0 the added term is 0.0 and the gradient is the unpenalised one, bit for bit."""
     if j == 0:
-        return dl
-    return dl * (s_j - p)
+        return dl + lam_w * p
+    return dl * (s_j - p) + lam_v * p
 
 
 @shared
@@ -100,13 +103,31 @@ def prox_coefficients(B, A, C, d, eta, y):
 
 
 @shared
-def prox_columns(theta, idx, row, d, j0, j1, dj, col_s, beta, c, inv_E, exact):
-    """The prox step on the owned columns; ``exact=False`` leaves V alone (erratum E3)."""
+def prox_step_coefficients(B, A, C, d, eta, y, w0, w_sum, lam_w, lam_v, linearised):
+    """(β, c, f, ρ) of a prox run's step: w0 += β, w_i ← (w_i + β) ρ, v_i ← (v_i + c Σ v) f.
+
+    Without a penalty (and not ``linearised``) the unpenalised :func:`prox_coefficients` with
+    ρ = 1.0, so such runs are bit for bit the old ones; otherwise the penalised step of
+    :mod:`fmedu.engine.penalised` (``w_sum`` = Σ_idx w_i).
+    """
+    if lam_w == 0.0 and lam_v == 0.0 and not linearised:
+        beta, c, inv_E = prox_coefficients(B, A, C, d, eta, y)
+        return beta, c, inv_E, 1.0
+    return penalised.coefficients(w0, w_sum, A, C, float(d), eta, y, lam_w, lam_v, linearised, MAX_NEWTON)
+
+
+@shared
+def prox_columns(theta, idx, row, d, j0, j1, dj, col_s, beta, c, inv_E, exact, rho):
+    """The prox step on the owned columns; ``exact=False`` leaves V alone (erratum E3).
+
+    w_i ← (w_i + β) ρ, v_i ← (v_i + c Σ v) / E; ρ = 1/(1 + ηλ_w) is the per-touch penalty's
+    shrink (exactly 1.0 without it, :mod:`fmedu.engine.penalised`).
+    """
     for a in range(d):
         i = idx[row, a]
         for j in range(j0, j1, dj):
             if j == 0:
-                theta[i, 0] += beta
+                theta[i, 0] = (theta[i, 0] + beta) * rho
             elif exact:
                 theta[i, j] = (theta[i, j] + c * col_s[j]) * inv_E
 
@@ -118,13 +139,14 @@ def sgd_update(p, g, lr):
 
 
 @shared
-def sgd_columns(theta, idx, row, d, j0, j1, dj, col_s, dl, lr):
-    """SGD on the owned columns of the touched rows (gradients from the pre-update values)."""
+def sgd_columns(theta, idx, row, d, j0, j1, dj, col_s, dl, lr, lam_w, lam_v):
+    """SGD on the owned columns of the touched rows (gradients from the pre-update values,
+    with the per-touch penalty λ_w, λ_v)."""
     for a in range(d):
         i = idx[row, a]
         for j in range(j0, j1, dj):
             p = theta[i, j]
-            theta[i, j] = sgd_update(p, _gradient(dl, col_s[j], p, j), lr)
+            theta[i, j] = sgd_update(p, _gradient(dl, col_s[j], p, j, lam_w, lam_v), lr)
 
 
 @shared
@@ -135,24 +157,33 @@ def adagrad_update(p, acc, g, lr):
 
 
 @shared
-def adagrad_columns(theta, acc, idx, row, d, j0, j1, dj, col_s, dl, lr):
+def adagrad_columns(theta, acc, idx, row, d, j0, j1, dj, col_s, dl, lr, lam_w, lam_v):
     """Adagrad on the owned columns; ``acc`` ``(n, k + 1)`` is the run's sum of squared gradients."""
     for a in range(d):
         i = idx[row, a]
         for j in range(j0, j1, dj):
             p = theta[i, j]
-            theta[i, j], acc[i, j] = adagrad_update(p, acc[i, j], _gradient(dl, col_s[j], p, j), lr)
+            theta[i, j], acc[i, j] = adagrad_update(p, acc[i, j], _gradient(dl, col_s[j], p, j, lam_w, lam_v), lr)
 
 
 @shared
-def adam_columns(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, j1, dj, col_s, dl, step_size, c2_sqrt, t):
+def adam_columns(
+    theta, exp_avg, exp_avg_sq, last_step, idx, row, d, j0, j1, dj, col_s, dl, step_size, c2_sqrt, t, lam_w, lam_v
+):
     """Adam step t on the owned columns of the touched rows (already caught up to step t − 1);
-    ``step_size``, ``c2_sqrt`` from :func:`fmedu.engine.adam.step_factors`."""
+    ``step_size``, ``c2_sqrt`` from :func:`fmedu.engine.adam.step_factors`.
+
+    The per-touch penalty adds λ p to the gradient of the *touched* rows only. That keeps the
+    lazy catch-up exact: the penalised per-sample loss f = ℓ + ½ Σ_{i ∈ idx} λ‖θ_i‖² does not
+    depend on an untouched row at all, so that row's gradient, penalty included, is exactly
+    zero at that step, which is what :func:`adam_catch_up_rows` assumes for the skipped steps.
+    (A penalty on every row at every step, as weight_decay does, would break it.)
+    """
     for a in range(d):
         i = idx[row, a]
         for j in range(j0, j1, dj):
             p = theta[i, j]
-            g = _gradient(dl, col_s[j], p, j)
+            g = _gradient(dl, col_s[j], p, j, lam_w, lam_v)
             theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.adam_update(
                 p, exp_avg[i, j], exp_avg_sq[i, j], g, step_size, c2_sqrt
             )
