@@ -1,4 +1,5 @@
-"""The regularised FM against logistic regression on MovieLens' five official folds (the course's chapter on regularised proximal point).
+"""The regularised FM against logistic regression on MovieLens' five official folds (the course's
+chapter on regularised proximal point).
 
 ``python -m fmedu experiment regularised`` trains, on each official fold k = 1..5
 (:mod:`fmedu.movielens.folds`: u{k}.base less a seeded 10 % validation part for training,
