@@ -49,7 +49,7 @@
 #   $\operatorname{rank}(X+Y)\le\operatorname{rank}X + \operatorname{rank}Y$.
 # * A symmetric matrix $M$ is **positive semidefinite** (PSD) if $z^\top Mz\ge0$ for every vector $z$,
 #   equivalently if all its eigenvalues are $\ge 0$; **positive definite** (PD) if $z^\top Mz>0$ for
-#   every $z\ne0$ [5, ch. 7].
+#   every $z\ne0$ [4, ch. 7].
 #
 # **Symbols of this chapter** ($e_i$ is the $i$-th unit vector, $\mathbf 1$ the all-ones vector):
 #
@@ -68,8 +68,8 @@
 # | $Q$; $R$ | an orthogonal $k\times k$ matrix; an invertible one |
 # | $s$, $t$ | shifts in $\mathbb R^k$ of the user vectors and of the item vectors |
 #
-# The research notes [4] write $M$ for our $W$, $n_f$ for $k$, $V^u, V^i$ for $V_u, V_i$. The SystemDS
-# reference page [3] writes $W$ both for the linear weights (our $w$) and, in its paragraph on
+# The research notes [3] write $M$ for our $W$, $n_f$ for $k$, $V^u, V^i$ for $V_u, V_i$. The SystemDS
+# reference page [2] writes $W$ both for the linear weights (our $w$) and, in its paragraph on
 # expressiveness, for the interaction matrix (our $W$).
 
 # %%
@@ -79,6 +79,7 @@ import sympy as sp
 from fmedu import expressiveness as ex
 from fmedu import symbolic
 from fmedu import user_item as ui
+from fmedu.exercises import EXERCISES
 from fmedu.figures import nb03
 from fmedu.notebook import setup
 
@@ -175,13 +176,15 @@ sp.expand((z.T * V32 * V32.T * z)[0] - sum((V32.T * z)[f] ** 2 for f in range(2)
 #
 # ### Not every $W$ is $VV^\top$, and it need not be
 #
-# > **Erratum E8 (the SystemDS reference page [3]).** The page states that for every positive
-# > definite $W$ there is a $V$ with $W = VV^\top$ when $k$ is large enough, and concludes that "an
-# > FM can express any interaction matrix $W$". The first half is true ($k = n$ suffices, §3). The
-# > conclusion does not follow: an interaction matrix need not be positive definite, and a $W\ne0$
-# > with trace 0, such as $\begin{pmatrix}0&1\\1&0\end{pmatrix}$, equals $VV^\top$ for **no** $V$ of
-# > any width. What holds, and is all an FM needs, is the off-diagonal statement: every symmetric
-# > $W$ agrees off the diagonal with some $VV^\top$ (§3). The checks follow.
+# > **Erratum E8 (Rendle's paper [1], §III-A, repeated by the SystemDS reference page [2]).** The
+# > argument: for every positive definite $W$ there is a $V$ with $W = VV^\top$ when $k$ is large
+# > enough, so "an FM can express any interaction matrix $W$". The first half is true ($k = n$
+# > suffices, §3), and the conclusion is true in the sense an FM needs: every symmetric $W$ agrees
+# > *off the diagonal* with some $VV^\top$ (§3). The gap is in the argument: an interaction matrix
+# > need not be positive definite, and a $W\ne0$ with trace 0, such as
+# > $\begin{pmatrix}0&1\\1&0\end{pmatrix}$, equals $VV^\top$ for **no** $V$ of any width; the step
+# > that makes the argument work is the free diagonal, which it never mentions. A test of the
+# > conclusion on FMs passes; only the statement "$W = VV^\top$" fails. The checks follow.
 #
 # The reason: the trace of $VV^\top$ is the sum of the squares of all entries of $V$. Exact for a
 # symbolic $V$ with $n = 4$, $k = 3$:
@@ -205,12 +208,12 @@ W2.trace(), min(W2.eigenvals()), ex.offdiag_error(sp.Matrix([[1], [1]]), W2)
 # We need, for any symmetric $W$, a diagonal $\Delta$ that makes $W+\Delta$ PSD. The research notes
 # propose making the diagonal large compared with the rest of its row.
 #
-# > **Erratum E7 (research notes "Factorisation machines" [4]).** The notes state that a symmetric
+# > **Erratum E7 (research notes "Factorisation machines" [3]).** The notes state that a symmetric
 # > matrix is positive definite if each diagonal entry exceeds the sum of the off-diagonal entries
 # > of its row, $M_{ii} > \sum_{j\ne i}M_{ij}$. Without absolute values this is false:
 # > $\begin{pmatrix}1&-2\\-2&1\end{pmatrix}$ satisfies it ($1 > -2$) and has the eigenvalue $-1$.
 # > With absolute values, $M_{ii} > \sum_{j\ne i}\lvert M_{ij}\rvert$ (**strict diagonal
-# > dominance**), the statement is true [5, ch. 6], but only sufficient: the $3\times3$ matrix with
+# > dominance**), the statement is true [4, ch. 6], but only sufficient: the $3\times3$ matrix with
 # > 1 on the diagonal and $0.6$ everywhere else is positive definite (eigenvalues $11/5, 2/5, 2/5$)
 # > and not dominant ($1 < 1.2$). The checks follow.
 #
@@ -336,7 +339,7 @@ ones6 = sp.ones(6, 1)
 # ### Upper bounds: $n$, then $n-1$
 #
 # **The tool.** Symmetric Gaussian elimination writes a symmetric $M$ as $M = LDL^\top$, $L$ unit
-# lower-triangular and $D$ diagonal [6, §4.1]. Its entries are exact rationals when $M$ is
+# lower-triangular and $D$ diagonal [5, §4.1]. Its entries are exact rationals when $M$ is
 # rational. If every pivot $D_{pp}\ge0$, then $V = L\sqrt D$ (keeping the columns with $D_{pp}>0$)
 # gives $VV^\top = M$ with one column per positive pivot. `ldl_factor_exact` does this and refuses a
 # negative pivot, so a returned $V$ is an exact certificate that $M$ is PSD.
@@ -353,7 +356,7 @@ V5n.shape, ex.offdiag_error(V5n, W5)
 # $(n-1)\times(n-1)$ block $M_1$ is positive definite, and choose the last one as
 # $\delta_n = g^\top M_1^{-1}g$, with $g$ the last column of $W$ above the diagonal. Elimination then
 # ends with the pivot $\delta_n - g^\top M_1^{-1}g = 0$: the completion is PSD of rank $n-1$
-# (`schur_completion_exact`; $\delta_n - g^\top M_1^{-1} g$ is the "Schur complement" [6, §4.2]).
+# (`schur_completion_exact`; $\delta_n - g^\top M_1^{-1} g$ is the "Schur complement" [5, §4.2]).
 # For $W_5$ and for a random $\pm1$ pattern with $n = 8$:
 
 # %%
@@ -395,7 +398,7 @@ identity, V_minus.shape[1], ex.offdiag_error(V_minus, W_minus)
 # **Almost every $W$ needs many columns.** $V$ has $nk$ entries, but $V$ and $VQ$ (any orthogonal
 # $Q$, §6) give the same $VV^\top$, which leaves $nk - k(k-1)/2$ free numbers to match
 # $n(n-1)/2$ off-diagonal entries. With fewer free numbers than entries, the reachable
-# off-diagonals form a set of volume zero (Sard's theorem [8]), so a $W$ drawn from any continuous
+# off-diagonals form a set of volume zero (Sard's theorem [6]), so a $W$ drawn from any continuous
 # distribution almost never lies in it. `dimension_count_k(n)` is the smallest $k$ with enough
 # free numbers; we check its definition exactly (enough at $k$, too few at $k-1$) and that it
 # respects the proven upper bound $n-1$:
@@ -545,40 +548,47 @@ step1, step2, dominant.trace() == nn * (nn - 1), min(dominant.eigenvals()) >= 0
 # ## Going further (optional)
 #
 # * **The cheapest completion in general.** The PSD completion of smallest trace is a semidefinite
-#   program, an optimisation over PSD matrices with linear constraints [11]; the bound of §3 is a
+#   program, an optimisation over PSD matrices with linear constraints [7]; the bound of §3 is a
 #   simple lower bound on its value.
-# * **Sard's theorem** [8] says that the image of the points where a smooth map's derivative is not
+# * **Sard's theorem** [6] says that the image of the points where a smooth map's derivative is not
 #   onto has volume zero; it is what makes the dimension count of §4 a statement about almost
 #   every $W$.
+
+# %% [markdown]
+# ### Exercise 3.4 (easy, your turn)
+#
+# Write the test of strict diagonal dominance for a symmetric tensor `M`: return `True` when $M_{ii} > \sum_{j\ne i}\lvert M_{ij}\rvert$ for every row, else `False`.
+# The cell after yours runs this chapter's evidence on your function: it says whether it is right and,
+# when it recognises the mistake, names it; `EXERCISES["is_dominant"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_is_dominant(M):\n    raise NotImplementedError  # your code here\n"}
+def my_is_dominant(M):
+    off = M.abs().sum(1) - M.diagonal().abs()
+    return bool((M.diagonal() > off).all())
+
+
+# %%
+EXERCISES["is_dominant"].check(my_is_dominant).correct
 
 # %% [markdown]
 # ## References
 #
 # 1. S. Rendle, "Factorization Machines," in *Proc. IEEE International Conference on Data Mining
 #    (ICDM)*, pp. 995–1000, 2010.
-# 2. S. Rendle, "Factorization Machines with libFM," *ACM Transactions on Intelligent Systems and
-#    Technology* 3(3), article 57, 2012.
-# 3. Apache SystemDS, "Algorithms Reference: Factorization Machines," SystemDS documentation,
+# 2. Apache SystemDS, "Algorithms Reference: Factorization Machines," SystemDS documentation,
 #    https://apache.github.io/systemds/site/algorithms-factorization-machines.html (accessed 2025).
 #    Source of erratum E8.
-# 4. "Factorisation machines," unpublished research notes on whether $VV^\top$ can represent any
+# 3. "Factorisation machines," unpublished research notes on whether $VV^\top$ can represent any
 #    interaction matrix (free diagonal, diagonal dominance, user–item blocks, identifiability,
 #    regularisation), undated. Source of erratum E7.
-# 5. R. A. Horn and C. R. Johnson, *Matrix Analysis*, 2nd ed., Cambridge University Press, 2013
+# 4. R. A. Horn and C. R. Johnson, *Matrix Analysis*, 2nd ed., Cambridge University Press, 2013
 #    (ch. 6: Gershgorin discs and diagonal dominance; ch. 7: positive semidefinite and Gram matrices).
-# 6. G. H. Golub and C. F. Van Loan, *Matrix Computations*, 4th ed., Johns Hopkins University Press,
+# 5. G. H. Golub and C. F. Van Loan, *Matrix Computations*, 4th ed., Johns Hopkins University Press,
 #    2013 (§4.1: $LDL^\top$; §4.2: positive definite systems).
-# 7. F. M. Harper and J. A. Konstan, "The MovieLens Datasets: History and Context," *ACM Transactions
-#    on Interactive Intelligent Systems* 5(4), article 19, 2015.
-# 8. J. W. Milnor, *Topology from the Differentiable Viewpoint*, University Press of Virginia, 1965
+# 6. J. W. Milnor, *Topology from the Differentiable Viewpoint*, University Press of Virginia, 1965
 #    (§2–3: Sard's theorem).
-# 9. N. Srebro, J. D. M. Rennie and T. S. Jaakkola, "Maximum-Margin Matrix Factorization," in
-#    *Advances in Neural Information Processing Systems 17 (NIPS)*, 2004.
-# 10. B. Recht, M. Fazel and P. A. Parrilo, "Guaranteed Minimum-Rank Solutions of Linear Matrix
-#     Equations via Nuclear Norm Minimization," *SIAM Review* 52(3), pp. 471–501, 2010.
-# 11. L. Vandenberghe and S. Boyd, "Semidefinite Programming," *SIAM Review* 38(1), pp. 49–95, 1996.
-# 12. P. H. Schönemann, "A generalized solution of the orthogonal Procrustes problem,"
-#     *Psychometrika* 31(1), pp. 1–10, 1966.
+# 7. L. Vandenberghe and S. Boyd, "Semidefinite Programming," *SIAM Review* 38(1), pp. 49–95, 1996.
 
 # %% [markdown]
 # [← Previous: 02 · The O(nk) gradient, checked three ways](02_gradient.ipynb) · [Course index](00_index.ipynb) · [Next: 04 · User–item data and identifiability →](04_user_item.ipynb)

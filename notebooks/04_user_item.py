@@ -47,6 +47,7 @@ import fmedu
 from fmedu import expressiveness as ex
 from fmedu import symbolic
 from fmedu import user_item as ui
+from fmedu.exercises import EXERCISES
 from fmedu.figures import nb04
 from fmedu.notebook import setup
 from fmedu.testing import EPS64, F64
@@ -186,7 +187,7 @@ int(torch.linalg.matrix_rank(B)), ui.user_item_min_k(B), V_f.shape[1], bool(err.
 # ### What the restriction costs, in parameters
 #
 # On user–item data the full model has $1 + n_u + n_i + n_un_i$ parameters, the FM $1 + n + nk$ with
-# $n = n_u + n_i$. Exact counts for a small case, MovieLens 100k sizes (943 users, 1682 movies [7],
+# $n = n_u + n_i$. Exact counts for a small case, MovieLens 100k sizes (943 users, 1682 movies [1],
 # $k = 20$) and a large catalogue:
 
 # %%
@@ -284,7 +285,7 @@ block_t = V_t[:3, :] * V_t[3:, :].T
 (ui.double_centre(ui.full_model_table(w0_s, w_s, B_s)) - ui.double_centre(B_s)).applyfunc(sp.simplify).is_zero_matrix
 
 # %% [markdown]
-# So $\|JBJ\|_F^2$ is a regulariser that depends on the predictions only (exercise 3.4: it is the
+# So $\|JBJ\|_F^2$ is a regulariser that depends on the predictions only (Exercise 4.2: it is the
 # smallest $\|B'\|_F^2$ over all blocks $B'$ giving the same predictions). The figure follows a
 # planted user–item FM ($n_u = 10$, $n_i = 12$, $k = 3$) along two families of parameters with
 # identical predictions: (a) $V_uR_\theta$, $V_iR_\theta^{-\top}$ with $R_\theta = \operatorname{diag}(\theta, 1/\theta, 1)$;
@@ -299,7 +300,8 @@ plt.show()
 # %% [markdown]
 # In (a) $\|B\|_F^2$ is flat and $\|V\|_F^2$ varies by a factor of more than 40, with its minimum
 # $2\|B\|_*$ (dashed; $\|B\|_*$ is the sum of the singular values of $B$, see "Going further") at
-# $\theta = 1$. In (b) both $\|V\|_F^2$ and $\|B\|_F^2$ vary
+# $\theta = 1$. That the minimum sits at $\theta = 1$ holds by construction: the family starts from
+# the balanced factor of the SVD of $B$, which is the factorisation of smallest $\|V\|_F^2$. In (b) both $\|V\|_F^2$ and $\|B\|_F^2$ vary
 # while $\|JBJ\|_F^2$ is flat. The checks behind both panels: the predictions never move by more
 # than $10^{-12}$ times their size, the flat curves are flat to a relative $10^{-12}$, and
 # $\|V\|_F^2$ in (a) and $\|B\|_F^2$ in (b) vary by factors above 40 and 10:
@@ -320,8 +322,8 @@ def spread(rows, key):
 # %% [markdown]
 # ### Data where every sample has $d$ non-zeros
 #
-# The translation trick works beyond user–item data whenever **every sample has the same number
-# $d$ of non-zeros**: shifting every $v_a$ by $c$ changes the pairwise term of a sample with support
+# The translation trick works beyond user–item data whenever **every sample is binary (0/1) with
+# the same number $d$ of non-zeros**: shifting every $v_a$ by $c$ changes the pairwise term of a sample with support
 # $S$ by $(d-1)\sum_{a\in S}v_a\cdot c + \binom d2\|c\|^2$, absorbed by $w_a - (d-1)\,v_a\cdot c$ and
 # $w_0 - \binom d2\|c\|^2$ (`translate_fixed_nnz`). Exact for $n = 5$ and every support of size
 # $d = 2$ and $d = 3$; last, the correction for $d = 2$ applied to a triple:
@@ -344,8 +346,19 @@ def unchanged(d, support):
 )
 
 # %% [markdown]
-# The correction depends on $d$, so data that mixes sample sizes breaks this symmetry, leaving
-# only the rotations.
+# Binary matters: with values other than 1 the shift changes the pairwise term by
+# $\sum_{a<b}x_ax_b(v_a + v_b)\cdot c + \dots$, which the per-feature correction $w_a - (d-1)\,v_a\cdot c$
+# no longer matches. The sample $x = (2, 3, 0, 0, 0)$ has $d = 2$ non-zeros, and the $d = 2$
+# correction changes its prediction:
+
+# %%
+x_23 = [2, 3, 0, 0, 0]
+moved_2 = ui.translate_fixed_nnz(w0_5, w_5, V_5, c_sym, 2)
+sp.expand(symbolic.fm_prediction(x_23, *moved_2) - symbolic.fm_prediction(x_23, w0_5, w_5, V_5)) != 0
+
+# %% [markdown]
+# The correction depends on $d$ (and needs 0/1 values), so data that mixes sample sizes breaks
+# this symmetry, leaving only the rotations.
 #
 # ### What a fit recovers
 #
@@ -354,7 +367,7 @@ def unchanged(d, support):
 # $10\times12$ user–item pairs), **pairs** (all pairs of $n = 10$ features: every sample has $d = 2$)
 # and **pairs+triples** (all pairs and all triples: $d = 2$ and $d = 3$). "$V$ up to rotation" compares
 # after the rotation that brings the fitted $V$ closest to the planted one (it has a closed form,
-# the orthogonal Procrustes solution [12]). A quantity counts as recovered when its largest
+# the orthogonal Procrustes solution [4]). A quantity counts as recovered when its largest
 # absolute error is at most $10^{-6}$. The errors span about 13 orders of magnitude, hence the log
 # scale.
 
@@ -453,8 +466,8 @@ pythagoras, sp.expand(excess - squares) == 0, excess.subs({s1: -sp.Rational(2, 3
 # * **The nuclear norm.** Among all factorisations $B = V_uV_i^\top$, the smallest
 #   $\|V_u\|_F^2 + \|V_i\|_F^2$ is $2\|B\|_*$, twice the sum of the singular values of $B$ (the
 #   *nuclear norm*), reached by the balanced factor $V_u = U\sqrt\Sigma$, $V_i = G\sqrt\Sigma$ of the
-#   SVD $B = U\Sigma G^\top$ [9]. So on user–item data, $\lambda\|V\|_F^2$ at its best factorisation
-#   penalises $2\lambda\|B\|_*$, a penalty known to favour low rank [10]. Panel (a) of the regulariser
+#   SVD $B = U\Sigma G^\top$ [2]. So on user–item data, $\lambda\|V\|_F^2$ at its best factorisation
+#   penalises $2\lambda\|B\|_*$, a penalty known to favour low rank [3]. Panel (a) of the regulariser
 #   figure shows it; the check: $\|V\|_F^2\ge2\|B\|_*$ all along the family, with equality (to a
 #   relative $10^{-12}$) at $\theta = 1$.
 
@@ -478,32 +491,34 @@ _, V0_int = ex.planted_offdiag(7, 3, seed=1)
 ui.diagonal_pinned_exact(V0_int * V0_int.T, 3)
 
 # %% [markdown]
+# ### Exercise 4.3 (medium, your turn)
+#
+# Write the fewest columns $k$ with which a user–item FM (with its own $w_0$ and $w$) reproduces a table `B` (a sympy matrix) exactly, as an `int`.
+# The cell after yours runs this chapter's evidence on your function: it says whether it is right and,
+# when it recognises the mistake, names it; `EXERCISES["user_item_min_k"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_user_item_min_k(B):\n    raise NotImplementedError  # your code here\n"}
+def my_user_item_min_k(B):
+    n_u, n_i = B.shape
+    J_u = sp.eye(n_u) - sp.ones(n_u, n_u) / n_u
+    J_i = sp.eye(n_i) - sp.ones(n_i, n_i) / n_i
+    return int((J_u * B * J_i).rank())
+
+
+# %%
+EXERCISES["user_item_min_k"].check(my_user_item_min_k).correct
+
+# %% [markdown]
 # ## References
 #
-# 1. S. Rendle, "Factorization Machines," in *Proc. IEEE International Conference on Data Mining
-#    (ICDM)*, pp. 995–1000, 2010.
-# 2. S. Rendle, "Factorization Machines with libFM," *ACM Transactions on Intelligent Systems and
-#    Technology* 3(3), article 57, 2012.
-# 3. Apache SystemDS, "Algorithms Reference: Factorization Machines," SystemDS documentation,
-#    https://apache.github.io/systemds/site/algorithms-factorization-machines.html (accessed 2025).
-#    Source of erratum E8.
-# 4. "Factorisation machines," unpublished research notes on whether $VV^\top$ can represent any
-#    interaction matrix (free diagonal, diagonal dominance, user–item blocks, identifiability,
-#    regularisation), undated. Source of erratum E7.
-# 5. R. A. Horn and C. R. Johnson, *Matrix Analysis*, 2nd ed., Cambridge University Press, 2013
-#    (ch. 6: Gershgorin discs and diagonal dominance; ch. 7: positive semidefinite and Gram matrices).
-# 6. G. H. Golub and C. F. Van Loan, *Matrix Computations*, 4th ed., Johns Hopkins University Press,
-#    2013 (§4.1: $LDL^\top$; §4.2: positive definite systems).
-# 7. F. M. Harper and J. A. Konstan, "The MovieLens Datasets: History and Context," *ACM Transactions
+# 1. F. M. Harper and J. A. Konstan, "The MovieLens Datasets: History and Context," *ACM Transactions
 #    on Interactive Intelligent Systems* 5(4), article 19, 2015.
-# 8. J. W. Milnor, *Topology from the Differentiable Viewpoint*, University Press of Virginia, 1965
-#    (§2–3: Sard's theorem).
-# 9. N. Srebro, J. D. M. Rennie and T. S. Jaakkola, "Maximum-Margin Matrix Factorization," in
+# 2. N. Srebro, J. D. M. Rennie and T. S. Jaakkola, "Maximum-Margin Matrix Factorization," in
 #    *Advances in Neural Information Processing Systems 17 (NIPS)*, 2004.
-# 10. B. Recht, M. Fazel and P. A. Parrilo, "Guaranteed Minimum-Rank Solutions of Linear Matrix
+# 3. B. Recht, M. Fazel and P. A. Parrilo, "Guaranteed Minimum-Rank Solutions of Linear Matrix
 #     Equations via Nuclear Norm Minimization," *SIAM Review* 52(3), pp. 471–501, 2010.
-# 11. L. Vandenberghe and S. Boyd, "Semidefinite Programming," *SIAM Review* 38(1), pp. 49–95, 1996.
-# 12. P. H. Schönemann, "A generalized solution of the orthogonal Procrustes problem,"
+# 4. P. H. Schönemann, "A generalized solution of the orthogonal Procrustes problem,"
 #     *Psychometrika* 31(1), pp. 1–10, 1966.
 
 # %% [markdown]

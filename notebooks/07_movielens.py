@@ -170,7 +170,8 @@ CHOOSE, REPORT = analysis.held_out(sf_rows)
 PEER_SPLIT = analysis.peer_split(peer_rows)
 report_rows = splits[PEER_SPLIT]
 CHOOSE, REPORT, PEER_SPLIT
-#
+
+# %% [markdown]
 # ## 3 · The published join (erratum E4)
 #
 # The post's loader (in its code repository [2]) attaches the user and movie tables to each

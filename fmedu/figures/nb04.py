@@ -102,7 +102,8 @@ def plot_recovery(rows: list[dict]) -> Figure:
         for x, q in zip(xs, quantities):
             errs = [r["max_abs_error"] for r in rows if r["setting"] == setting and r["quantity"] == q]
             if not errs or any(e is None for e in errs):
-                ax.text(x, 3 * FLOOR, "n/a", rotation=90, ha="center", va="bottom", fontsize=9, color=colors[s])
+                ax.text(x, 1e-9, "n/a", rotation=90, ha="center", va="center", fontsize=9, color=colors[s])
+                ax.texts[-1].set_clip_on(True)
                 continue
             worst = max(errs)
             if worst == 0:
@@ -112,6 +113,7 @@ def plot_recovery(rows: list[dict]) -> Figure:
             ax.bar(x, worst, width, bottom=FLOOR, color=colors[s], log=True)
     ax.set_yscale("log")
     ax.set_ylim(FLOOR, 1e3)
+    ax.set_xlim(-0.5, len(quantities) - 0.5)  # every group, its "n/a" labels included, inside the frame
     ax.axhline(RECOVERED_TOL, color="grey", lw=1, ls="--")
     ax.set_xticks(np.arange(len(quantities)), [QUANTITY_LABELS.get(q, q) for q in quantities])
     ax.set_ylabel(f"max |fitted − planted| (worst of {seeds} seeds, log scale)")
