@@ -31,11 +31,14 @@ from numba import cuda
 
 from ..errors import FMInputError
 from ..prox import scalar
-from . import adam, rules
+from . import adam, jit, rules
 from .common import ADAGRAD, PROX, PROX_PUB, SGD, TrainerBase
 
 if getattr(cuda, "implementation", None) != "NVIDIA":  # numba's own, deprecated CUDA target
     raise FMInputError("device='cuda' needs numba-cuda: install the GPU extra with pip install -e '.[cuda]'")
+
+if not numba.config.ENABLE_CUDASIM:  # type: ignore[attr-defined]  # the simulator calls the Python functions
+    jit.register_for_gpu()  # the shared pieces as device functions (fmedu.engine.jit)
 
 __all__ = [
     "CudaTrainer",
