@@ -19,12 +19,15 @@ installed: this module imports only numba.
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from numba.core.extending import overload
 
-__all__ = ["shared", "register_for_gpu", "SHARED"]
+__all__ = ["shared", "register_for_gpu", "SHARED", "COMPILED_SOURCES", "sources_digest"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,7 +49,7 @@ def shared(fn: F) -> F:
 def register_for_gpu() -> int:
     """Register every :data:`SHARED` function with numba-cuda as a device function (not inlined
     at the IR level); idempotent. Returns how many were registered now."""
-    from numba.cuda.extending import overload as cuda_overload
+    cuda_overload = importlib.import_module("numba.cuda.extending").overload  # numba-cuda's, target "cuda"
 
     count = 0
     for fn in SHARED:
@@ -55,3 +58,24 @@ def register_for_gpu() -> int:
             _on_the_gpu.add(fn)
             count += 1
     return count
+
+
+# The source files (relative to the package fmedu/) whose code both backends' kernels compile,
+# besides the kernel's own file: the shared pieces, their decorator, the constants, the scalars.
+COMPILED_SOURCES = ("engine/rules.py", "engine/adam.py", "engine/jit.py", "engine/common.py", "prox/scalar.py")
+
+
+def sources_digest(kernel_file: str, root: Path | None = None) -> str:
+    """sha256 of ``kernel_file`` (``"engine/cpu.py"`` or ``"engine/cuda.py"``) and of every file of
+    :data:`COMPILED_SOURCES`, under ``root`` (default: the installed package).
+
+    numba checks a cached kernel against its own file only; the engine's caches are stamped with
+    this digest instead (:mod:`fmedu.engine.cpu`, :mod:`fmedu.engine.cuda`), so that an edit to
+    any source a kernel compiles invalidates it.
+    """
+    root = Path(__file__).resolve().parent.parent if root is None else Path(root)
+    digest = hashlib.sha256()
+    for name in (kernel_file, *COMPILED_SOURCES):
+        digest.update(name.encode() + b"\0")
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()
