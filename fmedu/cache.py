@@ -40,9 +40,10 @@ def use_user_numba_cache() -> str:
     if not folder:
         folder = str(user_cache_dir() / "numba")
         os.environ[NUMBA_CACHE_VAR] = folder
-    config = sys.modules.get("numba.core.config")
-    if config is not None:  # numba was imported first: its configuration was read already
-        config.CACHE_DIR = folder  # type: ignore[attr-defined]
+    for name in ("numba.core.config", "numba.cuda.core.config"):  # numba's, numba-cuda's (GPU kernels)
+        config = sys.modules.get(name)
+        if config is not None:  # numba was imported first: its configuration was read already
+            config.CACHE_DIR = folder  # type: ignore[attr-defined]
     return folder
 
 

@@ -180,3 +180,52 @@ def test_a_gap_split_in_two_equals_one_gap(t0):
     twice = catch_up_compiled(*mid, LR, t0 + 400, 500, TABLES)
     assert ulps(twice[0], once[0]) <= 4
     assert math.isclose(twice[1], once[1], rel_tol=1e-13) and math.isclose(twice[2], once[2], rel_tol=1e-13)
+
+
+class _CountingTables(tuple):
+    """adam.tables() that counts the steps a replay takes (each reads the bias-correction table)."""
+
+    def __new__(cls, tables):
+        self = super().__new__(cls, tables)
+        self.steps = 0
+        return self
+
+    def __getitem__(self, i):
+        if i == 0:
+            self.steps += 1
+        return super().__getitem__(i)
+
+
+def test_a_replay_stops_once_the_value_is_nan():
+    """NaN == NaN is false, so 'stop when a step leaves p unchanged' alone replays a diverged
+    parameter's whole gap; a NaN stays NaN at every later step, so the replay stops at once."""
+    tables = _CountingTables(TABLES)
+    p, m, v = adam.replay(math.nan, 1e-3, 1e-12, 0.1, 100, 5000, tables)
+    assert math.isnan(p) and tables.steps <= 2
+    _, m1, v1 = adam.adam_update(math.nan, 1e-3, 1e-12, 0.0, *adam.step_factors(101, 0.1, TABLES))
+    d1, d2 = adam.decay_factors(4999, TABLES[5])
+    assert (m, v) == (m1 * d1, v1 * d2)  # the moments of the remaining steps still decay
+    # a finite parameter whose move overflows to NaN stops too, and returns the NaN
+    tables = _CountingTables(TABLES)
+    p, _, _ = adam.replay(1.0, math.inf, 1.0, 0.1, 100, 5000, tables)
+    assert math.isnan(p) and tables.steps <= 2
+
+
+def test_a_row_replay_stops_when_its_moving_columns_stop_even_with_a_nan_column():
+    """The kernels' replay of a row's columns in lockstep: a NaN column does not keep it going."""
+    from fmedu.engine import rules
+
+    K, t0, lr = 5000, 100, 0.1
+    for moving in (False, True):
+        theta = np.array([[math.nan, 0.5, 0.25]])
+        exp_avg = np.array([[1e-3, 1e-3 if moving else 0.0, 0.0]])
+        exp_avg_sq = np.full((1, 3), 1e-12)
+        tables = _CountingTables(TABLES)
+        rules._replay_columns(theta, exp_avg, exp_avg_sq, 0, t0, K, lr, 0, 3, 1, tables)
+        assert math.isnan(theta[0, 0]) and theta[0, 2] == 0.25
+        if moving:  # as long as the replay of the moving column alone
+            alone = _CountingTables(TABLES)
+            p, _, _ = adam.replay(0.5, 1e-3, 1e-12, lr, t0, K, alone)
+            assert theta[0, 1] == p and 2 < tables.steps == alone.steps < K
+        else:
+            assert theta[0, 1] == 0.5 and tables.steps <= 2

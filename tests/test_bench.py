@@ -85,3 +85,14 @@ def test_the_gpu_engine_is_timed_like_the_cpu_engine():
     idx, nnz, y, n, _ = small_data(N=40, n=30)
     rate = bench.engine_steps_per_second(idx, nnz, y, n, "adam", runs=2, rows=np.arange(20), repeats=1, device="cuda")
     assert rate > 0
+
+
+def test_many_runs_share_the_sweeps_ten_seeds():
+    """Timed epochs shuffle the rows once per distinct seed, as a sweep of 10 attempts does, not
+    once per run (500 host permutations would dwarf a GPU kernel)."""
+    idx, nnz, y, n, _ = small_data(N=200, n=50)
+    trainer = bench._trainer_maker(idx, nnz, y, n, "sgd", 25, np.arange(200), "cpu")()
+    orders, order_of_run = trainer.orders(0)
+    assert orders.shape == (bench.SWEEP_SEEDS, 200)
+    assert sorted({run.seed for run in trainer.runs}) == list(range(bench.SWEEP_SEEDS))
+    assert np.array_equal(order_of_run, np.arange(25) % bench.SWEEP_SEEDS)

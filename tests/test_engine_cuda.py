@@ -6,6 +6,10 @@ and every final parameter must equal the CPU engine's to 1e-12 relative (they ag
 bit: the same per-sample source, the same order of every sum). On a real GPU
 (``make test-gpu``, FMEDU_GPU_TESTS=1) the compiler contracts multiply-adds into fused ones,
 so the same comparison uses a stated tolerance of 1e-9 relative on these short runs.
+
+Under FMEDU_GPU_TESTS=1 every test here *fails*, naming the problem, when numba-cuda is missing
+or no GPU is usable (no driver, a driver too old for CUDA 13, no device): a broken GPU host must
+not pass as a row of skips. Elsewhere those cases skip.
 """
 
 import os
@@ -17,12 +21,40 @@ from test_engine import N_FEAT, rel_err, synthetic
 from fmedu import engine
 from fmedu.errors import FMInputError
 
-cuda_engine = pytest.importorskip("fmedu.engine.cuda", reason="numba-cuda is not installed (pip install -e '.[cuda]')")
+GPU_TESTS = os.environ.get("FMEDU_GPU_TESTS") == "1"
 
-if not cuda_engine.cuda.is_available():
-    pytest.skip("neither a CUDA GPU nor the numba-cuda simulator is available", allow_module_level=True)
 
-SIMULATOR = cuda_engine.simulator()
+def _gpu_problem(cuda_engine) -> str | None:
+    """What keeps the kernels from running here, in the driver's words; None when they can."""
+    if cuda_engine.simulator():
+        return None
+    try:
+        cuda_engine.cuda.current_context()  # initialises the driver and the first device
+    except Exception as error:  # numba-cuda's CudaSupportError, CudaDriverError, ...
+        return f"{type(error).__name__}: {' '.join(str(error).split())}"
+    return None
+
+
+try:
+    from fmedu.engine import cuda as cuda_engine
+except Exception as error:  # numba-cuda missing or unusable
+    if not GPU_TESTS:
+        pytest.skip(f"numba-cuda is not installed (pip install -e '.[cuda]'): {error}", allow_module_level=True)
+    cuda_engine, PROBLEM = None, f"fmedu.engine.cuda cannot be imported: {type(error).__name__}: {error}"
+else:
+    PROBLEM = _gpu_problem(cuda_engine)
+    if PROBLEM and not GPU_TESTS:
+        pytest.skip(f"neither a CUDA GPU nor the numba-cuda simulator is usable: {PROBLEM}", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _usable_gpu():
+    """Under FMEDU_GPU_TESTS=1, fail (not skip) every test when the GPU cannot run the kernels."""
+    if PROBLEM:
+        pytest.fail(f"FMEDU_GPU_TESTS=1 but the GPU cannot run the kernels: {PROBLEM}", pytrace=False)
+
+
+SIMULATOR = cuda_engine is not None and cuda_engine.simulator()
 TOLERANCE = 1e-12 if SIMULATOR else 1e-9
 K = 4
 METHOD_ETAS = (("prox", 0.2), ("prox-published", 0.2), ("sgd", 0.3), ("adagrad", 0.1), ("adam", 0.01))
@@ -85,8 +117,39 @@ def test_bad_requests_raise_clear_errors():
         cuda_engine.CudaTrainer(run, idx, nnz, y, n_features=N_FEAT, k=64)
     with pytest.raises(FMInputError, match="lanes"):
         cuda_engine.CudaTrainer(run, idx, nnz, y, n_features=N_FEAT, k=K, lanes=0)
+    with pytest.raises(FMInputError, match="lanes"):
+        cuda_engine.CudaTrainer(run, idx, nnz, y, n_features=N_FEAT, k=K, lanes=1025)
     with pytest.raises(FMInputError, match="device must be"):
         engine.train_runs(run, idx, nnz, y, n_features=N_FEAT, epochs=1, device="tpu")
+
+
+def test_lanes_beyond_what_the_registers_allow_are_refused_with_the_limit():
+    """At 112 registers per thread an H200 launches at most 576 threads per block: 577 is refused
+    before the launch, with the limit and the register count in the message."""
+    cuda_engine.check_lanes(576, 576, 112, "NVIDIA H200")
+    with pytest.raises(FMInputError, match=r"lanes=577 cannot launch on NVIDIA H200: .*112 registers.*lanes <= 576"):
+        cuda_engine.check_lanes(577, 576, 112, "NVIDIA H200")
+
+
+@pytest.mark.skipif(SIMULATOR, reason="the simulator compiles nothing")
+def test_the_compiled_kernel_launches_at_its_lanes_limit():
+    """The kernel's own limit on this GPU (from its register count) is accepted, one more lane is not."""
+    idx, nnz, y = synthetic(N=10)
+    run = [engine.Run("sgd", 0.1, 0)]
+    trainer = cuda_engine.CudaTrainer(run, idx, nnz, y, n_features=N_FEAT, k=K)
+    trainer.epoch()
+    limit = cuda_engine._epoch_kernel.get_max_threads_per_block()
+    limit = min(limit.values()) if isinstance(limit, dict) else limit
+    assert 32 <= limit <= 1024
+    wide = cuda_engine.CudaTrainer(run, idx, nnz, y, n_features=N_FEAT, k=K, lanes=limit)
+    assert np.allclose(
+        wide.epoch()["train_loss"],
+        engine.Trainer(run, idx, nnz, y, n_features=N_FEAT, k=K).epoch()["train_loss"],
+        rtol=1e-9,
+    )
+    if limit < 1024:
+        with pytest.raises(FMInputError, match=f"lanes <= {limit}"):
+            cuda_engine.CudaTrainer(run, idx, nnz, y, n_features=N_FEAT, k=K, lanes=limit + 1).epoch()
 
 
 @pytest.mark.skipif(not SIMULATOR, reason="checks the simulator's own reporting")

@@ -204,14 +204,15 @@ def replay(p, m, v, lr, t0, K, tables):
 
     Stops as soon as a step leaves p unchanged: the moves shrink at every step (by a factor
     below 0.93, for every step number), so every later move rounds away too; only the moments
-    still decay, in closed form.
+    still decay, in closed form. It stops too once p is NaN, which every later step leaves NaN
+    (NaN == NaN is false, so the first test alone would replay the whole gap).
     """
     for i in range(1, K + 1):
         step_size, c2_sqrt = step_factors(t0 + i, lr, tables)
         p_new, m, v = adam_update(p, m, v, 0.0, step_size, c2_sqrt)
-        if p_new == p:
+        if p_new == p or p_new != p_new:
             d1, d2 = decay_factors(K - i, tables[5])
-            return p, m * d1, v * d2
+            return (p if p_new == p else p_new), m * d1, v * d2
         p = p_new
     return p, m, v
 

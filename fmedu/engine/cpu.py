@@ -10,7 +10,6 @@ of :mod:`fmedu.engine.common`.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from typing import Any
@@ -22,7 +21,7 @@ from numba.core import caching
 
 from ..prox import scalar
 from ..validation import check_threads, env_threads
-from . import adam, rules
+from . import adam, jit, rules
 from .common import ADAGRAD, PROX, PROX_LIN, PROX_PUB, SGD, TrainerBase
 
 __all__ = ["Trainer", "set_threads", "newton_z"]
@@ -30,15 +29,7 @@ __all__ = ["Trainer", "set_threads", "newton_z"]
 
 def _sources_digest() -> str:
     """sha256 of every source file the CPU kernels compile (this one and the shared pieces)."""
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parent
-    files = [here / name for name in ("cpu.py", "rules.py", "adam.py", "jit.py", "common.py", "penalised.py")]
-    files.append(here.parent / "prox" / "scalar.py")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return jit.sources_digest("engine/cpu.py")
 
 
 class _EngineSourcesLocator(caching.UserProvidedCacheLocator):

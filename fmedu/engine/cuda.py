@@ -23,6 +23,7 @@ or the simulator.
 from __future__ import annotations
 
 import math
+import os
 import types
 
 import numba
@@ -31,15 +32,41 @@ from numba import cuda
 
 from ..errors import FMInputError
 from ..prox import scalar
-from . import adam, rules
+from . import adam, jit, rules
 from .common import ADAGRAD, PROX, PROX_LIN, PROX_PUB, SGD, TrainerBase
 
 if getattr(cuda, "implementation", None) != "NVIDIA":  # numba's own, deprecated CUDA target
     raise FMInputError("device='cuda' needs numba-cuda: install the GPU extra with pip install -e '.[cuda]'")
 
+if not numba.config.ENABLE_CUDASIM:  # type: ignore[attr-defined]  # the simulator calls the Python functions
+    jit.register_for_gpu()  # the shared pieces as device functions (fmedu.engine.jit)
+    from numba.cuda.core import caching as _caching
+
+    class _EngineSourcesLocator(_caching._UserProvidedCacheLocator):
+        """numba-cuda's cache locator for the epoch kernel, stamped with every source it compiles.
+
+        The compiled kernel is kept on disk (numba's cache folder, see :mod:`fmedu.cache`) so that
+        a new process loads it instead of compiling it again; numba-cuda checks a cached kernel
+        against this file only, so the stamp is :func:`fmedu.engine.jit.sources_digest`, which an
+        edit to any of the shared pieces changes too.
+        """
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if os.path.realpath(py_file) != os.path.realpath(__file__):
+                return None
+            return super().from_function(py_func, py_file)
+
+        def get_source_stamp(self):
+            return jit.sources_digest("engine/cuda.py")
+
+    if _EngineSourcesLocator not in _caching.CacheImpl._locator_classes:
+        _caching.CacheImpl._locator_classes.insert(0, _EngineSourcesLocator)
+
 __all__ = [
     "CudaTrainer",
     "K1_MAX",
+    "check_lanes",
     "gpu_available",
     "simulator",
     "device_info",
@@ -226,7 +253,7 @@ def _v_rms(theta, lane, lanes, shared):
     return math.sqrt(acc / theta.shape[0])
 
 
-@cuda.jit
+@cuda.jit(cache=True)  # on disk, stamped with every source it compiles (_EngineSourcesLocator)
 def _epoch_kernel(runs, orders, order_of_run, t_start, params, adagrad, adam_state, data, held_out, tables, out):
     """Block r: one epoch of run r, its held-out losses and RMS norm into ``out[r]`` (as the CPU kernel).
 
@@ -248,6 +275,17 @@ def _epoch_kernel(runs, orders, order_of_run, t_start, params, adagrad, adam_sta
         out[r, 3] = v_rms
 
 
+def check_lanes(lanes: int, max_threads: int, registers: int, gpu: str) -> None:
+    """Refuse ``lanes`` threads per block beyond ``max_threads``, the most that can launch on ``gpu``
+    at the compiled kernel's ``registers`` per thread (the register file is shared by a block)."""
+    if lanes > max_threads:
+        raise FMInputError(
+            f"lanes={lanes} cannot launch on {gpu}: the epoch kernel uses {registers} registers per "
+            f"thread, so at most {max_threads} threads fit in a block; pass lanes <= {max_threads} "
+            "(the default, 32, is one warp per run)"
+        )
+
+
 def _padded(rows: np.ndarray) -> np.ndarray:
     return rows if len(rows) else np.zeros(1, dtype=np.int64)
 
@@ -256,8 +294,9 @@ class CudaTrainer(TrainerBase):
     """R runs trained together on the GPU, one launch per epoch; same contract as :class:`fmedu.engine.Trainer`.
 
     ``lanes``: threads per block (per run), 32 (a warp) by default; any count from 1 gives the
-    same numbers. The parameters and optimiser state live on the GPU; ``params(r)`` copies
-    one run's back.
+    same numbers, up to the most that can launch at the kernel's register count (576 on an
+    H100/H200 at 112 registers per thread; checked at the first epoch, see :func:`check_lanes`).
+    The parameters and optimiser state live on the GPU; ``params(r)`` copies one run's back.
     """
 
     def __init__(self, runs, idx, nnz, y, *, lanes: int = 32, **kwargs) -> None:
@@ -269,6 +308,7 @@ class CudaTrainer(TrainerBase):
         if not (isinstance(lanes, int) and 1 <= lanes <= 1024):
             raise FMInputError(f"lanes must be an int in [1, 1024], got {lanes!r}")
         self.lanes = lanes
+        self._lanes_checked = False  # against the compiled kernel's register count, at the first launch
         dev = cuda.to_device
         self._runs = (dev(self.methods), dev(self.etas), dev(self.slots), dev(self.lams))
         self._params = (dev(self.w0), dev(self.theta))
@@ -287,7 +327,7 @@ class CudaTrainer(TrainerBase):
         R = len(self.runs)
         out = cuda.device_array((R, 4), dtype=np.float64)
         methods, _, slots, lams = self._runs
-        _epoch_kernel[R, self.lanes](
+        args = (
             (methods, cuda.to_device(self.epoch_etas()), slots, lams),
             cuda.to_device(orders),
             cuda.to_device(order_of_run),
@@ -300,6 +340,11 @@ class CudaTrainer(TrainerBase):
             self._tables,
             out,
         )
+        if not simulator() and not self._lanes_checked:  # compiles (or loads) the kernel for these arguments
+            kernel = _epoch_kernel._compile_for_args(*args)
+            check_lanes(self.lanes, kernel.max_threads_per_block, kernel.regs_per_thread, device_info()["gpu"])
+            self._lanes_checked = True
+        _epoch_kernel[R, self.lanes](*args)
         return out.copy_to_host(), self._params[0].copy_to_host()
 
     def _params_of(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:

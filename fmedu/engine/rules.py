@@ -205,6 +205,8 @@ def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, j1, dj, tables
 
     Stops after the first step that changes none of them (every later move is smaller, see
     :func:`fmedu.engine.adam.replay`); the moments of the remaining steps decay in closed form.
+    A column that is NaN counts as unchanged: NaN stays NaN at every later step (a diverged run
+    would otherwise replay every step of the gap, as NaN == NaN is false).
     """
     for step in range(1, K + 1):
         step_size, c2_sqrt = adam.step_factors(t0 + step, lr, tables)
@@ -215,7 +217,7 @@ def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, j1, dj, tables
                 p, exp_avg[i, j], exp_avg_sq[i, j], 0.0, step_size, c2_sqrt
             )
             theta[i, j] = p_new
-            changed += 0 if p_new == p else 1
+            changed += 0 if p_new == p or p_new != p_new else 1  # p_new != p_new: NaN
         if changed == 0:
             decay1, decay2 = adam.decay_factors(K - step, tables[5])
             for j in range(j0, j1, dj):
