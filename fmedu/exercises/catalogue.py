@@ -536,6 +536,82 @@ register(
 )
 
 
+def _s_min_eig_cases() -> list[Case]:
+    settings = [
+        (2, 0.4, 1, 0.5),
+        (3, 0.3, -1, 0.8),
+        (5, 0.2, 1, 1.0),
+        (4, 0.5, -1, 0.3),
+        (6, 0.1, 1, 0.7),
+        (4, 0.5, 1, 1.0),
+    ]
+    cases = []
+    for d, eta, y, z in settings:
+        S = _s_matrix(d, eta * y * z)
+        expected = float(torch.linalg.eigvalsh(S)[0])
+        cases.append(Case((d, eta, y, z), expected, f"d = {d}, η = {eta}, y = {y:+d}, z = {z}"))
+    return cases
+
+
+def s_min_eigenvalue(d: int, eta: float, y: int, z: float) -> float:
+    """The smallest eigenvalue of S(z) = (1 + ηyz)I − ηyz 11ᵀ (d ≥ 2): min(1 − ηyz(d − 1), 1 + ηyz)."""
+    beta = eta * y * z
+    return min(1 - beta * (d - 1), 1 + beta)
+
+
+def _eig_agree(expected, actual, case: Case) -> bool:
+    d, eta, y, z = case.args
+    try:
+        a = float(actual)
+    except (TypeError, ValueError):
+        return False
+    # a backward-stable symmetric eigensolver errs by about d·ε·‖S‖₂, ‖S‖₂ ≤ 1 + d|β|
+    return math.isfinite(a) and abs(a - float(expected)) <= ROUNDING_SAFETY * d * EPS * (1 + d * abs(eta * z))
+
+
+register(
+    Exercise(
+        name="s_min_eigenvalue",
+        chapter="05",
+        signature="s_min_eigenvalue(d, eta, y, z)",
+        task=(
+            "return the smallest eigenvalue of S(z) = (1 + ηyz)I − ηyz 11ᵀ of size d ≥ 2 as a float, "
+            "from its two eigenvalues (no eigensolver)."
+        ),
+        evidence="float64 eigenvalues of the explicit d × d matrix S(z), within d·ε·‖S‖ times a safety factor",
+        hint_text=(
+            "Write β = ηyz. S1 = (1 − β(d − 1))1, and Su = (1 + β)u for every u whose entries sum to zero; "
+            "the smaller of the two is the answer, and which one it is depends on the sign of β."
+        ),
+        reference=s_min_eigenvalue,
+        cases=_s_min_eig_cases,
+        agree=_eig_agree,
+        output="a number",
+        variants={
+            "d-not-d-1": Variant(
+                lambda d, eta, y, z: min(1 - eta * y * z * d, 1 + eta * y * z),
+                "Along 1 the eigenvalue is 1 − β(d − 1): J1 = d·1 adds dβ, and the (1 + β) in front gives one β "
+                "back, so each feature pairs with d − 1 others, not d.",
+            ),
+            "label-ignored": Variant(
+                lambda d, eta, y, z: min(1 - eta * z * (d - 1), 1 + eta * z),
+                "Right for y = +1 only: β = ηyz carries the label, and for y = −1 the smaller eigenvalue is "
+                "1 − ηz on the complement of 1.",
+            ),
+            "mean-only": Variant(
+                lambda d, eta, y, z: 1 - eta * y * z * (d - 1),
+                "You returned the eigenvalue along 1 only: for y = −1 it is the larger one, and the smallest is "
+                "1 + β = 1 − ηz on the vectors that sum to zero.",
+            ),
+            "worst-z": Variant(
+                lambda d, eta, y, z: min(1 - eta * y * (d - 1), 1 + eta * y),
+                "Right at z = 1 only: you took the worst z of the bound, but S(z) has β = ηyz with the given z.",
+            ),
+        },
+    )
+)
+
+
 # ============================================================================ chapter 06
 
 
@@ -593,6 +669,125 @@ register(
             "no-1/E": Variant(
                 lambda d, b: torch.eye(d, dtype=F64) + (b / (1 - (d - 1) * b)) * torch.ones(d, d, dtype=F64),
                 "You forgot the factor 1/E in front: Sherman–Morrison starts from A⁻¹ = I/E.",
+            ),
+        },
+    )
+)
+
+
+def _q_by_solving(z: Tensor, b_t: Tensor, V_t: Tensor, y: int, eta: float) -> Tensor:
+    """q(z) = min_θ φ(θ, z), the minimiser found by a dense solve SV = V_t (no reduced form), as a
+    differentiable function of z; φ = −zy ŷ(θ) + ‖θ − θ_t‖²/(2η) − h*(z), h*(z) = z log z + (1 − z) log(1 − z)."""
+    d = V_t.shape[0]
+    beta = eta * y * z
+    S = (1 + beta) * torch.eye(d, dtype=F64) - beta * torch.ones(d, d, dtype=F64)
+    V = torch.linalg.solve(S, V_t)
+    b = b_t + eta * z * y
+    y_hat = b.sum() + _pair_sum(torch.ones(1, d, dtype=F64), V)[0]
+    h_star = z * torch.log(z) + (1 - z) * torch.log(1 - z)
+    return -z * y * y_hat + (((b - b_t) ** 2).sum() + ((V - V_t) ** 2).sum()) / (2 * eta) - h_star
+
+
+@cache
+def _q_prime_cases_cached() -> tuple[Case, ...]:
+    settings = [(2, 1, 0.5, 0.3), (4, -1, 0.6, 0.7), (5, 1, 0.2, 0.15), (3, -1, 0.3, 0.9)]
+    cases = []
+    for seed, (d, y, eta_fraction, z0) in enumerate(settings):
+        g = _gen(60 + seed)
+        V_t = 0.5 * torch.randn(d, 3, dtype=F64, generator=g)  # k = 3 ≠ d
+        b_t = 0.5 * torch.randn(d + 1, dtype=F64, generator=g)
+        eta = eta_fraction * (1.0 / (d - 1) if y > 0 else 1.0)
+        z = torch.tensor(z0, dtype=F64, requires_grad=True)
+        (dq,) = torch.autograd.grad(_q_by_solving(z, b_t, V_t, y, eta), z)
+        B, A, C = float(b_t.sum()), float((V_t * V_t).sum()), float((V_t.sum(0) ** 2).sum())
+        label = f"d = {d}, k = 3, y = {y:+d}, η = {eta:.4g}, z = {z0}"
+        cases.append(Case((z0, B, A, C, d, y, eta), float(dq), label))
+    return tuple(cases)
+
+
+def _q_prime_cases() -> list[Case]:
+    return list(_q_prime_cases_cached())
+
+
+def q_prime(z: float, B: float, A: float, C: float, d: int, y: int, eta: float) -> float:
+    """q′(z) = −y ŷ(θ(z)) − log(z/(1 − z)), with ŷ(θ(z)) from the sample scalars B, A, C (6.7)."""
+    beta = eta * y * z
+    lam_mean, lam_perp = 1 - beta * (d - 1), 1 + beta
+    m, p = C / d, A - C / d
+    y_hat = B + (d + 1) * beta + 0.5 * ((d - 1) * m / lam_mean**2 - p / lam_perp**2)
+    return -y * y_hat - math.log(z / (1 - z))
+
+
+def _q_prime_scale(case: Case) -> float:
+    z, B, A, C, d, y, eta = case.args
+    lam_min = min(1 - eta * y * z * (d - 1), 1 + eta * y * z)
+    return 1 + abs(B) + (d + 1) * eta + A / lam_min**2 + abs(math.log(z / (1 - z)))
+
+
+def _q_prime_agree(expected, actual, case: Case) -> bool:
+    a = float(actual)
+    # autograd through a dense solve and the reduced form each err by about γ_n·T, n ≲ 64 operations
+    return math.isfinite(a) and abs(a - float(expected)) <= ROUNDING_SAFETY * 64 * EPS * _q_prime_scale(case)
+
+
+def _q_prime_with(y_hat_of, entropy_sign: float = -1.0, y_sign: float = -1.0):
+    def wrong(z, B, A, C, d, y, eta):
+        return y_sign * y * y_hat_of(z, B, A, C, d, y, eta) + entropy_sign * math.log(z / (1 - z))
+
+    return wrong
+
+
+def _y_hat_after(z, B, A, C, d, y, eta, *, lam_d: int | None = None, bias_moves: bool = True):
+    beta = eta * y * z
+    lam_mean, lam_perp = 1 - beta * (d - 1 if lam_d is None else lam_d), 1 + beta
+    m, p = C / d, A - C / d
+    bias = (d + 1) * beta if bias_moves else 0.0
+    return B + bias + 0.5 * ((d - 1) * m / lam_mean**2 - p / lam_perp**2)
+
+
+register(
+    Exercise(
+        name="q_prime",
+        chapter="06",
+        signature="q_prime(z, B, A, C, d, y, eta)",
+        task=(
+            "return q′(z), the derivative of the reduced dual, from the sample scalars B, A, C, the number d "
+            "of non-zeros, the label y and the step size η, as a float (0 < z < 1)."
+        ),
+        evidence=(
+            "float64 autograd of q(z) computed by a dense solve for the minimiser (no reduced form, no "
+            "envelope theorem), k = 3, d ≠ k"
+        ),
+        hint_text=(
+            "By the envelope theorem only the explicit z in φ counts: q′(z) = −y ŷ(θ(z)) − d h*/dz. The new "
+            "prediction is (6.7): B + (d + 1)ηyz + ½[(d − 1)m/λ_mean² − p/λ_⊥²] with m = C/d, p = A − C/d."
+        ),
+        reference=q_prime,
+        cases=_q_prime_cases,
+        agree=_q_prime_agree,
+        output="a number",
+        variants={
+            "y-hat-at-start": Variant(
+                _q_prime_with(lambda z, B, A, C, d, y, eta: B + 0.5 * (C - A)),
+                "You used the prediction at θ_t: the envelope theorem differentiates φ in its explicit z, but at "
+                "the minimiser θ(z), so ŷ is the prediction after the step, (6.7).",
+            ),
+            "entropy-sign": Variant(
+                _q_prime_with(_y_hat_after, entropy_sign=1.0),
+                "The entropy term has the wrong sign: q = … − h*(z), and dh*/dz = log(z/(1 − z)), so q′ subtracts it.",
+            ),
+            "sign-of-y": Variant(
+                _q_prime_with(_y_hat_after, y_sign=1.0),
+                "Opposite sign of the label term: φ contains −zy ŷ(θ), so its z-derivative is −y ŷ(θ(z)).",
+            ),
+            "lambda-d": Variant(
+                _q_prime_with(lambda *a: _y_hat_after(*a, lam_d=a[4])),
+                "The eigenvalue along 1 is λ_mean = 1 − ηyz(d − 1), not 1 − ηyzd.",
+            ),
+            "bias-fixed": Variant(
+                _q_prime_with(lambda *a: _y_hat_after(*a, bias_moves=False)),
+                "Missing (d + 1)ηyz: the step moves the d + 1 biases too, each by ηyz, and the new prediction "
+                "includes them.",
             ),
         },
     )
