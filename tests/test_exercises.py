@@ -2,12 +2,22 @@
 fails it with its own diagnosis, and the reader's mistakes get messages about their code."""
 
 import math
+from pathlib import Path
 
 import nbformat
 import pytest
 import torch
 
-from fmedu.exercises import EXERCISES, NOT_WRITTEN, for_chapter
+from fmedu.exercises import (
+    EXERCISES,
+    NOT_WRITTEN,
+    PENDING_SECOND_YOUR_TURN,
+    catch_table,
+    every_check_catches,
+    for_chapter,
+    format_catch_table,
+)
+from fmedu.exercises.catch import CatchRow, checks_for
 from fmedu.student import student_notebook, write_student_edition
 
 NAMES = sorted(EXERCISES)
@@ -129,3 +139,77 @@ def test_evidence_uses_k_at_least_3_and_n_not_k_for_gradients():
         n, k = case.args[1].shape
         assert k >= 3 and n != k
     assert all(isinstance(case.args[0], torch.Tensor) for case in EXERCISES["grad_v"].cases())
+
+
+# --------------------------------------------------------------------------- every check catches something
+
+CHAPTERS = sorted({ex.chapter for ex in EXERCISES.values()})
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_check_catches_a_variant_and_every_variant_is_caught(chapter):
+    rows = catch_table(chapter)
+    checks = list(rows[0].caught)
+    variants = [r for r in rows if not r.is_reference]
+    for name in checks:
+        assert any(r.caught[name] for r in variants), f"chapter {chapter}: the check {name!r} catches no variant"
+    for r in variants:
+        assert any(v for v in r.caught.values()), (
+            f"chapter {chapter}: variant {r.exercise}/{r.candidate} is caught by no check"
+        )
+    for r in rows:
+        if r.is_reference:
+            assert not any(v for v in r.caught.values()), f"chapter {chapter}: a check rejects {r.exercise}'s reference"
+        # a check applies exactly to the candidates of its own exercise
+        assert all((v is None) == (name in NOT_MINE[r.exercise]) for name, v in r.caught.items())
+    assert every_check_catches(rows) is True
+
+
+NOT_MINE = {ex.name: {c.name for c in checks_for(ex.chapter) if c.exercise != ex.name} for ex in EXERCISES.values()}
+
+
+def test_a_check_that_cannot_fail_is_reported():
+    rows = catch_table("05")
+    blind = [
+        CatchRow(
+            r.exercise,
+            r.candidate,
+            r.source,
+            {**r.caught, "always passes": False if r.exercise == "exact_bound" else None},
+        )
+        for r in rows
+    ]
+    assert every_check_catches(rows) is True and every_check_catches(blind) is False
+    lost = [CatchRow(r.exercise, r.candidate, r.source, {n: False for n in r.caught}) for r in rows]
+    assert every_check_catches(lost) is False
+
+
+def test_catch_table_names_an_unknown_chapter():
+    with pytest.raises(KeyError, match="chapters with exercises"):
+        catch_table("99")
+
+
+def test_format_catch_table_one_block_per_exercise():
+    text = format_catch_table(catch_table("06"))
+    blocks = text.split("\n\n")
+    assert [b.split()[0] for b in blocks] == ["s_inverse", "q_prime"]
+    assert "y-hat-at-start" in blocks[1] and "caught" in blocks[1] and "passes" in blocks[1].splitlines()[2]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_two_your_turn_exercises_per_chapter(chapter):
+    names = sorted(for_chapter(chapter))
+    if chapter in PENDING_SECOND_YOUR_TURN:
+        assert len(names) == 1, f"chapter {chapter} has {len(names)} exercises: remove it from PENDING_SECOND_YOUR_TURN"
+    else:
+        assert len(names) >= 2, f"chapter {chapter} has fewer than two 'your turn' exercises: {names}"
+    (source,) = NOTEBOOKS.glob(f"{chapter}_*.py")
+    text = source.read_text()
+    assert text.count('tags=["your-turn"]') == len(names), source.name
+    assert all(f'EXERCISES["{name}"].check(my_{name}).correct' in text for name in names), source.name
+
+
+def test_pending_chapters_are_chapters():
+    assert PENDING_SECOND_YOUR_TURN <= {"01", "02", "03", "04", "05", "06", "07", "08", "09"}
+    assert not (PENDING_SECOND_YOUR_TURN & {"01", "02", "05", "06"})

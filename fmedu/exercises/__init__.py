@@ -13,12 +13,27 @@ catalogued wrong function with its diagnosis). In a chapter::
         raise NotImplementedError  # your code here
 
     q.check(rendle_pairwise).correct   # "not yet written" until the body is filled in
+
+``catch_table(chapter)`` runs every check of a chapter that takes a candidate function against
+every catalogued wrong variant (and the reference) and says which check catches which.
 """
 
 from . import catalogue as _catalogue  # noqa: F401  (registers the exercises)
+from .catch import PENDING_SECOND_YOUR_TURN, catch_table, every_check_catches, format_catch_table
 from .core import EXERCISES, NOT_WRITTEN, CheckResult, Exercise, Variant
 
-__all__ = ["EXERCISES", "NOT_WRITTEN", "CheckResult", "Exercise", "Variant", "for_chapter"]
+__all__ = [
+    "EXERCISES",
+    "NOT_WRITTEN",
+    "PENDING_SECOND_YOUR_TURN",
+    "CheckResult",
+    "Exercise",
+    "Variant",
+    "catch_table",
+    "every_check_catches",
+    "for_chapter",
+    "format_catch_table",
+]
 
 
 def for_chapter(chapter: str) -> dict[str, Exercise]:
