@@ -259,7 +259,7 @@ def check_rendle_form(fn) -> bool:
     ``fn`` takes a batch ``x`` of shape ``(batch, n)`` and ``V`` of shape ``(n, k)`` and must
     return the pairwise term Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j of every sample, shape ``(batch,)``. It
     is compared with the pair sum on dense and on 0/1 inputs (n = 7, k = 3, float64) within
-    twice the rounding bound (1.7) of chapter 01; a wrong answer is matched against the usual slips (the
+    twice the rounding bound (1.6) of chapter 01; a wrong answer is matched against the usual slips (the
     ½ forgotten, the diagonal not subtracted, x_i instead of x_i² in the diagonal, squares
     summed over i instead of f) and the message names the one it finds. Prints the verdict
     and returns True only when ``fn`` is right on every input.
@@ -295,7 +295,7 @@ def check_rendle_form(fn) -> bool:
             print(f"Not yet: expected one number per sample, shape ({x.shape[0]},); got shape {tuple(got.shape)}.")
             return False
         want = pairwise_naive(x, V)
-        # twice chapter 01's bound (1.7) for the pairwise term, for the reader's own order of operations
+        # twice chapter 01's bound (1.6) for the pairwise term, for the reader's own order of operations
         unit, m = EPS64 / 2, 2 * n + k + 2
         bound = 2 * (m * unit / (1 - m * unit)) * (((x.abs() @ V.abs()) ** 2).sum(-1) + diag(x))
         if bool(((got - want).abs() <= bound).all()):

@@ -53,7 +53,7 @@ import torch
 
 import fmedu
 from fmedu import cost, symbolic, testing
-from fmedu.exercises import EXERCISES
+from fmedu.exercises import EXERCISES, catch_table, every_check_catches, format_catch_table
 from fmedu.figures import nb01
 from fmedu.notebook import setup
 
@@ -607,39 +607,41 @@ by_hand = w0_ + w_bob + w_dune + dot
 )
 
 # %% [markdown]
-# ### Exercise 1.2 (easy, write code)
+# ### Exercise 1.2 (easy, your turn)
 #
-# Write Rendle's form of the pairwise term yourself: a function of a batch `x` (shape
+# Write Rendle's form (1.4) of the pairwise term yourself: a function of a batch `x` (shape
 # `(batch, n)`) and `V` (shape `(n, k)`) that returns
 # $\tfrac12\sum_f\big[(\sum_i v_{if}x_i)^2 - \sum_i v_{if}^2x_i^2\big]$ for every row, shape
-# `(batch,)`, in $O(nk)$ per row: no loop over pairs, no $n\times n$ matrix. Open a new cell
-# below this one, complete the body and run it:
-#
-# ```python
-# def my_rendle(x, V):
-#     ...  # your code: the pairwise term of every row of x
-#
-#
-# testing.check_rendle_form(my_rendle)
-# ```
-#
-# The check compares your function with the pair sum on dense and on 0/1 inputs, within twice
-# the bound (1.6), and when it is wrong, says which of the usual slips it matches (the
-# $\tfrac12$ forgotten, the diagonal not subtracted, $x_i$ instead of $x_i^2$, ...).
+# `(batch,)`, in $O(nk)$ per row: no loop over pairs, no $n\times n$ matrix.
+# The cell after yours runs this chapter's evidence on your function (the pair-by-pair sum, within
+# a rounding bound): it says whether it is right and, when it recognises the mistake (the
+# $\tfrac12$ forgotten, the diagonal not subtracted, $x_i$ instead of $x_i^2$, ...), names it;
+# `EXERCISES["rendle_pairwise"].hint()` gives a hint.
 
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
-# Worked solution (expand the cell to read it).
-# One matrix product gives every s_f of every row; a second one the diagonal sums.
-def my_rendle(x, V):
-    s = x @ V  # (batch, k)
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_rendle_pairwise(x, V):\n    raise NotImplementedError  # your code here\n"}
+def my_rendle_pairwise(x, V):
+    s = x @ V  # (batch, k): every s_f of every row
     diagonal = (x * x) @ (V * V)  # (batch, k)
     return 0.5 * (s * s - diagonal).sum(-1)
 
 
-# A common slip, x instead of x * x in the diagonal, is right on 0/1 inputs only; the check
-# names it. Then the solution itself:
-testing.check_rendle_form(lambda x, V: 0.5 * ((x @ V) ** 2 - x @ (V * V)).sum(-1)), testing.check_rendle_form(my_rendle)
+# %%
+EXERCISES["rendle_pairwise"].check(my_rendle_pairwise).correct
+
+# %% [markdown]
+# A second check of the same function is the comparison of the section *Floating point: how far may
+# the two forms differ?*: the pair sum on dense and on 0/1 batches, within twice the bound (1.6). A
+# common slip, $x_i$ instead of $x_i^2$ in the diagonal, is right on 0/1 inputs only; both checks
+# reject it (the first names it, the second says False), and the second accepts the form above (True):
+
+# %%
+slip_x = EXERCISES["rendle_pairwise"].variants["x-not-squared"].fn
+(
+    EXERCISES["rendle_pairwise"].check(slip_x).variant,
+    testing.check_rendle_form(slip_x),
+    testing.check_rendle_form(my_rendle_pairwise),
+)
 
 # %% [markdown]
 # ### Exercise 1.3 (easy)
@@ -736,6 +738,21 @@ def my_pairwise_one_hot(idx, V):
 
 # %%
 EXERCISES["pairwise_one_hot"].check(my_pairwise_one_hot).correct
+
+# %% [markdown]
+# ### Every check of this chapter, caught
+#
+# A check that no wrong function can fail proves nothing. The table runs every check of this chapter
+# that takes a function of yours (each exercise's check, and the chapter's other checks of the same
+# function: the rounding-bound comparison of Exercise 1.2) on every wrong variant in the course's catalogue (the slips named above, and the errata
+# that are code) and on the reference solution; "caught" means the check said wrong. The last line is
+# True when every check catches at least one variant, every variant is caught by at least one check,
+# and no check rejects a reference solution.
+
+# %%
+catch_rows = catch_table("01")
+print(format_catch_table(catch_rows))
+every_check_catches(catch_rows)
 
 # %% [markdown]
 # ## References

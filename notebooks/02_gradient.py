@@ -59,7 +59,7 @@ import torch
 import fmedu
 from fmedu import cost, grad, symbolic, testing
 from fmedu import train as training
-from fmedu.exercises import EXERCISES
+from fmedu.exercises import EXERCISES, catch_table, every_check_catches, format_catch_table
 from fmedu.figures import nb02
 from fmedu.notebook import setup
 
@@ -696,6 +696,21 @@ def my_logistic_dloss(y_hat, y):
 
 # %%
 EXERCISES["logistic_dloss"].check(my_logistic_dloss).correct
+
+# %% [markdown]
+# ### Every check of this chapter, caught
+#
+# A check that no wrong function can fail proves nothing. The table runs every check of this chapter
+# that takes a function of yours (each exercise's check, and the chapter's other checks of the same
+# function: central differences, the third way of section 5) on every wrong variant in the course's catalogue (the slips named above, and the errata
+# that are code) and on the reference solution; "caught" means the check said wrong. The last line is
+# True when every check catches at least one variant, every variant is caught by at least one check,
+# and no check rejects a reference solution.
+
+# %%
+catch_rows = catch_table("02")
+print(format_catch_table(catch_rows))
+every_check_catches(catch_rows)
 
 # %% [markdown]
 # ## References

@@ -58,7 +58,7 @@ import torch
 from scipy.optimize import brentq
 
 from fmedu import FMInputError, prox
-from fmedu.exercises import EXERCISES
+from fmedu.exercises import EXERCISES, catch_table, every_check_catches, format_catch_table
 from fmedu.figures import nb05
 from fmedu.notebook import setup
 from fmedu.prox import lecture
@@ -599,6 +599,41 @@ def my_exact_bound(d, y):
 
 # %%
 EXERCISES["exact_bound"].check(my_exact_bound).correct
+
+# %% [markdown]
+# ### Exercise 5.7 (easy, your turn)
+#
+# Write the smallest eigenvalue of $S(z) = (1+\eta yz)I - \eta yz\,\mathbf 1\mathbf 1^\top$ of size `d` $\ge 2$ for a step size `eta`,
+# a label `y` and a `z` in $[0, 1]$, from its two eigenvalues (5.6), without an eigensolver. It may be negative: past
+# the bound it is.
+# The cell after yours runs this chapter's evidence on your function (float64 eigenvalues of the explicit
+# matrix): it says whether it is right and, when it recognises the mistake, names it;
+# `EXERCISES["s_min_eigenvalue"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_s_min_eigenvalue(d, eta, y, z):\n    raise NotImplementedError  # your code here\n"}
+def my_s_min_eigenvalue(d, eta, y, z):
+    beta = eta * y * z
+    return min(1 - beta * (d - 1), 1 + beta)  # lambda_mean once, lambda_perp d - 1 times
+
+
+# %%
+EXERCISES["s_min_eigenvalue"].check(my_s_min_eigenvalue).correct
+
+# %% [markdown]
+# ### Every check of this chapter, caught
+#
+# A check that no wrong function can fail proves nothing. The table runs every check of this chapter
+# that takes a function of yours (each exercise's check, and the chapter's other checks of the same
+# function: the eigenvalues either side of the bound, section 7) on every wrong variant in the course's catalogue (the slips named above, and the errata
+# that are code) and on the reference solution; "caught" means the check said wrong. The last line is
+# True when every check catches at least one variant, every variant is caught by at least one check,
+# and no check rejects a reference solution.
+
+# %%
+catch_rows = catch_table("05")
+print(format_catch_table(catch_rows))
+every_check_catches(catch_rows)
 
 # %% [markdown]
 # ## References

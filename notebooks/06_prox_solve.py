@@ -63,7 +63,7 @@ import torch
 
 import fmedu
 from fmedu import prox, testing
-from fmedu.exercises import EXERCISES
+from fmedu.exercises import EXERCISES, catch_table, every_check_catches, format_catch_table
 from fmedu.figures import nb06
 from fmedu.notebook import setup
 from fmedu.prox import lecture
@@ -782,6 +782,45 @@ def my_s_inverse(d, beta):
 
 # %%
 EXERCISES["s_inverse"].check(my_s_inverse).correct
+
+# %% [markdown]
+# ### Exercise 6.7 (medium, your turn)
+#
+# Write $q'(z)$ from the sample scalars: a function of `z` in $(0, 1)$, `B`, `A`, `C`, the number `d` of non-zeros,
+# the label `y` and the step size `eta` that returns (6.8) with $\hat y(\theta(z))$ from (6.7), as a float. This is
+# the function whose root the step searches for.
+# The cell after yours runs this chapter's evidence on your function: autograd of $q$ computed by solving
+# $SV = V_t$ with a dense solver (neither the reduced form nor the envelope theorem), $k = 3$, $d \ne k$. It says
+# whether your function is right and, when it recognises the mistake, names it;
+# `EXERCISES["q_prime"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_q_prime(z, B, A, C, d, y, eta):\n    raise NotImplementedError  # your code here\n"}
+def my_q_prime(z, B, A, C, d, y, eta):
+    beta = eta * y * z
+    lam_mean, lam_perp = 1 - beta * (d - 1), 1 + beta
+    m, p = C / d, A - C / d
+    y_hat_after = B + (d + 1) * beta + 0.5 * ((d - 1) * m / lam_mean**2 - p / lam_perp**2)  # (6.7)
+    return -y * y_hat_after - math.log(z / (1 - z))  # (6.8)
+
+
+# %%
+EXERCISES["q_prime"].check(my_q_prime).correct
+
+# %% [markdown]
+# ### Every check of this chapter, caught
+#
+# A check that no wrong function can fail proves nothing. The table runs every check of this chapter
+# that takes a function of yours (each exercise's check, and the chapter's other checks of the same
+# function: the residual $SX - I$ of a candidate inverse, and central differences of $q$) on every wrong variant in the course's catalogue (the slips named above, and the errata
+# that are code) and on the reference solution; "caught" means the check said wrong. The last line is
+# True when every check catches at least one variant, every variant is caught by at least one check,
+# and no check rejects a reference solution.
+
+# %%
+catch_rows = catch_table("06")
+print(format_catch_table(catch_rows))
+every_check_catches(catch_rows)
 
 # %% [markdown]
 # ## References

@@ -85,7 +85,7 @@ def _quietly(check: Callable[[Callable], bool]) -> Callable[[Callable], bool]:
 
 
 def _rendle_rounding_bound(fn: Callable) -> bool:
-    """Chapter 01's rounding-bound check (1.7) on dense and 0/1 batches, n = 7, k = 3."""
+    """Chapter 01's rounding-bound check (1.6) on dense and 0/1 batches, n = 7, k = 3."""
     from ..testing import check_rendle_form
 
     return check_rendle_form(fn)
@@ -182,10 +182,10 @@ def _q_prime_finite_differences(fn: Callable) -> bool:
 CHAPTER_CHECKS: dict[str, list[ChapterCheck]] = {
     "01": [
         ChapterCheck(
-            "rounding bound (1.7)",
+            "rounding bound (1.6)",
             "rendle_pairwise",
             _quietly(_rendle_rounding_bound),
-            "the pair sum on dense and 0/1 batches within twice the rounding bound (1.7)",
+            "the pair sum on dense and 0/1 batches within twice the rounding bound (1.6)",
         )
     ],
     "02": [
