@@ -21,10 +21,12 @@
 # sample with $d$ non-zeros this chapter derives exactly when it is: $\eta < 1/(d-1)$ for a
 # positive label and $\eta < 1$ for a negative one. The post derives the sufficient condition
 # $\eta \le 1/(2d)$ and uses $\eta = 1/(2d+1)$ ("the published bound" below, $1/23$ at $d = 11$);
-# its factor 2 comes from a bookkeeping slip (erratum E2). A practitioner should also know
-# what the bound does *not* promise: the prox objective has a minimiser for every $\eta$, and
-# staying below the bound does not make the iteration stable; chapter 07
-# ([07_movielens](07_movielens.ipynb)) shows the exact step diverging at the published $\eta$.
+# its factor 2 comes from a bookkeeping slip (erratum E2). A practitioner should know what the
+# bound is about: **one step**. Below it, the step is a convex problem and the search over $z$
+# solves it; it says nothing about many steps in a row. The prox objective has a minimiser for
+# every $\eta$, and staying below the bound does not make the iteration stable: chapter 07
+# ([07_movielens](07_movielens.ipynb)) shows the exact step diverging on MovieLens at the published
+# $\eta$, and chapter 09 ([09_regularised_prox](09_regularised_prox.ipynb)) explains why.
 #
 # Symbols as in the [notation](../README.md#notation) table.
 #
@@ -352,7 +354,8 @@ plt.show()
 #
 # **What it is not.** It says nothing about many steps in a row. Staying below it does not make the
 # iteration stable: chapter 07 ([07_movielens](07_movielens.ipynb)) shows the exact step diverging on
-# MovieLens at the published $\eta = 1/23$. A later chapter explains why: an implicit step divides by
+# MovieLens at the published $\eta = 1/23$. Chapter 09 ([09_regularised_prox](09_regularised_prox.ipynb))
+# explains why: an implicit step divides by
 # $1 - x$ along the FM's bilinear, indefinite directions where an explicit one multiplies by $1 + x$, and
 # $1/(1-x) > 1 + x$; Asi and Duchi's robustness results [4] are for convex losses, and the FM's pairwise term
 # is not convex.
