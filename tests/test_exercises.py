@@ -2,6 +2,7 @@
 fails it with its own diagnosis, and the reader's mistakes get messages about their code."""
 
 import math
+import re
 from pathlib import Path
 
 import nbformat
@@ -213,3 +214,11 @@ def test_two_your_turn_exercises_per_chapter(chapter):
 def test_pending_chapters_are_chapters():
     assert PENDING_SECOND_YOUR_TURN <= {"01", "02", "03", "04", "05", "06", "07", "08", "09"}
     assert not (PENDING_SECOND_YOUR_TURN & {"01", "02", "05", "06"})
+
+
+def test_readme_your_turn_counts_match_the_catalogue():
+    text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    match = re.search(r'"Your turn" exercises per chapter \(tested against the catalogue\): ([0-9:, ]+)\.', text)
+    assert match, "README: the line of 'your turn' exercises per chapter is missing"
+    listed = dict(item.split(": ") for item in match.group(1).split(", "))
+    assert listed == {c: str(len(for_chapter(c))) for c in CHAPTERS}
