@@ -55,12 +55,13 @@ import torch
 
 from fmedu.exercises import EXERCISES
 from fmedu.figures import nb09
+from fmedu.movielens import penalty
 from fmedu.notebook import setup
 
 setup()
 EPS = torch.finfo(torch.float64).eps  # unit roundoff scale of float64, about 2.2e-16
-summary = nb09.read_rows(nb09.SUMMARY)  # per method and fold
-folds = nb09.read_rows(nb09.FOLDS)  # per method, across the five folds
+summary = penalty.read_rows(penalty.SUMMARY)  # per method and fold
+folds = penalty.read_rows(penalty.FOLDS)  # per method, across the five folds
 
 # %% [markdown]
 # ## 1. Why a penalty
@@ -73,8 +74,8 @@ folds = nb09.read_rows(nb09.FOLDS)  # per method, across the five folds
 
 # %%
 def mean_with_interval(method, penalised):
-    mean, lo, hi = nb09.across(summary, method, penalised)
-    return f"{nb09.label(method, penalised):>12}: {mean:+.4f}  [{lo:+.4f}, {hi:+.4f}]"
+    mean, lo, hi = penalty.across(summary, method, penalised)
+    return f"{penalty.label(method, penalised):>12}: {mean:+.4f}  [{lo:+.4f}, {hi:+.4f}]"
 
 
 for key in [("prox", 0), ("sgd", 0), ("bayesian fm", 0)]:
@@ -161,6 +162,28 @@ for key in [("prox", 0), ("sgd", 0), ("bayesian fm", 0)]:
 #
 # So $v_i \leftarrow \bigl(v_{i,t} + \tfrac{\beta}{D}\sum_{j\in I}v_{j,t}\bigr)/E$: the component of $V_{I,t}$ along $\mathbf 1$ is divided by $D$, the rest by $E$.
 #
+# **By hand, $d = 2$, $k = 1$.** Chapter 06's example: $v_{1,t} = \tfrac12$, $v_{2,t} = 1$, $y = +1$, $\eta = \tfrac12$, and now $\lambda_v = 1$, at the fixed
+# weight $z = \tfrac12$. Then $\beta = \tfrac14$, $a = \tfrac32$, $E = a + \beta = \tfrac74$, $D = a - \beta = \tfrac54$, and $\beta/D = \tfrac15$. The sum of the rows is $\tfrac32$, so (9.6) gives
+#
+# $$
+# v_1 = \frac{\tfrac12 + \tfrac15\cdot\tfrac32}{7/4} = \frac{4}{7}\cdot\frac{4}{5} = \frac{16}{35},\qquad
+# v_2 = \frac{1 + \tfrac15\cdot\tfrac32}{7/4} = \frac{4}{7}\cdot\frac{13}{10} = \frac{26}{35}.
+# $$
+#
+# Without the penalty ($a = 1$, $E = \tfrac54$, $D = \tfrac34$, $\beta/D = \tfrac13$) the same formula gives $v = (\tfrac45, \tfrac65)$: the penalty pulls both rows towards 0.
+# Solving the $2\times2$ system (9.4) directly confirms both (exact rationals):
+
+# %%
+half_, quarter_ = sp.Rational(1, 2), sp.Rational(1, 4)
+V_hand = sp.Matrix([half_, 1])
+for a_hand, want in [
+    (sp.Rational(3, 2), sp.Matrix([sp.Rational(16, 35), sp.Rational(26, 35)])),
+    (1, sp.Matrix([sp.Rational(4, 5), sp.Rational(6, 5)])),
+]:
+    S_hand = (a_hand + quarter_) * sp.eye(2) - quarter_ * sp.ones(2, 2)
+    print(S_hand.LUsolve(V_hand).T, S_hand.LUsolve(V_hand) == want)
+
+# %% [markdown]
 # **Check 1: symbolic $d$.** Matrices of the form $pI + q\mathbf 1\mathbf 1^\top$ multiply as
 # $(p_1I + q_1\mathbf 1\mathbf 1^\top)(p_2I + q_2\mathbf 1\mathbf 1^\top) = p_1p_2I + (p_1q_2 + q_1p_2 + q_1q_2\,\mathbf 1^\top\mathbf 1)\mathbf 1\mathbf 1^\top$, with $\mathbf 1^\top\mathbf 1 = \sum_{j=1}^d 1$.
 # With that rule, sympy checks (9.5) and (9.6) for a symbolic $d$:
@@ -342,8 +365,9 @@ checks
 #
 # ## 4. Why the exact step inflates the vectors every sample touches
 #
-# Chapter 07 saw the exact step's latent vectors grow without bound at step sizes where SGD's stay small. The
-# reason is visible in one dimension. Take a loss with curvature $h$ along some direction, locally $\frac h2 x^2$. A gradient (explicit)
+# Chapter 07 saw the exact step diverge at the published step size, well below its convexity bound, and chapter 08
+# found it worse than logistic regression on held-out ratings where SGD ties. The reason is visible in one
+# dimension. Take a loss with curvature $h$ along some direction, locally $\frac h2 x^2$. A gradient (explicit)
 # step multiplies $x$ by $1 - \eta h$. A proximal (implicit) step solves $x' = x - \eta h x'$ and multiplies $x$ by $1/(1+\eta h)$:
 #
 # $$
@@ -355,8 +379,8 @@ checks
 # On a convex direction ($h > 0$) the implicit factor lies in $(0, 1)$ for every $\eta$: it always shrinks, which is why proximal
 # point is robust to the step size on convex losses [7]. The explicit factor leaves $[-1, 1]$ once $\eta h > 2$. On a direction of
 # negative curvature ($h < 0$, write $x = -\eta h > 0$) both factors exceed 1, and the implicit one by more: $1/(1-x) > 1 + x$.
-# Asi and Duchi [7, 8] show that proximal-point methods are stable when the model of the loss is convex; the FM's
-# pairwise term is not. Its Hessian in $V_I$ (per latent column) is $-zy(\mathbf 1\mathbf 1^\top - I)$, with eigenvalues $-zy(d-1)$ and $zy$: one of the two
+# Asi and Duchi [7, 8] prove this robustness for stochastic proximal point when each sample's loss is convex: the
+# iterates stay bounded and converge for any step size. The FM's pairwise term is not convex. Its Hessian in $V_I$ (per latent column) is $-zy(\mathbf 1\mathbf 1^\top - I)$, with eigenvalues $-zy(d-1)$ and $zy$: one of the two
 # directions has negative curvature whatever the label.
 #
 # The difference (9.8) is of second order in $\eta h$. For a single touch it is negligible, but its sign never changes.
@@ -401,7 +425,7 @@ coefficient_ok, along, sp.simplify((1 + x) * (1 - x) - (1 - x**2)), sp.simplify(
 # random, stepped with the implicit map $S_\lambda^{-1}$ and with the explicit one (the left panel is (9.8), the right one the toy):
 
 # %%
-nb09.plot_toy(nb09.factor_rows(), nb09.toy_rows())
+nb09.plot_toy(penalty.factor_rows(), penalty.toy_rows())
 plt.show()
 
 # %% [markdown]
@@ -416,11 +440,11 @@ plt.show()
 # RMS norm of the latent rows per feature group after ten epochs:
 
 # %%
-mech = nb09.mechanism_rows()
+mech = penalty.mechanism_rows()
 groups = ["gender", "occupation", "age", "genre", "user", "movie"]
 print(f"{'group':>11} {'exact':>8} {'1st-order':>10} {'SGD':>8}")
 for g in groups:
-    vals = [nb09.mechanism_at(mech, m, 0.01, 0.0, g, 10) for m in ("prox", "prox-linearised", "sgd")]
+    vals = [penalty.mechanism_at(mech, m, 0.01, 0.0, g, 10) for m in ("prox", "prox-linearised", "sgd")]
     print(f"{g:>11} {vals[0]:8.2f} {vals[1]:10.2f} {vals[2]:8.2f}")
 
 # %% [markdown]
@@ -445,9 +469,9 @@ for g in groups:
 # ($d = 11$, $z = 0.25$, $\eta = 0.05$) and for MovieLens' typical sample ($d = 11$) at the same $z$, the threshold in units of $\eta$:
 
 # %%
-x_toy = (nb09.TOY_D - 1) * nb09.TOY_ETA * nb09.TOY_Z
-threshold = (math.sqrt(1 + x_toy**2) - 1) / nb09.TOY_ETA
-threshold, threshold / nb09.TOY_ETA, (nb09.TOY_D - 1) ** 2 * nb09.TOY_Z**2 / 2
+x_toy = (penalty.TOY_D - 1) * penalty.TOY_ETA * penalty.TOY_Z
+threshold = (math.sqrt(1 + x_toy**2) - 1) / penalty.TOY_ETA
+threshold, threshold / penalty.TOY_ETA, (penalty.TOY_D - 1) ** 2 * penalty.TOY_Z**2 / 2
 
 # %% [markdown]
 # About $3\eta$: in the toy (figure above) a penalty of twice the threshold keeps the block bounded and a third of it does
@@ -457,9 +481,9 @@ threshold, threshold / nb09.TOY_ETA, (nb09.TOY_D - 1) ** 2 * nb09.TOY_Z**2 / 2
 # %%
 print(f"{'eta':>6} {'lam_v=0':>8} {'0.03':>7} {'0.1':>7} {'SGD':>7}")
 for e in (0.003, 0.01, 0.03):
-    vals = [nb09.mechanism_at(mech, "prox", e, lv, "gender", 10) for lv in (0.0, 0.03, 0.1)]
+    vals = [penalty.mechanism_at(mech, "prox", e, lv, "gender", 10) for lv in (0.0, 0.03, 0.1)]
     print(
-        f"{e:>6} {vals[0]:8.2f} {vals[1]:7.2f} {vals[2]:7.2f} {nb09.mechanism_at(mech, 'sgd', e, 0.0, 'gender', 10):7.2f}"
+        f"{e:>6} {vals[0]:8.2f} {vals[1]:7.2f} {vals[2]:7.2f} {penalty.mechanism_at(mech, 'sgd', e, 0.0, 'gender', 10):7.2f}"
     )
 
 # %%
@@ -486,14 +510,14 @@ print(f"{'method':>12} {'mean diff':>10} {'95% interval':>22} {'folds < 0':>9} {
 for r in folds:
     if r["method"] == "logistic regression":
         continue
-    name = nb09.label(r["method"], r["penalised"])
+    name = penalty.label(r["method"], r["penalised"])
     print(
         f"{name:>12} {r['mean_diff_vs_lr']:+10.4f} [{r['diff_lo']:+.4f}, {r['diff_hi']:+.4f}] "
         f"{r['folds_below_zero']:>9} {r['folds_interval_below_zero']:>12}"
     )
 
 # %%
-nb09.plot_folds(nb09.folds_rows())
+nb09.plot_folds(penalty.folds_rows())
 plt.show()
 
 # %% [markdown]
@@ -505,9 +529,9 @@ plt.show()
 # %%
 row = {(r["method"], r["penalised"]): r for r in folds}
 sgd_l2, prox_l2 = row[("sgd", 1)], row[("prox", 1)]
-prox_vs_sgd = nb09.versus(summary, ("prox", 1), ("sgd", 1))
-prox_vs_bfm = nb09.versus(summary, ("prox", 1), ("bayesian fm", 0))
-sgd_vs_bfm = nb09.versus(summary, ("sgd", 1), ("bayesian fm", 0))
+prox_vs_sgd = penalty.versus(summary, ("prox", 1), ("sgd", 1))
+prox_vs_bfm = penalty.versus(summary, ("prox", 1), ("bayesian fm", 0))
+sgd_vs_bfm = penalty.versus(summary, ("sgd", 1), ("bayesian fm", 0))
 print("SGD + L2 : interval below zero on", sgd_l2["folds_interval_below_zero"], "of 5 folds")
 print(
     "prox + L2: below zero on",
@@ -538,11 +562,11 @@ for name_, (m_, lo_, hi_) in [
 for r in folds:
     if r["method"] in ("prox", "sgd", "adagrad"):
         print(
-            f"{nb09.label(r['method'], r['penalised']):>12}: {r['epochs_in_last_tenth']} of 5 folds, largest gain {r['max_val_gain_last_tenth']:.5f}"
+            f"{penalty.label(r['method'], r['penalised']):>12}: {r['epochs_in_last_tenth']} of 5 folds, largest gain {r['max_val_gain_last_tenth']:.5f}"
         )
 from fmedu.engine.common import penalised_bound  # (9.7) for both labels
 
-edges = {m_: nb09.grid_edges(m_, 1) for m_ in ("prox", "sgd")}
+edges = {m_: penalty.grid_edges(m_, 1) for m_ in ("prox", "sgd")}
 for m_, rows_ in edges.items():
     print(f"{m_} + L2: eta chosen {[r_['eta'] for r_ in rows_]}, largest tried {[r_['eta_tried'][1] for r_ in rows_]}")
     print(
@@ -556,8 +580,8 @@ print("bound (9.7) at d = 11, lam_v = 0.03:", penalised_bound(11, 0.03))
 # Penalised prox chose an epoch in the last tenth of the budget on two folds, but the validation loss improved by less than
 # $10^{-3}$ over that last tenth, so a longer budget would change little. Its chosen $\lambda_v$ sits inside the grid on every fold.
 # Its step size is the largest tried on two folds, and that largest value is the last grid value below the bound
-# (9.7) for $d = 11$: the bound, not the grid, caps the exact step, while penalised SGD was also tried at twice that step size
-# and did not choose it. The comparison above is for the grids as they were run.
+# (9.7) for $d = 11$: the bound, not the grid, caps the exact step. On the two folds where penalised SGD chose the same value it
+# was also tried at twice that step size and did not choose it. The comparison above is for the grids as they were run.
 #
 # ## Key takeaways
 #
@@ -586,7 +610,7 @@ print("bound (9.7) at d = 11, lam_v = 0.03:", penalised_bound(11, 0.03))
 # The inflation (9.10) compounds per touch, so gender's vectors grow most, then genre's. The ratio exact /
 # SGD after ten epochs, from the measurements, is largest for the group with the fewest features:
 ratio = {
-    g: nb09.mechanism_at(mech, "prox", 0.01, 0.0, g, 10) / nb09.mechanism_at(mech, "sgd", 0.01, 0.0, g, 10)
+    g: penalty.mechanism_at(mech, "prox", 0.01, 0.0, g, 10) / penalty.mechanism_at(mech, "sgd", 0.01, 0.0, g, 10)
     for g in groups
 }
 feature_count = {g: next(r["rows"] for r in mech if r["group"] == g) for g in groups}

@@ -10,7 +10,7 @@ import torch
 
 from fmedu.engine import penalised
 from fmedu.engine.common import penalised_bound
-from fmedu.figures import nb09
+from fmedu.movielens import penalty
 from fmedu.movielens.regularised import fold_interval
 
 F64 = torch.float64
@@ -92,7 +92,7 @@ def test_opposite_touches_inflate_implicitly_and_deflate_explicitly():
 
 
 def test_toy_grows_without_penalty_and_not_with_twice_the_threshold():
-    rows = nb09.toy_rows(touches=400)
+    rows = penalty.toy_rows(touches=400)
     final = {r["rule"]: r["rms"] for r in rows if r["touch"] == 400}
     first = {r["rule"]: r["rms"] for r in rows if r["touch"] == 0}
     implicit, explicit, third, twice = list(final)
@@ -103,32 +103,32 @@ def test_toy_grows_without_penalty_and_not_with_twice_the_threshold():
 
 
 def test_fold_reader_reproduces_the_committed_across_fold_summary():
-    summary = nb09.read_rows(nb09.SUMMARY)
-    for r in nb09.read_rows(nb09.FOLDS):
+    summary = penalty.read_rows(penalty.SUMMARY)
+    for r in penalty.read_rows(penalty.FOLDS):
         if r["method"] == "logistic regression":
             continue
-        mean, lo, hi = nb09.across(summary, r["method"], r["penalised"])
+        mean, lo, hi = penalty.across(summary, r["method"], r["penalised"])
         assert math.isclose(mean, r["mean_diff_vs_lr"], rel_tol=1e-9, abs_tol=1e-15)
         assert math.isclose(lo, r["diff_lo"], rel_tol=1e-9) and math.isclose(hi, r["diff_hi"], rel_tol=1e-9)
 
 
 def test_versus_is_the_fold_interval_of_the_loss_differences():
-    summary = nb09.read_rows(nb09.SUMMARY)
+    summary = penalty.read_rows(penalty.SUMMARY)
     a = {r["fold"]: r["test_log_loss"] for r in summary if (r["method"], r["penalised"]) == ("prox", 1)}
     b = {r["fold"]: r["test_log_loss"] for r in summary if (r["method"], r["penalised"]) == ("sgd", 1)}
-    assert nb09.versus(summary, ("prox", 1), ("sgd", 1)) == fold_interval([a[f] - b[f] for f in range(1, 6)])
+    assert penalty.versus(summary, ("prox", 1), ("sgd", 1)) == fold_interval([a[f] - b[f] for f in range(1, 6)])
 
 
 def test_mechanism_reader_finds_one_value_per_setting():
-    rows = nb09.mechanism_rows()
-    exact = nb09.mechanism_at(rows, "prox", 0.01, 0.0, "gender", 10)
-    sgd = nb09.mechanism_at(rows, "sgd", 0.01, 0.0, "gender", 10)
+    rows = penalty.mechanism_rows()
+    exact = penalty.mechanism_at(rows, "prox", 0.01, 0.0, "gender", 10)
+    sgd = penalty.mechanism_at(rows, "sgd", 0.01, 0.0, "gender", 10)
     assert exact > 10 * sgd  # the README's gender row: the exact step inflates, SGD does not
 
 
 def test_grid_edges_lie_inside_the_tried_ranges():
     for method in ("prox", "sgd"):
-        rows = nb09.grid_edges(method, 1)
+        rows = penalty.grid_edges(method, 1)
         assert [r["fold"] for r in rows] == [1, 2, 3, 4, 5]
         for r in rows:
             assert r["eta_tried"][0] <= r["eta"] <= r["eta_tried"][1]
