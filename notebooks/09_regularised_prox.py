@@ -184,13 +184,15 @@ for a_hand, want in [
     print(S_hand.LUsolve(V_hand).T, S_hand.LUsolve(V_hand) == want)
 
 # %% [markdown]
-# **Check 1: symbolic $d$.** Matrices of the form $pI + q\mathbf 1\mathbf 1^\top$ multiply as
+# **Check 1: symbolic $d$.** Row $i$ of $S_\lambda x$ is $\sum_{j=1}^d\bigl((a+\beta)\delta_{ij} - \beta\bigr)x_j$; sympy sums it for $x = \mathbf 1$ and for a $u$ with $\sum_j u_j = 0$,
+# with $d$ a symbol. For the inverse, matrices of the form $pI + q\mathbf 1\mathbf 1^\top$ multiply as
 # $(p_1I + q_1\mathbf 1\mathbf 1^\top)(p_2I + q_2\mathbf 1\mathbf 1^\top) = p_1p_2I + (p_1q_2 + q_1p_2 + q_1q_2\,\mathbf 1^\top\mathbf 1)\mathbf 1\mathbf 1^\top$, with $\mathbf 1^\top\mathbf 1 = \sum_{j=1}^d 1$.
 # With that rule, sympy checks (9.5) and (9.6) for a symbolic $d$:
 
 # %%
-d, eta, y, z, lam_w, lam_v = sp.symbols("d eta y z lambda_w lambda_v", real=True)
-j = sp.symbols("j", integer=True)
+d = sp.symbols("d", integer=True, positive=True)
+eta, y, z, lam_w, lam_v = sp.symbols("eta y z lambda_w lambda_v", real=True)
+i, j = sp.symbols("i j", integer=True, positive=True)
 beta = eta * y * z
 a = 1 + eta * lam_v
 ones_dot_ones = sp.Sum(1, (j, 1, d)).doit()  # 1ᵀ1 = d
@@ -204,8 +206,12 @@ def times(m1, m2):  # (p1 I + q1 J)(p2 I + q2 J) with J = 11ᵀ, J² = (1ᵀ1) J
 S_lam = (a + beta, -beta)  # (9.4)
 D_sym, E_sym = a - (d - 1) * beta, a + beta
 S_inv = (1 / E_sym, beta / (D_sym * E_sym))  # (9.6)
-along_one = sp.simplify(S_lam[0] + S_lam[1] * ones_dot_ones - D_sym)  # S 1 = (p + q 1ᵀ1) 1
-on_complement = sp.simplify(S_lam[0] - E_sym)  # S u = p u when 1ᵀu = 0
+# row i of S_λ times a vector x: sum over j of ((a + β) δ_ij − β) x_j, for x = 1 and for x = u with Σ_j u_j = 0
+row_times_one = sp.Sum((a + beta) * sp.KroneckerDelta(i, j) - beta, (j, 1, d)).doit()
+along_one = sp.simplify(sp.refine(row_times_one, sp.Q.le(i, d)) - D_sym)  # (S_λ 1)_i − D
+u = sp.IndexedBase("u")
+row_times_u = (a + beta) * u[i] - beta * sp.Sum(u[j], (j, 1, d))  # the δ_ij term picks u_i
+on_complement = sp.simplify(row_times_u.subs(sp.Sum(u[j], (j, 1, d)), 0) - E_sym * u[i])  # (S_λ u)_i − E u_i
 product = times(S_lam, S_inv)
 along_one, on_complement, sp.simplify(product[0] - 1), sp.simplify(product[1])
 
@@ -418,7 +424,7 @@ checks
 # sympy confirms the $\beta^2$ coefficient in (9.9) (from the exact inverse, not from the series) and the two products in (9.10):
 
 # %%
-b, x, nn = sp.symbols("beta x n", real=True)
+b, x = sp.symbols("beta x", real=True)
 S3 = sp.eye(3) + b * (sp.eye(3) - sp.ones(3, 3))
 second_order = S3.inv().applyfunc(lambda e: sp.series(e, b, 0, 3).removeO().coeff(b, 2))
 N3 = sp.eye(3) - sp.ones(3, 3)
