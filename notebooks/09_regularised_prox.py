@@ -419,9 +419,10 @@ checks
 # \tag{9.10}
 # $$
 #
-# A feature that every sample touches, such as gender (two features, one of which is in every MovieLens sample),
-# receives this factor again and again, while a movie's or a user's vector receives it only a few hundred times per epoch.
-# sympy confirms the $\beta^2$ coefficient in (9.9) (from the exact inverse, not from the series) and the two products in (9.10):
+# A feature that a large share of the samples touches, such as a gender (two features, one of which is in every
+# MovieLens sample), receives this factor again and again; a user's or a movie's vector receives it only from that
+# user's or that movie's own ratings, a small share of the samples. sympy confirms the $\beta^2$ coefficient in (9.9) for $d = 3$ (from the exact inverse, not from the series), the
+# factorisation along $\mathbf 1$ for symbolic $d$, and the two products in (9.10):
 
 # %%
 b, x = sp.symbols("beta x", real=True)
