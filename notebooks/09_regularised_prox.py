@@ -382,11 +382,11 @@ checks
 #
 # Chapter 07 saw the exact step diverge at the published step size, well below its convexity bound, and chapter 08
 # found it worse than logistic regression on held-out ratings where SGD ties. The reason is visible in one
-# dimension. Take a loss with curvature $h$ along some direction, locally $\frac h2 x^2$. A gradient (explicit)
-# step multiplies $x$ by $1 - \eta h$. A proximal (implicit) step solves $x' = x - \eta h x'$ and multiplies $x$ by $1/(1+\eta h)$:
+# dimension. Take a loss with curvature $h$ along some direction with coordinate $s$, locally $\frac h2 s^2$. A gradient (explicit)
+# step multiplies $s$ by $1 - \eta h$. A proximal (implicit) step solves $s' = s - \eta h s'$ and multiplies $s$ by $1/(1+\eta h)$:
 #
 # $$
-# \text{explicit: } x' = (1-\eta h)\,x, \qquad \text{implicit: } x' = \frac{x}{1+\eta h}, \qquad
+# \text{explicit: } s' = (1-\eta h)\,s, \qquad \text{implicit: } s' = \frac{s}{1+\eta h}, \qquad
 # \frac{1}{1+\eta h} - (1-\eta h) = \frac{(\eta h)^2}{1+\eta h}.
 # \tag{9.8}
 # $$
@@ -566,7 +566,8 @@ for name_, (m_, lo_, hi_) in [
 # %% [markdown]
 # * With the penalty, SGD beats logistic regression on every fold, each fold's interval below zero; the exact proximal
 #   step beats it on every fold in point estimate, with the interval below zero on three of the five. Both across-fold
-#   intervals lie below zero. The penalty turns the FM's interactions into held-out accuracy.
+#   intervals lie below zero, as does penalised Adagrad's; penalised Adam's lies above zero. For SGD, Adagrad and the exact
+#   step the penalty turns the FM's interactions into held-out accuracy.
 # * The exact step with a penalty is worse than SGD with one: the across-fold difference (first line above) has its
 #   interval above zero.
 # * The Bayesian FM remains the best: both penalised one-sample methods are worse than it, with the intervals printed
@@ -607,10 +608,10 @@ print("bound (9.7) at d = 11, lam_v = 0.03:", penalised_bound(11, 0.03))
 # * Each step is convex for $\eta < 1/(d-1-\lambda_v)$ ($y = +1$) and $\eta < 1/(1-\lambda_v)$ ($y = -1$) (9.7): the penalty widens chapter 05's bound.
 # * An implicit step damps convex directions for every $\eta$ but amplifies directions of negative curvature more than
 #   an explicit step, $1/(1-x) > 1+x$ (9.8). The FM's pairwise term always has such a direction.
-# * The $\beta^2$ term of $S^{-1}$ (9.9) pushes outwards for both labels; features that every sample touches accumulate it
-#   (9.10). On MovieLens it, and nothing else, inflates the gender vectors of the exact step.
+# * The $\beta^2$ term of $S^{-1}$ (9.9) pushes outwards for both labels; features that a large share of the samples touch
+#   accumulate it (9.10). On MovieLens, dropping it brings the exact step's gender vectors back to SGD's size.
 # * A per-touch penalty of about $\lambda_v \gtrsim (d-1)^2z^2\eta/2$ (9.11) cancels it. With penalties, the FMs beat logistic regression across
-#   five folds; the exact step is worse than SGD, and the Bayesian FM is best.
+#   five folds (SGD, Adagrad and the exact step; Adam does not); the exact step is worse than SGD, and the Bayesian FM is best.
 #
 # ## Exercises
 #
