@@ -144,7 +144,8 @@ def plot_folds(rows: list[dict]) -> Figure:
     ax.set_xlabel("test log-loss minus logistic regression's (negative: better than the linear model)")
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_title(
-        "Five folds: with a per-touch penalty, SGD, prox and Adagrad beat logistic regression; the Bayesian FM is best\n"
+        "Five folds: with a per-touch penalty, SGD, prox and Adagrad beat logistic regression; "
+        "the Bayesian FM is best\n"
         "(thin: folds 1–5 with 95 % bootstrap interval over test rows; thick: mean with 95 % t interval over folds)",
         fontsize=10,
     )
