@@ -95,6 +95,10 @@ plt.show()
 # * [07 · MovieLens 100k, end to end](07_movielens.ipynb): the data, the published experiment
 #   reproduced and corrected (errata E3–E5), the step-size sweeps and held-out loss, and what
 #   practitioners would use instead.
+# * [09 · Regularised proximal point](09_regularised_prox.ipynb): the proximal step with libFM's
+#   per-touch L2 penalty derived and its new step-size bound; why the exact step inflates the
+#   vectors every sample touches (an implicit step amplifies indefinite directions) and what
+#   the penalty does about it; five folds with intervals against a linear model and a Bayesian FM.
 #
 # **Minutes per chapter.** Each chapter is meant for one sitting. The table below estimates the
 # reading time of each lesson (exercises apart) from the chapter files as they are now, with

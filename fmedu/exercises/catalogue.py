@@ -4,7 +4,8 @@ Each exercise's *evidence* is computed without the formula the reader is asked t
 pair-by-pair double sum (chapter 01), float64 autograd of it (chapter 02), the definition of
 dominance (chapter 03), a table built with a known number of columns (chapter 04), sympy's
 eigenvalues of S(z) (chapter 05), a dense float64 inverse (chapter 06), the logistic loss of
-probabilities and a per-row standard error (chapter 07). Tolerances: float64 outputs are
+probabilities and a per-row standard error (chapter 07), a dense solve of S_λ(z) and autograd's
+Newton step on the step's quadratic objective (chapter 09). Tolerances: float64 outputs are
 compared within ``ROUNDING_SAFETY`` × a first-order rounding bound (N. J. Higham, *Accuracy and
 Stability of Numerical Algorithms*, 2nd ed., SIAM, 2002, §3.1: a sum of m terms has error at
 most about m·ε·Σ|terms|); the safety factor 16 covers the few extra roundings of each formula
@@ -912,6 +913,174 @@ register(
             "no-sqrt-n": Variant(
                 lambda a, b: float(np.std(np.asarray(b) - np.asarray(a), ddof=1)),
                 "You returned the spread of one row's difference: the mean of n rows has it divided by √n.",
+            ),
+        },
+    )
+)
+
+
+# ============================================================================ chapter 09
+
+
+def _reg_s_matrix(d: int, beta: float, eta: float, lam_v: float) -> Tensor:
+    a = 1 + eta * lam_v
+    return (a + beta) * torch.eye(d, dtype=F64) - beta * torch.ones(d, d, dtype=F64)
+
+
+def _reg_latent_cases() -> list[Case]:
+    raw = [  # (d, k, beta, eta, lam_v, seed); k >= 3 and d != k where both vary
+        (2, 3, 0.02, 0.1, 0.5, 0),
+        (3, 4, -0.05, 0.1, 0.3, 1),
+        (5, 3, 0.03, 0.06, 0.2, 2),
+        (11, 4, 0.004, 0.01, 0.1, 3),
+        (4, 3, -0.2, 0.5, 1.0, 4),
+    ]
+    out = []
+    for d, k, beta, eta, lam_v, seed in raw:
+        V_t = torch.randn(d, k, dtype=F64, generator=_gen(900 + seed))
+        expected = torch.linalg.solve(_reg_s_matrix(d, beta, eta, lam_v), V_t)
+        out.append(Case((V_t, beta, eta, lam_v), expected, f"d = {d}, k = {k}, β = {beta}, η = {eta}, λ_v = {lam_v}"))
+    return out
+
+
+def reg_latent_step(V_t: Tensor, beta: float, eta: float, lam_v: float) -> Tensor:
+    """V_I = S_λ⁻¹ V_t with S_λ = (a + β)I − β11ᵀ, a = 1 + ηλ_v: (V_t + (β/D) 1 (1ᵀV_t)) / E."""
+    d = V_t.shape[0]
+    a = 1 + eta * lam_v
+    E, D = a + beta, a - (d - 1) * beta
+    return (V_t + (beta / D) * V_t.sum(dim=0, keepdim=True)) / E
+
+
+def _reg_latent_agree(expected, actual, case: Case) -> bool:
+    V_t, beta, eta, lam_v = case.args
+    e, a = _as_array(expected), _as_array(actual)
+    if e.shape != a.shape or not np.all(np.isfinite(a)):
+        return False
+    d = V_t.shape[0]
+    cond = float(torch.linalg.cond(_reg_s_matrix(d, beta, eta, lam_v)))
+    return bool(np.abs(e - a).max() <= ROUNDING_SAFETY * d * cond * EPS * np.abs(e).max())
+
+
+def _latent_variant(E_of, D_of):
+    def fn(V_t, beta, eta, lam_v):
+        d = V_t.shape[0]
+        a = 1 + eta * lam_v
+        return (V_t + (beta / D_of(a, d, beta)) * V_t.sum(dim=0, keepdim=True)) / E_of(a, beta)
+
+    return fn
+
+
+register(
+    Exercise(
+        name="reg_latent_step",
+        chapter="09",
+        signature="reg_latent_step(V_t, beta, eta, lam_v)",
+        task=(
+            "return the touched latent rows after the regularised step for a fixed z: the solution V of "
+            "S_λ V = V_t with S_λ = (a + β)I − β11ᵀ, a = 1 + ηλ_v, in closed form (no solve), float64 (d, k)."
+        ),
+        evidence="a dense float64 solve of S_λ V = V_t, within κ(S_λ)·d·ε times a safety factor",
+        hint_text=(
+            "Sherman–Morrison: S_λ⁻¹ = (1/E)(I + (β/D)11ᵀ) with E = a + β and D = a − (d − 1)β. Applied to V_t, "
+            "11ᵀV_t puts the column sums of V_t in every row."
+        ),
+        reference=reg_latent_step,
+        cases=_reg_latent_cases,
+        agree=_reg_latent_agree,
+        output="a matrix",
+        shape=lambda case: tuple(case.args[0].shape),
+        variants={
+            "a-instead-of-E": Variant(
+                _latent_variant(lambda a, b: a, lambda a, d, b: a - (d - 1) * b),
+                "You divided by a = 1 + ηλ_v in front: the eigenvalue of S_λ on the complement of 1 is E = a + β.",
+            ),
+            "penalty-forgotten": Variant(
+                _latent_variant(lambda a, b: 1 + b, lambda a, d, b: 1 - (d - 1) * b),
+                "Your step ignores the penalty: with λ_v > 0 the diagonal of S_λ is a + β with a = 1 + ηλ_v, "
+                "not 1 + β.",
+            ),
+            "D-with-d": Variant(
+                _latent_variant(lambda a, b: a + b, lambda a, d, b: a - d * b),
+                "The eigenvalue of S_λ along 1 is E − dβ = a − (d − 1)β, not a − dβ.",
+            ),
+        },
+    )
+)
+
+
+def _linear_objective_minimiser(b_t: Tensor, beta: float, eta: float, lam_w: float) -> Tensor:
+    """The minimiser of −(β/η)(w0 + Σ w_i) + ½λ_w Σ w_i² + ‖b − b_t‖²/(2η) over b = (w0, w_I): one
+    Newton step from b_t with autograd's gradient and Hessian (exact, the objective is quadratic)."""
+
+    def objective(b: Tensor) -> Tensor:
+        return -(beta / eta) * b.sum() + 0.5 * lam_w * (b[1:] ** 2).sum() + ((b - b_t) ** 2).sum() / (2 * eta)
+
+    g = torch.autograd.functional.jacobian(objective, b_t)
+    H = torch.autograd.functional.hessian(objective, b_t)
+    return b_t - torch.linalg.solve(H, g)
+
+
+def _reg_linear_cases() -> list[Case]:
+    raw = [(2, 0.03, 0.1, 0.5, 0), (3, -0.02, 0.05, 0.3, 1), (6, 0.01, 0.04, 0.01, 2), (11, -0.4, 0.5, 2.0, 3)]
+    out = []
+    for d, beta, eta, lam_w, seed in raw:
+        b_t = torch.randn(d + 1, dtype=F64, generator=_gen(950 + seed))
+        expected = _linear_objective_minimiser(b_t, beta, eta, lam_w)
+        out.append(Case((b_t, beta, eta, lam_w), expected, f"d = {d}, β = {beta}, η = {eta}, λ_w = {lam_w}"))
+    return out
+
+
+def reg_linear_step(b_t: Tensor, beta: float, eta: float, lam_w: float) -> Tensor:
+    """b = (w0, w_I) after the regularised step for fixed z: w0 + β (never penalised), ρ(w_i + β), ρ = 1/(1 + ηλ_w)."""
+    rho = 1 / (1 + eta * lam_w)
+    out = rho * (b_t + beta)
+    out[0] = b_t[0] + beta
+    return out
+
+
+def _linear_variant(rho_w0: bool, rho_w: bool, shrink_first: bool):
+    def fn(b_t, beta, eta, lam_w):
+        rho = 1 / (1 + eta * lam_w)
+        out = (rho * b_t + beta) if shrink_first else (rho if rho_w else 1.0) * (b_t + beta)
+        out[0] = (rho if rho_w0 else 1.0) * (b_t[0] + beta)
+        return out
+
+    return fn
+
+
+register(
+    Exercise(
+        name="reg_linear_step",
+        chapter="09",
+        signature="reg_linear_step(b_t, beta, eta, lam_w)",
+        task=(
+            "b_t = (w0, w_i for the d touched features) as a float64 vector: return the same vector after the "
+            "regularised step for a fixed z (β = ηyz, per-touch penalty ½λ_w w_i² on the touched w_i only)."
+        ),
+        evidence="the minimiser of the step's quadratic objective in (w0, w_I), by autograd's gradient and Hessian",
+        hint_text=(
+            "Set the derivative of −(β/η) w_i + ½λ_w w_i² + (w_i − w_i,t)²/(2η) to zero and multiply by η. "
+            "w0 has no penalty term."
+        ),
+        reference=reg_linear_step,
+        cases=_reg_linear_cases,
+        agree=_rounding_agree(lambda case: 4.0 * (float(case.args[0].abs().max()) + abs(case.args[1]))),
+        output="a vector",
+        shape=lambda case: tuple(case.args[0].shape),
+        variants={
+            "penalised-w0": Variant(
+                _linear_variant(True, True, False),
+                "You shrank w0 too: the per-touch penalty never touches the global bias, so w0 ← w0 + β.",
+            ),
+            "rho-forgotten": Variant(
+                _linear_variant(False, False, False),
+                "Your w_i ignore the penalty: the stationarity condition gives w_i = ρ(w_i,t + β) with "
+                "ρ = 1/(1 + ηλ_w).",
+            ),
+            "shrink-then-step": Variant(
+                _linear_variant(False, True, True),
+                "You shrank w_i,t and then added β (ρw + β, as a decoupled weight decay would): the implicit step "
+                "shrinks the sum, ρ(w_i,t + β).",
             ),
         },
     )
