@@ -167,7 +167,7 @@ def penalised_bias(s: SampleScalars, rho) -> float:
     """B' = w0 + ρ Σ_idx w_i, the bias sum after the λ_w shrinkage ρ = 1/(1 + ηλ_w) (B at ρ = 1)."""
     if rho == 1:
         return s.B
-    if math.isnan(s.w_sum):
+    if isinstance(s.w_sum, float) and math.isnan(s.w_sum):
         raise FMInputError(
             "a lam_w penalty needs the sample's Σ w_i: build the scalars with sample_scalars(idx, w0, w, V) "
             "or pass SampleScalars(B, A, C, d, w_sum)"
