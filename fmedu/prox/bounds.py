@@ -142,7 +142,7 @@ def s_eigenvalues(nnz: int, eta: float, y, z: float) -> tuple[float, float]:
 
 
 def s_inverse(nnz: int, eta: float, y, z: float, dtype=torch.float64) -> Tensor:
-    """S(z)⁻¹ by Sherman–Morrison: (I + c 11ᵀ)/(1 + β), c = β/(1 − β(nnz−1)) (notebook 05)."""
+    """S(z)⁻¹ by Sherman–Morrison: (I + c 11ᵀ)/(1 + β), c = β/(1 − β(nnz−1)) (chapter 06)."""
     beta = float(eta) * check_label(y) * float(z)
     c = beta / (1.0 - beta * (nnz - 1))
     return (torch.eye(nnz, dtype=dtype) + c * torch.ones(nnz, nnz, dtype=dtype)) / (1.0 + beta)

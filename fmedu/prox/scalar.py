@@ -3,7 +3,7 @@
 Plain Python on floats, written so that the same source also compiles with numba: the
 readable prox code (:mod:`fmedu.prox.dual`, chapters 05 and 06) calls these functions as
 they are, and ``register_jitable`` lets the MovieLens engine (:mod:`fmedu.engine`, chapter
-06) call them from its compiled CPU and GPU kernels. Keep them free of Python objects,
+07) call them from its compiled CPU and GPU kernels. Keep them free of Python objects,
 exceptions and closures.
 
 A sample with ones at ``idx`` (d = nnz of them) enters the step only through four numbers
