@@ -336,3 +336,13 @@ def test_numpy_scalars_are_accepted():
     assert prox.step_size_bound(np.int64(3)) == 0.5
     with pytest.raises(FMInputError, match="nnz"):
         prox.step_size_bound(True)
+
+
+def test_penalised_pairs_at_huge_eta_converge_or_are_refused():
+    w0, w, V = params(12)
+    i = torch.tensor([0, 2, 3])  # lam_v = 2 = d - 1: no bound for y = +1
+    for eta in (1e2, 1e6, 1e10):
+        r = prox.prox_step(i, 1, w0, w, V, eta, lam_w=0.5, lam_v=2.0)
+        assert gradient_at(r, i, 1.0, eta, 0.5, 2.0, w0, w, V) < 1e-9
+    with pytest.raises(FMInputError, match="did not converge"):
+        prox.prox_step(i, 1, w0, w, V, 1e100, lam_w=0.5, lam_v=2.0)

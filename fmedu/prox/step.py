@@ -35,6 +35,8 @@ from . import scalar
 from .bounds import solve_vectors, step_size_bound, step_size_bound_per_feature
 from .dual import maximise_q_golden, maximise_q_newton, prediction_after_per_feature, sample_scalars
 
+MAX_ITER = 200  # the z-iteration's evaluations before prox_step gives up
+
 __all__ = ["ProxResult", "update_from_z", "prox_step", "check_step_size", "ProxTrainer"]
 
 
@@ -158,6 +160,10 @@ def _newton_per_feature(predict, y: float, start: float, max_iter: int = 200) ->
             t = t_next
             break
         t = t_next
+    else:
+        raise FMInputError(
+            f"the z-iteration did not converge in {max_iter} evaluations (last t = logit(z) = {t:g}); use a smaller eta"
+        )
     return scalar.sigmoid(t)
 
 
@@ -226,7 +232,13 @@ def prox_step(
                 lambda zz: prediction_after_per_feature(zz, float(w0), w_idx, V_idx, y, eta, lw, lv), y, -y * s.y_hat
             )
         else:
-            z = maximise_q_newton(s, y, eta, lam_w=lam_w, lam_v=lam_v)
+            z, evaluations = maximise_q_newton(s, y, eta, lam_w=lam_w, lam_v=lam_v, return_evaluations=True)
+            if evaluations >= MAX_ITER:
+                raise FMInputError(
+                    f"the z-iteration did not converge in {MAX_ITER} evaluations at eta = {eta:g} (nnz = {d}): with "
+                    "a penalty that makes the bound infinite, eta this large moves t = logit(z) by about one unit "
+                    "per Newton step; use a smaller eta (eta <= 1e50 converges)"
+                )
     elif solver == "golden":
         z = maximise_q_golden(s, y, eta)
     else:
