@@ -7,6 +7,7 @@ import operator
 import os
 import re
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -178,7 +179,7 @@ def _is_bool(value) -> bool:
     """Python, numpy and one-element torch booleans: refused wherever a number is expected."""
     if isinstance(value, Tensor):
         return value.dtype == torch.bool
-    return isinstance(value, bool) or type(value).__name__ == "bool_"
+    return isinstance(value, bool | np.bool_)
 
 
 def check_nnz(nnz) -> int:

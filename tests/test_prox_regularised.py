@@ -319,6 +319,8 @@ def test_no_pairs_solver_agrees_with_the_plain_iteration_at_moderate_eta():
         ({"eta": torch.tensor([0.1, 0.2])}, "eta"),
         ({"y": "1"}, "y"),
         ({"y": True}, "y"),
+        ({"y": np.True_}, "y"),
+        ({"eta": np.True_}, "eta"),
     ],
 )
 def test_bad_scalars_are_refused(kwargs, match):
