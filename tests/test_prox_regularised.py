@@ -348,3 +348,25 @@ def test_penalised_pairs_at_huge_eta_converge_or_are_refused():
         assert gradient_at(r, i, 1.0, eta, 0.5, 2.0, w0, w, V) < 1e-9
     with pytest.raises(FMInputError, match="did not converge"):
         prox.prox_step(i, 1, w0, w, V, 1e100, lam_w=0.5, lam_v=2.0)
+
+
+def test_sympy_slope_and_q_second_of_the_penalised_prediction():
+    z, eta, lw, lv, A, C, B, ws = sp.symbols("z eta lambda_w lambda_v A C B w_s", positive=True)
+    for d in (2, 3, 5):
+        s = prox.SampleScalars(B, A, C, d, ws)
+        for y in (1, -1):
+            f = sp.nsimplify(prox.prediction_after(z, s, y, eta, lam_w=lw, lam_v=lv))
+            slope = sp.nsimplify(prox.prediction_slope(z, s, y, eta, lam_w=lw, lam_v=lv))
+            q2nd = sp.nsimplify(prox.q_second(z, s, y, eta, lam_w=lw, lam_v=lv))
+            q_first = -y * f - sp.log(z / (1 - z))
+            # exact in z (the variable of differentiation), at rational values of the rest
+            at = {eta: sp.Rational(2, 7), lw: sp.Rational(1, 3), lv: sp.Rational(3, 4), A: 3, C: 2, B: -1, ws: 5}
+            assert sp.cancel((sp.diff(f, z) - slope).subs(at)) == 0
+            assert sp.cancel((sp.diff(q_first, z) - q2nd).subs(at)) == 0
+            # q'' < 0 on a grid below the bound, A >= C/d (Cauchy–Schwarz: C <= d A)
+            bound = prox.step_size_bound(d, "exact", y, lam_v=0.5)
+            for frac in (0.5, 0.99):
+                e = frac * bound if math.isfinite(bound) else 3.0
+                for zz in (0.05, 0.5, 0.95):
+                    value = q2nd.subs({z: zz, eta: e, lw: 0.3, lv: 0.5, A: 2.0, C: 1.5 * d, B: 0.1, ws: 0.4})
+                    assert float(value) < 0
