@@ -7,6 +7,7 @@ import operator
 import os
 import re
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -174,21 +175,51 @@ def check_labels(y: Tensor, allowed: tuple[float, ...] = (-1.0, 1.0), name: str 
 # --------------------------------------------------------------------------- scalars of one sample
 
 
+def _is_bool(value) -> bool:
+    """Python, numpy and one-element torch booleans: refused wherever a number is expected."""
+    if isinstance(value, Tensor):
+        return value.dtype == torch.bool
+    return isinstance(value, bool | np.bool_)
+
+
 def check_nnz(nnz) -> int:
-    if isinstance(nnz, bool) or not isinstance(nnz, int) or nnz < 0:
-        raise FMInputError(f"nnz must be a non-negative int (non-zeros of the sample), got {nnz!r}")
-    return nnz
+    """A sample's number of non-zeros: a non-negative integer (Python or numpy integer)."""
+    refused = FMInputError(f"nnz must be a non-negative int (non-zeros of the sample), got {nnz!r}")
+    if _is_bool(nnz) or isinstance(nnz, Tensor):
+        raise refused
+    try:
+        count = operator.index(nnz)
+    except TypeError:
+        raise refused from None
+    if count < 0:
+        raise refused
+    return int(count)
+
+
+def _one_number(name: str, value, what: str):
+    """``value`` as a Python number: a real scalar (Python, numpy) or a one-element tensor.
+
+    Strings and booleans are refused (``float("1")`` and ``float(True)`` would pass silently).
+    """
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise FMInputError(f"{name} must be {what}, got a tensor of shape {tuple(value.shape)}; pass one number")
+        if value.dtype == torch.bool or value.is_complex():
+            raise FMInputError(f"{name} must be {what}, got a tensor of dtype {value.dtype}")
+        return value.item()
+    if _is_bool(value) or isinstance(value, str | bytes) or isinstance(value, complex):
+        raise FMInputError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
+    if hasattr(value, "shape") and getattr(value, "size", 1) != 1:
+        raise FMInputError(f"{name} must be {what}, got an array of shape {tuple(value.shape)}; pass one number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise FMInputError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}") from None
 
 
 def check_label(y) -> float:
-    if isinstance(y, Tensor):
-        if y.numel() != 1:
-            raise FMInputError(f"y must be one label (+1 or -1), got a tensor of shape {tuple(y.shape)}")
-        y = y.item()
-    try:
-        value = float(y)
-    except (TypeError, ValueError):
-        raise FMInputError(f"y must be +1 or -1, got {y!r}") from None
+    """One label, +1 or −1 (int, float, numpy scalar or one-element tensor); returned as a float."""
+    value = float(_one_number("y", y, "one label (+1 or -1)"))
     if value not in (-1.0, 1.0):
         hint = "; map {0, 1} labels with y = 2 * y - 1" if value == 0.0 else ""
         raise FMInputError(f"y must be +1 or -1, got {y!r}{hint}")
@@ -196,15 +227,47 @@ def check_label(y) -> float:
 
 
 def check_eta(eta) -> float:
-    if isinstance(eta, Tensor):
-        eta = eta.item()
-    try:
-        value = float(eta)
-    except (TypeError, ValueError):
-        raise FMInputError(f"eta (step size) must be a positive real number, got {eta!r}") from None
+    """The step size: one positive finite real number (not a string, a boolean or a longer tensor)."""
+    value = float(_one_number("eta (step size)", eta, "a positive real number"))
     if not (math.isfinite(value) and value > 0):
         raise FMInputError(f"eta (step size) must be a positive finite number, got {eta!r}")
     return value
+
+
+def check_penalty(name: str, value, length: int | None = None) -> float | Tensor:
+    """An L2 penalty strength: one finite number >= 0, or (``length`` given) a 1-D tensor or
+    array of ``length`` such numbers, one per feature (returned as a float64 tensor)."""
+    if isinstance(value, Tensor) or (hasattr(value, "shape") and hasattr(value, "dtype") and value.shape != ()):
+        t = value if isinstance(value, Tensor) else None
+        if t is None:
+            try:
+                t = torch.as_tensor(value)
+            except (TypeError, ValueError, RuntimeError):
+                raise FMInputError(f"{name} must be a number >= 0 or a 1-D array of them, got {value!r}") from None
+        if t.dim() == 0:
+            return check_penalty(name, t.item())
+        if length is None:
+            raise FMInputError(f"{name} must be one number >= 0 here, got a tensor of shape {tuple(t.shape)}")
+        if t.dim() != 1 or t.shape[0] != length:
+            raise FMInputError(
+                f"{name} has shape {tuple(t.shape)}; pass one number >= 0, or a 1-D tensor of n = {length} "
+                "numbers >= 0 (one per feature)"
+            )
+        if t.dtype == torch.bool or t.is_complex():
+            raise FMInputError(f"{name} must hold real numbers >= 0, got dtype {t.dtype}")
+        t = t.to(torch.float64)
+        bad = ~(torch.isfinite(t) & (t >= 0))
+        if bool(bad.any()):
+            i = int(torch.nonzero(bad)[0, 0])
+            raise FMInputError(
+                f"{name}[{i}] = {t[i].item()!r}; every per-feature penalty must be a finite number >= 0 "
+                "(0 switches the penalty off for that feature)"
+            )
+        return t
+    number = float(_one_number(name, value, "a finite number >= 0 (or a 1-D tensor of them, one per feature)"))
+    if not (math.isfinite(number) and number >= 0):
+        raise FMInputError(f"{name} must be a finite number >= 0 (0 switches the penalty off), got {value!r}")
+    return number
 
 
 def check_z(z) -> float:

@@ -186,15 +186,9 @@ def penalised_bound(max_nnz: int, lam_v: float) -> float:
     S_λ(z) = (1 + ηλ_v + β) I − β 11ᵀ (β = ηyz) must stay positive definite for z in [0, 1]:
     along 1, 1 + ηλ_v − (d − 1)ηz > 0 for y = +1, i.e. η < 1/(d − 1 − λ_v) (every η once
     λ_v ≥ d − 1); off 1, 1 + ηλ_v − ηz > 0 for y = −1, i.e. η < 1/(1 − λ_v) (d ≥ 2). λ_w does
-    not enter. At λ_v = 0 this is :func:`fmedu.prox.bounds.step_size_bound` (``"exact"``).
+    not enter. The formula's one home is :func:`fmedu.prox.bounds.step_size_bound`.
     """
-    if lam_v == 0.0:
-        return step_size_bound(max_nnz, "exact")
-    if max_nnz <= 1:
-        return math.inf
-    plus = 1.0 / (max_nnz - 1 - lam_v) if max_nnz - 1 > lam_v else math.inf
-    minus = 1.0 / (1.0 - lam_v) if lam_v < 1.0 else math.inf
-    return min(plus, minus)
+    return step_size_bound(max_nnz, "exact", None, lam_v=lam_v)
 
 
 def _check_option(value, name: str, run, low_open: bool = False, high: float | None = None) -> None:

@@ -39,7 +39,7 @@ import math
 from ..prox import scalar
 from .jit import shared
 
-__all__ = ["prediction_after", "newton_z", "coefficients"]
+__all__ = ["prediction_after", "newton_z", "latent_coefficients", "coefficients"]
 
 
 @shared
@@ -103,6 +103,18 @@ def newton_z(B, A, C, d, eta, y, rho, a, max_iter):
 
 
 @shared
+def latent_coefficients(beta, d, a, linearised):
+    """(c, f) of the latent map v_i ← (v_i + c Σ_I v) · f for the d touched rows, a = 1 + ηλ_v.
+
+    Exact: S_λ⁻¹ = (1/E)(I + (β/D) 11ᵀ), so c = β/D and f = 1/E (D = a − (d − 1)β, E = a + β);
+    ``linearised``: the first-order truncation, c = β/(a − β), f = (a − β)/a² (module docstring).
+    """
+    if linearised:
+        return beta / (a - beta), (a - beta) / (a * a)
+    return beta / (a - (d - 1.0) * beta), 1.0 / (a + beta)
+
+
+@shared
 def coefficients(w0, w_sum, A, C, d, eta, y, lam_w, lam_v, linearised, max_iter):
     """(β, c, f, ρ) of the penalised step: w0 += β, w_i ← ρ(w_i + β), v_i ← (v_i + c Σ v) · f.
 
@@ -113,6 +125,5 @@ def coefficients(w0, w_sum, A, C, d, eta, y, lam_w, lam_v, linearised, max_iter)
     a = 1.0 + eta * lam_v
     z = newton_z(w0 + rho * w_sum, A, C, d, eta, y, rho, a, max_iter)[0]
     beta = eta * y * z
-    if linearised:
-        return beta, beta / (a - beta), (a - beta) / (a * a), rho
-    return beta, beta / (a - (d - 1.0) * beta), 1.0 / (a + beta), rho
+    c, f = latent_coefficients(beta, d, a, linearised)
+    return beta, c, f, rho

@@ -6,11 +6,13 @@ One step on a one-hot / multi-hot sample (ones at ``idx``, d = len(idx)) with la
 
 The pieces, each in one module:
 
-* :mod:`~fmedu.prox.bounds`: the step-size bound and S(z) = (1 + β) I − β 11ᵀ, β = η y z;
+* :mod:`~fmedu.prox.bounds`: the step-size bound and S(z) = (1 + β) I − β 11ᵀ, β = η y z
+  (with the L2 penalties: S_λ(z) = S(z) + η diag(λ_v));
 * :mod:`~fmedu.prox.scalar`: the per-sample scalar formulas (ŷ(θ(z)), the Newton solve for
   z*), plain Python that the compiled engine also compiles;
 * :mod:`~fmedu.prox.dual`: the dual function q(z) = q1 + q2 − h* and its maximisers;
-* :mod:`~fmedu.prox.step`: the closed-form step :func:`prox_step` and an in-place trainer;
+* :mod:`~fmedu.prox.step`: the closed-form step :func:`prox_step` (optionally with per-touch
+  L2 penalties) and an in-place trainer;
 * :mod:`~fmedu.prox.reference`: the primal objective, a generic optimiser and the KKT residual;
 * :mod:`~fmedu.prox.published`: the published trainer, reproduced (erratum E3);
 * :mod:`~fmedu.prox.symbolic`: sympy builders for chapters 05 and 06.
@@ -18,7 +20,15 @@ The pieces, each in one module:
 
 from __future__ import annotations
 
-from .bounds import s_eigenvalues, s_inverse, s_matrix, solve_vectors, step_size_bound
+from .bounds import (
+    s_eigenvalues,
+    s_inverse,
+    s_matrix,
+    smallest_eigenvalue_k,
+    solve_vectors,
+    step_size_bound,
+    step_size_bound_per_feature,
+)
 from .dual import (
     GOLDEN_TOL,
     SampleScalars,
@@ -26,7 +36,10 @@ from .dual import (
     golden_section_max,
     maximise_q_golden,
     maximise_q_newton,
+    penalised_bias,
     prediction_after,
+    prediction_after_per_feature,
+    prediction_slope,
     q,
     q1,
     q2,
@@ -53,7 +66,10 @@ __all__ = [
     "maximise_q_golden",
     "maximise_q_newton",
     "minimise_numerically",
+    "penalised_bias",
     "prediction_after",
+    "prediction_after_per_feature",
+    "prediction_slope",
     "prox_objective",
     "prox_step",
     "q",
@@ -66,8 +82,10 @@ __all__ = [
     "s_eigenvalues",
     "s_inverse",
     "s_matrix",
+    "smallest_eigenvalue_k",
     "sample_scalars",
     "solve_vectors",
     "step_size_bound",
+    "step_size_bound_per_feature",
     "update_from_z",
 ]

@@ -33,6 +33,9 @@ __all__ = [
     "q2_reduced",
     "q_reduced",
     "prediction_after",
+    "prediction_after_per_feature",
+    "prediction_slope",
+    "penalised_bias",
     "q_prime",
     "q_second",
     "golden_section_max",
@@ -47,13 +50,15 @@ class SampleScalars(NamedTuple):
     """The four numbers of one sample that q(z) and ŷ(θ(z)) depend on.
 
     ``B`` = w0 + Σ_idx w_i (the current prediction's linear part), ``A`` = Σ_idx ‖v_i‖²,
-    ``C`` = ‖Σ_idx v_i‖², ``d`` = len(idx).
+    ``C`` = ‖Σ_idx v_i‖², ``d`` = len(idx); ``w_sum`` = Σ_idx w_i, needed only with a λ_w
+    penalty (:func:`sample_scalars` records it).
     """
 
     B: float
     A: float
     C: float
     d: int
+    w_sum: float = math.nan  # Σ_idx w_i on its own (the penalised step shrinks it); NaN: not recorded
 
     @property
     def mean_energy(self) -> float:
@@ -86,6 +91,7 @@ def sample_scalars(idx: Tensor, w0: Tensor, w: Tensor, V: Tensor, *, check: bool
         A=float(rows.square().sum()),
         C=float(total.square().sum()),
         d=int(idx.numel()),
+        w_sum=float(w[idx].sum()),
     )
 
 
@@ -157,26 +163,97 @@ def q_reduced(z: float, s: SampleScalars, y: float, eta: float) -> float:
     return q1(z, s.B, s.d, y, eta) + q2_reduced(z, s, y, eta) - conjugate(z)
 
 
-def prediction_after(z: float, s: SampleScalars, y: float, eta: float) -> float:
+def penalised_bias(s: SampleScalars, rho) -> float:
+    """B' = w0 + ρ Σ_idx w_i, the bias sum after the λ_w shrinkage ρ = 1/(1 + ηλ_w) (B at ρ = 1)."""
+    if rho == 1:
+        return s.B
+    if isinstance(s.w_sum, float) and math.isnan(s.w_sum):
+        raise FMInputError(
+            "a lam_w penalty needs the sample's Σ w_i: build the scalars with sample_scalars(idx, w0, w, V) "
+            "or pass SampleScalars(B, A, C, d, w_sum)"
+        )
+    return (s.B - s.w_sum) + rho * s.w_sum
+
+
+def _penalised(s: SampleScalars, eta, lam_w, lam_v) -> tuple[float, float, float]:
+    """(B', ρ, a) of the penalised step: ρ = 1/(1 + ηλ_w), a = 1 + ηλ_v."""
+    rho = 1 / (1 + eta * lam_w)
+    return penalised_bias(s, rho), rho, 1 + eta * lam_v
+
+
+def _prediction_and_slope(z, s: SampleScalars, y, eta, lam_w, lam_v):
+    """(ŷ(θ(z)), dŷ(θ(z))/dz): the unpenalised formula (:mod:`fmedu.prox.scalar`) at λ = 0,
+    else the penalised one (:func:`fmedu.engine.penalised.prediction_after`)."""
+    if lam_w == 0 and lam_v == 0:
+        return scalar.prediction_after(z, s.B, s.A, s.C, s.d, eta, _sign(y))
+    from ..engine import penalised  # here: fmedu.engine imports fmedu.prox
+
+    B, rho, a = _penalised(s, eta, lam_w, lam_v)
+    return penalised.prediction_after(z, B, s.A, s.C, s.d, eta, _sign(y), rho, a)
+
+
+def prediction_after(z: float, s: SampleScalars, y: float, eta: float, *, lam_w=0.0, lam_v=0.0) -> float:
     """ŷ(θ(z)): the prediction at the minimiser of φ(·, z); at z = 0 it is ŷ(θ_t).
 
-    Accepts sympy symbols for ``z``, ``eta`` and the scalars (chapter 06).
+    Accepts sympy symbols for ``z``, ``eta`` and the scalars (chapter 06). ``lam_w``,
+    ``lam_v``: the per-touch L2 penalties (one number each; :func:`prediction_after_per_feature`
+    for one per feature), with ŷ(θ(z)) = B' + (1 + ρd)β + ½[C(a² + (d−1)β²)/(D²E²) − A/E²]
+    (:mod:`fmedu.engine.penalised` derives it).
     """
-    return scalar.prediction_after(z, s.B, s.A, s.C, s.d, eta, _sign(y))[0]
+    return _prediction_and_slope(z, s, y, eta, lam_w, lam_v)[0]
 
 
-def q_prime(z: float, s: SampleScalars, y: float, eta: float) -> float:
-    """q'(z) = −y ŷ(θ(z)) − log(z/(1−z)) for z ∈ (0, 1) (envelope theorem)."""
-    return -_sign(y) * prediction_after(z, s, y, eta) - scalar.logit(z)
+def prediction_slope(z: float, s: SampleScalars, y: float, eta: float, *, lam_w=0.0, lam_v=0.0) -> float:
+    """dŷ(θ(z))/dz, the derivative of :func:`prediction_after` (same arguments)."""
+    return _prediction_and_slope(z, s, y, eta, lam_w, lam_v)[1]
 
 
-def q_second(z: float, s: SampleScalars, y: float, eta: float) -> float:
+def prediction_after_per_feature(
+    z: float, w0: float, w_idx: Tensor, V_idx: Tensor, y, eta: float, lam_w_idx, lam_v_idx
+) -> tuple[float, float]:
+    """(ŷ(θ(z)), dŷ(θ(z))/dz) with one penalty strength per touched feature, O(d·k).
+
+    ``w_idx``, ``V_idx``: the sample's rows of θ_t; ``lam_w_idx``, ``lam_v_idx``: tensors of
+    length d. For fixed z (β = ηyz, b = ηy):
+
+    * linear part: w0 + β + Σ ρ_i (w_i + β), ρ_i = 1/(1 + ηλ_w,i); its z-derivative is b(1 + Σ ρ_i);
+    * latent part, per column: v = S⁻¹v_t with S = diag(1 + ηλ_v,i) − β M, M = 11ᵀ − I, and
+      ŷ_V = ½ Σ_cols vᵀ M v = ½(‖Σ_i v_i‖² − Σ_i ‖v_i‖²). S⁻¹ by Sherman–Morrison
+      (:func:`fmedu.prox.bounds.solve_vectors`). Since dS/dz = −bM, dv/dz = b S⁻¹ M v, so
+      dŷ_V/dz = b Σ_cols (Mv)ᵀ S⁻¹ (Mv), with (Mv)_i = Σ_j v_j − v_i and
+      xᵀS⁻¹x = Σ u_i x_i² + (β/D')(uᵀx)² (u_i = 1/(1 + ηλ_v,i + β), D' = 1 − β Σ u_i).
+    """
+    from .bounds import solve_vectors
+
+    sign = _sign(y)
+    b = float(eta) * sign
+    beta = b * float(z)
+    rho = 1.0 / (1.0 + float(eta) * lam_w_idx.to(V_idx.dtype))
+    linear = float(w0) + beta + float((rho * (w_idx + beta)).sum())
+    V = solve_vectors(V_idx, eta, sign, z, lam_v_idx)
+    total = V.sum(0)
+    latent = 0.5 * float(total.square().sum() - V.square().sum())
+    u = 1.0 / (1.0 + float(eta) * lam_v_idx.to(V_idx.dtype) + beta)
+    Mv = total[None, :] - V
+    uMv = (u[:, None] * Mv).sum(0)
+    quad = float((u[:, None] * Mv.square()).sum()) + beta / (1.0 - beta * float(u.sum())) * float(uMv.square().sum())
+    return linear + latent, b * (1.0 + float(rho.sum())) + b * quad
+
+
+def q_prime(z: float, s: SampleScalars, y: float, eta: float, *, lam_w=0.0, lam_v=0.0) -> float:
+    """q'(z) = −y ŷ(θ(z)) − log(z/(1−z)) for z ∈ (0, 1) (envelope theorem); penalties as in
+    :func:`prediction_after`."""
+    return -_sign(y) * prediction_after(z, s, y, eta, lam_w=lam_w, lam_v=lam_v) - scalar.logit(z)
+
+
+def q_second(z: float, s: SampleScalars, y: float, eta: float, *, lam_w=0.0, lam_v=0.0) -> float:
     """q''(z) = −y dŷ(θ(z))/dz − 1/(z(1−z)), negative below the step-size bound.
 
-    Accepts sympy symbols for ``z``, ``eta`` and the scalars (chapter 06 derives it).
+    Accepts sympy symbols for ``z``, ``eta`` and the scalars (chapter 06 derives it);
+    penalties as in :func:`prediction_after`.
     """
     sign = _sign(y)
-    slope = scalar.prediction_after(z, s.B, s.A, s.C, s.d, eta, sign)[1]
+    slope = _prediction_and_slope(z, s, y, eta, lam_w, lam_v)[1]
     return -sign * slope - 1 / (z * (1 - z))
 
 
@@ -227,18 +304,39 @@ def maximise_q_golden(s: SampleScalars, y, eta: float, tol: float = GOLDEN_TOL) 
 
 @overload
 def maximise_q_newton(
-    s: SampleScalars, y: float, eta: float, *, max_iter: int = 200, return_evaluations: Literal[False] = False
+    s: SampleScalars,
+    y: float,
+    eta: float,
+    *,
+    max_iter: int = 200,
+    return_evaluations: Literal[False] = False,
+    lam_w: float = 0.0,
+    lam_v: float = 0.0,
 ) -> float: ...
 
 
 @overload
 def maximise_q_newton(
-    s: SampleScalars, y: float, eta: float, *, max_iter: int = 200, return_evaluations: Literal[True]
+    s: SampleScalars,
+    y: float,
+    eta: float,
+    *,
+    max_iter: int = 200,
+    return_evaluations: Literal[True],
+    lam_w: float = 0.0,
+    lam_v: float = 0.0,
 ) -> tuple[float, int]: ...
 
 
 def maximise_q_newton(
-    s: SampleScalars, y: float, eta: float, *, max_iter: int = 200, return_evaluations: bool = False
+    s: SampleScalars,
+    y: float,
+    eta: float,
+    *,
+    max_iter: int = 200,
+    return_evaluations: bool = False,
+    lam_w: float = 0.0,
+    lam_v: float = 0.0,
 ) -> float | tuple[float, int]:
     """z* = argmax q by a safeguarded Newton iteration on q'(z) = 0 in t = logit(z).
 
@@ -246,7 +344,24 @@ def maximise_q_newton(
     runs): it brackets the root from the first evaluation, falls back to bisection when a
     Newton step leaves the bracket, and stops at rounding level, typically after 3–6
     evaluations. ``return_evaluations=True`` returns ``(z, evaluations)`` (chapter 06).
+
+    With penalties (one number each) the iteration is :func:`fmedu.engine.penalised.newton_z`.
+    Without pairs (d ≤ 1) and η > :data:`NO_PAIRS_ETA` it is :func:`fmedu.prox.scalar.newton_z_no_pairs`,
+    exact for any η (the t-iteration needs about log(η) steps there).
     """
     y = check_label(y)
-    z, evaluations = scalar.newton_z(s.B, s.A, s.C, float(s.d), float(eta), y, max_iter)
+    eta = float(eta)
+    if s.d <= 1 and eta > NO_PAIRS_ETA:
+        B, rho, _ = _penalised(s, eta, lam_w, lam_v)
+        z, evaluations = scalar.newton_z_no_pairs(-y * B, 1.0 + rho * s.d, eta, max_iter)
+    elif lam_w == 0 and lam_v == 0:
+        z, evaluations = scalar.newton_z(s.B, s.A, s.C, float(s.d), eta, y, max_iter)
+    else:
+        from ..engine import penalised  # here: fmedu.engine imports fmedu.prox
+
+        B, rho, a = _penalised(s, eta, lam_w, lam_v)
+        z, evaluations = penalised.newton_z(B, s.A, s.C, float(s.d), eta, y, rho, a, max_iter)
     return (z, evaluations) if return_evaluations else z
+
+
+NO_PAIRS_ETA = 1e8  # above it, samples without pairs use the log-space solve (same z to ~1e-15 below it)

@@ -1,6 +1,6 @@
 """The published prox-point trainer, reproduced faithfully, and its corrected twin.
 
-Used by chapter 06 (erratum E3, cost per step), notebook 06 and the benchmarks.
+Used by chapters 06 (erratum E3, cost per step) and 07 (MovieLens) and by the benchmarks.
 
 :class:`PublishedProxTrainer` follows the proximal-point blog post's algorithm operation for operation: per
 step it caches the bias sum, the block V[idx] and its column sums; the dual function

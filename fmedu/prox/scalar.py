@@ -3,7 +3,7 @@
 Plain Python on floats, written so that the same source also compiles with numba: the
 readable prox code (:mod:`fmedu.prox.dual`, chapters 05 and 06) calls these functions as
 they are, and ``register_jitable`` lets the MovieLens engine (:mod:`fmedu.engine`, chapter
-06) call them from its compiled CPU and GPU kernels. Keep them free of Python objects,
+07) call them from its compiled CPU and GPU kernels. Keep them free of Python objects,
 exceptions and closures.
 
 A sample with ones at ``idx`` (d = nnz of them) enters the step only through four numbers
@@ -20,7 +20,16 @@ import math
 
 from numba.extending import register_jitable
 
-__all__ = ["softplus_neg", "sigmoid", "logit", "prediction_after", "q2_value", "newton_z", "EPS"]
+__all__ = [
+    "softplus_neg",
+    "sigmoid",
+    "logit",
+    "prediction_after",
+    "q2_value",
+    "newton_z",
+    "newton_z_no_pairs",
+    "EPS",
+]
 
 EPS = 2.220446049250313e-16  # float64 machine epsilon
 
@@ -126,3 +135,53 @@ def newton_z(B: float, A: float, C: float, d: float, eta: float, y: float, max_i
             break
         t = t_next
     return sigmoid(t), evaluations
+
+
+@register_jitable
+def newton_z_no_pairs(c: float, kappa: float, eta: float, max_iter: int) -> tuple[float, int]:
+    """z* for a sample without pairs (d ≤ 1), exact for any η > 0, and the evaluations used.
+
+    Without pairs ŷ(θ(z)) = B' + κβ with β = ηyz (κ = 1 + ρd; ρ = 1 for no penalty), so
+    z = σ(c − κηz) with c = −yB'. For large η the root in t = logit(z) lies near
+    −log(κη) and the Newton iteration of :func:`newton_z` needs about one step per unit
+    of t (its function is exponential there). In s = ηz and u = log s instead,
+
+        G(u) = u − log η − log σ(c − κ e^u) = 0,   G'(u) = 1 + σ(κ s − c) κ s ≥ 1,
+
+    G is increasing and convex (u plus a softplus of an increasing convex function), so
+    |u − u*| ≤ |G(u)| brackets the root from the first evaluation and Newton converges from
+    either side. The start is the smaller of two upper estimates: u ≤ log η + log σ(c)
+    (because s = ησ(c − κs) ≤ ησ(c)) and log(L/κ), L = log η + c, the root of u + κe^u = L
+    when e^u ≫ 1. Returns z = e^(u − log η) at the root (relative error that of u).
+    """
+    log_eta = math.log(eta)
+    u = log_eta - softplus_neg(c)  # log η + log σ(c)
+    big = log_eta + c
+    if big > 1.0 and math.log(big / kappa) < u:
+        u = math.log(big / kappa)
+    lo = -math.inf
+    hi = math.inf
+    evaluations = 0
+    for _ in range(max_iter):
+        s = math.exp(u)
+        x = c - kappa * s
+        G = u - log_eta + softplus_neg(x)
+        evaluations += 1
+        slope = 1.0 + sigmoid(-x) * kappa * s
+        if abs(G) <= 1e-15 * (1.0 + abs(u) + abs(log_eta) + abs(x)):
+            u -= G / slope  # one last Newton correction at rounding level
+            break
+        if G > 0.0:
+            hi = u
+            lo = max(lo, u - G)
+        else:
+            lo = u
+            hi = min(hi, u - G)
+        u_next = u - G / slope
+        if not (u_next > lo and u_next < hi):
+            u_next = 0.5 * (lo + hi)
+        if abs(u_next - u) <= 1e-15 * (1.0 + abs(u)):
+            u = u_next
+            break
+        u = u_next
+    return math.exp(u - log_eta), evaluations
