@@ -211,9 +211,30 @@ def test_fit_offdiag_finds_planted_rank_and_not_less():
 def test_k_examples_bounds_are_certified():
     for name, (W, lower, upper, V) in ex.k_examples(8).items():
         assert 1 <= lower <= upper <= 7, name
-        V = ex.ldl_factor_exact(ex.schur_completion_exact(W)) if V is None else V
         assert V.shape[1] == upper and ex.offdiag_error(V, W) == 0, name
     assert ex.k_examples(6)["all -1"][1:3] == (5, 5)
+    assert ex.k_examples(6)["all +1"][1:3] == (1, 1)
+
+
+def test_all_minus_one_bounds_meet_for_every_small_n():
+    for n in range(2, 9):
+        V = ex.simplex_factor(n)
+        assert ex.offdiag_error(V, ex.ones_offdiag(n, -1)) == 0
+        assert V.shape[1] == n - 1 == ex.all_minus_one_lower_bound(n)
+    for bad in (1, 2.0, "3"):
+        with pytest.raises(FMInputError, match="int >= 2"):
+            ex.all_minus_one_lower_bound(bad)
+        with pytest.raises(FMInputError, match="int >= 2"):
+            ex.simplex_factor(bad)
+
+
+@given(n=st.integers(2, 7), seed=st.integers(0, 10_000))
+@settings(max_examples=15, deadline=None)
+def test_schur_certificate_never_exceeds_n_minus_one_columns(n, seed):
+    W = rational_symmetric(n, seed)
+    V = ex.ldl_factor_exact(ex.schur_completion_exact(W))
+    assert ex.offdiag_error(V, W) == 0
+    assert V.shape[1] <= n - 1
 
 
 def test_observed_scan():
