@@ -1,7 +1,9 @@
 """Expressiveness (notebook 03): completions and their factors, bounds on k, user–item blocks,
 symmetries of the FM and what a fit recovers; every construction checked exactly or within a bound."""
 
+import csv
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from fmedu import user_item as ui
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rational_symmetric(n, seed, zero_diag=True):
@@ -560,3 +563,26 @@ def test_check_symmetric_errors():
         ex.psd_factor(torch.tensor([[1.0, -2.0], [-2.0, 1.0]], dtype=F64))
     with pytest.raises(FMInputError, match="positive int"):
         ex.fit_offdiag(sp.zeros(3, 3), 0)
+
+
+def test_three_vector_figure_rows_have_inner_products_minus_one():
+    from fmedu.figures import nb03
+
+    rows = nb03.three_vector_rows()
+    assert [r["feature"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert abs(r["x"] ** 2 + r["y"] ** 2 - 2) <= 8 * EPS
+        assert abs(r["inner_with_next"] + 1) <= 8 * EPS
+
+
+def test_block_diagram_marks_only_the_user_item_block():
+    from fmedu.figures import nb04
+
+    rows = list(csv.DictReader(open(ROOT / "figures" / "04_block_diagram.csv")))
+    n_u, n = 3, 7
+    assert len(rows) == n * n
+    for r in rows:
+        i, j = int(r["row"]), int(r["col"])
+        expected = "diagonal" if i == j else ("B" if (i < n_u) != (j < n_u) else "unused")
+        assert r["block"] == expected
+    assert nb04.plot_block_diagram(2, 3).axes[0].get_title().startswith("$W$ for 2 users and 3 items")

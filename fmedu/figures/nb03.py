@@ -80,12 +80,13 @@ def three_vector_rows() -> list[dict]:
     pairwise inner products, which are all −1."""
     import math
 
-    rows = []
-    for i in range(3):
-        angle = 2 * math.pi * i / 3
-        rows.append({"feature": i + 1, "x": math.sqrt(2) * math.cos(angle), "y": math.sqrt(2) * math.sin(angle)})
-    for r in rows:
-        r["inner_with_next"] = r["x"] * rows[r["feature"] % 3]["x"] + r["y"] * rows[r["feature"] % 3]["y"]
+    coords = [
+        (math.sqrt(2) * math.cos(2 * math.pi * i / 3), math.sqrt(2) * math.sin(2 * math.pi * i / 3)) for i in range(3)
+    ]
+    rows: list[dict] = []
+    for i, (x, y) in enumerate(coords):
+        nx, ny = coords[(i + 1) % 3]
+        rows.append({"feature": i + 1, "x": x, "y": y, "inner_with_next": x * nx + y * ny})
     return rows
 
 
