@@ -43,7 +43,7 @@
 #
 # ## What you need
 #
-# * Chapter 01: the FM $\hat y(x) = w_0 + \sum_i w_ix_i + \sum_{i<j}\langle v_i, v_j\rangle x_ix_j$,
+# * Chapter 01, (1.1): the FM $\hat y(x) = w_0 + \sum_i w_ix_i + \sum_{i<j}\langle v_i, v_j\rangle x_ix_j$,
 #   with $v_i$ the $i$-th row of $V\in\mathbb R^{n\times k}$. Chapter 02 is not needed.
 # * Rank: $\operatorname{rank}(XY)\le\min(\operatorname{rank}X, \operatorname{rank}Y)$ and
 #   $\operatorname{rank}(X+Y)\le\operatorname{rank}X + \operatorname{rank}Y$.

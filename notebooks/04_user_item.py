@@ -37,7 +37,7 @@
 #
 # ## What you need
 #
-# * Chapter 01: the FM, and the one-hot encoding of a (user, item) pair.
+# * Chapter 01: the FM (1.1), and the one-hot encoding of a (user, item) pair.
 # * Chapter 03: the interaction matrix $W$ ($W_{ij}$ the weight of the pair $i\ne j$), the fact that
 #   the FM reads only its off-diagonal (3.3), and the rank inequalities listed there.
 
@@ -272,8 +272,11 @@ w0_fm, w_fm, V_fm = ui.user_item_fm(0, sp.zeros(7, 1), B_want)
 # A random $30\times40$ block of the form (rank 5) + row effect + column effect has rank 7, but
 # $JBJ$ has rank 5. The FM with $k = 5$ built as above (from an SVD of $JBJ$) reproduces the full
 # model on all 1200 pairs, computed by the sparse FM prediction of chapter 01, within a rounding
-# bound of $64\max(n_u, n_i)\,\varepsilon$ times the size of the terms ($\varepsilon$ the float64 unit
-# roundoff; 64 is a safety factor over the $O(\max(n_u,n_i))$ operations per entry):
+# bound of $s\cdot\max(n_u, n_i)\,\varepsilon$ times the size of the terms. Here $\varepsilon$ is the
+# float64 unit roundoff; an SVD of an $n_u\times n_i$ matrix is computed with an error of about
+# $\max(n_u, n_i)\,\varepsilon$ times its size up to a modest constant (its backward stability, see
+# the matrix-computations text cited in chapter 03), and the safety factor $s = 64$ covers that
+# constant and the few additions of the prediction:
 
 # %%
 gen = torch.Generator().manual_seed(5)
@@ -284,7 +287,8 @@ w0, w = torch.randn((), dtype=F64, generator=gen), torch.randn(n_u + n_i, dtype=
 w0_f, w_f, V_f = ui.user_item_fm(w0, w, B)
 err = (fmedu.predict_sparse(ui.user_item_idx(n_u, n_i), w0_f, w_f, V_f) - ui.full_interaction_predict(w0, w, B)).abs()
 scale = w0.abs() + 2 * w_f.abs().max() + B.abs().max()
-bound = 64 * max(n_u, n_i) * EPS64 * scale
+safety = 64
+bound = safety * max(n_u, n_i) * EPS64 * scale
 int(torch.linalg.matrix_rank(B)), ui.user_item_min_k(B), V_f.shape[1], bool(err.max() <= bound)
 
 # %% [markdown]
