@@ -565,19 +565,17 @@ def test_check_symmetric_errors():
         ex.fit_offdiag(sp.zeros(3, 3), 0)
 
 
-def test_three_vector_figure_rows_have_inner_products_minus_one():
-    from fmedu.figures import nb03
+def test_three_vector_figure_data_has_inner_products_minus_one():
+    rows = list(csv.DictReader(open(ROOT / "figures" / "03_three_vectors.csv")))
+    assert [int(r["feature"]) for r in rows] == [1, 2, 3]
+    for r, nxt in zip(rows, rows[1:] + rows[:1]):
+        x, y, nx, ny = float(r["x"]), float(r["y"]), float(nxt["x"]), float(nxt["y"])
+        assert abs(x * x + y * y - 2) <= 8 * EPS
+        assert abs(x * nx + y * ny + 1) <= 8 * EPS
+        assert float(r["inner_with_next"]) == x * nx + y * ny
 
-    rows = nb03.three_vector_rows()
-    assert [r["feature"] for r in rows] == [1, 2, 3]
-    for r in rows:
-        assert abs(r["x"] ** 2 + r["y"] ** 2 - 2) <= 8 * EPS
-        assert abs(r["inner_with_next"] + 1) <= 8 * EPS
 
-
-def test_block_diagram_marks_only_the_user_item_block():
-    from fmedu.figures import nb04
-
+def test_block_diagram_data_marks_only_the_user_item_block():
     rows = list(csv.DictReader(open(ROOT / "figures" / "04_block_diagram.csv")))
     n_u, n = 3, 7
     assert len(rows) == n * n
@@ -585,4 +583,3 @@ def test_block_diagram_marks_only_the_user_item_block():
         i, j = int(r["row"]), int(r["col"])
         expected = "diagonal" if i == j else ("B" if (i < n_u) != (j < n_u) else "unused")
         assert r["block"] == expected
-    assert nb04.plot_block_diagram(2, 3).axes[0].get_title().startswith("$W$ for 2 users and 3 items")
