@@ -351,7 +351,7 @@ sp.expand(pair_sum - (4 * M5.trace() - 2 * abs_sum))
 
 # %% [markdown]
 # The dominant completion's trace is $2\sum_{i<j}\lvert W_{ij}\rvert$, exactly $n-1$ times the bound,
-# so it never costs more than $n-1$ times the minimum. It can cost that much: for
+# so it never costs more than $n-1$ times the cheapest completion. It can cost that much: for
 # $W = \mathbf 1\mathbf 1^\top - I$ (every pair $+1$, $n = 6$) the bound, the dominant trace, and the
 # trace of $V = \mathbf 1$ (one column of ones; its off-diagonal mismatch is the last number):
 
@@ -477,7 +477,7 @@ step_313, all(low == cols == n_ - 1 and err == 0 for n_, low, cols, err in bound
 # So $k^* = 1$ when every pair is $+1$ ($V = \mathbf 1$) and $k^* = n-1$ when every pair is $-1$:
 # entries of the same size, opposite signs, and the widest possible gap.
 #
-# **Almost every $W$ needs many columns (cited, not proven here).** $V$ has $nk$ entries, but $V$
+# **Almost every $W$ needs at least many columns (cited, not proven here).** $V$ has $nk$ entries, but $V$
 # and $VQ$ (any orthogonal $Q$, chapter 04) give the same $VV^\top$, which leaves $nk - k(k-1)/2$
 # free numbers to match $n(n-1)/2$ off-diagonal entries. When there are fewer free numbers than
 # entries, the reachable off-diagonals form a set of volume zero; this is a consequence of Sard's
@@ -548,7 +548,7 @@ in_range, cliff
 
 # %% [markdown]
 # Every observed value lies in its proven range, and equals it where the range is a single
-# number. For random signs the fits need 7 columns, inside the proven range 5 to 9; the dimension
+# number. For random signs the fits first match exactly at 7 columns, inside the proven range 5 to 9; the dimension
 # count (6 for $n = 10$) does not apply there, since a $\pm1$ pattern is not drawn from a continuous
 # distribution.
 
@@ -561,8 +561,8 @@ in_range, cliff
 #   $W$ is reachable with at most $n-1$ columns (3.6, 3.10); "every $W$ is $VV^\top$" is false,
 #   because $\operatorname{trace}(VV^\top) = \|V\|_F^2$ (3.5) (E8).
 # * Diagonal dominance needs absolute values (E7); it gives an explicit $V$ (3.7) and is sufficient
-#   for PD (3.8), not necessary; it can cost up to $n-1$ times the $\|V\|^2$ that the off-diagonal
-#   needs (3.9).
+#   for PD (3.8), not necessary; its $\|V\|^2$ is at most $n-1$ times the lower bound (3.9), and for
+#   all $+1$ pairs, where the bound is reached, exactly that.
 # * Blocks give lower bounds (3.11); the sign pattern decides: $k^* = 1$ for all $+1$, $n-1$ for all
 #   $-1$ (3.12, 3.13: the simplex, three vectors at $120°$ for $n = 3$); almost every $W$ needs at
 #   least the smallest $k$ with $nk - k(k-1)/2\ge n(n-1)/2$ (956 for $n = 1000$).
