@@ -347,29 +347,53 @@ def fit_offdiag(W, k: int, seeds=(0, 1, 2, 3), maxiter: int = 3000) -> tuple[flo
     return float(best_rel), best_V
 
 
-def k_examples(n: int = 10, seed: int = 0) -> dict[str, tuple[sp.Matrix, int, int, sp.Matrix | None]]:
+def all_minus_one_lower_bound(n: int) -> int:
+    """Chapter 03's rank argument for the all −1 pattern, computed rather than stated: every
+    completion is P − 11ᵀ with P = diag(p) and every p_i ≥ 1 (a PSD matrix has a non-negative
+    diagonal), and rank(P) ≤ rank(P − 11ᵀ) + rank(11ᵀ), so rank(P − 11ᵀ) ≥ rank(P) − rank(11ᵀ).
+    The ranks are computed: P with positive symbolic p_i, and 11ᵀ."""
+    if not isinstance(n, int) or n < 2:
+        raise FMInputError(f"n must be an int >= 2, got {n!r}")
+    P = sp.diag(*sp.symbols(f"p_1:{n + 1}", positive=True))
+    return int(P.rank() - sp.ones(n, n).rank())
+
+
+def simplex_factor(n: int) -> sp.Matrix:
+    """An exact V matching the all −1 pattern off the diagonal: v_i = √n (e_i − 1/n) have
+    ⟨v_i, v_j⟩ = −1 for i ≠ j; their Gram matrix nI − 11ᵀ, factored by :func:`ldl_factor_exact`,
+    gives a V with one column per positive pivot (the regular simplex; 120° apart for n = 3)."""
+    if not isinstance(n, int) or n < 2:
+        raise FMInputError(f"n must be an int >= 2, got {n!r}")
+    return ldl_factor_exact(n * sp.eye(n) - sp.ones(n, n))
+
+
+def k_examples(n: int = 10, seed: int = 0) -> dict[str, tuple[sp.Matrix, int, int, sp.Matrix]]:
     """Named off-diagonals with proven bounds on the smallest k: name → (W, lower, upper, V).
 
-    ``V`` is an exact factor with ``upper`` columns that matches W off the diagonal (the
-    certificate of the upper bound), or None where the upper bound n − 1 comes from
-    :func:`schur_completion_exact` (computed by the caller when wanted). Lower bounds:
+    Every bound is computed, none is typed in. ``V`` is an exact factor that matches W off the
+    diagonal, and ``upper`` is its number of columns (the certificate of the upper bound).
+    Lower bounds:
 
-    * planted rank 3: the rank of an off-diagonal block; upper 3 from the planted V0;
-    * all +1: lower 1 (W ≠ 0), upper 1 (v_i = 1 for all i);
-    * all −1: lower n − 1 (chapter 03's rank argument), upper n − 1;
-    * random ±1: lower = the largest rank of the off-diagonal blocks tried, upper n − 1.
+    * planted rank 3: the rank of an off-diagonal block; upper from the planted V0;
+    * all +1: lower 1 (the rank of a non-zero block), upper from v_i = 1 for all i;
+    * all −1: lower from :func:`all_minus_one_lower_bound`, upper from :func:`simplex_factor`;
+    * random ±1: lower = the largest rank of the off-diagonal blocks tried, upper from the Schur
+      completion (:func:`schur_completion_exact` factored by :func:`ldl_factor_exact`).
     """
     planted, V0 = planted_offdiag(n, 3, seed)
     signs = random_sign_offdiag(n, seed)
+    plus = ones_offdiag(n, 1)
     half = list(range(n // 2)), list(range(n // 2, n))
     rng = np.random.default_rng(seed)
     splits = [half] + [(list(p[: n // 2]), list(p[n // 2 :])) for p in (rng.permutation(n) for _ in range(20))]
     sign_lower = max(block_rank_exact(signs, r, c) for r, c in splits)
+    V_signs = ldl_factor_exact(schur_completion_exact(signs))
+    V_minus = simplex_factor(n)
     return {
-        "planted rank 3": (planted, block_rank_exact(planted, *half), 3, V0),
-        "all +1": (ones_offdiag(n, 1), 1, 1, sp.ones(n, 1)),
-        "all -1": (ones_offdiag(n, -1), n - 1, n - 1, None),
-        "random ±1": (signs, sign_lower, n - 1, None),
+        "planted rank 3": (planted, block_rank_exact(planted, *half), V0.shape[1], V0),
+        "all +1": (plus, block_rank_exact(plus, *half), 1, sp.ones(n, 1)),
+        "all -1": (ones_offdiag(n, -1), all_minus_one_lower_bound(n), V_minus.shape[1], V_minus),
+        "random ±1": (signs, sign_lower, V_signs.shape[1], V_signs),
     }
 
 

@@ -18,59 +18,37 @@
 # FM replaces them by inner products $\langle v_i, v_j\rangle$ of $n$ vectors with $k$ entries each.
 # That is what makes FMs trainable on sparse data, but it is a restriction, and a practitioner
 # should know exactly which one. Which tables of pairwise effects can an FM represent? How large
-# must $k$ be before nothing is lost? And after training, which of the learned numbers mean
-# something: is $V$ determined by the data, and does the usual penalty $\|V\|^2$ penalise the
-# model's predictions or only an arbitrary choice among equivalent parameters? This chapter
-# answers these questions with proofs whose every step is checked exactly, and corrects two
-# claims of the source material on the way.
+# must $k$ be before nothing is lost? This chapter answers both with short proofs you can redo
+# with a pencil, checks each proof by exact computation (symbolic where the proof is general,
+# exact rational instances where it is not), and corrects two claims of the source material on
+# the way.
 #
-# Symbols follow the course [notation](../README.md#notation) table; the letters this chapter adds
-# are listed below.
+# Symbols follow the course [notation](../README.md#notation) table; the few this chapter adds are
+# introduced where they first appear and collected at the end.
 
 # %% [markdown]
 # ## What you will learn
 #
-# * Why an FM only ever uses the **off-diagonal** of $VV^\top$, why with the diagonal left free every
-#   symmetric interaction matrix $W$ is reachable, and why "every $W$ is some $VV^\top$" is false
-#   (erratum E8).
+# * Why an FM only ever uses the **off-diagonal** of $VV^\top$, and why with the diagonal left free
+#   every symmetric table of pairwise effects is reachable, although "every such table is some
+#   $VV^\top$" is false (erratum E8).
 # * How to choose the free diagonal: diagonal dominance needs absolute values (erratum E7), is
 #   sufficient but not necessary, and can cost up to $n-1$ times more $\|V\|^2$ than needed.
-# * How many columns $k$ are needed: always $k\le n-1$, lower bounds from blocks of $W$, and what
-#   least-squares fits find.
+# * How many columns $k$ are needed: never more than $n-1$, at least the rank of any off-diagonal
+#   block, exactly $n-1$ when every pair clashes.
 #
-# User–item data (exactly which tables a $k$-column FM produces) and what the predictions determine
-# are the subject of [chapter 04](04_user_item.ipynb).
+# User–item data, and which learned numbers the predictions determine, are the subject of
+# [chapter 04](04_user_item.ipynb).
 #
 # ## What you need
 #
-# * Chapter 01: the FM $\hat y(x) = w_0 + \sum_i w_ix_i + \sum_{i<j}\langle v_i, v_j\rangle x_ix_j$,
+# * Chapter 01, (1.1): the FM $\hat y(x) = w_0 + \sum_i w_ix_i + \sum_{i<j}\langle v_i, v_j\rangle x_ix_j$,
 #   with $v_i$ the $i$-th row of $V\in\mathbb R^{n\times k}$. Chapter 02 is not needed.
 # * Rank: $\operatorname{rank}(XY)\le\min(\operatorname{rank}X, \operatorname{rank}Y)$ and
 #   $\operatorname{rank}(X+Y)\le\operatorname{rank}X + \operatorname{rank}Y$.
 # * A symmetric matrix $M$ is **positive semidefinite** (PSD) if $z^\top Mz\ge0$ for every vector $z$,
 #   equivalently if all its eigenvalues are $\ge 0$; **positive definite** (PD) if $z^\top Mz>0$ for
 #   every $z\ne0$ [4, ch. 7].
-#
-# **Symbols of this chapter** ($e_i$ is the $i$-th unit vector, $\mathbf 1$ the all-ones vector):
-#
-# | symbol | meaning |
-# |---|---|
-# | $W$ | the **interaction matrix**: symmetric $n\times n$, $W_{ij}$ the weight of the pair $i\ne j$; its diagonal is never used and is stored as 0 |
-# | $M$ | any symmetric matrix in a general statement ("$M$ is PSD") |
-# | $\Delta = \operatorname{diag}(\delta_1,\dots,\delta_n)$ | a diagonal we choose; $W+\Delta$ is a **completion** of $W$ |
-# | $k^*$ | the smallest $k$ for which some $V\in\mathbb R^{n\times k}$ matches $W$ off the diagonal |
-# | $L$, $D$ | the factors of $M = LDL^\top$: $L$ unit lower-triangular, $D$ diagonal (the pivots) |
-# | $n_u$, $n_i$; $V_u$, $V_i$ | numbers of users and of items; the user rows and the item rows of $V$ |
-# | $B$ | the $n_u\times n_i$ **user–item block**, $B_{ui} = W_{u,\,n_u+i}$ |
-# | $a$, $b$ | a row effect $a\in\mathbb R^{n_u}$ and a column effect $b\in\mathbb R^{n_i}$ |
-# | $J$ | the centring matrix $I - \mathbf 1\mathbf 1^\top/m$ of whatever size $m$ fits |
-# | $\hat Y$ | the table of predictions, $\hat Y_{ui} = \hat y(e_u + e_{n_u+i})$ |
-# | $Q$; $R$ | an orthogonal $k\times k$ matrix; an invertible one |
-# | $s$, $t$ | shifts in $\mathbb R^k$ of the user vectors and of the item vectors |
-#
-# The research notes [3] write $M$ for our $W$, $n_f$ for $k$, $V^u, V^i$ for $V_u, V_i$. The SystemDS
-# reference page [2] writes $W$ both for the linear weights (our $w$) and, in its paragraph on
-# expressiveness, for the interaction matrix (our $W$).
 
 # %%
 import matplotlib.pyplot as plt
@@ -78,7 +56,6 @@ import sympy as sp
 
 from fmedu import expressiveness as ex
 from fmedu import symbolic
-from fmedu import user_item as ui
 from fmedu.exercises import EXERCISES
 from fmedu.figures import nb03
 from fmedu.notebook import setup
@@ -86,64 +63,72 @@ from fmedu.notebook import setup
 setup()
 
 # %% [markdown]
-# ## 1 · A tiny example: three users, four movies
+# ## 1 · A tiny example: three features that clash
 #
-# Three users (Ann, Ben, Cleo) rate four movies. Each rating is one sample with two one-hot
-# features: $x = e_u + e_{3+i}$ for user $u\in\{0,1,2\}$ and movie $i\in\{0,\dots,3\}$, so $n = 7$.
-# Here is an FM with $k = 1$: one number per user ("how much they like action") and one per movie
-# ("how much action it has"), plus linear weights.
+# A pizza-rating model has three binary features: anchovies, pineapple, chili. Each topping alone
+# is liked, but any two of them together lower the rating by one point: the interaction weight is
+# $-1$ for each of the three pairs. Can an FM represent this with $k = 1$, one number $v_i$ per
+# topping? We need $v_1v_2 = v_1v_3 = v_2v_3 = -1$. Multiply the three equations:
+#
+# $$
+# \begin{aligned}
+# (v_1v_2)(v_1v_3)(v_2v_3) &= (-1)^3 = -1 && \text{multiply the three equations}\\
+# (v_1v_2)(v_1v_3)(v_2v_3) &= (v_1v_2v_3)^2 \ge 0 && \text{each } v_i \text{ appears twice}
+# \end{aligned}
+# \tag{3.1}
+# $$
+#
+# A contradiction: **no** $k = 1$ FM represents three pairwise clashes. With $k = 2$, take three
+# vectors of length $\sqrt2$ at angles $0$, $120°$ and $240°$, $v_i = \sqrt2\,(\cos\varphi_i, \sin\varphi_i)$.
+# The inner product of two vectors is the product of their lengths and the cosine of the angle
+# between them:
+#
+# $$
+# \langle v_i, v_j\rangle = \sqrt2\cdot\sqrt2\cdot\cos(\varphi_i - \varphi_j) = 2\cos(\pm120°) = 2\cdot\bigl(-\tfrac12\bigr) = -1
+# \qquad (i\ne j). \tag{3.2}
+# $$
+#
+# The check, exact: the identity behind (3.1) for symbolic $v_i$ (0 means it holds), and all inner
+# products of (3.2) computed from the coordinates, with $\sqrt2$ and $\cos120°$ as exact numbers:
 
 # %%
-n_u, n_i = 3, 4
-V_tiny = sp.Matrix([1, 2, -1, 2, 0, 1, -1])  # rows: Ann, Ben, Cleo, movie 0, 1, 2, 3; k = 1
-w_tiny = sp.Matrix([0, 1, 3, 1, -2, 0, 2])
-w0_tiny = 0
-W_tiny = ex.offdiag(V_tiny * V_tiny.T)  # the interaction matrix this FM induces
-W_tiny
+v1, v2, v3 = sp.symbols("v1 v2 v3", real=True)
+identity_31 = sp.expand((v1 * v2) * (v1 * v3) * (v2 * v3) - (v1 * v2 * v3) ** 2)
+angles = [0, 2 * sp.pi / 3, 4 * sp.pi / 3]
+V_120 = sp.Matrix([[sp.sqrt(2) * sp.cos(phi), sp.sqrt(2) * sp.sin(phi)] for phi in angles])
+G_120 = (V_120 * V_120.T).applyfunc(sp.simplify)
+identity_31, G_120
 
 # %% [markdown]
-# $W_{ij} = \langle v_i, v_j\rangle$ for every pair, including user–user pairs like
-# $W_{01} = 2$ (Ann–Ben). Now the 12 predictions, each computed from the FM's definition at its
-# one-hot $x$, against $w_0 + w_u + w_{3+i} + W_{u,3+i}$:
+# The picture: the three vectors, and the matrix $VV^\top$ whose off-diagonal is the table of
+# pairwise effects.
 
 # %%
-Y_tiny = ui.user_item_table_exact(w0_tiny, w_tiny, V_tiny, n_u)
-same = all(Y_tiny[u, i] == w0_tiny + w_tiny[u] + w_tiny[3 + i] + W_tiny[u, 3 + i] for u in range(3) for i in range(4))
-Y_tiny, same
+nb03.plot_three_vectors(nb03.three_vector_rows())
+plt.show()
 
 # %% [markdown]
-# So only the $3\times4$ user–movie block of $W$ ever enters a prediction: no sample contains two
-# users, so $W_{01}$ is multiplied by $x_0x_1 = 0$ every time.
+# Left: three arrows of length $\sqrt2$, $120°$ apart; right: their $3\times3$ matrix of inner
+# products, $-1$ off the diagonal and $2$ on it. The diagonal entries $\|v_i\|^2 = 2$ were not asked
+# for and, as §2 shows, never enter a prediction. This example raises the chapter's questions:
 #
-# Now the other direction: **a $W$ you want.** Since only the user–movie block is ever used, a
-# wish is a $3\times4$ table. Suppose a model with a free weight for every user–movie pair, and no
-# linear terms, has learned the weights $B_{\text{want}}$ below, so that it predicts exactly this table:
-
-# %%
-B_want = sp.Matrix([[3, -2, 1, 1], [6, -1, 3, 1], [2, 1, 2, 6]])
-block = V_tiny[:3, :] * V_tiny[3:, :].T  # the FM's user–movie block V_u V_iᵀ
-B_want.rank(), block.rank(), Y_tiny == B_want
-
-# %% [markdown]
-# $B_{\text{want}}$ has rank 3, and the FM's user–movie block $V_uV_i^\top$ has rank 1, as it must
-# with $k = 1$. Yet the FM above predicts exactly $B_{\text{want}}$: a rank-1 interaction block
-# produced a rank-3 table. The linear terms add $w_u$ to a whole row and $w_{3+i}$ to a whole column,
-# and such additions carry rank. Chapter 04 turns this into an exact criterion. Before that, the
-# general questions this example raises:
-#
-# 1. Which interaction matrices $W$ can $VV^\top$ reach at all, given that the FM ignores parts of it? (§2)
-# 2. How should its unused diagonal be chosen? (§3)
-# 3. How large must $k$ be? (§4)
-# 4. For user–item data, exactly which tables can a $k$-column FM produce? (chapter 04)
-# 5. Which parameters do the predictions determine, and what does that mean for regularisation? (chapter 04)
+# 1. Which tables of pairwise effects can $VV^\top$ reach at all, given that the FM ignores its diagonal? (§2)
+# 2. How should the unused diagonal be chosen? (§3)
+# 3. How large must $k$ be? Here 2; for $n$ features that all clash, $n-1$. (§4)
 
 # %% [markdown]
 # ## 2 · The FM reads only the off-diagonal
 #
-# Write the model with a free symmetric interaction matrix as
-# $\hat y = w_0 + \sum_i w_ix_i + \sum_{i<j}W_{ij}x_ix_j$. The pair sum has $i<j$, so no diagonal entry
-# $W_{ii}$ appears. With a symbolic $W$ ($n = 4$), the derivative of the pairwise term with respect
-# to each diagonal entry:
+# Give the model a free weight $W_{ij}$ for each pair, collected in a symmetric $n\times n$ matrix
+# $W$, the **interaction matrix**. The prediction is
+#
+# $$
+# \hat y(x) = w_0 + \sum_i w_ix_i + \sum_{i<j}W_{ij}x_ix_j,
+# \qquad\text{so}\qquad \frac{\partial\hat y}{\partial W_{ii}} = 0 \ \text{ for every } i, \tag{3.3}
+# $$
+#
+# because the pair sum runs over $i<j$ and never contains $W_{ii}$. The derivatives, for a
+# symbolic $W$ with $n = 4$:
 
 # %%
 n = 4
@@ -153,50 +138,89 @@ pair_term = sum(W_sym[i, j] * x_sym[i] * x_sym[j] for i in range(n) for j in ran
 [sp.diff(pair_term, W_sym[i, i]) for i in range(n)]
 
 # %% [markdown]
-# All zero: the diagonal is invisible. An FM sets $W_{ij} = \langle v_i, v_j\rangle = (VV^\top)_{ij}$,
-# so the question "which $W$ can an FM express?" is: **for which symmetric $W$ is there a $V$ with
-# $(VV^\top)_{ij} = W_{ij}$ for all $i\ne j$?** The diagonal of $VV^\top$, $\|v_i\|^2$, is a
-# by-product that no prediction uses. Any symmetric matrix that agrees with $W$ off the diagonal,
-# $W + \Delta$, is a **completion** of $W$.
+# An FM sets $W_{ij} = \langle v_i, v_j\rangle = (VV^\top)_{ij}$, so the question "which $W$ can an FM
+# express?" is: **for which symmetric $W$ is there a $V$ with $(VV^\top)_{ij} = W_{ij}$ for all
+# $i\ne j$?** Any symmetric matrix $W+\Delta$ that agrees with $W$ off the diagonal, with
+# $\Delta = \operatorname{diag}(\delta_1,\dots,\delta_n)$ chosen freely, is a **completion** of $W$.
+# From here on $W$ has zeros on its diagonal.
 #
-# Two facts about $VV^\top$ turn this into a question about completions. First, $VV^\top$ is
-# always PSD, because $z^\top VV^\top z = \|V^\top z\|^2$. Exact, for a symbolic $V$ ($n = 3$, $k = 2$):
+# Three facts about $VV^\top$. It is PSD, because for every $z$
+#
+# $$
+# z^\top VV^\top z = (V^\top z)^\top(V^\top z) = \|V^\top z\|^2 = \sum_{f=1}^k\Bigl(\sum_{i=1}^n V_{if}z_i\Bigr)^2 \ge 0 . \tag{3.4}
+# $$
+#
+# Its trace is the squared size of $V$:
+#
+# $$
+# \operatorname{trace}(VV^\top) = \sum_{i}(VV^\top)_{ii} = \sum_i\langle v_i, v_i\rangle = \sum_i\sum_f V_{if}^2 = \|V\|_F^2 . \tag{3.5}
+# $$
+#
+# And its rank is at most $k$ (a product through $k$ columns). Both identities, exact for a
+# symbolic $V$ with $n = 4$, $k = 3$ (each prints 0):
 
 # %%
-z = sp.Matrix(sp.symbols("z_1:4", real=True))
-_, _, _, V32 = symbolic.fm_symbols(3, 2)
-sp.expand((z.T * V32 * V32.T * z)[0] - sum((V32.T * z)[f] ** 2 for f in range(2)))
+z = sp.Matrix(sp.symbols("z_1:5", real=True))
+_, _, _, V43 = symbolic.fm_symbols(4, 3)
+sp.expand((z.T * V43 * V43.T * z)[0] - sum((V43.T * z)[f] ** 2 for f in range(3))), ex.trace_identity(4, 3)
 
 # %% [markdown]
-# Second, $VV^\top$ has rank at most $k$ (a product through $k$ columns). Conversely, a PSD matrix of
-# rank $r$ can be written as $VV^\top$ with $r$ columns (§4 builds such a $V$ exactly). So:
+# Conversely, a PSD matrix of rank $r$ is $VV^\top$ for a $V$ with $r$ columns (§4 builds one
+# exactly). So:
 #
 # > **A $V$ with $k$ columns matches $W$ off the diagonal iff some completion $W+\Delta$ is PSD of
 # > rank $\le k$.**
+#
+# ### The diagonal shift: every $W$ is reachable
+#
+# Take the simplest completion, the same number $c$ on the whole diagonal: $W + cI$. If
+# $Wu = \lambda u$, then
+#
+# $$
+# (W + cI)\,u = Wu + cu = (\lambda + c)\,u, \tag{3.6}
+# $$
+#
+# so $W+cI$ has the eigenvalues of $W$ shifted by $c$, with the same eigenvectors. Choose
+# $c = -\lambda_{\min}(W)$: every shifted eigenvalue is $\ge0$, so $W + cI$ is PSD, and the
+# eigenvector of $\lambda_{\min}$ now has eigenvalue 0, so the rank is at most $n-1$:
+#
+# > **Every symmetric $W$ ($n\ge2$) agrees off the diagonal with $VV^\top$ for some $V$ with at most
+# > $n-1$ columns.**
+#
+# The check of (3.6) for a general symmetric $3\times3$ matrix: the characteristic polynomial of
+# $W + cI$ at $\mu$ equals that of $W$ at $\mu - c$, for symbolic entries and symbolic $c$, $\mu$.
+# Then the tiny example: $W = I - \mathbf 1\mathbf 1^\top$ (every pair $-1$; $\mathbf 1$ is the
+# all-ones vector) has $\lambda_{\min} = -2$, and $W + 2I$ is PSD of rank 2 and equals the
+# $VV^\top$ of §1:
+
+# %%
+a_, b_, c_, d_, e_, f_, c, mu = sp.symbols("a b c d e f c mu", real=True)
+W_gen = sp.Matrix([[a_, b_, c_], [b_, d_, e_], [c_, e_, f_]])
+shift_ok = sp.expand((W_gen + c * sp.eye(3) - mu * sp.eye(3)).det() - (W_gen - (mu - c) * sp.eye(3)).det()) == 0
+W_clash = ex.ones_offdiag(3, -1)
+shifted = W_clash - min(W_clash.eigenvals()) * sp.eye(3)
+shift_ok, min(W_clash.eigenvals()), shifted.eigenvals(), shifted.rank(), (shifted - G_120).is_zero_matrix
+
+# %% [markdown]
+# For a general $W$ the eigenvalues are irrational, so §4 gives a second construction of the same
+# bound in exact rational arithmetic.
 #
 # ### Not every $W$ is $VV^\top$, and it need not be
 #
 # > **Erratum E8 (Rendle's paper [1], §III-A, repeated by the SystemDS reference page [2]).** The
 # > argument: for every positive definite $W$ there is a $V$ with $W = VV^\top$ when $k$ is large
-# > enough, so "an FM can express any interaction matrix $W$". The first half is true ($k = n$
-# > suffices, §3), and the conclusion is true in the sense an FM needs: every symmetric $W$ agrees
-# > *off the diagonal* with some $VV^\top$ (§3). The gap is in the argument: an interaction matrix
-# > need not be positive definite, and a $W\ne0$ with trace 0, such as
-# > $\begin{pmatrix}0&1\\1&0\end{pmatrix}$, equals $VV^\top$ for **no** $V$ of any width; the step
-# > that makes the argument work is the free diagonal, which it never mentions. A test of the
-# > conclusion on FMs passes; only the statement "$W = VV^\top$" fails. The checks follow.
+# > enough, so "an FM can express any interaction matrix $W$". The first half is true, and the
+# > conclusion is true in the sense an FM needs: every symmetric $W$ agrees *off the diagonal*
+# > with some $VV^\top$ (3.6). The gap is in the argument: an interaction matrix need not be
+# > positive definite, and a $W\ne0$ with trace 0, such as $\begin{pmatrix}0&1\\1&0\end{pmatrix}$,
+# > equals $VV^\top$ for **no** $V$ of any width; the step that makes the argument work is the free
+# > diagonal, which it never mentions. A test of the conclusion on FMs passes; only the statement
+# > "$W = VV^\top$" fails.
 #
-# The reason: the trace of $VV^\top$ is the sum of the squares of all entries of $V$. Exact for a
-# symbolic $V$ with $n = 4$, $k = 3$:
-
-# %%
-ex.trace_identity(4, 3)
-
-# %% [markdown]
-# So $\operatorname{trace}(VV^\top) = 0$ forces $V = 0$ and hence $VV^\top = 0$. The matrix
-# $W_2 = \begin{pmatrix}0&1\\1&0\end{pmatrix}$ has trace 0 but is not 0 (it even has the eigenvalue
-# $-1$), so it is no $VV^\top$. Its off-diagonal, however, is that of $V = (1, 1)^\top$, with $k = 1$
-# (`offdiag_error` is $\max_{i\ne j}\lvert(VV^\top)_{ij} - W_{ij}\rvert$, exact):
+# The reason is (3.5): $\operatorname{trace}(VV^\top) = 0$ forces $\|V\|_F = 0$, so $VV^\top = 0$. The
+# matrix $W_2 = \begin{pmatrix}0&1\\1&0\end{pmatrix}$ has trace 0 but is not 0 (it even has the
+# eigenvalue $-1$), so it is no $VV^\top$. Its off-diagonal, however, is that of $V = (1, 1)^\top$:
+# the largest off-diagonal mismatch $\max_{i\ne j}\lvert(VV^\top)_{ij} - W_{ij}\rvert$ (last number) is 0:
 
 # %%
 W2 = sp.Matrix([[0, 1], [1, 0]])
@@ -205,45 +229,49 @@ W2.trace(), min(W2.eigenvals()), ex.offdiag_error(sp.Matrix([[1], [1]]), W2)
 # %% [markdown]
 # ## 3 · Choosing the free diagonal
 #
-# We need, for any symmetric $W$, a diagonal $\Delta$ that makes $W+\Delta$ PSD. The research notes
-# propose making the diagonal large compared with the rest of its row.
+# The shift (3.6) needs the smallest eigenvalue. The research notes propose instead making each
+# diagonal entry large compared with the rest of its row, which needs only additions.
 #
 # > **Erratum E7 (research notes "Factorisation machines" [3]).** The notes state that a symmetric
 # > matrix is positive definite if each diagonal entry exceeds the sum of the off-diagonal entries
 # > of its row, $M_{ii} > \sum_{j\ne i}M_{ij}$. Without absolute values this is false:
 # > $\begin{pmatrix}1&-2\\-2&1\end{pmatrix}$ satisfies it ($1 > -2$) and has the eigenvalue $-1$.
 # > With absolute values, $M_{ii} > \sum_{j\ne i}\lvert M_{ij}\rvert$ (**strict diagonal
-# > dominance**), the statement is true [4, ch. 6], but only sufficient: the $3\times3$ matrix with
-# > 1 on the diagonal and $0.6$ everywhere else is positive definite (eigenvalues $11/5, 2/5, 2/5$)
-# > and not dominant ($1 < 1.2$). The checks follow.
+# > dominance**), the statement is true (derived below as (3.8)), but only sufficient. A test on
+# > matrices with non-negative entries only would not catch the missing absolute values.
 #
-# `notes_dominance_rule_exact(M)` returns (the rule as written holds, strict dominance holds, the
-# smallest eigenvalue), all exact:
+# The rule as written, strict dominance, and the smallest eigenvalue, exact:
 
 # %%
 ex.notes_dominance_rule_exact(sp.Matrix([[1, -2], [-2, 1]]))
 
 # %% [markdown]
-# The rule as written accepts a matrix with a negative eigenvalue, so it cannot certify PSD.
-#
 # ### With absolute values: an explicit $V$
 #
-# Choose $\delta_i = \sum_{j\ne i}\lvert W_{ij}\rvert$, the **dominant completion**. Rather than
-# quoting a theorem, we write it as $VV^\top$ directly. Give every pair $i<j$ one column
-# $\sqrt{\lvert W_{ij}\rvert}\,(e_i + \operatorname{sign}(W_{ij})\,e_j)$. Its outer product puts
-# $\lvert W_{ij}\rvert$ at $(i,i)$ and $(j,j)$ and $W_{ij}$ at $(i,j)$ and $(j,i)$; summed over all
-# pairs, the diagonal collects exactly $\sum_{j\ne i}\lvert W_{ij}\rvert$. `pair_factor` builds
-# this $V$. For a $3\times3$ $W$ with **symbolic** entries (so for every real $W$ of that size):
+# Choose $\delta_i = \sum_{j\ne i}\lvert W_{ij}\rvert$, the **dominant completion** $W + \Delta_{\text{dom}}$.
+# Instead of quoting a theorem, we write it as a sum of PSD pieces. For a pair $i<j$ let
+# $\sigma = \operatorname{sign}(W_{ij})$ and $u = e_i + \sigma e_j$ ($e_i$ is the $i$-th unit vector).
+# Since $\sigma^2 = 1$ and $\sigma\lvert W_{ij}\rvert = W_{ij}$,
+#
+# $$
+# \begin{aligned}
+# \lvert W_{ij}\rvert\,uu^\top &= \lvert W_{ij}\rvert\bigl(e_ie_i^\top + e_je_j^\top\bigr) + \sigma\lvert W_{ij}\rvert\bigl(e_ie_j^\top + e_je_i^\top\bigr) && \text{expand } (e_i + \sigma e_j)(e_i + \sigma e_j)^\top\\
+# &= \lvert W_{ij}\rvert\bigl(e_ie_i^\top + e_je_j^\top\bigr) + W_{ij}\bigl(e_ie_j^\top + e_je_i^\top\bigr) && \sigma\lvert W_{ij}\rvert = W_{ij}\\
+# \sum_{i<j}\lvert W_{ij}\rvert\,uu^\top &= \Delta_{\text{dom}} + W && \text{entry } (i,i) \text{ collects } \textstyle\sum_{j\ne i}\lvert W_{ij}\rvert
+# \end{aligned}
+# \tag{3.7}
+# $$
+#
+# Each piece is PSD (by (3.4) with one column), so their sum is, and $V$ with one column
+# $\sqrt{\lvert W_{ij}\rvert}\,u$ per pair gives $VV^\top = W + \Delta_{\text{dom}}$. The check for a
+# $3\times3$ $W$ with symbolic entries (so for every real $W$ of that size; the zero matrix means
+# equal), then a rational $5\times5$ example:
 
 # %%
 alpha, beta, gamma = sp.symbols("alpha beta gamma", real=True)
 W3 = sp.Matrix([[0, alpha, beta], [alpha, 0, gamma], [beta, gamma, 0]])
 V3 = ex.pair_factor(W3)
 sp.simplify(V3 * V3.T - ex.dominant_completion(W3))
-
-# %% [markdown]
-# The zero matrix: $VV^\top$ is the dominant completion, so that completion is PSD. The argument
-# (a sum of PSD pieces, one per pair) works for every $n$. A rational $5\times5$ example, exact:
 
 # %%
 W5 = sp.Matrix(
@@ -259,43 +287,55 @@ V5 = ex.pair_factor(W5)
 V5.shape, (V5 * V5.T - ex.dominant_completion(W5)).applyfunc(sp.simplify).is_zero_matrix, ex.offdiag_error(V5, W5)
 
 # %% [markdown]
-# **Every symmetric $W$ is expressible by an FM**, with one column per non-zero pair (here 8). §4
-# brings the number of columns down.
+# One column per non-zero pair (here 8); §4 brings the number down.
 #
+# **Strict dominance implies positive definite.** If $M_{ii} > \sum_{j\ne i}\lvert M_{ij}\rvert$, write
+# $M$ as the dominant completion of its off-diagonal plus what is left on the diagonal,
+# $D_+ = \operatorname{diag}(d_i)$ with every $d_i = M_{ii} - \sum_{j\ne i}\lvert M_{ij}\rvert > 0$. For
+# $z\ne0$, by (3.7) and (3.4),
+#
+# $$
+# z^\top Mz = \|V^\top z\|^2 + \sum_i d_iz_i^2 \;\ge\; \min_i d_i\,\|z\|^2 \;>\; 0 . \tag{3.8}
+# $$
+#
+# The exact check: symmetric Gaussian elimination (§4) on $W_5$'s dominant completion plus
+# $\tfrac1{10}$ on the diagonal finds 5 positive pivots, i.e. a $V$ with 5 columns, which certifies PD:
+
+# %%
+V5n = ex.ldl_factor_exact(ex.dominant_completion(W5, sp.Rational(1, 10)))
+V5n.shape, ex.offdiag_error(V5n, W5)
+
+# %% [markdown]
 # ### Dominance is sufficient, not necessary
 #
-# The notes also worry that a Gram matrix $VV^\top$ would have to satisfy
+# The notes worry that a Gram matrix $VV^\top$ would have to satisfy
 # $\|v_i\|^2 > \sum_{j\ne i}\lvert\langle v_i, v_j\rangle\rvert$, which "sounds impossible". It need
-# not: most PSD matrices are not dominant. The matrix with unit diagonal and $3/5$ off it fails both
-# rules, yet all its eigenvalues are positive:
+# not: the matrix with unit diagonal and $3/5$ off it fails both rules, yet its eigenvalues are
+# $11/5$ and $2/5$ (twice), all positive:
 
 # %%
 M06 = sp.Matrix(3, 3, lambda i, j: 1 if i == j else sp.Rational(3, 5))
 ex.notes_dominance_rule_exact(M06), M06.eigenvals()
 
 # %% [markdown]
-# So it is positive definite (eigenvalue $11/5$ once, $2/5$ twice) without being dominant.
-# Being positive definite, it is $VV^\top$ for a $V$ with $n = 3$ columns, the true half of E8;
-# `ldl_factor_exact` (explained in §4) finds that $V$ exactly:
-
-# %%
-V06 = ex.ldl_factor_exact(M06)
-V06.shape, (V06 * V06.T - M06).applyfunc(sp.simplify).is_zero_matrix
-
-# %% [markdown]
 # ### What does the diagonal cost?
 #
-# The notes ask whether the dominant choice is a minimum-norm solution. The FM's usual regulariser
-# is $\|V\|_F^2$, and by the trace identity of §2, $\|V\|_F^2 = \operatorname{trace}(VV^\top)$: the sum
-# of the chosen diagonal. So "minimum norm" means the PSD completion with the smallest trace.
+# The usual regulariser is $\|V\|_F^2$, and by (3.5) $\|V\|_F^2 = \operatorname{trace}(W+\Delta)$, the
+# sum of the chosen diagonal. A lower bound for every PSD completion $M = W+\Delta$: for a pair $i<j$
+# with $\sigma = \operatorname{sign}(W_{ij})$ ($\sigma = 1$ when $W_{ij} = 0$), test PSD with
+# $z = e_i - \sigma e_j$ and sum over all pairs, in which each $\delta_i$ occurs once for each of the
+# $n-1$ other indices:
 #
-# A lower bound for any PSD completion $M = W+\Delta$: for a pair $i<j$ with $\sigma = \operatorname{sign}(W_{ij})$,
-# $(e_i - \sigma e_j)^\top M\,(e_i - \sigma e_j) = \delta_i + \delta_j - 2\lvert W_{ij}\rvert\ge0$. Summing over
-# all pairs counts each $\delta_i$ exactly $n-1$ times:
+# $$
+# \begin{aligned}
+# 0 \le (e_i - \sigma e_j)^\top M\,(e_i - \sigma e_j) &= \delta_i + \delta_j - 2\sigma W_{ij} = \delta_i + \delta_j - 2\lvert W_{ij}\rvert && \text{PSD; } \sigma W_{ij} = \lvert W_{ij}\rvert\\
+# 0 \le \sum_{i<j}\bigl(\delta_i + \delta_j - 2\lvert W_{ij}\rvert\bigr) &= (n-1)\operatorname{trace}(W + \Delta) - 2\sum_{i<j}\lvert W_{ij}\rvert && \text{sum over pairs}
+# \end{aligned}
+# \tag{3.9}
+# $$
 #
-# $$(n-1)\operatorname{trace}(W+\Delta)\;\ge\;2\sum_{i<j}\lvert W_{ij}\rvert .$$
-#
-# The identity behind it, exact for $W_5$ with a symbolic diagonal:
+# so $\operatorname{trace}(W+\Delta)\ge 2\sum_{i<j}\lvert W_{ij}\rvert/(n-1)$. The summed identity, exact for
+# $W_5$ with a symbolic diagonal (0 means the two sides agree):
 
 # %%
 delta = sp.symbols("delta_1:6", real=True)
@@ -304,16 +344,16 @@ pair_sum = 0
 for i in range(5):
     for j in range(i + 1, 5):
         e = sp.zeros(5, 1)
-        e[i], e[j] = 1, -1 if W5[i, j] >= 0 else 1  # e_i − σ e_j with σ = sign(W_ij), σ = 1 for a zero entry
+        e[i], e[j] = 1, -1 if W5[i, j] >= 0 else 1  # the test vector e_i - sigma e_j
         pair_sum += (e.T * M5 * e)[0]
 abs_sum = sum(abs(W5[i, j]) for i in range(5) for j in range(i + 1, 5))
 sp.expand(pair_sum - (4 * M5.trace() - 2 * abs_sum))
 
 # %% [markdown]
-# The dominant completion's trace is $2\sum_{i<j}\lvert W_{ij}\rvert$, exactly $n-1$ times this
-# bound, so it never costs more than $n-1$ times the minimum. It can cost that much: for
-# $W = \mathbf 1\mathbf 1^\top - I$ (every pair $+1$, $n = 6$) the bound is 6, the dominant trace is
-# 30, and $V = \mathbf 1$ (one column of ones, $VV^\top = \mathbf 1\mathbf 1^\top$) reaches the bound:
+# The dominant completion's trace is $2\sum_{i<j}\lvert W_{ij}\rvert$, exactly $n-1$ times the bound,
+# so it never costs more than $n-1$ times the cheapest completion. It can cost that much: for
+# $W = \mathbf 1\mathbf 1^\top - I$ (every pair $+1$, $n = 6$) the bound, the dominant trace, and the
+# trace of $V = \mathbf 1$ (one column of ones; its off-diagonal mismatch is the last number):
 
 # %%
 W_plus = ex.ones_offdiag(6, 1)
@@ -327,7 +367,7 @@ ones6 = sp.ones(6, 1)
 
 # %% [markdown]
 # So the dominant diagonal is a safe construction, not a cheap one: here it carries five times the
-# $\|V\|^2$ that the same off-diagonal needs. (Exercise 3.5 shows a pattern where dominance is the
+# $\|V\|^2$ that the same off-diagonal needs. (Exercise 3.3 shows a pattern where dominance is the
 # cheapest choice.)
 
 # %% [markdown]
@@ -336,102 +376,144 @@ ones6 = sp.ones(6, 1)
 # Let $k^*(W)$ be the smallest $k$ for which some $V\in\mathbb R^{n\times k}$ matches $W$ off the
 # diagonal, i.e. the smallest rank of a PSD completion.
 #
-# ### Upper bounds: $n$, then $n-1$
+# ### Upper bound $n-1$, in rational arithmetic
 #
 # **The tool.** Symmetric Gaussian elimination writes a symmetric $M$ as $M = LDL^\top$, $L$ unit
-# lower-triangular and $D$ diagonal [5, §4.1]. Its entries are exact rationals when $M$ is
-# rational. If every pivot $D_{pp}\ge0$, then $V = L\sqrt D$ (keeping the columns with $D_{pp}>0$)
-# gives $VV^\top = M$ with one column per positive pivot. `ldl_factor_exact` does this and refuses a
-# negative pivot, so a returned $V$ is an exact certificate that $M$ is PSD.
+# lower-triangular and $D$ diagonal (the pivots) [5, §4.1]; its entries are exact rationals when
+# $M$ is rational. If every pivot is $\ge0$, then $V = L\sqrt D$, keeping the columns with a
+# positive pivot, gives $VV^\top = M$ with one column per positive pivot: an exact certificate of
+# PSD and of the rank.
 #
-# **$k\le n$.** Add $\frac1{10}$ to the dominant diagonal. The completion is then strictly dominant,
-# hence positive definite, all $n$ pivots are positive, and $V$ has $n$ columns:
+# **One zero pivot on purpose.** Split a completion into its leading $(n-1)\times(n-1)$ block $M_1$,
+# the last column $g$ above the diagonal, and the last diagonal entry $\delta$. Choose the first
+# $n-1$ diagonal entries dominant plus 1, so $M_1$ is PD by (3.8); one step of block elimination
+# (the "Schur complement" [5, §4.2]) gives
+#
+# $$
+# \begin{pmatrix}M_1 & g\\ g^\top & \delta\end{pmatrix}
+# = \begin{pmatrix}I\\ g^\top M_1^{-1}\end{pmatrix} M_1 \begin{pmatrix}I & M_1^{-1}g\end{pmatrix}
+# + \begin{pmatrix}0&0\\0&\delta - g^\top M_1^{-1}g\end{pmatrix}. \tag{3.10}
+# $$
+#
+# With $\delta = g^\top M_1^{-1}g$ the second term vanishes; writing the PD $M_1 = V_1V_1^\top$
+# ($n-1$ positive pivots), the completion is $CV_1(CV_1)^\top$ with $C = \begin{pmatrix}I\\ g^\top M_1^{-1}\end{pmatrix}$:
+# PSD, $n-1$ columns, all rational. The check of (3.10) with a **symbolic** symmetric $M_1$
+# ($3\times3$, so $n = 4$), symbolic $g$ and $\delta$:
 
 # %%
-V5n = ex.ldl_factor_exact(ex.dominant_completion(W5, sp.Rational(1, 10)))
-V5n.shape, ex.offdiag_error(V5n, W5)
+m = sp.symbols("m11 m12 m13 m22 m23 m33", real=True)
+M1 = sp.Matrix([[m[0], m[1], m[2]], [m[1], m[3], m[4]], [m[2], m[4], m[5]]])
+g = sp.Matrix(sp.symbols("g_1:4", real=True))
+delta_n = sp.Symbol("delta", real=True)
+C = sp.eye(3).col_join(g.T * M1.inv())
+lhs = M1.row_join(g).col_join(g.T.row_join(sp.Matrix([[delta_n]])))
+rhs = C * M1 * C.T + sp.diag(0, 0, 0, delta_n - (g.T * M1.inv() * g)[0])
+(lhs - rhs).applyfunc(sp.simplify).is_zero_matrix
 
 # %% [markdown]
-# **$k\le n-1$.** Make the first $n-1$ diagonal entries dominant plus 1, so that the leading
-# $(n-1)\times(n-1)$ block $M_1$ is positive definite, and choose the last one as
-# $\delta_n = g^\top M_1^{-1}g$, with $g$ the last column of $W$ above the diagonal. Elimination then
-# ends with the pivot $\delta_n - g^\top M_1^{-1}g = 0$: the completion is PSD of rank $n-1$
-# (`schur_completion_exact`; $\delta_n - g^\top M_1^{-1} g$ is the "Schur complement" [5, §4.2]).
-# For $W_5$ and for a random $\pm1$ pattern with $n = 8$:
+# And the construction carried out exactly on a random $\pm1$ pattern and a planted rank-3 pattern
+# for every $n = 2,\dots,8$: do all exact factors have at most $n-1$ columns (counted, not assumed)
+# and no off-diagonal mismatch? Then the last two rows $(n, \text{columns}, \text{mismatch})$:
 
 # %%
-results = []
-for W in (W5, ex.random_sign_offdiag(8, seed=0)):
-    V_low = ex.ldl_factor_exact(ex.schur_completion_exact(W))
-    results.append((W.rows, V_low.shape[1], ex.offdiag_error(V_low, W)))
-results
+schur_rows = []
+for n_ in range(2, 9):
+    for W in (ex.random_sign_offdiag(n_, seed=n_), ex.planted_offdiag(n_, 3, seed=n_)[0]):
+        V_low = ex.ldl_factor_exact(ex.schur_completion_exact(W))
+        schur_rows.append((n_, V_low.shape[1], ex.offdiag_error(V_low, W)))
+all(cols <= n_ - 1 and err == 0 for n_, cols, err in schur_rows), schur_rows[-2:]
 
 # %% [markdown]
-# **Proven: $k^*\le n-1$ for every $W$ with $n\ge2$.** The rational arithmetic makes each
-# instance exact; the argument (a positive definite block plus one zero pivot) holds for every $W$.
+# So $k^*\le n-1$ for every $W$ with $n\ge2$: proven by (3.6) and again by (3.10), and
+# certified exactly on each instance.
 #
 # ### Lower bounds
 #
-# **Blocks.** For disjoint index sets $I$, $J$ every entry of the block $W_{IJ}$ is off the diagonal,
-# so $W_{IJ} = V_IV_J^\top$, a product through $k$ columns: $k^*\ge\operatorname{rank}W_{IJ}$
-# (`block_rank_exact`).
+# **Blocks.** For disjoint index sets $I$, $J$ every entry of the block $W_{IJ}$ is off the
+# diagonal, so
 #
-# **Sign patterns matter.** All pairs $+1$ need one column ($V = \mathbf 1$, above). All pairs $-1$
-# need $n-1$: every completion of $-(\mathbf 1\mathbf 1^\top - I)$ is
-# $\operatorname{diag}(\delta_1+1,\dots,\delta_n+1) - \mathbf 1\mathbf 1^\top$; a PSD matrix has a
-# non-negative diagonal, so every $\delta_i\ge0$, the diagonal part has rank $n$, and
-# $n\le\operatorname{rank}(W+\Delta) + \operatorname{rank}(\mathbf 1\mathbf 1^\top)$ gives
-# $\operatorname{rank}(W+\Delta)\ge n-1$. The identity with a symbolic diagonal, and a $V$ with
-# $n-1 = 5$ columns:
+# $$
+# W_{IJ} = V_IV_J^\top \quad\Longrightarrow\quad \operatorname{rank}W_{IJ}\le k, \qquad\text{so } k^*\ge\operatorname{rank}W_{IJ}. \tag{3.11}
+# $$
+#
+# **Every pair clashing needs at least $n-1$.** Generalise §1 to $W = -(\mathbf 1\mathbf 1^\top - I)$.
+# Every completion is $P - \mathbf 1\mathbf 1^\top$ with $P = \operatorname{diag}(p_i)$, $p_i = \delta_i + 1$.
+# A PSD matrix has a non-negative diagonal ($e_i^\top Me_i\ge0$), so $\delta_i\ge0$ and $p_i\ge1$:
+#
+# $$
+# \begin{aligned}
+# n = \operatorname{rank}P &= \operatorname{rank}\bigl((P - \mathbf 1\mathbf 1^\top) + \mathbf 1\mathbf 1^\top\bigr) && \text{every } p_i\ge1\\
+# &\le \operatorname{rank}(W + \Delta) + \operatorname{rank}(\mathbf 1\mathbf 1^\top) = \operatorname{rank}(W + \Delta) + 1 && \text{rank of a sum}
+# \end{aligned}
+# \tag{3.12}
+# $$
+#
+# so every PSD completion has rank $\ge n-1$: the pattern needs **at least** $n-1$ columns. And
+# $n-1$ suffice: the vectors $v_i = \sqrt n\,(e_i - \tfrac1n\mathbf 1)$ have, for $i\ne j$,
+#
+# $$
+# \langle v_i, v_j\rangle = n\Bigl(\langle e_i, e_j\rangle - \tfrac1n\langle e_i,\mathbf 1\rangle - \tfrac1n\langle\mathbf 1, e_j\rangle + \tfrac1{n^2}\langle\mathbf 1,\mathbf 1\rangle\Bigr)
+# = n\Bigl(0 - \tfrac1n - \tfrac1n + \tfrac n{n^2}\Bigr) = -1, \tag{3.13}
+# $$
+#
+# and all lie in the $(n-1)$-dimensional space orthogonal to $\mathbf 1$. They are the corners of a
+# regular simplex; for $n = 3$ they are §1's three vectors at $120°$ (length $\sqrt{n-1} = \sqrt2$),
+# in other coordinates. The checks: the last step of (3.13) with symbolic $n$; then, for
+# $n = 2,\dots,8$, the lower bound computed from the ranks in (3.12) (with symbolic $p_i>0$) against
+# the number of columns of an exact factor of the simplex's matrix $nI - \mathbf 1\mathbf 1^\top$,
+# and its off-diagonal mismatch:
 
 # %%
-W_minus = ex.ones_offdiag(6, -1)
-d6 = sp.symbols("delta_1:7", real=True)
-identity = (W_minus + sp.diag(*d6) - (sp.diag(*[di + 1 for di in d6]) - sp.ones(6, 6))).is_zero_matrix
-V_minus = ex.ldl_factor_exact(ex.schur_completion_exact(W_minus))
-identity, V_minus.shape[1], ex.offdiag_error(V_minus, W_minus)
+n_s = sp.Symbol("n", positive=True)
+step_313 = sp.simplify(n_s * (0 - 1 / n_s - 1 / n_s + n_s / n_s**2))
+bounds_meet = []
+for n_ in range(2, 9):
+    V_simplex = ex.simplex_factor(n_)
+    mismatch = ex.offdiag_error(V_simplex, ex.ones_offdiag(n_, -1))
+    bounds_meet.append((n_, ex.all_minus_one_lower_bound(n_), V_simplex.shape[1], mismatch))
+step_313, all(low == cols == n_ - 1 and err == 0 for n_, low, cols, err in bounds_meet)
 
 # %% [markdown]
-# So $k^* = 1$ for all $+1$ and $k^* = n-1$ for all $-1$: entries of the same size, opposite
-# signs, and the widest possible gap.
+# So $k^* = 1$ when every pair is $+1$ ($V = \mathbf 1$) and $k^* = n-1$ when every pair is $-1$:
+# entries of the same size, opposite signs, and the widest possible gap.
 #
-# **Almost every $W$ needs many columns.** $V$ has $nk$ entries, but $V$ and $VQ$ (any orthogonal
-# $Q$, §6) give the same $VV^\top$, which leaves $nk - k(k-1)/2$ free numbers to match
-# $n(n-1)/2$ off-diagonal entries. With fewer free numbers than entries, the reachable
-# off-diagonals form a set of volume zero (Sard's theorem [6]), so a $W$ drawn from any continuous
-# distribution almost never lies in it. `dimension_count_k(n)` is the smallest $k$ with enough
-# free numbers; we check its definition exactly (enough at $k$, too few at $k-1$) and that it
-# respects the proven upper bound $n-1$:
+# **Almost every $W$ needs at least many columns (cited, not proven here).** $V$ has $nk$ entries, but $V$
+# and $VQ$ (any orthogonal $Q$, chapter 04) give the same $VV^\top$, which leaves $nk - k(k-1)/2$
+# free numbers to match $n(n-1)/2$ off-diagonal entries. When there are fewer free numbers than
+# entries, the reachable off-diagonals form a set of volume zero; this is a consequence of Sard's
+# theorem [6], which we quote rather than prove. A $W$ drawn from any continuous distribution then
+# almost never lies in the set, so it needs **at least** the smallest $k$ with enough free numbers.
+# That $k$, checked against its definition (enough at $k$, too few at $k-1$) and against $n-1$:
 
 # %%
-counts = {n: ex.dimension_count_k(n) for n in (4, 10, 20, 50, 100, 1000)}
+counts = {n_: ex.dimension_count_k(n_) for n_ in (4, 10, 20, 50, 100, 1000)}
 
 
-def free(n, k):
-    return n * k - k * (k - 1) // 2
+def free(n_, k):
+    return n_ * k - k * (k - 1) // 2
 
 
-checks = all(free(n, k) >= n * (n - 1) // 2 > free(n, k - 1) and k <= n - 1 for n, k in counts.items())
+checks = all(free(n_, k) >= n_ * (n_ - 1) // 2 > free(n_, k - 1) and k <= n_ - 1 for n_, k in counts.items())
 counts, checks
 
 # %% [markdown]
-# For $n = 1000$ features, a generic $W$ needs at least 956 columns. A small $k$ works only for
+# For $n = 1000$ features a generic $W$ needs at least 956 columns. A small $k$ works only for
 # special off-diagonals, such as those of a low-rank $V_0V_0^\top$, which is exactly what an FM
 # assumes about the data.
-#
+
+# %% [markdown]
 # ### What least-squares fits find
 #
-# Four off-diagonals with $n = 10$ (`k_examples`): a planted $V_0V_0^\top$ with an integer
+# Four off-diagonals with $n = 10$: a planted $V_0V_0^\top$ with an integer
 # $V_0\in\mathbb Z^{10\times3}$, all $+1$, all $-1$, and random $\pm1$. Each comes with a proven lower
-# bound (an exact block rank, or the argument above) and a proven upper bound. We certify every
-# upper bound by an exact $V$ with that many columns (the planted $V_0$, $V = \mathbf 1$, or the
-# Schur completion):
+# bound (an exact block rank (3.11), or (3.12)) and a proven upper bound, certified by an exact $V$
+# with that many columns (the planted $V_0$, $V = \mathbf 1$, the simplex (3.13), or the Schur
+# completion (3.10)); both bounds are computed, and each certificate is checked here:
 
 # %%
 examples = ex.k_examples(10)
 certified = {}
 for name, (W, lower, upper, V_cert) in examples.items():
-    V_cert = ex.ldl_factor_exact(ex.schur_completion_exact(W)) if V_cert is None else V_cert
     certified[name] = (lower, upper, V_cert.shape[1] == upper and ex.offdiag_error(V_cert, W) == 0)
 certified
 
@@ -466,20 +548,24 @@ in_range, cliff
 
 # %% [markdown]
 # Every observed value lies in its proven range, and equals it where the range is a single
-# number. For random signs the fits need 7 columns, inside the proven range 5 to 9; the dimension
+# number. For random signs the fits first match exactly at 7 columns, inside the proven range 5 to 9; the dimension
 # count (6 for $n = 10$) does not apply there, since a $\pm1$ pattern is not drawn from a continuous
 # distribution.
 
 # %% [markdown]
+
+# %% [markdown]
 # ## Key takeaways
 #
-# * An FM uses only the off-diagonal of $VV^\top$. With the diagonal free, **every** symmetric $W$ is
-#   reachable (explicit $V$ from the dominant completion); "every $W$ is $VV^\top$" is false (E8).
-# * Diagonal dominance needs absolute values (E7) and is sufficient, not necessary; it can cost up
-#   to $n-1$ times the $\|V\|^2$ that the off-diagonal needs.
-# * $k^*\le n-1$ always; blocks give lower bounds; the sign pattern decides ($k^* = 1$ for all $+1$,
-#   $n-1$ for all $-1$); almost every $W$ needs the smallest $k$ with $nk - k(k-1)/2\ge n(n-1)/2$
-#   (956 for $n = 1000$).
+# * An FM uses only the off-diagonal of $VV^\top$ (3.3). With the diagonal free, **every** symmetric
+#   $W$ is reachable with at most $n-1$ columns (3.6, 3.10); "every $W$ is $VV^\top$" is false,
+#   because $\operatorname{trace}(VV^\top) = \|V\|_F^2$ (3.5) (E8).
+# * Diagonal dominance needs absolute values (E7); it gives an explicit $V$ (3.7) and is sufficient
+#   for PD (3.8), not necessary; its $\|V\|^2$ is at most $n-1$ times the lower bound (3.9), and for
+#   all $+1$ pairs, where the bound is reached, exactly that.
+# * Blocks give lower bounds (3.11); the sign pattern decides: $k^* = 1$ for all $+1$, $n-1$ for all
+#   $-1$ (3.12, 3.13: the simplex, three vectors at $120°$ for $n = 3$); almost every $W$ needs at
+#   least the smallest $k$ with $nk - k(k-1)/2\ge n(n-1)/2$ (956 for $n = 1000$).
 
 # %% [markdown]
 # ## Exercises
@@ -493,32 +579,51 @@ in_range, cliff
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
-# W + τI has the eigenvalues of W shifted by τ. For ±(11ᵀ − I) the eigenvalues are ±(n − 1) (eigenvector 1)
-# and ∓1 (the n − 1 directions orthogonal to 1). PSD means the smallest shifted eigenvalue is ≥ 0.
+# The derivation is in the cell below; this cell checks it.
 tau = sp.Symbol("tau", real=True)
 thresholds = {}
 for sign in (1, -1):
     eigenvalues = (ex.ones_offdiag(4, sign) + tau * sp.eye(4)).eigenvals()
     thresholds[sign] = max(sp.solve(sp.Eq(ev, 0), tau)[0] for ev in eigenvalues)  # the last one to reach 0
-# All +1 needs only τ ≥ 1 (dominance asks for 3); all −1 needs τ ≥ 3, exactly the dominant value.
 thresholds == {1: 1, -1: 3}
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution", "hide-cell"]
+# *Worked solution (expand the cell to read it).* The matrix $\mathbf 1\mathbf 1^\top$ has eigenvalue
+# $n$ on $\mathbf 1$ and $0$ on the $n-1$ directions orthogonal to it, so
+#
+# $$
+# \pm(\mathbf 1\mathbf 1^\top - I):\quad \text{eigenvalues } \pm(n-1)\ \text{(once)},\ \mp1\ \text{($n-1$ times)};
+# \qquad \lambda_{\min} = \begin{cases}-1 & (+)\\ -(n-1) & (-)\end{cases}
+# $$
+#
+# By (3.6), $W + \tau I$ is PSD iff $\tau\ge-\lambda_{\min}$: $\tau\ge1$ for all $+1$ (dominance asks
+# for 3) and $\tau\ge n-1 = 3$ for all $-1$, exactly the dominant value.
 
 # %% [markdown]
 # ### Exercise 3.2 (medium)
 #
-# For $n = 3$ and every pair $-1$, the block bound gives only $k^*\ge1$ (the largest off-diagonal
-# block is $1\times2$). Show that $k = 1$ is impossible, and give an exact $V$ with $k = 2$.
+# Three features with $W_{12} = W_{13} = +1$ and $W_{23} = -1$. **Predict before running:** does
+# $k = 1$ suffice? If not, build an exact $V$ with $k = 2$ from §1's three vectors.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
-# With k = 1, V = (v1, v2, v3)ᵀ and we need v1·v2 = v1·v3 = v2·v3 = −1. The product of the three
-# equations is (v1 v2)(v1 v3)(v2 v3) = (v1 v2 v3)² ≥ 0, but the right-hand sides multiply to −1.
-v1, v2, v3 = sp.symbols("v1 v2 v3", real=True)
-product_identity = sp.expand((v1 * v2) * (v1 * v3) * (v2 * v3) - (v1 * v2 * v3) ** 2) == 0
-# With k = 2: three vectors of length √2 at 120° to each other have inner products 2·cos(120°) = −1.
-angles = [0, 2 * sp.pi / 3, 4 * sp.pi / 3]
-V_120 = sp.Matrix([[sp.sqrt(2) * sp.cos(th), sp.sqrt(2) * sp.sin(th)] for th in angles])
-product_identity, V_120.shape[1], ex.offdiag_error(V_120, ex.ones_offdiag(3, -1))
+# The derivation is in the cell below; this cell checks it.
+W_mixed = sp.Matrix([[0, 1, 1], [1, 0, -1], [1, -1, 0]])
+V_flip = sp.diag(-1, 1, 1) * V_120  # v_1 reversed
+sign_product = W_mixed[0, 1] * W_mixed[0, 2] * W_mixed[1, 2]
+sign_product, V_flip.shape[1], ex.offdiag_error(V_flip, W_mixed)
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution", "hide-cell"]
+# *Worked solution (expand the cell to read it).* With $k = 1$ the argument of (3.1) gives
+#
+# $$
+# (v_1v_2v_3)^2 = (v_1v_2)(v_1v_3)(v_2v_3) = (+1)(+1)(-1) = -1 < 0,
+# $$
+#
+# impossible, so $k^*\ge2$. Reversing one vector flips the sign of its row and column of
+# $VV^\top$: with $v_1\to-v_1$ in the $120°$ configuration,
+# $\langle -v_1, v_2\rangle = \langle -v_1, v_3\rangle = +1$ and $\langle v_2, v_3\rangle = -1$. In general a
+# $k = 1$ FM needs the product of the signs around every triangle of non-zero entries to be positive.
 
 # %% [markdown]
 # ### Exercise 3.3 (hard)
@@ -526,14 +631,11 @@ product_identity, V_120.shape[1], ex.offdiag_error(V_120, ex.ones_offdiag(3, -1)
 # §3 showed that the dominant diagonal can cost $n-1$ times the minimum trace. Show that for all
 # pairs $-1$ it is the cheapest: every PSD completion of $-(\mathbf 1\mathbf 1^\top - I)$ has trace
 # $\ge n(n-1)$, the dominant completion's trace. Hint: write the completion as
-# $P - \mathbf 1\mathbf 1^\top$ with $P = \operatorname{diag}(p_1,\dots,p_n)$, $p_i = \delta_i + 1\ge1$, and test
-# PSD with $z_i = 1/p_i$.
+# $P - \mathbf 1\mathbf 1^\top$ as in (3.12), and test PSD with $z_i = 1/p_i$.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
-# Step 1: zᵀ(P − 11ᵀ)z with z_i = 1/p_i equals S − S², S = Σ 1/p_i. PSD needs S − S² ≥ 0, so S ≤ 1.
-# Step 2 (arithmetic vs harmonic mean): (Σ p_i)(Σ 1/p_i) − n² = Σ_{i<j} (p_i − p_j)²/(p_i p_j) ≥ 0,
-# so Σ p_i ≥ n²/S ≥ n², and trace = Σ (p_i − 1) ≥ n² − n. The dominant completion has p_i = n: equality.
+# The derivation is in the cell below; this cell checks its two identities for n = 4.
 nn = 4
 ps = sp.symbols("p_1:5", positive=True)
 zp = sp.Matrix([1 / pi for pi in ps])
@@ -544,15 +646,22 @@ step2 = sp.simplify(sum(ps) * S - nn**2 - amhm) == 0
 dominant = ex.dominant_completion(ex.ones_offdiag(nn, -1))
 step1, step2, dominant.trace() == nn * (nn - 1), min(dominant.eigenvals()) >= 0
 
-# %% [markdown]
-# ## Going further (optional)
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution", "hide-cell"]
+# *Worked solution (expand the cell to read it).* Let $S = \sum_i 1/p_i$. Testing PSD with $z_i = 1/p_i$:
 #
-# * **The cheapest completion in general.** The PSD completion of smallest trace is a semidefinite
-#   program, an optimisation over PSD matrices with linear constraints [7]; the bound of §3 is a
-#   simple lower bound on its value.
-# * **Sard's theorem** [6] says that the image of the points where a smooth map's derivative is not
-#   onto has volume zero; it is what makes the dimension count of §4 a statement about almost
-#   every $W$.
+# $$
+# 0 \le z^\top(P - \mathbf 1\mathbf 1^\top)z = \sum_i p_i\frac1{p_i^2} - \Bigl(\sum_i\frac1{p_i}\Bigr)^2 = S - S^2
+# \quad\Longrightarrow\quad S\le1 .
+# $$
+#
+# Arithmetic against harmonic mean: expanding the product,
+#
+# $$
+# \Bigl(\sum_ip_i\Bigr)\Bigl(\sum_i\frac1{p_i}\Bigr) - n^2 = \sum_{i<j}\Bigl(\frac{p_i}{p_j} + \frac{p_j}{p_i} - 2\Bigr) = \sum_{i<j}\frac{(p_i - p_j)^2}{p_ip_j}\ \ge 0,
+# $$
+#
+# so $\sum_ip_i\ge n^2/S\ge n^2$ and $\operatorname{trace}(W+\Delta) = \sum_i(p_i - 1)\ge n^2 - n$.
+# The dominant completion has every $p_i = n$: equality.
 
 # %% [markdown]
 # ### Exercise 3.4 (easy, your turn)
@@ -570,6 +679,47 @@ def my_is_dominant(M):
 
 # %%
 EXERCISES["is_dominant"].check(my_is_dominant).correct
+
+# %% [markdown]
+# ### Exercise 3.5 (medium, your turn)
+#
+# Write the lower bound (3.9) on the trace of every PSD completion: for a symmetric sympy matrix `W`,
+# return $2\sum_{i<j}\lvert W_{ij}\rvert/(n-1)$ as an exact sympy number (the diagonal of `W` is ignored).
+# The cell after yours checks it on four exact matrices and names the mistake when it recognises it;
+# `EXERCISES["trace_lower_bound"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_trace_lower_bound(W):\n    raise NotImplementedError  # your code here\n"}
+def my_trace_lower_bound(W):
+    n = W.rows
+    return 2 * sum(abs(W[i, j]) for i in range(n) for j in range(i + 1, n)) / (n - 1)
+
+
+# %%
+EXERCISES["trace_lower_bound"].check(my_trace_lower_bound).correct
+
+# %% [markdown]
+# ## Going further (optional)
+#
+# * **The cheapest completion in general.** The PSD completion of smallest trace is a semidefinite
+#   program, an optimisation over PSD matrices with linear constraints [7]; (3.9) is a simple lower
+#   bound on its value.
+# * **Sard's theorem** [6] says that the image of the points where a smooth map's derivative is not
+#   onto has volume zero; it is what makes the dimension count of §4 a statement about almost
+#   every $W$.
+#
+# ## Symbols of this chapter
+#
+# | symbol | meaning |
+# |---|---|
+# | $W$ | the interaction matrix: symmetric, $W_{ij}$ the weight of the pair $i\ne j$, zero diagonal |
+# | $\Delta$, $W+\Delta$ | a diagonal we choose; a completion of $W$ |
+# | $k^*$ | the fewest columns of a $V$ that matches $W$ off the diagonal |
+# | $e_i$, $\mathbf 1$ | the $i$-th unit vector; the all-ones vector |
+#
+# The research notes [3] write $M$ for our $W$ and $n_f$ for $k$; the SystemDS reference page [2]
+# writes $W$ both for the linear weights (our $w$) and, in its paragraph on expressiveness, for the
+# interaction matrix.
 
 # %% [markdown]
 # ## References

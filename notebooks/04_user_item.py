@@ -21,22 +21,24 @@
 # does the usual penalty $\|V\|^2$ penalise the model's predictions or only an arbitrary choice among
 # equivalent parameters?
 #
-# Symbols follow the course [notation](../README.md#notation) table and chapter 03's table.
+# Symbols follow the course [notation](../README.md#notation) table; the ones this chapter adds are
+# introduced where they first appear and collected at the end.
 
 # %% [markdown]
 # ## What you will learn
 #
-# * For user–item data: a $k$-column FM reproduces a full interaction table $B$ exactly **iff**
-#   $\min_{a,b}\operatorname{rank}(B - a\mathbf 1^\top - \mathbf 1b^\top)\le k$, because the linear
-#   terms absorb row and column effects.
+# * For user–item data: a $k$-column FM reproduces a full table of pairwise effects $B$ exactly
+#   **iff** $\min_{a,b}\operatorname{rank}(B - a\mathbf 1^\top - \mathbf 1b^\top)\le k$, because the linear
+#   terms absorb row and column effects; the minimum is the rank of the double-centred table.
 # * What the predictions determine: $V$ only up to rotations (and more for user–item data), so
-#   neither $\|V\|_F^2$ nor $\|B\|_F^2$ is a function of the predictions, while $JBJ$ is.
+#   neither $\|V\|_F^2$ nor $\|B\|_F^2$ is a function of the predictions, while the double-centred
+#   table is.
 #
 # ## What you need
 #
-# * Chapter 03, §1 (the tiny example: three users, four movies, $k = 1$) and its symbols: $n_u$, $n_i$,
-#   $V_u$, $V_i$, the user–item block $B$, row and column effects $a$, $b$, the centring matrix $J$.
-# * Rank inequalities and positive semidefinite matrices, as in chapter 03.
+# * Chapter 01: the FM (1.1), and the one-hot encoding of a (user, item) pair.
+# * Chapter 03: the interaction matrix $W$ ($W_{ij}$ the weight of the pair $i\ne j$), the fact that
+#   the FM reads only its off-diagonal (3.3), and the rank inequalities listed there.
 
 # %%
 import matplotlib.pyplot as plt
@@ -55,32 +57,56 @@ from fmedu.testing import EPS64, F64
 setup()
 
 # %% [markdown]
-# The tiny example of chapter 03 again: three users, four movies, one-hot samples $x = e_u + e_{3+i}$,
-# an FM with $k = 1$, and the rank-3 table $B_{\text{want}}$ it reproduces.
-
-# %%
-n_u, n_i = 3, 4
-V_tiny = sp.Matrix([1, 2, -1, 2, 0, 1, -1])  # rows: Ann, Ben, Cleo, movie 0, 1, 2, 3; k = 1
-w_tiny = sp.Matrix([0, 1, 3, 1, -2, 0, 2])
-w0_tiny = 0
-Y_tiny = ui.user_item_table_exact(w0_tiny, w_tiny, V_tiny, n_u)  # its 3 × 4 table of predictions
-Y_tiny
+# ## 1 · User–item data: exactly which tables?
+#
+# There are $n_u$ users and $n_i$ items, $n = n_u + n_i$ features: users are features
+# $0,\dots,n_u-1$, items $n_u,\dots,n-1$. A sample "user $u$ meets item $i$" is the one-hot pair
+# $x = e_u + e_{n_u+i}$. Write $B$ for the $n_u\times n_i$ **user–item block** of the interaction
+# matrix, $B_{ui} = W_{u,\,n_u+i}$.
+#
+# ### A tiny example, backwards
+#
+# Chapter 01 computed the predictions of a given FM. Here we go the other way. A model with a free
+# weight for every (user, item) pair and no linear terms has learned the table $B_{\text{want}}$
+# below for three users and four items. How many columns does an FM need to reproduce it exactly?
+# The rank of $B_{\text{want}}$ suggests 3. Yet the FM below with $k = 1$ (one number per user and
+# per item, plus linear weights) predicts exactly $B_{\text{want}}$:
 
 # %%
 B_want = sp.Matrix([[3, -2, 1, 1], [6, -1, 3, 1], [2, 1, 2, 6]])
-block = V_tiny[:3, :] * V_tiny[3:, :].T  # the FM's user–movie block V_u V_iᵀ
+V_tiny = sp.Matrix([1, 2, -1, 2, 0, 1, -1])  # rows: users 0, 1, 2, then items 0, 1, 2, 3; k = 1
+w_tiny = sp.Matrix([0, 1, 3, 1, -2, 0, 2])
+w0_tiny = 0
+Y_tiny = ui.user_item_table_exact(w0_tiny, w_tiny, V_tiny, 3)  # the FM's definition at each one-hot pair
+block = V_tiny[:3, :] * V_tiny[3:, :].T  # its user–item block V_u V_iᵀ
 B_want.rank(), block.rank(), Y_tiny == B_want
 
 # %% [markdown]
-# ## 1 · User–item data: exactly which tables?
-#
-# Back to the data of chapter 03, §1: every sample is $x = e_u + e_{n_u+i}$, one user and one item. Users are
-# features $0,\dots,n_u-1$, items $n_u,\dots,n-1$.
+# A rank-1 interaction block produced a rank-3 table. This section explains why and turns it into an
+# exact criterion.
 #
 # ### Only the user–item block matters
 #
-# With a symbolic symmetric $W$ ($n_u = 2$, $n_i = 3$), the pairwise term at every user–item sample
-# equals the single entry $W_{u,\,n_u+i}$:
+# In the pair sum of a one-hot pair only one product $x_fx_g$ is non-zero:
+#
+# $$
+# \sum_{f<g}W_{fg}x_fx_g\Big|_{x = e_u + e_{n_u+i}} = W_{u,\,n_u+i}\cdot1\cdot1 = B_{ui}
+# \quad\Longrightarrow\quad
+# \hat Y_{ui} = w_0 + w_u + w_{n_u+i} + B_{ui}, \tag{4.1}
+# $$
+#
+# where $\hat Y$ is the $n_u\times n_i$ table of predictions. No sample holds two users or two
+# items, so the user–user block, the item–item block and the diagonal of $W$ never enter a
+# prediction:
+
+# %%
+nb04.plot_block_diagram(3, 4)
+plt.show()
+
+# %% [markdown]
+# The $7\times7$ matrix $W$ for three users and four items: the dark block is $B$ (its mirror
+# $B^\top$ lighter), the grey blocks and the diagonal are read by no prediction. The check of (4.1)
+# with a symbolic symmetric $W$ ($n_u = 2$, $n_i = 3$), at every pair:
 
 # %%
 n_u, n_i = 2, 3
@@ -93,18 +119,26 @@ all(
 )
 
 # %% [markdown]
-# The user–user block, the item–item block and the diagonal are all free; only the block $B$ with
-# $B_{ui} = W_{u,\,n_u+i}$ is used. The FM's block is $V_uV_i^\top$, a product of two *different*
-# matrices: no symmetry, no PSD condition, so $B$ needs only a rank factorisation. The full
-# model's table of predictions is
-#
-# $$\hat Y_{ui} = w_0 + w_u + w_{n_u+i} + B_{ui}.$$
+# The FM's block is $V_uV_i^\top$, with $V_u$ the user rows and $V_i$ the item rows of $V$: a product
+# of two *different* matrices, so no symmetry and no PSD condition as in chapter 03; $B$ needs only a
+# factorisation through $k$ columns.
 #
 # ### The linear terms absorb row and column effects
 #
-# Subtract a row effect $a$ and a column effect $b$ from the block and add them to the linear
-# weights: $B\to B - a\mathbf 1^\top - \mathbf 1b^\top$, $w_u\to w_u + a_u$, $w_{n_u+i}\to w_{n_u+i} + b_i$.
-# The table does not change. Exact, with everything symbolic ($n_u = 2$, $n_i = 3$):
+# Take any **row effect** $a\in\mathbb R^{n_u}$ and **column effect** $b\in\mathbb R^{n_i}$, move them from
+# the block into the linear weights, and use (4.1):
+#
+# $$
+# \begin{aligned}
+# B' = B - a\mathbf 1^\top - \mathbf 1b^\top,\quad w_u' = w_u + a_u,\quad w_{n_u+i}' = w_{n_u+i} + b_i
+# \quad\Longrightarrow\quad
+# w_0 + w_u' + w_{n_u+i}' + B'_{ui} = w_0 + w_u + w_{n_u+i} + B_{ui}.
+# \end{aligned}
+# \tag{4.2}
+# $$
+#
+# The table does not change. Exact, with everything symbolic ($n_u = 2$, $n_i = 3$; `True` means the
+# two tables agree entry by entry):
 
 # %%
 B_s = sp.Matrix(2, 3, lambda u, i: sp.Symbol(f"B_{u}{i}", real=True))
@@ -116,26 +150,67 @@ shifted_w = w_s + a_s.col_join(b_s)
 (ui.full_model_table(w0_s, shifted_w, shifted_B) - ui.full_model_table(w0_s, w_s, B_s)).is_zero_matrix
 
 # %% [markdown]
-# This gives the criterion. **A user–item FM with $k$ columns (and its own $w_0$, $w$) reproduces
-# the full model with block $B$ on every pair iff**
+# ### The criterion, both directions
 #
-# $$\min_{a,\,b}\ \operatorname{rank}\bigl(B - a\mathbf 1^\top - \mathbf 1b^\top\bigr)\ \le\ k .$$
+# > **A user–item FM with $k$ columns (and its own $w_0'$, $w'$) reproduces the full model
+# > $(w_0, w, B)$ on every pair iff**
+# >
+# > $$\min_{a,\,b}\ \operatorname{rank}\bigl(B - a\mathbf 1^\top - \mathbf 1b^\top\bigr)\ \le\ k . \tag{4.3}$$
 #
 # *If:* take $a, b$ reaching the minimum, factor $B - a\mathbf 1^\top - \mathbf 1b^\top = V_uV_i^\top$
-# with $k$ columns, and move $a, b$ into $w$ as above. *Only if:* if the FM's table
-# $w_0' + w_u' + w_{n_u+i}' + (V_uV_i^\top)_{ui}$ equals the full model's, then
-# $V_uV_i^\top = B - a\mathbf 1^\top - \mathbf 1b^\top$ with $a_u = w_u' - w_u + w_0' - w_0$ and
-# $b_i = w_{n_u+i}' - w_{n_u+i}$, and a product through $k$ columns has rank $\le k$.
+# with $k$ columns (a matrix of rank $r\le k$ is a product through $r$ columns), and move $a, b$ into
+# $w$ as in (4.2).
 #
+# *Only if:* suppose the two tables agree. Subtract them entry by entry, using (4.1) for both:
+#
+# $$
+# \begin{aligned}
+# 0 &= \bigl(w_0' + w_u' + w_{n_u+i}' + (V_uV_i^\top)_{ui}\bigr) - \bigl(w_0 + w_u + w_{n_u+i} + B_{ui}\bigr) && \text{for every } u, i\\
+# \Longrightarrow\ (V_uV_i^\top)_{ui} &= B_{ui} - a_u - b_i, \quad a_u = w_u' - w_u + w_0' - w_0,\ \ b_i = w_{n_u+i}' - w_{n_u+i} && \text{group by user, item}\\
+# \Longrightarrow\ \operatorname{rank}\bigl(B - a\mathbf 1^\top - \mathbf 1b^\top\bigr) &= \operatorname{rank}(V_uV_i^\top) \le k && \text{product through } k \text{ columns}
+# \end{aligned}
+# \tag{4.4}
+# $$
+#
+# so the minimum over all $a, b$ is $\le k$. The first two lines of (4.4) as one identity, with a
+# symbolic FM ($k = 3$, $n_u = 2$, $n_i = 3$) and a symbolic full model: the difference of the two
+# tables equals $V_uV_i^\top - (B - a\mathbf 1^\top - \mathbf 1b^\top)$ with $a, b$ as defined:
+
+# %%
+_, w0_p, w_p, V_p = symbolic.fm_symbols(5, 3)
+w0_p = sp.Symbol("w_0'", real=True)
+a_44 = sp.Matrix([w_p[u] - w_s[u] + w0_p - w0_s for u in range(2)])
+b_44 = sp.Matrix([w_p[2 + i] - w_s[2 + i] for i in range(3)])
+difference = ui.user_item_table_exact(w0_p, w_p, V_p, 2) - ui.full_model_table(w0_s, w_s, B_s)
+block_form = V_p[:2, :] * V_p[2:, :].T - (B_s - a_44 * sp.ones(1, 3) - sp.ones(2, 1) * b_44.T)
+(difference - block_form).applyfunc(sp.expand).is_zero_matrix
+
+# %% [markdown]
 # ### Computing the minimum: double centring
 #
-# The centring matrix $J = I - \mathbf 1\mathbf 1^\top/m$ subtracts the mean: $J\mathbf 1 = 0$, so
-# $J(B - a\mathbf 1^\top - \mathbf 1b^\top)J = JBJ$ for **every** $a, b$ (exact below). Since
-# multiplying cannot raise the rank, every candidate has rank $\ge\operatorname{rank}(JBJ)$. And
-# $JBJ$ is itself a candidate: $JBJ = B - a^*\mathbf 1^\top - \mathbf 1b^{*\top}$ with $a^*$ the row
-# means minus the grand mean and $b^*$ the column means (`row_column_effects`, exact below). So
+# The **centring matrix** $J = I - \mathbf 1\mathbf 1^\top/m$ (of whatever size $m$ fits) subtracts
+# the mean of a vector, and $J\mathbf 1 = \mathbf 1 - \mathbf 1\,(m/m) = 0$. Hence, for **every** $a, b$,
 #
-# $$k^*_{\text{user–item}}(B) = \operatorname{rank}(JBJ).$$
+# $$
+# J\bigl(B - a\mathbf 1^\top - \mathbf 1b^\top\bigr)J = JBJ - Ja\,(J\mathbf 1)^\top - (J\mathbf 1)\,b^\top J = JBJ, \tag{4.5}
+# $$
+#
+# and since multiplying cannot raise the rank, every candidate has rank $\ge\operatorname{rank}(JBJ)$.
+# And $JBJ$ is itself a candidate: multiplying out, with $\bar B_{u\cdot}$, $\bar B_{\cdot i}$, $\bar B$ the
+# row, column and grand means,
+#
+# $$
+# (JBJ)_{ui} = B_{ui} - \bar B_{u\cdot} - \bar B_{\cdot i} + \bar B = B_{ui} - a^*_u - b^*_i,
+# \qquad a^*_u = \bar B_{u\cdot} - \bar B,\ \ b^*_i = \bar B_{\cdot i}. \tag{4.6}
+# $$
+#
+# So the minimum in (4.3) is reached at $a^*, b^*$:
+#
+# $$
+# k^*_{\text{user–item}}(B) = \operatorname{rank}(JBJ). \tag{4.7}
+# $$
+#
+# Both steps, exact with a symbolic $B$ (and the symbolic $a, b$ of (4.2)):
 
 # %%
 a_star, b_star = ui.row_column_effects(B_s)
@@ -145,11 +220,38 @@ a_star, b_star = ui.row_column_effects(B_s)
 )
 
 # %% [markdown]
+# The "only if" direction says no $k$-column FM can do better than (4.7). A direct test on
+# counter-examples, exact: a rational $5\times6$ table $B$ with $\operatorname{rank}(JBJ) = 3$; for 200
+# random integer pairs $(a, b)$, the rank of $B - a\mathbf 1^\top - \mathbf 1b^\top$ never falls below 3
+# (the smallest rank seen, and whether it ever fell below); and for 100 random integer FMs with
+# $k = 2$, none reproduces $B$ (each table's centred rank is at most 2, as (4.4) says):
+
+# %%
+rng_ce = torch.Generator().manual_seed(4)
+
+
+def rand_int(rows, cols):
+    return sp.Matrix(torch.randint(-4, 5, (rows, cols), generator=rng_ce).tolist())
+
+
+B_ce = rand_int(5, 3) * rand_int(3, 6) + rand_int(5, 1) * sp.ones(1, 6) + sp.ones(5, 1) * rand_int(1, 6)
+r_ce = ui.user_item_min_k(B_ce)
+ranks_seen = [(B_ce - rand_int(5, 1) * sp.ones(1, 6) - sp.ones(5, 1) * rand_int(1, 6)).rank() for _ in range(200)]
+fm_tables = [ui.user_item_table_exact(0, rand_int(11, 1), rand_int(11, 2), 5) for _ in range(100)]
+(
+    r_ce,
+    min(ranks_seen),
+    any(rank < r_ce for rank in ranks_seen),
+    max(ui.user_item_min_k(Y) for Y in fm_tables),
+    any(Y == B_ce for Y in fm_tables),
+)
+
+# %% [markdown]
 # ### The tiny example, solved
 #
-# $B_{\text{want}}$ of chapter 03, §1 has rank 3 but $\operatorname{rank}(JB_{\text{want}}J) = 1$, so $k = 1$
-# suffices. `user_item_fm` builds the FM from the proof (a rational rank factorisation of $JBJ$,
-# the effects moved into $w$); its table equals the full model's with $w_0 = 0$, $w = 0$:
+# $B_{\text{want}}$ has rank 3 but $\operatorname{rank}(JB_{\text{want}}J) = 1$, so $k = 1$ suffices, as
+# we saw. The construction of the "if" direction (a rational rank factorisation of $JBJ$, the
+# effects moved into $w$) builds an FM whose table equals the full model's with $w_0 = 0$, $w = 0$:
 
 # %%
 w0_fm, w_fm, V_fm = ui.user_item_fm(0, sp.zeros(7, 1), B_want)
@@ -167,9 +269,13 @@ w0_fm, w_fm, V_fm = ui.user_item_fm(0, sp.zeros(7, 1), B_want)
 # ### At scale, in floating point
 #
 # A random $30\times40$ block of the form (rank 5) + row effect + column effect has rank 7, but
-# $JBJ$ has rank 5. The FM with $k = 5$ from `user_item_fm` (an SVD factor of $JBJ$) reproduces the
-# full model on all 1200 pairs, computed with `fmedu.predict_sparse`, within a rounding bound of
-# $64\max(n_u, n_i)\,\varepsilon$ times the size of the terms:
+# $JBJ$ has rank 5. The FM with $k = 5$ built as above (from an SVD of $JBJ$) reproduces the full
+# model on all 1200 pairs, computed by the sparse FM prediction of chapter 01, within a rounding
+# bound of $s\cdot\max(n_u, n_i)\,\varepsilon$ times the size of the terms. Here $\varepsilon$ is the
+# float64 unit roundoff; an SVD of an $n_u\times n_i$ matrix is computed with an error of about
+# $\max(n_u, n_i)\,\varepsilon$ times its size up to a modest constant (its backward stability, see
+# the matrix-computations text cited in chapter 03), and the safety factor $s = 64$ covers that
+# constant and the few additions of the prediction:
 
 # %%
 gen = torch.Generator().manual_seed(5)
@@ -180,15 +286,16 @@ w0, w = torch.randn((), dtype=F64, generator=gen), torch.randn(n_u + n_i, dtype=
 w0_f, w_f, V_f = ui.user_item_fm(w0, w, B)
 err = (fmedu.predict_sparse(ui.user_item_idx(n_u, n_i), w0_f, w_f, V_f) - ui.full_interaction_predict(w0, w, B)).abs()
 scale = w0.abs() + 2 * w_f.abs().max() + B.abs().max()
-bound = 64 * max(n_u, n_i) * EPS64 * scale
+safety = 64
+bound = safety * max(n_u, n_i) * EPS64 * scale
 int(torch.linalg.matrix_rank(B)), ui.user_item_min_k(B), V_f.shape[1], bool(err.max() <= bound)
 
 # %% [markdown]
 # ### What the restriction costs, in parameters
 #
-# On user–item data the full model has $1 + n_u + n_i + n_un_i$ parameters, the FM $1 + n + nk$ with
-# $n = n_u + n_i$. Exact counts for a small case, MovieLens 100k sizes (943 users, 1682 movies [1],
-# $k = 20$) and a large catalogue:
+# On user–item data the full model has $1 + n_u + n_i + n_un_i$ parameters, the FM $1 + n + nk$.
+# Exact counts for a small case, MovieLens 100k sizes (943 users, 1682 movies [1], $k = 20$) and a
+# large catalogue:
 
 # %%
 param_rows = [ui.param_counts(*sizes) for sizes in ((10, 12, 3), (943, 1682, 20), (100_000, 10_000, 64))]
@@ -197,10 +304,10 @@ param_rows, 28 * ml["fm"] < ml["full"] < 29 * ml["fm"]
 
 # %% [markdown]
 # At MovieLens sizes the FM has between 28 and 29 times fewer parameters. The price: it reproduces
-# a full model exactly only when $\operatorname{rank}(JBJ)\le k$. A generic table has
-# $\operatorname{rank}(JBJ) = \min(n_u, n_i) - 1$ ($J$ removes one dimension on each side), 942 at
-# MovieLens sizes, far above $k = 20$; an FM bets that the real table is close to one of low
-# centred rank. The generic rank, exact for an arbitrary rational $10\times12$ block:
+# a full model exactly only when $\operatorname{rank}(JBJ)\le k$. Since $J$ has rank $m-1$ on each side,
+# $\operatorname{rank}(JBJ)\le\min(n_u, n_i) - 1$, which is 942 at MovieLens sizes, far above $k = 20$;
+# a table without structure reaches that bound, as this rational $10\times12$ example does. An FM
+# bets that the real table is close to one of low centred rank.
 
 # %%
 B_random = sp.Matrix(10, 12, lambda u, i: sp.Rational((7 * u + 3 * i * i + u * i) % 11 - 5, 1 + (u + 2 * i) % 4))
@@ -215,8 +322,13 @@ B_random.rank(), ui.user_item_min_k(B_random)
 #
 # ### Rotations, for any data
 #
-# For an orthogonal $Q$ ($Q^\top Q = I$), $(VQ)(VQ)^\top = VQQ^\top V^\top = VV^\top$: every $W_{ij}$ and
-# hence every prediction is unchanged. An exactly orthogonal rational $Q$ comes from Pythagorean
+# For an orthogonal $k\times k$ matrix $Q$ ($QQ^\top = I$),
+#
+# $$
+# (VQ)(VQ)^\top = VQQ^\top V^\top = VV^\top, \tag{4.8}
+# $$
+#
+# so every $W_{ij}$ and hence every prediction is unchanged. An exactly orthogonal rational $Q$ comes from Pythagorean
 # triples: $3^2+4^2 = 5^2$ gives a rotation by an angle $\varphi$ with $\cos\varphi = 3/5$, $\sin\varphi = 4/5$
 # (`rational_rotation`). The product of two such rotations in different planes, and a fully symbolic
 # $V$ ($n = 4$, $k = 3$):
@@ -230,7 +342,13 @@ Q, (Q.T * Q - sp.eye(3)).is_zero_matrix, sp.expand(V_sym * Q * (V_sym * Q).T - V
 # ### User–item data: any invertible $R$
 #
 # On user–item data only $V_uV_i^\top$ is used, so $V_u\to V_uR$, $V_i\to V_iR^{-\top}$ works for any
-# invertible $R$, orthogonal or not: $(V_uR)(V_iR^{-\top})^\top = V_uRR^{-1}V_i^\top$. Exact with a
+# invertible $k\times k$ matrix $R$, orthogonal or not:
+#
+# $$
+# (V_uR)(V_iR^{-\top})^\top = V_uR\,R^{-1}V_i^\top = V_uV_i^\top . \tag{4.9}
+# $$
+#
+# Exact with a
 # rational $R$ that is not orthogonal:
 
 # %%
@@ -241,10 +359,14 @@ R = sp.Matrix([[2, 1, 0], [0, 1, 0], [sp.Rational(1, 3), 0, 1]])
 # %% [markdown]
 # ### User–item data: translations
 #
-# Shift every user vector by $s$ and every item vector by $t$:
-# $(v_u + s)\cdot(v_i + t) = v_u\cdot v_i + v_u\cdot t + s\cdot v_i + s\cdot t$. The extra terms depend on
-# the user alone, the item alone, or neither, so $w_u - v_u\cdot t$, $w_{n_u+i} - s\cdot v_i$ and
-# $w_0 - s\cdot t$ absorb them (`translate_user_item`). Exact for a fully symbolic FM ($n_u = n_i = 2$,
+# Shift every user vector by $s\in\mathbb R^k$ and every item vector by $t\in\mathbb R^k$, and expand:
+#
+# $$
+# (v_u + s)\cdot(v_i + t) = v_u\cdot v_i + \underbrace{v_u\cdot t}_{\text{user only}} + \underbrace{s\cdot v_i}_{\text{item only}} + \underbrace{s\cdot t}_{\text{constant}} . \tag{4.10}
+# $$
+#
+# The extra terms depend on the user alone, the item alone, or neither, so the new linear weights
+# $w_u - v_u\cdot t$, $w_{n_u+i} - s\cdot v_i$ and $w_0 - s\cdot t$ absorb them. Exact for a fully symbolic FM ($n_u = n_i = 2$,
 # $k = 3$), all four pairs:
 
 # %%
@@ -262,7 +384,7 @@ moved = ui.translate_user_item(w0_sym, w_sym, V_sym, 2, s_sym, t_sym)
 #
 # The usual regulariser $\|V\|_F^2$ changes under $R$ and under translations. The research notes
 # suggest $\sum_{u,i}(v_u\cdot v_i)^2$ as more natural; that is $\|V_uV_i^\top\|_F^2 = \|B\|_F^2$, which
-# is unchanged by $Q$ and $R$, **but not by translations**. On the tiny FM of chapter 03, §1, shifted by
+# is unchanged by $Q$ and $R$, **but not by translations**. On the tiny FM of §1, shifted by
 # $s = t = 1$, exact:
 
 # %%
@@ -279,7 +401,13 @@ block_t = V_t[:3, :] * V_t[3:, :].T
 # Same 12 predictions; $\|V\|_F^2$ goes from 12 to 27 and $\|B\|_F^2$ from 36 to 182, while
 # $\|JBJ\|_F^2 = 70/3$ stays. That last one is no accident: the predictions determine $JBJ$. The
 # table is $\hat Y = w_0\mathbf 1\mathbf 1^\top + w_{\text{users}}\mathbf 1^\top + \mathbf 1w_{\text{items}}^\top + B$,
-# and $J$ removes everything but $B$: $J\hat YJ = JBJ$, exact with everything symbolic:
+# and since $J\mathbf 1 = 0$, as in (4.5),
+#
+# $$
+# J\hat YJ = w_0(J\mathbf 1)(J\mathbf 1)^\top + Jw_{\text{users}}(J\mathbf 1)^\top + (J\mathbf 1)(Jw_{\text{items}})^\top + JBJ = JBJ . \tag{4.11}
+# $$
+#
+# Exact with everything symbolic:
 
 # %%
 (ui.double_centre(ui.full_model_table(w0_s, w_s, B_s)) - ui.double_centre(B_s)).applyfunc(sp.simplify).is_zero_matrix
@@ -323,9 +451,17 @@ def spread(rows, key):
 # ### Data where every sample has $d$ non-zeros
 #
 # The translation trick works beyond user–item data whenever **every sample is binary (0/1) with
-# the same number $d$ of non-zeros**: shifting every $v_a$ by $c$ changes the pairwise term of a sample with support
-# $S$ by $(d-1)\sum_{a\in S}v_a\cdot c + \binom d2\|c\|^2$, absorbed by $w_a - (d-1)\,v_a\cdot c$ and
-# $w_0 - \binom d2\|c\|^2$ (`translate_fixed_nnz`). Exact for $n = 5$ and every support of size
+# the same number $d$ of non-zeros**. Shift every $v_a$ by the same $c\in\mathbb R^k$. For a sample with
+# support $S$ ($\lvert S\rvert = d$, all $x_a = 1$), each pair $\{a, b\}\subset S$ gains
+# $(v_a + v_b)\cdot c + \|c\|^2$, and each $a\in S$ lies in $d-1$ of the pairs:
+#
+# $$
+# \sum_{\{a,b\}\subset S}\bigl[(v_a + c)\cdot(v_b + c) - v_a\cdot v_b\bigr]
+# = \sum_{\{a,b\}\subset S}\bigl[(v_a + v_b)\cdot c + \|c\|^2\bigr]
+# = (d-1)\sum_{a\in S}v_a\cdot c + \binom d2\|c\|^2 . \tag{4.12}
+# $$
+#
+# The new weights $w_a - (d-1)\,v_a\cdot c$ and $w_0 - \binom d2\|c\|^2$ absorb this. Exact for $n = 5$ and every support of size
 # $d = 2$ and $d = 3$; last, the correction for $d = 2$ applied to a triple:
 
 # %%
@@ -419,46 +555,72 @@ def recovered(setting, quantity):
 #
 # ### Exercise 4.1 (easy)
 #
-# In chapter 03, §1, Ann's liking for movie 0 goes up by one: $B_{\text{want}}[0,0]$ changes from 3 to 4.
+# In §1, user 0's liking for item 0 goes up by one: $B_{\text{want}}[0,0]$ changes from 3 to 4.
 # **Predict before running:** can a $k = 1$ FM still reproduce the full model? If not, what $k$ is
 # needed? Then build the FM and check it.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
-# J(B + e0 e0ᵀ)J = JBJ + (J e0)(J e0)ᵀ adds a second rank-one piece, which is not in the span of the first
-# (the old JBJ is proportional to (1/3, 4/3, −5/3)(3/2, −1/2, 1/2, −3/2)ᵀ, and J e0 has a different direction).
+# The derivation is in the cell below; this cell checks it.
 B_new = B_want.copy()
 B_new[0, 0] += 1
 k_new = ui.user_item_min_k(B_new)
 w0_n, w_n, V_n = ui.user_item_fm(0, sp.zeros(7, 1), B_new)
-# By §1's criterion no k = 1 FM works now; k = 2 does, exactly.
 k_new, V_n.shape[1], ui.user_item_table_exact(w0_n, w_n, V_n, 3) == ui.full_model_table(0, sp.zeros(7, 1), B_new)
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution", "hide-cell"]
+# *Worked solution (expand the cell to read it).* The change adds $e_0e_0^\top$ to the table ($e_0$ the
+# first unit vector of the right size on each side), so by linearity
+#
+# $$
+# J\bigl(B_{\text{want}} + e_0e_0^\top\bigr)J = JB_{\text{want}}J + (Je_0)(Je_0)^\top .
+# $$
+#
+# $JB_{\text{want}}J$ has rank 1, and the new rank-one piece points elsewhere: its column
+# $Je_0 = (2/3, -1/3, -1/3)^\top$ is not a multiple of the column of $JB_{\text{want}}J$. The sum has
+# rank 2, so by (4.7) $k = 1$ no longer suffices and $k = 2$ does; the construction of §1 builds it.
 
 # %% [markdown]
 # ### Exercise 4.2 (medium)
 #
 # Among all blocks $B' = B - a\mathbf 1^\top - \mathbf 1b^\top$ that give the same predictions as $B$ (with $w$
 # adjusted), show that $JBJ$ has the smallest $\|B'\|_F^2$. Check it on the tiny example: no
-# translation of the FM of chapter 03, §1 can bring $\|B\|_F^2$ below $70/3$.
+# translation of the FM of §1 can bring $\|B\|_F^2$ below $70/3$.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
-# Write B' = JBJ + E with E = (B − JBJ) − a1ᵀ − 1bᵀ, itself a row effect plus a column effect. JBJ has zero row
-# and column sums, so ⟨JBJ, a1ᵀ⟩ = aᵀ(JBJ)1 = 0 and ⟨JBJ, 1bᵀ⟩ = 0: Pythagoras gives ‖B'‖² = ‖JBJ‖² + ‖E‖².
+# The derivation is in the cell below; this cell checks its two identities.
 Bp = B_s - a_s * sp.ones(1, 3) - sp.ones(2, 1) * b_s.T
 JBJ_s = ui.double_centre(B_s)
 pythagoras = sp.expand(ui.frobenius_sq(Bp) - ui.frobenius_sq(JBJ_s) - ui.frobenius_sq(Bp - JBJ_s)) == 0
-# The translations of the tiny FM (k = 1, B = V_u V_iᵀ with V_u = (1, 2, −1)ᵀ, V_i = (2, 0, 1, −1)ᵀ) give
-# ‖B‖² = ‖V_u + s1·1‖²·‖V_i + t1·1‖², and completing the squares
-# shows the excess over 70/3 = ‖JBJ‖² as a product of two positive factors minus their minimum:
 s1, t1 = sp.symbols("s1 t1", real=True)
 _, _, V_st = ui.translate_user_item(w0_tiny, w_tiny, V_tiny, 3, [s1], [t1])
 excess = ui.frobenius_sq(V_st[:3, :] * V_st[3:, :].T) - sp.Rational(70, 3)
 squares = (sp.Rational(14, 3) + 3 * (s1 + sp.Rational(2, 3)) ** 2) * (
     5 + 4 * (t1 + sp.Rational(1, 2)) ** 2
 ) - sp.Rational(70, 3)
-# Both factors are at least their constants, so the excess is ≥ 0, and it is 0 at s1 = −2/3, t1 = −1/2 (the means).
 pythagoras, sp.expand(excess - squares) == 0, excess.subs({s1: -sp.Rational(2, 3), t1: -sp.Rational(1, 2)})
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution", "hide-cell"]
+# *Worked solution (expand the cell to read it).* By (4.6), $B' = JBJ + E$ with
+# $E = (a^* - a)\mathbf 1^\top + \mathbf 1(b^* - b)^\top$, a row effect plus a column effect. $JBJ$ has zero
+# row and column sums, so with the Frobenius inner product $\langle X, Y\rangle = \operatorname{trace}(X^\top Y)$
+#
+# $$
+# \langle JBJ, \alpha\mathbf 1^\top\rangle = \alpha^\top(JBJ)\mathbf 1 = 0,\quad
+# \langle JBJ, \mathbf 1\beta^\top\rangle = \mathbf 1^\top(JBJ)\beta = 0
+# \quad\Longrightarrow\quad \|B'\|_F^2 = \|JBJ\|_F^2 + \|E\|_F^2 \ge \|JBJ\|_F^2 .
+# $$
+#
+# On the tiny FM ($k = 1$, $V_u = (1, 2, -1)^\top$, $V_i = (2, 0, 1, -1)^\top$), shifting by $s$, $t$
+# gives a rank-one block, so $\|B\|_F^2 = \|V_u + s\mathbf 1\|^2\,\|V_i + t\mathbf 1\|^2$; completing the
+# squares,
+#
+# $$
+# \|B\|_F^2 - \tfrac{70}3 = \Bigl(\tfrac{14}3 + 3\bigl(s + \tfrac23\bigr)^2\Bigr)\Bigl(5 + 4\bigl(t + \tfrac12\bigr)^2\Bigr) - \tfrac{14}3\cdot5 \ \ge\ 0,
+# $$
+#
+# with equality at $s = -2/3$, $t = -1/2$, minus the means of $V_u$ and $V_i$.
 
 # %% [markdown]
 # ## Going further (optional)
@@ -508,6 +670,42 @@ def my_user_item_min_k(B):
 
 # %%
 EXERCISES["user_item_min_k"].check(my_user_item_min_k).correct
+
+# %% [markdown]
+# ### Exercise 4.4 (easy, your turn)
+#
+# Write the double centring (4.6): for a sympy table `B`, return $JBJ$, the table with its row and
+# column effects removed (every row and every column then sums to 0).
+# The cell after yours checks it on three exact tables and names the mistake when it recognises it;
+# `EXERCISES["double_centre"].hint()` gives a hint.
+
+
+# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_double_centre(B):\n    raise NotImplementedError  # your code here\n"}
+def my_double_centre(B):
+    row_means = B * sp.ones(B.cols, 1) / B.cols
+    col_means = sp.ones(1, B.rows) * B / B.rows
+    grand_mean = (sp.ones(1, B.rows) * B * sp.ones(B.cols, 1))[0] / (B.rows * B.cols)
+    return B - row_means * sp.ones(1, B.cols) - sp.ones(B.rows, 1) * col_means + grand_mean * sp.ones(B.rows, B.cols)
+
+
+# %%
+EXERCISES["double_centre"].check(my_double_centre).correct
+
+# %% [markdown]
+# ## Symbols of this chapter
+#
+# | symbol | meaning |
+# |---|---|
+# | $n_u$, $n_i$; $V_u$, $V_i$ | numbers of users and of items; the user rows and the item rows of $V$ |
+# | $B$ | the $n_u\times n_i$ user–item block, $B_{ui} = W_{u,\,n_u+i}$ |
+# | $\hat Y$ | the table of predictions, $\hat Y_{ui} = \hat y(e_u + e_{n_u+i})$ |
+# | $a$, $b$ | a row effect and a column effect |
+# | $J$ | the centring matrix $I - \mathbf 1\mathbf 1^\top/m$ of whatever size $m$ fits |
+# | $Q$; $R$ | an orthogonal $k\times k$ matrix; an invertible one |
+# | $s$, $t$; $c$ | shifts of the user vectors and of the item vectors; a shift of every vector |
+#
+# The research notes on factorisation machines (unpublished; see chapter 03) write $V^u$, $V^i$ for
+# $V_u$, $V_i$ and $n_f$ for $k$.
 
 # %% [markdown]
 # ## References

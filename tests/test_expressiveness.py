@@ -1,7 +1,9 @@
 """Expressiveness (notebook 03): completions and their factors, bounds on k, user–item blocks,
 symmetries of the FM and what a fit recovers; every construction checked exactly or within a bound."""
 
+import csv
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from fmedu import user_item as ui
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rational_symmetric(n, seed, zero_diag=True):
@@ -211,9 +214,30 @@ def test_fit_offdiag_finds_planted_rank_and_not_less():
 def test_k_examples_bounds_are_certified():
     for name, (W, lower, upper, V) in ex.k_examples(8).items():
         assert 1 <= lower <= upper <= 7, name
-        V = ex.ldl_factor_exact(ex.schur_completion_exact(W)) if V is None else V
         assert V.shape[1] == upper and ex.offdiag_error(V, W) == 0, name
     assert ex.k_examples(6)["all -1"][1:3] == (5, 5)
+    assert ex.k_examples(6)["all +1"][1:3] == (1, 1)
+
+
+def test_all_minus_one_bounds_meet_for_every_small_n():
+    for n in range(2, 9):
+        V = ex.simplex_factor(n)
+        assert ex.offdiag_error(V, ex.ones_offdiag(n, -1)) == 0
+        assert V.shape[1] == n - 1 == ex.all_minus_one_lower_bound(n)
+    for bad in (1, 2.0, "3"):
+        with pytest.raises(FMInputError, match="int >= 2"):
+            ex.all_minus_one_lower_bound(bad)
+        with pytest.raises(FMInputError, match="int >= 2"):
+            ex.simplex_factor(bad)
+
+
+@given(n=st.integers(2, 7), seed=st.integers(0, 10_000))
+@settings(max_examples=15, deadline=None)
+def test_schur_certificate_never_exceeds_n_minus_one_columns(n, seed):
+    W = rational_symmetric(n, seed)
+    V = ex.ldl_factor_exact(ex.schur_completion_exact(W))
+    assert ex.offdiag_error(V, W) == 0
+    assert V.shape[1] <= n - 1
 
 
 def test_observed_scan():
@@ -539,3 +563,23 @@ def test_check_symmetric_errors():
         ex.psd_factor(torch.tensor([[1.0, -2.0], [-2.0, 1.0]], dtype=F64))
     with pytest.raises(FMInputError, match="positive int"):
         ex.fit_offdiag(sp.zeros(3, 3), 0)
+
+
+def test_three_vector_figure_data_has_inner_products_minus_one():
+    rows = list(csv.DictReader(open(ROOT / "figures" / "03_three_vectors.csv")))
+    assert [int(r["feature"]) for r in rows] == [1, 2, 3]
+    for r, nxt in zip(rows, rows[1:] + rows[:1]):
+        x, y, nx, ny = float(r["x"]), float(r["y"]), float(nxt["x"]), float(nxt["y"])
+        assert abs(x * x + y * y - 2) <= 8 * EPS
+        assert abs(x * nx + y * ny + 1) <= 8 * EPS
+        assert float(r["inner_with_next"]) == x * nx + y * ny
+
+
+def test_block_diagram_data_marks_only_the_user_item_block():
+    rows = list(csv.DictReader(open(ROOT / "figures" / "04_block_diagram.csv")))
+    n_u, n = 3, 7
+    assert len(rows) == n * n
+    for r in rows:
+        i, j = int(r["row"]), int(r["col"])
+        expected = "diagonal" if i == j else ("B" if (i < n_u) != (j < n_u) else "unused")
+        assert r["block"] == expected

@@ -382,6 +382,80 @@ register(
 )
 
 
+def _trace_bound_definition(W: sp.Matrix) -> sp.Expr:
+    n = W.rows
+    return sp.nsimplify(2 * sum(abs(W[i, j]) for i in range(n) for j in range(i + 1, n))) / (n - 1)
+
+
+def _trace_bound_cases() -> list[Case]:
+    third, half = sp.Rational(1, 3), sp.Rational(1, 2)
+    mats = [
+        ("all pairs +1, n = 4", sp.ones(4, 4) - sp.eye(4)),
+        ("all pairs −1, n = 3 (the three clashing features)", sp.eye(3) - sp.ones(3, 3)),
+        ("[[0, 2, −1], [2, 0, 3], [−1, 3, 0]]", sp.Matrix([[0, 2, -1], [2, 0, 3], [-1, 3, 0]])),
+        (
+            "a 4 × 4 pattern with a non-zero diagonal and fractions",
+            sp.Matrix([[5, -third, half, 0], [-third, -2, 1, -4], [half, 1, 7, 2], [0, -4, 2, 1]]),
+        ),
+    ]
+    return [Case((W,), _trace_bound_definition(W), label) for label, W in mats]
+
+
+def trace_lower_bound(W: sp.Matrix) -> sp.Expr:
+    """The smallest trace any PSD completion of W can have is at least 2 Σ_{i<j} |W_ij| / (n − 1)."""
+    n = W.rows
+    return 2 * sum(abs(W[i, j]) for i in range(n) for j in range(i + 1, n)) / (n - 1)
+
+
+def _sympy_equal(expected, actual, case: Case) -> bool:
+    try:
+        return bool(sp.simplify(sp.sympify(actual) - expected) == 0)
+    except (sp.SympifyError, TypeError):
+        return False
+
+
+register(
+    Exercise(
+        name="trace_lower_bound",
+        chapter="03",
+        signature="trace_lower_bound(W)",
+        task=(
+            "return the lower bound 2 Σ_{i<j} |W_ij| / (n − 1) on the trace of every PSD completion of the "
+            "symmetric sympy matrix W (an exact sympy number; the diagonal of W is ignored)."
+        ),
+        evidence="the bound from summing the pair tests over all pairs, on four exact matrices",
+        hint_text=(
+            "Each pair i < j contributes δ_i + δ_j ≥ 2|W_ij|; summing over all pairs counts every δ_i n − 1 "
+            "times. Use each pair once, take absolute values, and ignore the diagonal."
+        ),
+        reference=trace_lower_bound,
+        cases=_trace_bound_cases,
+        agree=_sympy_equal,
+        output="an exact sympy number",
+        variants={
+            "no-abs": Variant(
+                lambda W: 2 * sum(W[i, j] for i in range(W.rows) for j in range(i + 1, W.rows)) / (W.rows - 1),
+                "You summed W_ij without absolute values: for the all −1 pattern the bound turns negative, yet "
+                "each pair test gives δ_i + δ_j ≥ 2|W_ij|, whatever the sign of W_ij.",
+            ),
+            "divide-by-n": Variant(
+                lambda W: 2 * sum(abs(W[i, j]) for i in range(W.rows) for j in range(i + 1, W.rows)) / W.rows,
+                "You divided by n: in the sum over pairs each δ_i appears once for every other index, n − 1 times.",
+            ),
+            "both-halves": Variant(
+                lambda W: 2 * sum(abs(W[i, j]) for i in range(W.rows) for j in range(W.rows) if i != j) / (W.rows - 1),
+                "You counted every pair twice (i < j and j < i): the sum runs over pairs i < j only.",
+            ),
+            "with-diagonal": Variant(
+                lambda W: 2 * sum(abs(W[i, j]) for i in range(W.rows) for j in range(i, W.rows)) / (W.rows - 1),
+                "You included the diagonal entries W_ii: the FM never reads them, and the bound is about the "
+                "off-diagonal only.",
+            ),
+        },
+    )
+)
+
+
 # ============================================================================ chapter 04
 
 
@@ -460,6 +534,77 @@ register(
                 lambda B: int(_centre_rows(B).rank()),
                 "You removed the row effects only: the item weights absorb column effects too, so centre the "
                 "columns as well (JBJ).",
+            ),
+        },
+    )
+)
+
+
+def double_centre(B: sp.Matrix) -> sp.Matrix:
+    """J B J: every row and every column mean removed (the grand mean added back once)."""
+    n_u, n_i = B.shape
+    return (sp.eye(n_u) - sp.ones(n_u, n_u) / n_u) * B * (sp.eye(n_i) - sp.ones(n_i, n_i) / n_i)
+
+
+def _centre_cases() -> list[Case]:
+    tables = [
+        (
+            "the 3 × 4 table B_want of this chapter's tiny example",
+            sp.Matrix([[3, -2, 1, 1], [6, -1, 3, 1], [2, 1, 2, 6]]),
+        ),
+        ("a 2 × 3 table of row plus column effects", sp.Matrix([[4, 1, 2], [5, 2, 3]])),
+        ("a 3 × 2 table with fractions", sp.Matrix([[sp.Rational(1, 2), 2], [-1, 0], [3, sp.Rational(-5, 3)]])),
+    ]
+    return [Case((B,), double_centre(B), label) for label, B in tables]
+
+
+def _matrix_equal(expected, actual, case: Case) -> bool:
+    try:
+        actual = sp.Matrix(actual)
+    except (TypeError, ValueError, sp.SympifyError):
+        return False
+    return actual.shape == expected.shape and (actual - expected).applyfunc(sp.simplify).is_zero_matrix
+
+
+register(
+    Exercise(
+        name="double_centre",
+        chapter="04",
+        signature="double_centre(B)",
+        task="return J B J for the sympy table B: the table with its row effects and its column effects removed.",
+        evidence="J_u B J_i with J = I − 11ᵀ/m of the right size on each side, on three exact tables",
+        hint_text=(
+            "Subtract each row's mean and each column's mean, then add back the grand mean once (it was "
+            "subtracted twice). Equivalently, multiply by J = I − 11ᵀ/m on the left (m = rows) and on the right "
+            "(m = columns)."
+        ),
+        reference=double_centre,
+        cases=_centre_cases,
+        agree=_matrix_equal,
+        output="a sympy matrix of the shape of B",
+        variants={
+            "grand-mean-twice": Variant(
+                lambda B: (
+                    B
+                    - (B * sp.ones(B.cols, 1) / B.cols) * sp.ones(1, B.cols)
+                    - sp.ones(B.rows, 1) * (sp.ones(1, B.rows) * B / B.rows)
+                ),
+                "You subtracted the row means and the column means but did not add back the grand mean: it was "
+                "subtracted twice, so the rows of your result do not sum to 0.",
+            ),
+            "rows-only": Variant(
+                lambda B: B - (B * sp.ones(B.cols, 1) / B.cols) * sp.ones(1, B.cols),
+                "You removed the row means only: the item weights absorb column effects too, so centre the "
+                "columns as well.",
+            ),
+            "same-size-J": Variant(
+                lambda B: (
+                    (sp.eye(B.rows) - sp.ones(B.rows, B.rows) / B.rows)
+                    * B
+                    * (sp.eye(B.cols) - sp.ones(B.cols, B.cols) / B.rows)
+                ),
+                "Your right-hand J divides by the number of rows: J = I − 11ᵀ/m needs m = the number of columns "
+                "on the right.",
             ),
         },
     )

@@ -73,3 +73,61 @@ def k_reconstruction(out_dir: Path) -> list[Path]:
         write_csv(out_dir / "03_k_reconstruction.csv", rows),
         save_png(plot_k_scan(rows), out_dir / "03_k_reconstruction.png"),
     ]
+
+
+def three_vector_rows() -> list[dict]:
+    """The three vectors of length √2 at 120° (chapter 03's tiny example): coordinates and the
+    pairwise inner products, which are all −1."""
+    import math
+
+    coords = [
+        (math.sqrt(2) * math.cos(2 * math.pi * i / 3), math.sqrt(2) * math.sin(2 * math.pi * i / 3)) for i in range(3)
+    ]
+    rows: list[dict] = []
+    for i, (x, y) in enumerate(coords):
+        nx, ny = coords[(i + 1) % 3]
+        rows.append({"feature": i + 1, "x": x, "y": y, "inner_with_next": x * nx + y * ny})
+    return rows
+
+
+def plot_three_vectors(rows: list[dict]) -> Figure:
+    """Left: three vectors at 120° whose pairwise inner products are all −1 (k = 2 suffices).
+    Right: the 3 × 3 matrix V Vᵀ, with the off-diagonal the FM uses and the diagonal it ignores."""
+    fig, (ax, ax_m) = plt.subplots(1, 2, figsize=(9.5, 4.2), gridspec_kw={"width_ratios": [1, 1]})
+    colors = ["tab:blue", "tab:orange", "tab:green"]
+    for r, c in zip(rows, colors):
+        ax.annotate("", xy=(r["x"], r["y"]), xytext=(0, 0), arrowprops={"arrowstyle": "-|>", "color": c, "lw": 2})
+        ax.text(1.15 * r["x"], 1.15 * r["y"], f"$v_{r['feature']}$", color=c, ha="center", va="center", fontsize=13)
+    theta = np.linspace(0, 2 * np.pi / 3, 50)
+    ax.plot(0.45 * np.cos(theta), 0.45 * np.sin(theta), color="grey", lw=1)
+    ax.text(0.55 * np.cos(np.pi / 3), 0.55 * np.sin(np.pi / 3), "120°", fontsize=10, ha="left")
+    ax.set_xlim(-1.9, 1.9)
+    ax.set_ylim(-1.9, 1.9)
+    ax.set_aspect("equal")
+    ax.axhline(0, color="lightgrey", lw=0.8)
+    ax.axvline(0, color="lightgrey", lw=0.8)
+    ax.set_xlabel("first column of $V$")
+    ax.set_ylabel("second column of $V$")
+    ax.set_title(r"$\|v_i\|^2 = 2$, $\langle v_i, v_j\rangle = 2\cos 120° = -1$", fontsize=10)
+    G = np.array([[r["x"] * s["x"] + r["y"] * s["y"] for s in rows] for r in rows])
+    shade = np.where(np.eye(3, dtype=bool), 0.0, 1.0)
+    ax_m.imshow(shade, cmap="Blues", vmin=-0.6, vmax=1.6)
+    for i in range(3):
+        for j in range(3):
+            label = f"{G[i, j]:.0f}" + ("\n(unused)" if i == j else "")
+            ax_m.text(j, i, label, ha="center", va="center", fontsize=11)
+    ax_m.set_xticks(range(3), [f"$v_{j + 1}$" for j in range(3)])
+    ax_m.set_yticks(range(3), [f"$v_{i + 1}$" for i in range(3)])
+    ax_m.set_title(r"$VV^\top$: the FM reads only the off-diagonal (blue)", fontsize=10)
+    fig.suptitle("Three features that all clash pairwise: two columns suffice, one does not")
+    fig.tight_layout()
+    return fig
+
+
+@figure("03_three_vectors")
+def three_vectors(out_dir: Path) -> list[Path]:
+    rows = three_vector_rows()
+    return [
+        write_csv(out_dir / "03_three_vectors.csv", rows),
+        save_png(plot_three_vectors(rows), out_dir / "03_three_vectors.png"),
+    ]

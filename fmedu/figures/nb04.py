@@ -144,3 +144,50 @@ def regularisers(out_dir: Path) -> list[Path]:
 def recovery(out_dir: Path) -> list[Path]:
     rows = recovery_rows()
     return [write_csv(out_dir / "04_recovery.csv", rows), save_png(plot_recovery(rows), out_dir / "04_recovery.png")]
+
+
+def plot_block_diagram(n_u: int = 3, n_i: int = 4) -> Figure:
+    """The n × n interaction matrix W of user–item data, split into its blocks: the user–item block
+    B (and its mirror Bᵀ), the only entries any one-hot pair x = e_u + e_{n_u+i} reads; the user–user
+    and item–item blocks and the diagonal, which no prediction reads."""
+    n = n_u + n_i
+    grid = np.zeros((n, n))
+    grid[:n_u, n_u:] = 2  # B
+    grid[n_u:, :n_u] = 1  # Bᵀ (the same numbers)
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    from matplotlib.colors import ListedColormap
+
+    ax.imshow(grid, cmap=ListedColormap(["#eeeeee", "#9ecae1", "#3182bd"]), vmin=0, vmax=2)
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                txt = "·"
+            elif i < n_u <= j:
+                txt = f"$B_{{{i}{j - n_u}}}$"
+            elif j < n_u <= i:
+                txt = f"$B_{{{j}{i - n_u}}}$"
+            else:
+                txt = "unused"
+            ax.text(j, i, txt, ha="center", va="center", fontsize=8 if txt == "unused" else 10)
+    ax.axhline(n_u - 0.5, color="black", lw=1.5)
+    ax.axvline(n_u - 0.5, color="black", lw=1.5)
+    labels = [f"user {u}" for u in range(n_u)] + [f"item {i}" for i in range(n_i)]
+    ax.set_xticks(range(n), labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
+    ax.set_title(f"$W$ for {n_u} users and {n_i} items: a prediction reads only the user–item block $B$", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@figure("04_block_diagram")
+def block_diagram(out_dir: Path) -> list[Path]:
+    n_u, n_i = 3, 4
+    rows = [
+        {"row": i, "col": j, "block": "diagonal" if i == j else ("B" if (i < n_u) != (j < n_u) else "unused")}
+        for i in range(n_u + n_i)
+        for j in range(n_u + n_i)
+    ]
+    return [
+        write_csv(out_dir / "04_block_diagram.csv", rows),
+        save_png(plot_block_diagram(n_u, n_i), out_dir / "04_block_diagram.png"),
+    ]
