@@ -722,6 +722,22 @@ EXERCISES["trace_lower_bound"].check(my_trace_lower_bound).correct
 # interaction matrix.
 
 # %% [markdown]
+# ### Every check of this chapter, caught
+#
+# A check that no wrong function can fail proves nothing. The table runs every check of this chapter
+# that takes a function of yours (each "your turn" exercise's check) on every wrong variant in the
+# course's catalogue and on the reference solution; "caught" means the check said wrong. The last line is
+# True when every check catches at least one variant, every variant is caught by at least one check,
+# and no check rejects a reference solution.
+
+# %%
+from fmedu.exercises import catch_table, every_check_catches, format_catch_table
+
+catch_rows = catch_table("03")
+print(format_catch_table(catch_rows))
+every_check_catches(catch_rows)
+
+# %% [markdown]
 # ## References
 #
 # 1. S. Rendle, "Factorization Machines," in *Proc. IEEE International Conference on Data Mining

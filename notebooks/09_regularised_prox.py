@@ -699,6 +699,22 @@ def my_linear_step(b_t, beta, eta, lam_w):
 EXERCISES["reg_linear_step"].check(my_linear_step).correct
 
 # %% [markdown]
+# ### Every check of this chapter, caught
+#
+# A check that no wrong function can fail proves nothing. The table runs every check of this chapter
+# that takes a function of yours (each "your turn" exercise's check, and the chapter's autograd check that the gradient of the penalised latent objective vanishes at your answer) on every wrong variant in the
+# course's catalogue and on the reference solution; "caught" means the check said wrong. The last line is
+# True when every check catches at least one variant, every variant is caught by at least one check,
+# and no check rejects a reference solution.
+
+# %%
+from fmedu.exercises import catch_table, every_check_catches, format_catch_table
+
+catch_rows = catch_table("09")
+print(format_catch_table(catch_rows))
+every_check_catches(catch_rows)
+
+# %% [markdown]
 # ## References
 #
 # 1. S. Rendle, "Factorization Machines with libFM," *ACM Transactions on Intelligent Systems and Technology* 3(3),
