@@ -149,8 +149,12 @@ plt.show()
 # that same number is optimistic: the minimum of noisy estimates is biased low (Exercise 8.1; [8]
 # treats model selection in general). So each run stops at the epoch with the lowest *validation*
 # loss, each method's step size is the one whose runs reach the lowest mean validation loss there,
-# and the number reported is the *test* loss at those choices. How much would the same-rows
-# shortcut flatter each method here?
+# and the number reported is the *test* loss at those choices. How large is the flattery? If $K$
+# settings have the same true loss $\mu$ and each is measured with an independent error of
+# standard deviation $\sigma$, the smallest measurement is on average $\mu - \sigma\,e_K$, where
+# $e_K$ is the expected largest of $K$ standard normal draws (about 1.54 for $K = 10$; Exercise
+# 8.1 simulates it); the test loss at the chosen setting, measured on other rows, is unbiased.
+# How much would the same-rows shortcut flatter each method here?
 
 # %%
 chosen = analysis.selection_table(sf_rows, CHOOSE, REPORT)
@@ -195,6 +199,19 @@ budget = max(int(r["epoch"]) for r in sf_rows)
 # validation rows also chooses $C = 1$), and a Bayesian FM fitted by Gibbs sampling with myFM [6],
 # rank 20, whose hierarchical priors choose the regularisation of $w$ and $V$ from the data [5]
 # (and rank 0, the same model without interactions). Nothing of these is tuned on the test rows.
+#
+# Both are the model of this course with something added. Logistic regression is the FM with
+# $V = 0$, $\hat y = w_0 + \sum_i w_i x_i$, fitted to the whole training set at once by minimising
+#
+# $$
+# \sum_{r \in \text{train}} \log\bigl(1 + e^{-y_r \hat y_r}\bigr) + \frac{1}{2C}\,\|w\|^2 ,
+# $$
+#
+# so its only defence against over-fitting is the $L_2$ penalty with weight $1/(2C)$. The
+# Bayesian FM keeps the full FM, puts Gaussian priors on $w$ and on every column of $V$, gives the
+# priors' precisions priors of their own (so the data choose how strongly to shrink), and predicts
+# with the average over many draws of $(w_0, w, V)$ from the posterior instead of one fitted value.
+# The post's methods have neither: one pass of batch-1 steps per epoch, no penalty, no averaging.
 # Side by side on the test rows (the post's methods: log-loss mean and sd over 10 attempts, AUC
 # over 3 of them; myFM: over 3 seeds):
 
@@ -293,6 +310,30 @@ for name, loss in row_loss.items():
 verdict
 
 # %% [markdown]
+# The bootstrap and the formula (8.2) should tell the same story when the per-row differences are
+# many and not too skewed: the normal interval $\bar d \pm 1.96\,s_d/\sqrt m$ against the
+# bootstrap's, for every model, with their largest disagreement in either end:
+
+# %%
+gaps_ends = []
+for name, loss in row_loss.items():
+    if name == "logistic regression":
+        continue
+    dr = loss - lr_loss
+    half = 1.96 * dr.std(ddof=1) / math.sqrt(m)
+    _, lo, hi = paired_bootstrap(loss, lr_loss, n_boot=4000, seed=rng_seed)
+    gaps_ends.append(max(abs(lo - (dr.mean() - half)), abs(hi - (dr.mean() + half))))
+rows_factor = (1.96 * se_paired / 0.001) ** 2  # test sets this many times larger resolve a 0.001 difference
+round(max(gaps_ends), 4), max(gaps_ends) < 0.0005, round(rows_factor, 1)
+
+# %% [markdown]
+# They agree to within 0.00005 at every end (0.0 at four decimals), far less than the intervals'
+# half-widths: with 10,000 rows the mean difference is close to normal, and (8.2) is all one needs
+# to size an experiment: to
+# resolve a paired difference of 0.001 the half-width $1.96\,s_d/\sqrt m$ must fall below it, which
+# takes a test set $(1.96 \cdot \mathrm{SE}/0.001)^2$ times larger — the last number above, 8.9 for
+# the exact step — because the SE falls only as $1/\sqrt m$.
+#
 # Method by method, on these test rows and for attempt 0: Adagrad and SGD are indistinguishable
 # from logistic regression (SGD only just: its interval barely contains 0); the exact prox step,
 # the frozen-vector linear model and Adam are worse, by intervals that exclude 0; the Bayesian FM
@@ -394,11 +435,43 @@ latent = ml.n_features * 20
 #
 # The Bayesian FM regularises $V$ with priors and
 # averages over many plausible $V$, and it turns the interactions into held-out accuracy;
-# unregularised batch-1 training, with any of the post's step rules, gets at most a tie. For the
-# exact prox step there is a second reason, and it is the one chapter 07 saw at $\eta = 1/23$:
-# by (7.1) an implicit step *amplifies* the directions the FM's bilinear term makes indefinite —
-# $1/(1 - x) > 1 + x$ — so the vectors that every sample touches (the gender, the age, popular
-# movies) inflate. Whether an $L_2$ penalty on $V$, as libFM's SGD uses [4], repairs both, and what
+# unregularised batch-1 training, with any of the post's step rules, gets at most a tie.
+#
+# For the exact prox step there is a second reason, the one chapter 07 saw at $\eta = 1/23$. The
+# FM's pairwise term is *bilinear*, and on a bilinear term an implicit step stretches more than an
+# explicit one. The smallest case: two scalars $u, v$ and the loss $f(u, v) = -c\,uv$ with $c > 0$
+# (a sample that wants $\langle v_i, v_j\rangle$ larger). Write $s = u + v$:
+#
+# $$
+# \begin{aligned}
+# \text{explicit (SGD):}\quad & u^+ = u + \eta c\,v,\; v^+ = v + \eta c\,u
+#   &&\Rightarrow\; s^+ = (1 + \eta c)\,s\\
+# \text{implicit (prox):}\quad & u^+ = u + \eta c\,v^+,\; v^+ = v + \eta c\,u^+
+#   &&\text{(the gradient at the new point)}\\
+#   & s^+ = s + \eta c\,s^+ \;\Rightarrow\; s^+ = \frac{s}{1 - \eta c}
+#   &&\text{(add the two equations)}\\
+# \frac{1}{1 - x} &= 1 + x + x^2 + \cdots \;>\; 1 + x \quad (0 < x < 1)
+#   &&\text{(geometric series)}
+# \end{aligned}
+# \tag{8.4}
+# $$
+#
+# The implicit step's factor is (7.1)'s $1/(1 - (d-1)\eta)$ in miniature. A check with sympy,
+# solving the implicit step's two equations for general symbols:
+
+# %%
+u, v, c_, eta_ = sp.symbols("u v c eta", positive=True)
+up, vp = sp.symbols("u_plus v_plus")
+sol = sp.solve([sp.Eq(up, u + eta_ * c_ * vp), sp.Eq(vp, v + eta_ * c_ * up)], [up, vp], dict=True)[0]
+implicit = sp.simplify((sol[up] + sol[vp]) / (u + v))
+excess = sp.simplify(implicit - (1 + eta_ * c_))
+implicit, sp.simplify(excess - (c_ * eta_) ** 2 / (1 - c_ * eta_)) == 0
+
+# %% [markdown]
+# The implicit factor is $1/(1 - c\eta)$, and it exceeds the explicit one by
+# $(c\eta)^2/(1 - c\eta) > 0$ for every $0 < c\eta < 1$. On MovieLens the vectors that almost every
+# sample touches (the gender, the age groups, popular movies) receive this extra stretch thousands
+# of times an epoch, and inflate. Whether an $L_2$ penalty on $V$, as libFM's SGD uses [4], repairs both, and what
 # a penalty does to the prox step, is the subject of
 # [chapter 09](09_regularised_prox.ipynb).
 #
@@ -437,6 +510,7 @@ pick = val.argmin(axis=1)
 chosen_val, chosen_test = val[np.arange(4000), pick], test[np.arange(4000), pick]
 se = 0.002 / math.sqrt(4000)
 print(f"mean chosen validation {chosen_val.mean():.5f}, mean test at the choice {chosen_test.mean():.5f}")
+print(f"bias of the chosen validation loss in standard deviations (e_10): {(0.42 - chosen_val.mean()) / 0.002:.2f}")
 bool(chosen_val.mean() < 0.42 - 1.4 * 0.002), bool(abs(chosen_test.mean() - 0.42) < 4 * se)
 
 # %% [markdown]
@@ -488,7 +562,10 @@ EXERCISES["paired_se"].check(my_paired_se).correct
 
 # %%
 p_base = np.full(len(test_rows), (ml.y[train] > 0).mean())
-p_movie = np.clip(share[ml.item[test_rows]], 0.01, 0.99)
+fives_per_movie = np.bincount(ml.item[train], weights=(ml.y[train] > 0), minlength=1682)
+ratings_per_movie = np.bincount(ml.item[train], minlength=1682)
+movie_share = np.where(ratings_per_movie > 0, fives_per_movie / np.maximum(ratings_per_movie, 1), p_base[0])
+p_movie = np.clip(movie_share[ml.item[test_rows]], 0.01, 0.99)
 toy_loss = {name: -(t * np.log(p) + (1 - t) * np.log1p(-p)) for name, p in (("base", p_base), ("movie", p_movie))}
 se_fn = (
     my_paired_se if EXERCISES["paired_se"].check(my_paired_se, quiet=True).correct else EXERCISES["paired_se"].reference
