@@ -11,7 +11,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # 07 · MovieLens 100k: the published experiment, reproduced and corrected
 #

@@ -11,7 +11,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # 08 · Does an FM beat a linear model? A comparison with honest uncertainty
 #
