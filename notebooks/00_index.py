@@ -63,7 +63,8 @@ plt.show()
 #   is a strictly convex problem (and why that does not make the iteration stable), and how to
 #   compute it through a one-dimensional dual problem (chapters 05–06);
 # * how the published experiment on MovieLens 100k reproduces, where it goes wrong, and what
-#   remains of its conclusions (chapter 07).
+#   remains of its conclusions (chapter 07); whether an FM beats a linear model on new ratings,
+#   with intervals that include the test set's sampling error (chapter 08).
 #
 # ## What you need
 #
@@ -92,9 +93,13 @@ plt.show()
 # * [06 · The Sherman–Morrison prox solve](06_prox_solve.ipynb): the proximal step through a
 #   one-dimensional concave dual, solved in closed form and checked against a generic
 #   optimiser; errata E3 and E9.
-# * [07 · MovieLens 100k, end to end](07_movielens.ipynb): the data, the published experiment
-#   reproduced and corrected (errata E3–E5), the step-size sweeps and held-out loss, and what
-#   practitioners would use instead.
+# * [07 · MovieLens 100k: the published experiment, reproduced and corrected](07_movielens.ipynb):
+#   the data and the published join (erratum E4), the 10-epoch curve of a linear model (E3), why
+#   the exact step diverges at the published step size, and the stability sweeps (E5).
+# * [08 · Does an FM beat a linear model?](08_fm_vs_linear.ipynb): train, validation and test
+#   rows; logistic regression and a Bayesian FM as peers; the sampling error of a test log-loss
+#   and paired bootstrap intervals; a step-size robustness measure that does not depend on the
+#   grid.
 # * [09 · Regularised proximal point](09_regularised_prox.ipynb): the proximal step with libFM's
 #   per-touch L2 penalty derived and its new step-size bound; why the exact step inflates the
 #   vectors every sample touches (an implicit step amplifies indefinite directions) and what
@@ -177,7 +182,7 @@ Markdown(
 # * `python -m fmedu --help` lists the command line: `figures`, `experiment` (the MovieLens
 #   experiments, resumable) and `bench` (speed benchmarks).
 #
-# **Data.** Chapter 07 uses MovieLens 100k, which may not be redistributed, so it is not part
+# **Data.** Chapters 07 and 08 use MovieLens 100k, which may not be redistributed, so it is not part
 # of the project. On a machine with network access there is nothing to do: the first use
 # downloads the official archive once into a per-user cache folder and checks every file. To
 # use a copy you already have, point the environment variable `FMEDU_DATA` at the unpacked

@@ -846,4 +846,4 @@ every_check_catches(catch_rows)
 #     same rule), https://numpy.org/doc/stable/user/basics.indexing.html.
 
 # %% [markdown]
-# [← Previous: 05 · The step-size bound of stochastic proximal point](05_step_size_bound.ipynb) · [Course index](00_index.ipynb) · [Next: 07 · MovieLens 100k, end to end →](07_movielens.ipynb)
+# [← Previous: 05 · The step-size bound of stochastic proximal point](05_step_size_bound.ipynb) · [Course index](00_index.ipynb) · [Next: 07 · MovieLens 100k: the published experiment, reproduced and corrected →](07_movielens.ipynb)

@@ -735,4 +735,4 @@ every_check_catches(catch_rows)
 #    systems," arXiv:1905.01395, 2019.
 
 # %% [markdown]
-# [← Previous: 07 · MovieLens 100k, end to end](07_movielens.ipynb) · [Course index](00_index.ipynb)
+# [← Previous: 08 · Does an FM beat a linear model?](08_fm_vs_linear.ipynb) · [Course index](00_index.ipynb)

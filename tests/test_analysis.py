@@ -87,3 +87,26 @@ def test_peer_summary_over_seeds():
     assert analysis.peer_split([r for r in rows if r["split"] == "train"]) == "validation"
     with pytest.raises(ResultsError, match="validation"):
         analysis.peer_summary(rows, "validation")
+
+
+def test_stable_width_counts_decades_of_near_optimal_step_sizes():
+    from fmedu.movielens.analysis import stable_width
+
+    etas = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    losses = [0.50, 0.431, 0.430, 0.434, float("inf")]
+    width, at_edge = stable_width(etas, losses, tol=0.005)
+    assert abs(width - 2.0) <= 1e-12 and at_edge is False
+    # a diverged step size beyond the grid changes nothing; the order of the grid does not matter
+    assert stable_width([*etas[::-1], 10.0], [*losses[::-1], float("nan")], tol=0.005) == (width, False)
+    # only the best qualifies: width 0; a window that touches an end of the grid is flagged
+    assert stable_width(etas, losses, tol=0.0005) == (0.0, False)
+    assert stable_width([1e-5, 1e-4], [0.44, 0.441], tol=0.005) == (1.0, True)
+
+
+def test_stable_width_refuses_bad_input():
+    from fmedu.errors import FMInputError
+    from fmedu.movielens.analysis import stable_width
+
+    for etas, losses in (([1e-3, 0.0], [0.4, 0.5]), ([1e-3], [0.4, 0.5]), ([1e-3, 1e-2], [float("inf"), float("nan")])):
+        with pytest.raises(FMInputError):
+            stable_width(etas, losses)

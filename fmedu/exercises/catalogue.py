@@ -4,8 +4,9 @@ Each exercise's *evidence* is computed without the formula the reader is asked t
 pair-by-pair double sum (chapter 01), float64 autograd of it (chapter 02), the definition of
 dominance (chapter 03), a table built with a known number of columns (chapter 04), sympy's
 eigenvalues of S(z) (chapter 05), a dense float64 inverse (chapter 06), the logistic loss of
-probabilities and a per-row standard error (chapter 07), a dense solve of S_λ(z) and autograd's
-Newton step on the step's quadratic objective (chapter 09). Tolerances: float64 outputs are
+probabilities and the eigenvalues of a numerically inverted S(z) on a grid of z (chapter 07), a
+per-row standard error and a step-by-step scan of a sweep (chapter 08), a dense solve of S_λ(z) and
+autograd's Newton step on the step's quadratic objective (chapter 09). Tolerances: float64 outputs are
 compared within ``ROUNDING_SAFETY`` × a first-order rounding bound (N. J. Higham, *Accuracy and
 Stability of Numerical Algorithms*, 2nd ed., SIAM, 2002, §3.1: a sum of m terms has error at
 most about m·ε·Σ|terms|); the safety factor 16 covers the few extra roundings of each formula
@@ -1008,6 +1009,63 @@ register(
 )
 
 
+def _stretch_cases() -> list[Case]:
+    cases = []
+    for d, eta, y in [(2, 0.3, 1), (3, 0.2, 1), (11, 1 / 23, 1), (11, 1 / 23, -1), (6, 0.1, -1), (4, 0.2, 1)]:
+        # evidence: the largest eigenvalue of the numerically inverted S(z) over a grid of z in [0, 1]
+        worst = max(
+            float(torch.linalg.eigvalsh(torch.linalg.inv(_s_matrix(d, eta * y * z))).max())
+            for z in np.linspace(0.0, 1.0, 41)
+        )
+        cases.append(Case((d, eta, y), worst, f"d = {d}, η = {eta:.4g}, y = {y:+d}"))
+    return cases
+
+
+def max_stretch(d: int, eta: float, y: int) -> float:
+    """Largest eigenvalue of S(z)⁻¹ over z ∈ [0, 1], by (7.1): 1/(1 − (d − 1)η) for y = +1, 1/(1 − η) for y = −1."""
+    return 1.0 / (1.0 - (d - 1) * eta) if y > 0 else 1.0 / (1.0 - eta)
+
+
+register(
+    Exercise(
+        name="max_stretch",
+        chapter="07",
+        signature="max_stretch(d, eta, y)",
+        task=(
+            "return the largest factor by which one prox step can stretch a direction of the sample's "
+            "latent vectors: the largest eigenvalue of S(z)⁻¹ over z ∈ [0, 1], as a float."
+        ),
+        evidence="the eigenvalues of the numerically inverted S(z) on a grid of 41 values of z, end points included",
+        hint_text=(
+            "By (7.1) S(z)⁻¹ has eigenvalue 1/(1 − (d − 1)ηyz) along 1 and 1/(1 + ηyz) on the rest. For y = +1 the "
+            "first grows with z; for y = −1 the second does. Both are largest at z = 1."
+        ),
+        reference=max_stretch,
+        cases=_stretch_cases,
+        agree=inf_or_close(rtol=1e-12),
+        output="a number",
+        variants={
+            "d-not-d-1": Variant(
+                lambda d, eta, y: 1.0 / (1.0 - d * eta) if y > 0 else 1.0 / (1.0 - eta),
+                "The common direction's eigenvalue of S is 1 + β − βd = 1 − (d − 1)β, not 1 − dβ.",
+            ),
+            "one-direction-only": Variant(
+                lambda d, eta, y: 1.0 / (1.0 - (d - 1) * eta * y),
+                "For y = −1 the common direction shrinks (1/(1 + (d − 1)η) < 1); the largest stretch is then "
+                "on the directions orthogonal to 1, 1/(1 − η).",
+            ),
+            "not-inverted": Variant(
+                lambda d, eta, y: 1.0 + eta if y > 0 else 1.0 + (d - 1) * eta,
+                "You took the largest eigenvalue of S(z), not of its inverse: the step applies S(z)⁻¹.",
+            ),
+        },
+    )
+)
+
+
+# ============================================================================ chapter 08
+
+
 def _paired_cases() -> list[Case]:
     cases = []
     for label, n, seed in [("5 rows", 5, 0), ("40 rows", 40, 1), ("1,000 rows", 1000, 2)]:
@@ -1030,7 +1088,7 @@ def paired_se(loss_a: np.ndarray, loss_b: np.ndarray) -> float:
 register(
     Exercise(
         name="paired_se",
-        chapter="07",
+        chapter="08",
         signature="paired_se(loss_a, loss_b)",
         task=(
             "return the standard error of the mean of loss_b − loss_a, two models' "
@@ -1058,6 +1116,77 @@ register(
             "no-sqrt-n": Variant(
                 lambda a, b: float(np.std(np.asarray(b) - np.asarray(a), ddof=1)),
                 "You returned the spread of one row's difference: the mean of n rows has it divided by √n.",
+            ),
+        },
+    )
+)
+
+
+def _width_cases() -> list[Case]:
+    def scan(etas, losses, tol):  # the definition, step by step: keep the qualifying η, then the ratio
+        finite = [v for v in losses if math.isfinite(v)]
+        best = min(finite)
+        kept = [e for e, v in zip(etas, losses) if math.isfinite(v) and v <= best + tol]
+        return math.log10(max(kept) / min(kept))
+
+    raw = [
+        ("a valley", [1e-4, 1e-3, 1e-2, 1e-1], [0.50, 0.43, 0.431, 0.46], 0.005),
+        (
+            "unsorted, with a diverged run",
+            [1e-2, 1e-4, 1.0, 1e-3, 1e-1],
+            [0.4302, 0.52, math.inf, 0.4301, 0.4349],
+            0.005,
+        ),
+        ("only the best qualifies", [1e-5, 1e-3, 1e-1], [0.51, 0.43, 0.6], 0.005),
+        ("a nan and a wide window", [1e-5, 1e-4, 1e-3, 1e-2], [math.nan, 0.4421, 0.4402, 0.4449], 0.005),
+    ]
+    return [Case((e, v, tol), scan(e, v, tol), label) for label, e, v, tol in raw]
+
+
+def stable_width(etas, losses, tol: float) -> float:
+    """log10(η_hi/η_lo) over the step sizes whose loss is within ``tol`` of the smallest finite loss (8.3)."""
+    from ..movielens.analysis import stable_width as width
+
+    return width(etas, losses, tol)[0]
+
+
+register(
+    Exercise(
+        name="stable_width",
+        chapter="08",
+        signature="stable_width(etas, losses, tol)",
+        task=(
+            "return log10(η_hi / η_lo), where η_lo and η_hi are the smallest and largest step sizes whose "
+            "loss is within tol of the smallest finite loss; non-finite losses never qualify."
+        ),
+        evidence="a scan of the definition, step size by step size, in plain Python",
+        hint_text=(
+            "Drop the non-finite losses first, take the best of the rest, keep the step sizes with loss ≤ best + tol, "
+            "and return log10(max / min) of those. Do not assume the step sizes are sorted."
+        ),
+        reference=stable_width,
+        cases=_width_cases,
+        agree=inf_or_close(rtol=1e-12),
+        output="a number",
+        variants={
+            "natural-log": Variant(
+                lambda e, v, tol: math.log(
+                    max(x for x, y in zip(e, v) if y <= min(w for w in v if math.isfinite(w)) + tol)
+                    / min(x for x, y in zip(e, v) if y <= min(w for w in v if math.isfinite(w)) + tol)
+                ),
+                "You used the natural logarithm: the width is counted in decades, log10.",
+            ),
+            "loss-spread": Variant(
+                lambda e, v, tol: max(w for w in v if math.isfinite(w)) - min(w for w in v if math.isfinite(w)),
+                "You returned the spread of the loss (largest minus smallest): the width measures step sizes, "
+                "log10(η_hi / η_lo), over those within tol of the best.",
+            ),
+            "grid-order": Variant(
+                lambda e, v, tol: math.log10(
+                    [x for x, y in zip(e, v) if y <= min(w for w in v if math.isfinite(w)) + tol][-1]
+                    / [x for x, y in zip(e, v) if y <= min(w for w in v if math.isfinite(w)) + tol][0]
+                ),
+                "You took the first and last qualifying step sizes in the order given: sort them (or use min and max).",
             ),
         },
     )

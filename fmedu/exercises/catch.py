@@ -39,7 +39,7 @@ F64 = torch.float64
 EPS = float(torch.finfo(F64).eps)
 
 # Chapters whose second "your turn" exercise is not written yet (each chapter needs at least two).
-PENDING_SECOND_YOUR_TURN: frozenset[str] = frozenset({"08"})
+PENDING_SECOND_YOUR_TURN: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ResultsError
+from ..errors import FMInputError, ResultsError
 from .experiments import load_results
 
 __all__ = [
@@ -272,6 +272,24 @@ def spread_over_eta(summary: list[dict], method: str, key: str = "mean") -> floa
     """max − min over the step sizes of ``key`` (how much the choice of η matters for ``method``)."""
     vals = [s[key] for s in summary if s["method"] == method]
     return max(vals) - min(vals)
+
+
+def stable_width(etas, losses, tol: float = 0.005) -> tuple[float, bool]:
+    """Width in decades, log10(η_hi / η_lo), of the step sizes whose loss is within ``tol`` of the
+    smallest loss, and whether that set reaches an end of the grid (then the width is a lower
+    bound). Non-finite losses count as outside. Unlike max − min of the loss over the grid, it
+    does not grow with how far the grid reaches into divergence or into too-small steps."""
+    e = np.asarray(etas, dtype=np.float64)
+    v = np.asarray(losses, dtype=np.float64)
+    if e.ndim != 1 or e.shape != v.shape or e.size == 0 or np.any(e <= 0):
+        raise FMInputError(f"need matching 1-D arrays of positive step sizes and losses, got {e.shape}, {v.shape}")
+    if not np.any(np.isfinite(v)):
+        raise FMInputError("no finite loss: the width is undefined")
+    order = np.argsort(e)
+    e, v = e[order], v[order]
+    inside = np.isfinite(v) & (v <= np.nanmin(np.where(np.isfinite(v), v, np.nan)) + tol)
+    lo, hi = np.flatnonzero(inside)[[0, -1]]
+    return float(np.log10(e[hi] / e[lo])), bool(lo == 0 or hi == len(e) - 1)
 
 
 METHOD_ORDER = ("prox", "prox-published", "sgd", "adagrad", "adam")
