@@ -27,6 +27,11 @@ def test_report_ends_with_the_speed_up_line(monkeypatch, capsys):
     match = re.fullmatch(r"prox step speed-up: ([\d,]+)×", lines[-1])
     assert match and int(match.group(1).replace(",", "")) == round(ratio)
     assert any(line.strip().startswith("adam") for line in lines)
+    # each method's row: first-epoch rate, later-epoch rate, later-epoch rate per thread (1 thread here)
+    start = next(i for i, line in enumerate(lines) if line.startswith("sweep throughput, cpu engine (1 threads"))
+    for method, line in zip(bench.BENCH_METHODS, lines[start + 1 : start + 1 + len(bench.BENCH_METHODS)]):
+        name, first, later, per_thread = line.split()
+        assert name == method and per_thread == later and float(first.replace(",", "")) > 0
     ratio_line = next(line for line in lines if line.startswith("adam /"))
     number = r"\d+\.\d\d"
     assert re.fullmatch(

@@ -11,7 +11,8 @@
    corrections, which cost more), and Adam's rate against SGD's. The methods take turns over
    five rounds; each method's rate is its best round, and Adam's ratio to SGD is the median of
    the ratios within a round, so that a machine whose speed drifts during the benchmark does
-   not favour one method.
+   not favour one method. The last column divides the later-epoch rate by the number of
+   threads: sample-steps per second per thread.
 3. Where a CUDA GPU is present: the same for the GPU engine (:mod:`fmedu.engine.cuda`, many
    runs per launch), and each method's ratio to the CPU engine measured in the same run. The
    runs share the sweeps' 10 seeds, so an epoch's host work (10 shuffles) is the sweep's.
@@ -217,10 +218,10 @@ def main(published_steps: int = 200, quick: bool = False, threads: int | None = 
     )
     print(
         f"sweep throughput, cpu engine ({cpu['threads']} threads, {len(rows):,} samples per epoch, "
-        "sample-steps/s in a run's first epoch and in its later epochs):"
+        "sample-steps/s in a run's first epoch, in its later epochs, and in its later epochs per thread):"
     )
     for method, rate in cpu["rates"].items():
-        print(f"  {method:15s} {cpu['first'][method]:14,.0f} {rate:14,.0f}")
+        print(f"  {method:15s} {cpu['first'][method]:14,.0f} {rate:14,.0f} {rate / cpu['threads']:14,.0f}")
     for method in ("adam", "prox+L2"):
         print(
             "{} / sgd on the cpu, median (range) over {} rounds: {:.2f} ({:.2f}-{:.2f}); first epoch: {:.2f} "
