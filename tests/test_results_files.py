@@ -327,7 +327,9 @@ def test_simulated_crashes_at_random_write_points_resume_byte_identical(tiny, tm
     def crashing_atomic(path, payload):
         state["count"] += 1
         if state["count"] == state["at"]:
-            path.with_name(f".{path.name}.crash.tmp").write_text(str(payload)[: rng.randrange(len(payload) + 1)])
+            path.with_name(f".{path.name}.fmedu-999999-crash.tmp").write_text(
+                str(payload)[: rng.randrange(len(payload) + 1)]
+            )
             raise Crash
         return atomic(path, payload)
 

@@ -44,7 +44,6 @@ the same initial parameters and the same shuffles), so methods differ only by th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -60,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FMInputError, ResultsError
+from ..paths import output_folder
 from . import results_file
 from .presets import (
     ALL_METHODS,
@@ -323,19 +323,9 @@ def run_experiment(
             raise FMInputError("device='cuda' but numba-cuda finds no CUDA GPU; use --device cpu")
     preset = _select(PRESETS[name], methods, attempts, epochs)
     engine.set_threads(threads)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FMInputError(f"--out {out} is a file, not a folder")
-    created = [p for p in [out, *out.parents] if not p.exists()]
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with results_file.exclusive(out, name):
-            results_file.remove_stale_temporaries(out, name)
-            return _sweep_locked(name, out, preset, device, methods, attempts, epochs, data_root, progress, on_chunk)
-    finally:
-        for folder in created:  # innermost first; only folders made here, and only if still empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+    with output_folder(out) as folder, results_file.exclusive(folder, name):
+        results_file.remove_stale_temporaries(folder, name)
+        return _sweep_locked(name, folder, preset, device, methods, attempts, epochs, data_root, progress, on_chunk)
 
 
 def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, epochs, data_root, progress, on_chunk):

@@ -1,0 +1,212 @@
+"""Nothing lost, nothing silent: results files are replaced only whole and atomically, only the
+package's own temporary files are removed, a bad --out or a missing dependency is reported before
+any work, and every refusal says what was wrong and how to fix it."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fmedu.__main__ import main
+from fmedu.errors import FMInputError, ResultsError
+from fmedu.movielens import peers, results_file
+from fmedu.paths import check_output_folder, describe_os_error, output_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _status(capsys, argv) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return int(code or 0), err
+
+
+# --------------------------------------------------------------------------- loss: peers
+
+
+def _no_myfm():
+    raise ImportError("No module named 'myfm'")
+
+
+def test_peers_without_the_extra_write_nothing(monkeypatch, tmp_path, capsys):
+    """A missing dependency is found before anything is written: existing results are kept byte
+    for byte, and a new --out folder is not even created."""
+    monkeypatch.setattr(peers, "_import_myfm", _no_myfm)
+    out = tmp_path / "results"
+    out.mkdir()
+    before = {"peers.csv": b"model,setting\nkept,1\n", "peers.json": b'{"kept": true}\n'}
+    for name, data in before.items():
+        (out / name).write_bytes(data)
+    code, err = _status(capsys, ["peers", "--out", str(out), "--no-progress"])
+    assert code == 2
+    assert "myfm" in err and "pip install -e '.[peers]'" in err and "nothing was written" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    fresh = tmp_path / "new" / "deeper"
+    code, _ = _status(capsys, ["peers", "--out", str(fresh), "--no-progress"])
+    assert code == 2
+    assert not (tmp_path / "new").exists()
+
+
+def test_failed_peers_run_leaves_no_partial_files(monkeypatch, tmp_path):
+    """A run that fails after its first model leaves neither a partial CSV nor a new folder."""
+    monkeypatch.setattr(peers, "check_dependencies", lambda: None)
+
+    def broken(*args, **kwargs):
+        raise ResultsError("logistic regression (C=1) did not converge in 1 iterations")
+
+    monkeypatch.setattr(peers, "fit_logistic", broken)
+    out = tmp_path / "fresh"
+    config = peers.PeerConfig(lr_C=(1.0,), fm_ranks=(), fm_seeds=(), blog_attempts=(), subset=50)
+    with pytest.raises(ResultsError, match="did not converge"):
+        peers.run_peers(out, config, progress=False)
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- loss: temporaries
+
+
+def test_only_the_packages_own_temporaries_are_removed(tmp_path):
+    mine = tmp_path / f".tiny.csv.{results_file.TEMP_TOKEN}-4242-abc_123.tmp"
+    theirs = [
+        tmp_path / ".tiny.csv.notes.tmp",
+        tmp_path / ".tiny.csv.fmedu-x-1.tmp",
+        tmp_path / ".tiny.csv.fmedu-12-a.tmp.bak",
+        tmp_path / ".other.csv.fmedu-12-a.tmp",
+    ]
+    for p in [mine, *theirs]:
+        p.write_text("x")
+    results_file.remove_stale_temporaries(tmp_path, "tiny")
+    assert not mine.exists()
+    assert all(p.exists() for p in theirs)
+
+
+@given(name=st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,20}", fullmatch=True))
+def test_atomic_write_temporaries_carry_the_token(name):
+    """Property: every temporary name atomic_write can make is one remove_stale_temporaries knows,
+    and a user's ``.NAME.*.tmp`` is never one."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        fd, tmp = tempfile.mkstemp(prefix=results_file._temp_prefix(name), suffix=".tmp", dir=folder)
+        os.close(fd)
+        pattern = results_file._temp_pattern(name)
+        assert pattern.fullmatch(Path(tmp).name)
+        assert not pattern.fullmatch(f".{name}.backup.tmp")
+
+
+def test_atomic_write_follows_links(tmp_path):
+    """A results file that is a link stays a link; its target gets the new content."""
+    target_dir = tmp_path / "store"
+    target_dir.mkdir()
+    target = target_dir / "tiny.csv"
+    target.write_text("old\n")
+    link = tmp_path / "tiny.csv"
+    link.symlink_to(target)
+    results_file.atomic_write(link, "new\n")
+    assert link.is_symlink()
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in target_dir.iterdir()) == ["tiny.csv"]
+
+
+# --------------------------------------------------------------------------- line endings
+
+
+def test_crlf_results_are_refused_with_the_fix(tmp_path):
+    path = tmp_path / "tiny.csv"
+    path.write_bytes(results_file.HEADER.replace("\n", "\r\n").encode())
+    with pytest.raises(ResultsError, match=r"line 1: Windows \(CRLF\) line endings.*dos2unix"):
+        results_file.load_results(path)
+
+
+def test_gitattributes_keep_results_byte_exact():
+    out = subprocess.run(
+        ["git", "check-attr", "text", "results/peers.csv", "results/anything/x.csv", "figures/01_cost_vs_n.csv"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out == [
+        "results/peers.csv: text: unset",
+        "results/anything/x.csv: text: unset",
+        "figures/01_cost_vs_n.csv: text: unset",
+    ]
+
+
+# --------------------------------------------------------------------------- --out
+
+
+def test_empty_out_is_refused(capsys):
+    for command in (["figures"], ["peers"], ["experiment", "tiny"]):
+        code, err = _status(capsys, [*command, "--out", ""])
+        assert code == 2
+        assert "--out is empty; name a folder" in err
+
+
+def test_out_that_is_a_file_is_refused_before_computing(monkeypatch, tmp_path, capsys):
+    from fmedu import registry
+
+    monkeypatch.setattr(registry, "generate", lambda *a, **k: pytest.fail("computed before checking --out"))
+    blocker = tmp_path / "plain"
+    blocker.write_text("x")
+    code, err = _status(capsys, ["figures", "--out", str(blocker)])
+    assert code == 2
+    assert f"--out {blocker} is a file, not a folder" in err
+    code, err = _status(capsys, ["figures", "--out", str(blocker / "sub")])
+    assert code == 2
+    assert f"{blocker} is a file, so no folder can be made under it" in err
+
+
+def test_self_referencing_link_is_refused(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(FMInputError, match="symbolic link"):
+        check_output_folder(loop)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_read_only_out_is_refused(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(FMInputError, match=r"cannot write to .*ro \(permission denied\)"):
+            check_output_folder(folder / "results")
+    finally:
+        folder.chmod(0o755)
+
+
+def test_output_folder_removes_only_what_it_made_and_left_empty(tmp_path):
+    with pytest.raises(RuntimeError), output_folder(tmp_path / "a" / "b"):
+        raise RuntimeError("failed")
+    assert not (tmp_path / "a").exists()
+    with output_folder(tmp_path / "c") as folder:
+        (folder / "kept.csv").write_text("x")
+    assert (tmp_path / "c" / "kept.csv").exists()
+
+
+def test_figures_only_needs_a_prefix(capsys):
+    code, err = _status(capsys, ["figures", "--only"])
+    assert code == 2
+    assert "argument --only: expected at least one argument" in err
+
+
+def test_os_errors_name_the_path_and_a_fix():
+    import errno
+
+    error = OSError(errno.EEXIST, "File exists", "/tmp/out")
+    assert describe_os_error(error) == (
+        "cannot use /tmp/out: File exists; a file of that name is in the way: move it, or pass another --out folder"
+    )
+    error = OSError(errno.ENOSPC, "No space left on device")
+    assert describe_os_error(error, "results") == (
+        "cannot use results: No space left on device; the disk is full: free some space (finished work is kept) "
+        "and run the command again"
+    )
