@@ -134,8 +134,16 @@ def test_missing_folder_names_variable_and_download(tmp_path, monkeypatch):
     message = str(info.value)
     assert "MovieLens 100k not found: FMEDU_DATA=" in message and "lacks u.data, u.item" in message
     assert "(1) set FMEDU_DATA" in message and "(2) with network access" in message
-    assert data.MOVIELENS_URL in message and "FMEDU_MOVIELENS_URL" in message
+    assert data.movielens_url() in message and "FMEDU_MOVIELENS_URL" in message  # the mirror, when one is set
     assert not (tmp_path / "nowhere").exists()  # a configured folder is never created without download=True
+
+
+def test_missing_folder_names_the_mirror_when_one_is_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("FMEDU_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("FMEDU_MOVIELENS_URL", "https://mirror.example.org/ml-100k.zip")
+    with pytest.raises(DataError) as info:
+        data.load_movielens()
+    assert "https://mirror.example.org/ml-100k.zip" in str(info.value)
 
 
 def test_checksum_mismatch_is_reported(folder, tmp_path):

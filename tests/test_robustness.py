@@ -4,6 +4,7 @@ any work, and every refusal says what was wrong and how to fix it."""
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,22 @@ def test_os_errors_name_the_path_and_a_fix():
         "cannot use results: No space left on device; the disk is full: free some space (finished work is kept) "
         "and run the command again"
     )
+
+
+# --------------------------------------------------------------------------- documented variables
+
+
+def test_data_tests_pass_with_a_mirror_configured(tmp_path):
+    """The README tells users whose network cannot reach the official address to set
+    FMEDU_MOVIELENS_URL: the data tests must pass with it set (here to a file:// mirror that does
+    not exist, so nothing is downloaded)."""
+    env = {**os.environ, "FMEDU_MOVIELENS_URL": (tmp_path / "mirror" / "ml-100k.zip").as_uri()}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_data.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert " passed" in run.stdout and " failed" not in run.stdout
