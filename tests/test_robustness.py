@@ -230,3 +230,29 @@ def test_data_tests_pass_with_a_mirror_configured(tmp_path):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert " passed" in run.stdout and " failed" not in run.stdout
+
+
+# --------------------------------------------------------------------------- silent: counts
+
+
+def test_complete_results_are_checked_against_the_data(monkeypatch, tmp_path):
+    """A finished results file whose n_train / n_val / n_test disagree with the data is refused
+    even when no run is left to do (it used to be accepted then, and refused with one run missing)."""
+    import sweep_driver
+
+    from fmedu.movielens import experiments
+
+    sweep_driver.install(monkeypatch)
+    out = tmp_path / "out"
+    prov = experiments.run_experiment("tiny", out, progress=False)
+    assert prov["runs_complete"] == prov["runs_total"] == 14
+    before = (out / "tiny.csv").read_bytes()
+
+    def fewer_test_rows(variant, root=None):
+        *head, test_rows = sweep_driver.tiny_data(variant, root)
+        return (*head, test_rows[:-1])
+
+    monkeypatch.setattr(experiments, "_load_variant", fewer_test_rows)
+    with pytest.raises(ResultsError, match=r"finished runs of variant syn were trained on n_train, n_val, n_test"):
+        experiments.run_experiment("tiny", out, progress=False)
+    assert (out / "tiny.csv").read_bytes() == before

@@ -384,6 +384,12 @@ def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, ep
         session["set_aside"] = resume.dropped
     prov["sessions"].append(session)
 
+    data_cache: dict[str, tuple] = {}
+    # finished runs are checked against the data whether or not any work is left
+    for v in preset.variants:
+        if any(row["variant"] == v.name for row in resume.kept):
+            data_cache[v.name] = _load_variant(v, data_root)
+            results_file.check_counts(csv_path, resume.kept, v.name, data_cache[v.name])
     chunks = _chunks(preset, done, device)
     selected = {(v.name, m, j, a) for v, m, j, _, a in preset.runs()}
     total = len(selected)
@@ -395,14 +401,12 @@ def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, ep
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=done_here, desc=name, unit="run")
-    data_cache: dict[str, tuple] = {}
     start = time.perf_counter()
     try:
         for members in chunks:
             v = members[0][0]
             if v.name not in data_cache:
                 data_cache[v.name] = _load_variant(v, data_root)
-                results_file.check_counts(csv_path, resume.kept, v.name, data_cache[v.name])
             idx, nnz, y, n_features, train_rows, val_rows, test_rows = data_cache[v.name]
             runs = [engine.Run(method, eta, a) for _, method, _, eta, a in members]
             if bar is not None:
