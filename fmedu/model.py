@@ -19,6 +19,8 @@ features in the sparse form but one summed value in the dense form).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -202,6 +204,10 @@ class FactorizationMachine(nn.Module):
             raise FMInputError(f"n (number of features) must be a positive int, got {n!r}")
         if not (isinstance(k, int) and k >= 1):
             raise FMInputError(f"k (factorization dimension) must be a positive int, got {k!r}")
+        if isinstance(init_std, bool) or not isinstance(init_std, int | float) or not math.isfinite(init_std):
+            raise FMInputError(f"init_std must be a finite number >= 0, got {init_std!r}")
+        if init_std < 0:
+            raise FMInputError(f"init_std must be a finite number >= 0, got {init_std!r}; pass e.g. init_std=0.01")
         self.n, self.k = n, k
         self.w0 = nn.Parameter(torch.zeros((), dtype=dtype))
         self.w = nn.Parameter(init_std * torch.randn(n, dtype=dtype, generator=generator))

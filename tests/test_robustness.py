@@ -256,3 +256,49 @@ def test_complete_results_are_checked_against_the_data(monkeypatch, tmp_path):
     with pytest.raises(ResultsError, match=r"finished runs of variant syn were trained on n_train, n_val, n_test"):
         experiments.run_experiment("tiny", out, progress=False)
     assert (out / "tiny.csv").read_bytes() == before
+
+
+# --------------------------------------------------------------------------- lenient checks, devices
+
+
+@pytest.mark.parametrize("name", ["logistic_loss", "logistic_loss_derivative", "hinge_loss", "hinge_loss_derivative"])
+def test_margin_losses_refuse_zero_one_labels(name):
+    import torch
+
+    import fmedu
+
+    fn = getattr(fmedu.losses, name)
+    y_hat = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    with pytest.raises(FMInputError, match=r"y must take values in \{1\.0, -1\.0\}, found 0\.0; map \{0, 1\}"):
+        fn(y_hat, torch.tensor([1.0, 0.0], dtype=torch.float64))
+    assert fn(y_hat, torch.tensor([1.0, -1.0], dtype=torch.float64)).shape == (2,)
+
+
+@pytest.mark.parametrize("bad", [-1, -0.5, float("nan"), float("inf"), True, "0.01"])
+def test_model_init_std_is_checked_like_the_engine(bad):
+    from fmedu import FactorizationMachine
+
+    with pytest.raises(FMInputError, match="init_std must be a finite number >= 0"):
+        FactorizationMachine(5, 3, init_std=bad)
+
+
+def test_meta_and_mixed_device_tensors_get_fmedus_error():
+    import torch
+
+    import fmedu
+
+    n, k = 5, 3
+    w0 = torch.zeros((), dtype=torch.float64)
+    w = torch.zeros(n, dtype=torch.float64)
+    V = torch.zeros(n, k, dtype=torch.float64)
+    x = torch.ones(n, dtype=torch.float64)
+    with pytest.raises(FMInputError, match=r"V is a 'meta' tensor \(a shape without data\)"):
+        fmedu.predict(x, w0, w, V.to("meta"))
+    with pytest.raises(FMInputError, match=r"x is a 'meta' tensor"):
+        fmedu.predict(x.to("meta"), w0, w, V)
+    idx = torch.tensor([0, 2])
+    with pytest.raises(FMInputError, match=r"idx is a 'meta' tensor"):
+        fmedu.predict_sparse(idx.to("meta"), w0, w, V)
+    if torch.cuda.is_available():
+        with pytest.raises(FMInputError, match=r"inputs are on different devices \(x on cuda:0, V on cpu\)"):
+            fmedu.predict(x.cuda(), w0, w, V)
