@@ -302,3 +302,25 @@ def test_meta_and_mixed_device_tensors_get_fmedus_error():
     if torch.cuda.is_available():
         with pytest.raises(FMInputError, match=r"inputs are on different devices \(x on cuda:0, V on cpu\)"):
             fmedu.predict(x.cuda(), w0, w, V)
+
+
+def test_dense_sparse_conversions_refuse_bad_inputs_in_words():
+    import numpy as np
+    import torch
+
+    from fmedu import dense_to_sparse, sparse_to_dense
+
+    with pytest.raises(FMInputError, match=r"x must be a torch.Tensor, got ndarray; convert it with torch.as_tensor"):
+        dense_to_sparse(np.ones(4))
+    with pytest.raises(FMInputError, match=r"x must have shape \(n,\) or \(batch, n\), got \(2, 2, 2\)"):
+        dense_to_sparse(torch.ones(2, 2, 2, dtype=torch.float64))
+    with pytest.raises(FMInputError, match=r"x is a 'meta' tensor"):
+        dense_to_sparse(torch.ones(3, dtype=torch.float64, device="meta"))
+    idx = torch.tensor([[0, 2], [1, -1]])
+    val32 = torch.tensor([[1.0, 2.0], [3.0, 0.0]], dtype=torch.float32)
+    with pytest.raises(FMInputError, match=r"val has dtype torch.float32 but the result is asked in torch.float64"):
+        sparse_to_dense(idx, 4, val32)
+    assert sparse_to_dense(idx, 4, val32, dtype=torch.float32).tolist() == [[1.0, 0.0, 2.0, 0.0], [0.0, 3.0, 0.0, 0.0]]
+    x = torch.tensor([[0.0, 1.5, 0.0, -2.0], [3.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    back_idx, back_val = dense_to_sparse(x)
+    assert torch.equal(sparse_to_dense(back_idx, 4, back_val), x)
