@@ -324,3 +324,23 @@ def test_dense_sparse_conversions_refuse_bad_inputs_in_words():
     x = torch.tensor([[0.0, 1.5, 0.0, -2.0], [3.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
     back_idx, back_val = dense_to_sparse(x)
     assert torch.equal(sparse_to_dense(back_idx, 4, back_val), x)
+
+
+def test_engine_takes_tensors_that_require_grad_and_refuses_meta():
+    """A y that requires grad (or lives on another device) is data, copied to the host; a meta tensor
+    is refused with fmedu's own error instead of torch's internal one."""
+    import numpy as np
+    import sweep_driver
+    import torch
+
+    from fmedu import engine
+
+    idx, nnz, y, n_features, train_rows, val_rows, test_rows = sweep_driver.tiny_data(None)
+    common = dict(n_features=n_features, epochs=1, train_rows=train_rows, val_rows=val_rows, k=3)
+    runs = [engine.Run("sgd", 0.05, 1)]
+    plain = engine.train_runs(runs, idx, nnz, y, **common)
+    y_grad = torch.tensor(y, requires_grad=True)
+    as_tensor = engine.train_runs(runs, torch.from_numpy(idx), torch.from_numpy(nnz), y_grad, **common)
+    assert np.array_equal(plain.val_loss, as_tensor.val_loss)
+    with pytest.raises(FMInputError, match=r"y is a 'meta' tensor"):
+        engine.train_runs(runs, idx, nnz, torch.tensor(y, device="meta"), **common)
