@@ -180,8 +180,10 @@ def test_failed_download_leaves_nothing(folder, tmp_path):
     with zipfile.ZipFile(bad, "w") as zf:  # right names, wrong contents
         for name in data.SHA256:
             zf.writestr(f"ml-100k/{name}", "not the data\n")
-    with pytest.raises(DataError, match="corrupted"):
+    with pytest.raises(DataError, match="served a u.data that is not the MovieLens 100k file") as info:
         data.download_movielens(tmp_path / "cache" / "ml-100k", url=bad.as_uri(), progress=False)
+    assert str(info.value).startswith(bad.as_uri())  # the mirror is named, not a temporary folder
+    assert ".ml-100k-" not in str(info.value) and "(1) set FMEDU_DATA" in str(info.value)
     assert not (tmp_path / "cache").exists()  # the folder made for the download is gone again
     with pytest.raises(DataError, match="could not download"):
         data.download_movielens(tmp_path / "cache" / "ml-100k", url=(tmp_path / "absent.zip").as_uri(), progress=False)
@@ -374,3 +376,15 @@ def test_download_progress_bar(mini, server, tmp_path, capsys):
     data.download_movielens(tmp_path / "ml-100k", url=server.url + "/z.zip", progress=True)
     err = capsys.readouterr().err
     assert "100%" in err and f"{len(_zip_bytes(mini))}/{len(_zip_bytes(mini))}" in err
+
+
+def test_download_into_an_unusable_cache_names_both_ways(folder, tmp_path):
+    """A cache folder that cannot be created (here: a file stands in its place; a read-only disk
+    behaves alike) gives a DataError with the path and the two ways to provide the data."""
+    archive = _zip_of(folder, tmp_path / "ml-100k.zip")
+    (tmp_path / "blocked").write_text("a file")
+    with pytest.raises(DataError) as info:
+        data.download_movielens(tmp_path / "blocked" / "ml-100k", url=archive.as_uri(), progress=False)
+    message = str(info.value)
+    assert message.startswith(f"cannot download into {tmp_path / 'blocked' / 'ml-100k'}: ")
+    assert "(1) set FMEDU_DATA" in message and "(2) with network access" in message

@@ -344,3 +344,17 @@ def test_engine_takes_tensors_that_require_grad_and_refuses_meta():
     assert np.array_equal(plain.val_loss, as_tensor.val_loss)
     with pytest.raises(FMInputError, match=r"y is a 'meta' tensor"):
         engine.train_runs(runs, idx, nnz, torch.tensor(y, device="meta"), **common)
+
+
+def test_other_epoch_count_is_named_not_called_damage(monkeypatch, tmp_path):
+    """--epochs 3 into a folder of 2-epoch runs says so, and how to resume, rather than 'damaged'."""
+    import sweep_driver
+
+    from fmedu.movielens import experiments
+
+    sweep_driver.install(monkeypatch)
+    out = tmp_path / "out"
+    experiments.run_experiment("tiny", out, epochs=2, progress=False)
+    with pytest.raises(ResultsError, match=r"its runs were trained for 2 epochs .*, not 3: pass --epochs 2") as info:
+        experiments.run_experiment("tiny", out, epochs=3, progress=False)
+    assert "damaged" not in str(info.value)

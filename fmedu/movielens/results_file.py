@@ -265,6 +265,13 @@ def finished_runs(path: Path, preset: Preset, epochs: int) -> _Resume:
         if row["epoch"] == 1:
             if blocks and len(blocks[-1]) != epochs:
                 last = blocks[-1]
+                if len({len(b) for b in blocks}) == 1:  # every run so far stops at the same epoch
+                    raise ResultsError(
+                        f"{path}: its runs were trained for {len(last)} epochs (lines {parsed.lines[0]}-"
+                        f"{parsed.lines[last[-1]]}), not {epochs}: pass --epochs {len(last)} to resume them "
+                        f"(or drop --epochs if {len(last)} is the preset's), or pass another --out folder "
+                        f"for {epochs} epochs"
+                    )
                 raise ResultsError(
                     f"{path}, lines {parsed.lines[last[0]]}-{parsed.lines[last[-1]]}: "
                     f"{_describe(_run_key(parsed.rows[last[0]]))} stops after epoch {len(last)} of {epochs} "
