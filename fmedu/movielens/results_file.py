@@ -237,6 +237,18 @@ class _Resume:
     dropped: list[str]  # what was set aside, in words
 
 
+def _uniform_run_length(rows: list[dict]) -> int | None:
+    """The number of epochs of every run block when all blocks have the same length, else None."""
+    lengths, current = [], 0
+    for row in rows:
+        if row["epoch"] == 1 and current:
+            lengths.append(current)
+            current = 0
+        current += 1
+    lengths.append(current)
+    return lengths[0] if len(set(lengths)) == 1 else None
+
+
 def finished_runs(path: Path, preset: Preset, epochs: int) -> _Resume:
     """The finished runs of ``path`` for ``preset`` (all its runs) trained ``epochs`` epochs.
 
@@ -265,7 +277,7 @@ def finished_runs(path: Path, preset: Preset, epochs: int) -> _Resume:
         if row["epoch"] == 1:
             if blocks and len(blocks[-1]) != epochs:
                 last = blocks[-1]
-                if len({len(b) for b in blocks}) == 1:  # every run so far stops at the same epoch
+                if _uniform_run_length(parsed.rows) == len(last):  # every run of the file stops there
                     raise ResultsError(
                         f"{path}: its runs were trained for {len(last)} epochs (lines {parsed.lines[0]}-"
                         f"{parsed.lines[last[-1]]}), not {epochs}: pass --epochs {len(last)} to resume them "
