@@ -27,6 +27,15 @@ def _set_threads() -> None:
         torch.set_num_threads(threads)
 
 
+def _out_folder(text: str) -> Path:
+    """An --out value: an empty one is refused (``Path('')`` would silently mean the current folder)."""
+    if text.strip() == "":
+        raise argparse.ArgumentTypeError(
+            "--out is empty; name a folder, e.g. --out results (use --out . for the current folder)"
+        )
+    return Path(text)
+
+
 def _positive_int(text: str) -> int:
     """argparse type: a positive integer, refused with a usage error otherwise (never replaced by a default)."""
     try:
@@ -43,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     fig = sub.add_parser("figures", help="regenerate figures/NN_name.png and their CSVs")
-    fig.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures)")
+    fig.add_argument("--out", type=_out_folder, default=Path("figures"), help="output folder (default: figures)")
     fig.add_argument(
         "--only",
-        nargs="*",
+        nargs="+",
         default=None,
         metavar="PREFIX",
         help="only figures whose name starts with PREFIX, e.g. --only 01 05",
@@ -69,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         help="engine backend (default: cpu); cuda trains all runs of a variant together on the GPU "
         "(needs pip install -e '.[cuda]')",
     )
-    exp.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
+    exp.add_argument("--out", type=_out_folder, default=Path("results"), help="results folder (default: results)")
     exp.add_argument(
         "--methods",
         nargs="+",
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "and features of the stability-full experiment, and score them on its held-out rows. "
         "Needs the optional extra: pip install -e '.[peers]'.",
     )
-    peers.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
+    peers.add_argument("--out", type=_out_folder, default=Path("results"), help="results folder (default: results)")
     peers.add_argument("--no-progress", action="store_true", help="no progress messages (also off when CI is set)")
 
     args = parser.parse_args(argv)
@@ -115,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     except FMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # a read-only or full disk, a missing folder: the system's own words
-        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:  # a read-only or full disk, a missing folder: the path and a fix
+        from .paths import describe_os_error
+
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if args.command != "experiment":
@@ -153,6 +164,9 @@ def _run(args) -> int:
             for name in figures.discover():
                 print(name)
             return 0
+        from .paths import check_output_folder
+
+        check_output_folder(args.out)  # before computing: a bad --out is reported at once
         paths = figures.generate(args.out, args.only)
         for path in paths:
             print(path)
@@ -187,11 +201,7 @@ def _run(args) -> int:
     elif args.command == "peers":
         from .movielens import peers as peer_models
 
-        try:
-            prov = peer_models.run_peers(args.out, progress=False if args.no_progress else None)
-        except ImportError as exc:
-            print(f"error: {exc}. Install the optional extra: pip install -e '.[peers]'", file=sys.stderr)
-            return 2
+        prov = peer_models.run_peers(args.out, progress=False if args.no_progress else None)
         print(f"peers: {len(prov['fits'])} fits in {args.out / 'peers.csv'} ({prov['wall_s']:.1f} s)")
     elif args.command == "bench":
         from .movielens import bench

@@ -46,22 +46,26 @@ def squared_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
 
 def logistic_loss(y_hat: Tensor, y: Tensor) -> Tensor:
     """log(1 + exp(−yŷ)) = logaddexp(0, −yŷ): no overflow for any margin yŷ."""
+    check_labels(y)  # labels in {-1, +1}: {0, 1} labels would give a wrong loss silently
     margin = y * y_hat
     return torch.logaddexp(torch.zeros_like(margin), -margin)
 
 
 def logistic_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
     """∂/∂ŷ log(1 + exp(−yŷ)) = −y·sigmoid(−yŷ) (torch's sigmoid is stable at ±1000)."""
+    check_labels(y)  # labels in {-1, +1}: {0, 1} labels would give a wrong loss silently
     return -y * torch.sigmoid(-y * y_hat)
 
 
 def hinge_loss(y_hat: Tensor, y: Tensor) -> Tensor:
     """max(0, 1 − yŷ)."""
+    check_labels(y)  # labels in {-1, +1}: {0, 1} labels would give a wrong loss silently
     return torch.clamp(1 - y * y_hat, min=0)
 
 
 def hinge_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
     """A subgradient of max(0, 1 − yŷ) in ŷ: −y where yŷ ≤ 1, else 0."""
+    check_labels(y)  # labels in {-1, +1}: {0, 1} labels would give a wrong loss silently
     return torch.where(y * y_hat <= 1, -y, torch.zeros_like(y))
 
 

@@ -19,16 +19,20 @@ features in the sparse form but one summed value in the dense form).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from .errors import FMInputError
 from .validation import (
     check_dense_batch,
+    check_devices,
     check_finite_result,
     check_indices,
     check_params,
     check_sparse_batch,
+    require_finite,
 )
 
 __all__ = [
@@ -149,6 +153,17 @@ def predict_sparse(
 
 def dense_to_sparse(x: Tensor) -> tuple[Tensor, Tensor]:
     """Padded ``(idx, val)`` holding the non-zeros of a dense ``(batch, n)`` or ``(n,)`` x."""
+    if not isinstance(x, torch.Tensor):
+        raise FMInputError(
+            f"x must be a torch.Tensor, got {type(x).__name__}; convert it with torch.as_tensor(x, dtype=torch.float64)"
+        )
+    if x.dim() not in (1, 2):
+        raise FMInputError(f"x must have shape (n,) or (batch, n), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise FMInputError(f"x has dtype {x.dtype}, but a floating dtype is required; use x.to(torch.float64)")
+    check_devices(x=x)
+    require_finite("x", x)
+    x = x.cpu()
     single = x.dim() == 1
     batch = x.unsqueeze(0) if single else x
     nonzero = batch != 0
@@ -166,11 +181,20 @@ def sparse_to_dense(idx: Tensor, n: int, val: Tensor | None = None, dtype=torch.
     """Dense ``(batch, n)`` (or ``(n,)``) x from a padded index batch (indices checked against ``n``)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise FMInputError(f"n (number of features) must be a non-negative int, got {n!r}")
+    if isinstance(idx, torch.Tensor):
+        check_devices(idx=idx)
     idx = check_indices(idx, n)
     if idx.dim() not in (1, 2):
         raise FMInputError(f"idx must have shape (m,) or (batch, m), got {tuple(idx.shape)}")
     if val is not None and (not isinstance(val, torch.Tensor) or val.shape != idx.shape):
         raise FMInputError("val must be a tensor of the same shape as idx")
+    if val is not None and val.dtype != dtype:
+        raise FMInputError(
+            f"val has dtype {val.dtype} but the result is asked in {dtype}; pass val.to({dtype}) or dtype={val.dtype}"
+        )
+    if val is not None:
+        check_devices(idx=idx, val=val)
+        require_finite("val", val)
     single = idx.dim() == 1
     idx2 = idx.unsqueeze(0) if single else idx
     val2 = None if val is None else (val.unsqueeze(0) if single else val)
@@ -202,6 +226,10 @@ class FactorizationMachine(nn.Module):
             raise FMInputError(f"n (number of features) must be a positive int, got {n!r}")
         if not (isinstance(k, int) and k >= 1):
             raise FMInputError(f"k (factorization dimension) must be a positive int, got {k!r}")
+        if isinstance(init_std, bool) or not isinstance(init_std, int | float) or not math.isfinite(init_std):
+            raise FMInputError(f"init_std must be a finite number >= 0, got {init_std!r}")
+        if init_std < 0:
+            raise FMInputError(f"init_std must be a finite number >= 0, got {init_std!r}; pass e.g. init_std=0.01")
         self.n, self.k = n, k
         self.w0 = nn.Parameter(torch.zeros((), dtype=dtype))
         self.w = nn.Parameter(init_std * torch.randn(n, dtype=dtype, generator=generator))

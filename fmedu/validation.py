@@ -41,6 +41,23 @@ def require_finite(name: str, t: Tensor) -> None:
         )
 
 
+def check_devices(**tensors: Tensor | None) -> None:
+    """All given tensors on one real device: ``meta`` tensors (shapes without data) and a mix of
+    devices are refused here, in words, rather than deep inside torch."""
+    named = {name: t for name, t in tensors.items() if isinstance(t, Tensor)}
+    for name, t in named.items():
+        if t.device.type == "meta":
+            raise FMInputError(
+                f"{name} is a 'meta' tensor (a shape without data); create it with real values, "
+                "e.g. torch.zeros(..., device='cpu')"
+            )
+    devices = {str(t.device) for t in named.values()}
+    if len(devices) > 1:
+        listed = ", ".join(f"{name} on {t.device}" for name, t in named.items())
+        first = next(iter(named.values())).device
+        raise FMInputError(f"inputs are on different devices ({listed}); move them to one, e.g. .to('{first}')")
+
+
 def check_params(w0: Tensor, w: Tensor, V: Tensor) -> None:
     """w0 scalar, w ``(n,)``, V ``(n, k)``, one floating dtype, all finite."""
     for name, t in (("w0", w0), ("w", w), ("V", V)):
@@ -60,6 +77,7 @@ def check_params(w0: Tensor, w: Tensor, V: Tensor) -> None:
         raise FMInputError(
             f"w0, w, V must share one dtype, got {w0.dtype}, {w.dtype}, {V.dtype}; convert them with .to(torch.float64)"
         )
+    check_devices(w0=w0, w=w, V=V)
     for name, t in (("w0", w0), ("w", w), ("V", V)):
         require_finite(name, t)
 
@@ -77,6 +95,7 @@ def check_dense_batch(x: Tensor, V: Tensor) -> None:
         )
     if x.dtype != V.dtype:
         raise FMInputError(f"x has dtype {x.dtype} but the parameters have {V.dtype}; convert x with x.to({V.dtype})")
+    check_devices(x=x, V=V)
     require_finite("x", x)
 
 
@@ -127,6 +146,7 @@ def check_sparse_batch(idx: Tensor, val: Tensor | None, V: Tensor) -> Tensor:
     _require_tensor("idx", idx, "torch.int64")
     if idx.dim() not in (1, 2):
         raise FMInputError(f"idx must have shape (m,) or (batch, m), got {tuple(idx.shape)}")
+    check_devices(idx=idx, val=val, V=V)
     idx = check_indices(idx, V.shape[0])
     if val is not None:
         _require_tensor("val", val)

@@ -88,7 +88,7 @@ def _kill_switch(kill_at: int, seed: int) -> None:
                 fh.flush()
                 os.fsync(fh.fileno())
         else:  # part of the temporary file is written; the rename never happens
-            tmp = path.with_name(f".{path.name}.killed.tmp")
+            tmp = path.with_name(f".{path.name}.fmedu-{os.getpid()}-killed.tmp")  # as atomic_write names it
             tmp.write_bytes(payload[:cut])
         os.kill(os.getpid(), signal.SIGKILL)
 

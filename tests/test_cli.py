@@ -89,9 +89,14 @@ def test_library_errors_are_one_line_on_the_command_line(monkeypatch, tmp_path, 
 
 
 def test_system_errors_are_one_line_on_the_command_line(monkeypatch, tmp_path, capsys):
-    """A results folder that cannot be written (here: --out names a file below a file)."""
+    """A results folder that cannot be written (here: --out names a folder below a file) is refused
+    before any work, in one line that names the path and the fix."""
     sweep_driver.install(monkeypatch)
     (tmp_path / "plain").write_text("a file")
     code = main(["experiment", "tiny", "--out", str(tmp_path / "plain" / "out"), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1 and err.startswith("error: [Errno 20] Not a directory") and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err
+    assert err == (
+        f"error: --out {tmp_path / 'plain' / 'out'}: {tmp_path / 'plain'} is a file, so no folder can be made "
+        "under it; name another folder\n"
+    )

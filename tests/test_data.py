@@ -134,8 +134,16 @@ def test_missing_folder_names_variable_and_download(tmp_path, monkeypatch):
     message = str(info.value)
     assert "MovieLens 100k not found: FMEDU_DATA=" in message and "lacks u.data, u.item" in message
     assert "(1) set FMEDU_DATA" in message and "(2) with network access" in message
-    assert data.MOVIELENS_URL in message and "FMEDU_MOVIELENS_URL" in message
+    assert data.movielens_url() in message and "FMEDU_MOVIELENS_URL" in message  # the mirror, when one is set
     assert not (tmp_path / "nowhere").exists()  # a configured folder is never created without download=True
+
+
+def test_missing_folder_names_the_mirror_when_one_is_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("FMEDU_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("FMEDU_MOVIELENS_URL", "https://mirror.example.org/ml-100k.zip")
+    with pytest.raises(DataError) as info:
+        data.load_movielens()
+    assert "https://mirror.example.org/ml-100k.zip" in str(info.value)
 
 
 def test_checksum_mismatch_is_reported(folder, tmp_path):
@@ -172,8 +180,10 @@ def test_failed_download_leaves_nothing(folder, tmp_path):
     with zipfile.ZipFile(bad, "w") as zf:  # right names, wrong contents
         for name in data.SHA256:
             zf.writestr(f"ml-100k/{name}", "not the data\n")
-    with pytest.raises(DataError, match="corrupted"):
+    with pytest.raises(DataError, match="served a u.data that is not the MovieLens 100k file") as info:
         data.download_movielens(tmp_path / "cache" / "ml-100k", url=bad.as_uri(), progress=False)
+    assert str(info.value).startswith(bad.as_uri())  # the mirror is named, not a temporary folder
+    assert ".ml-100k-" not in str(info.value) and "(1) set FMEDU_DATA" in str(info.value)
     assert not (tmp_path / "cache").exists()  # the folder made for the download is gone again
     with pytest.raises(DataError, match="could not download"):
         data.download_movielens(tmp_path / "cache" / "ml-100k", url=(tmp_path / "absent.zip").as_uri(), progress=False)
@@ -366,3 +376,15 @@ def test_download_progress_bar(mini, server, tmp_path, capsys):
     data.download_movielens(tmp_path / "ml-100k", url=server.url + "/z.zip", progress=True)
     err = capsys.readouterr().err
     assert "100%" in err and f"{len(_zip_bytes(mini))}/{len(_zip_bytes(mini))}" in err
+
+
+def test_download_into_an_unusable_cache_names_both_ways(folder, tmp_path):
+    """A cache folder that cannot be created (here: a file stands in its place; a read-only disk
+    behaves alike) gives a DataError with the path and the two ways to provide the data."""
+    archive = _zip_of(folder, tmp_path / "ml-100k.zip")
+    (tmp_path / "blocked").write_text("a file")
+    with pytest.raises(DataError) as info:
+        data.download_movielens(tmp_path / "blocked" / "ml-100k", url=archive.as_uri(), progress=False)
+    message = str(info.value)
+    assert message.startswith(f"cannot download into {tmp_path / 'blocked' / 'ml-100k'}: ")
+    assert "(1) set FMEDU_DATA" in message and "(2) with network access" in message

@@ -195,7 +195,7 @@ def test_csv_without_provenance_is_checked_against_the_configuration(tiny, tmp_p
     two = tmp_path / "two"  # 2 epochs, resumed as 5
     experiments.run_experiment("tiny", two, progress=False, threads=1, epochs=2, methods=["sgd"])
     (two / "tiny.json").unlink()
-    with pytest.raises(ResultsError, match=r"tiny.csv, lines 2-3: run .* stops after epoch 2 of 5"):
+    with pytest.raises(ResultsError, match=r"tiny.csv: its runs were trained for 2 epochs .*, not 5: pass --epochs 2"):
         experiments.run_experiment("tiny", two, progress=False, threads=1, epochs=5)
     # another preset's file under this name
     other = experiments.Preset("other", "the same runs, another name", 3, sweep_driver.TINY.variants, k=4)
@@ -327,7 +327,9 @@ def test_simulated_crashes_at_random_write_points_resume_byte_identical(tiny, tm
     def crashing_atomic(path, payload):
         state["count"] += 1
         if state["count"] == state["at"]:
-            path.with_name(f".{path.name}.crash.tmp").write_text(str(payload)[: rng.randrange(len(payload) + 1)])
+            path.with_name(f".{path.name}.fmedu-999999-crash.tmp").write_text(
+                str(payload)[: rng.randrange(len(payload) + 1)]
+            )
             raise Crash
         return atomic(path, payload)
 

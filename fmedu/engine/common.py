@@ -101,9 +101,25 @@ def _positive_int(value, name: str) -> int:
     return number
 
 
+def host_array(values, name: str) -> np.ndarray:
+    """``values`` as a NumPy array on the host. A torch tensor is accepted from any real device and
+    whether or not it requires grad (the engine copies the data); a ``meta`` tensor has no data
+    and is refused in words."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return np.asarray(values)
+    if isinstance(values, torch.Tensor):
+        from ..validation import check_devices
+
+        check_devices(**{name: values})
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
 def _integer_array(values, name: str) -> np.ndarray:
     """``values`` as int64, refusing floats and booleans (np.asarray(..., int64) would truncate them)."""
-    arr = np.asarray(values)
+    arr = host_array(values, name)
     if arr.size and arr.dtype.kind not in "iu":
         raise FMInputError(
             f"{name} must hold integers, got dtype {arr.dtype}; convert it with np.asarray({name}, dtype=np.int64)"
@@ -118,7 +134,7 @@ def check_data(idx, nnz, y, n_features: int) -> tuple[np.ndarray, np.ndarray, np
     n_features = _positive_int(n_features, "n_features")
     idx = _integer_array(idx, "idx")
     nnz = _integer_array(nnz, "nnz")
-    y_arr = np.asarray(y)
+    y_arr = host_array(y, "y")
     if y_arr.dtype.kind not in "iuf":
         raise FMInputError(f"labels y must be numbers in {{-1, +1}}, got dtype {y_arr.dtype}")
     y = np.ascontiguousarray(y_arr, dtype=np.float64)
@@ -149,7 +165,7 @@ def check_data(idx, nnz, y, n_features: int) -> tuple[np.ndarray, np.ndarray, np
 
 def check_rows(rows, n_samples: int, name: str, *, allow_empty: bool = True) -> np.ndarray:
     """Row numbers into the data: integers in [0, N), each at most once (checked before any kernel)."""
-    arr = np.asarray(rows)
+    arr = host_array(rows, name)
     if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
         raise FMInputError(
             f"{name} must be a 1-D array of integer row numbers, got shape {arr.shape} dtype {arr.dtype}"

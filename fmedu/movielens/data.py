@@ -218,7 +218,17 @@ def _unpack_verified(archive: Path, target: Path, url: str) -> None:
                     shutil.copyfileobj(src, dst)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
         raise DataError(f"{url}: the archive is damaged ({error}). " + _how_to_provide(url)) from error
-    verify_files(target)
+    # named after the source, not the temporary folder (removed before the message is read)
+    missing = [name for name in SHA256 if not (target / name).is_file()]
+    if missing:
+        raise DataError(f"{url}: the archive lacks {', '.join(missing)}; not ml-100k. " + _how_to_provide(url))
+    for name, expected in SHA256.items():
+        actual = _sha256(target / name)
+        if actual != expected:
+            raise DataError(
+                f"{url} served a {name} that is not the MovieLens 100k file (sha256 {actual}, expected "
+                f"{expected}): the mirror holds another version or a damaged copy. " + _how_to_provide(url)
+            )
 
 
 def download_movielens(dest: Path | None = None, url: str | None = None, progress: bool | None = None) -> Path:
@@ -243,9 +253,15 @@ def download_movielens(dest: Path | None = None, url: str | None = None, progres
     if progress is None:
         progress = not os.environ.get("CI")
     created = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".ml-100k-", dir=dest.parent))
+    except OSError as error:
+        raise DataError(
+            f"cannot download into {dest}: {error.strerror or error} ({error.filename or dest.parent}). "
+            + _how_to_provide(url)
+        ) from None
     done = False
-    work = Path(tempfile.mkdtemp(prefix=".ml-100k-", dir=dest.parent))
     try:
         archive = work / "ml-100k.zip"
         _fetch(url, archive, progress)

@@ -44,7 +44,6 @@ the same initial parameters and the same shuffles), so methods differ only by th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -60,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FMInputError, ResultsError
+from ..paths import output_folder
 from . import results_file
 from .presets import (
     ALL_METHODS,
@@ -323,19 +323,9 @@ def run_experiment(
             raise FMInputError("device='cuda' but numba-cuda finds no CUDA GPU; use --device cpu")
     preset = _select(PRESETS[name], methods, attempts, epochs)
     engine.set_threads(threads)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FMInputError(f"--out {out} is a file, not a folder")
-    created = [p for p in [out, *out.parents] if not p.exists()]
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with results_file.exclusive(out, name):
-            results_file.remove_stale_temporaries(out, name)
-            return _sweep_locked(name, out, preset, device, methods, attempts, epochs, data_root, progress, on_chunk)
-    finally:
-        for folder in created:  # innermost first; only folders made here, and only if still empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+    with output_folder(out) as folder, results_file.exclusive(folder, name):
+        results_file.remove_stale_temporaries(folder, name)
+        return _sweep_locked(name, folder, preset, device, methods, attempts, epochs, data_root, progress, on_chunk)
 
 
 def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, epochs, data_root, progress, on_chunk):
@@ -394,6 +384,12 @@ def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, ep
         session["set_aside"] = resume.dropped
     prov["sessions"].append(session)
 
+    data_cache: dict[str, tuple] = {}
+    # finished runs are checked against the data whether or not any work is left
+    for v in preset.variants:
+        if any(row["variant"] == v.name for row in resume.kept):
+            data_cache[v.name] = _load_variant(v, data_root)
+            results_file.check_counts(csv_path, resume.kept, v.name, data_cache[v.name])
     chunks = _chunks(preset, done, device)
     selected = {(v.name, m, j, a) for v, m, j, _, a in preset.runs()}
     total = len(selected)
@@ -405,14 +401,12 @@ def _sweep_locked(name, out: Path, preset: Preset, device, methods, attempts, ep
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=done_here, desc=name, unit="run")
-    data_cache: dict[str, tuple] = {}
     start = time.perf_counter()
     try:
         for members in chunks:
             v = members[0][0]
             if v.name not in data_cache:
                 data_cache[v.name] = _load_variant(v, data_root)
-                results_file.check_counts(csv_path, resume.kept, v.name, data_cache[v.name])
             idx, nnz, y, n_features, train_rows, val_rows, test_rows = data_cache[v.name]
             runs = [engine.Run(method, eta, a) for _, method, _, eta, a in members]
             if bar is not None:

@@ -27,6 +27,7 @@ results does not.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -40,8 +41,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import FMInputError, ResultsError
+from ..paths import output_folder
 from .analysis import load_peers
 from .metrics import log_loss, roc_auc
+from .results_file import atomic_write
 
 __all__ = [
     "PeerConfig",
@@ -226,30 +229,53 @@ def _score(model, setting, seed, predict, X, fit_s) -> list[dict]:
     return rows
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: (repr(row[c]) if isinstance(row[c], float) else row[c]) for c in COLUMNS})
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _csv_text(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: (repr(row[c]) if isinstance(row[c], float) else row[c]) for c in COLUMNS})
+    return buf.getvalue()
+
+
+def check_dependencies() -> None:
+    """scikit-learn and myFM (the ``peers`` extra) are importable; else FMInputError with the install
+    command. Called before anything is read or written."""
+    missing = []
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        missing.append("scikit-learn")
+    try:
+        _import_myfm()
+    except ImportError:
+        missing.append("myfm")
+    if missing:
+        raise FMInputError(
+            f"the peer models need {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+            "installed; nothing was written. Install the optional extra: pip install -e '.[peers]'"
+        )
 
 
 def run_peers(out="results", config: PeerConfig | None = None, data_root=None, progress: bool | None = None) -> dict:
     """Fit every peer model of ``config`` and write ``out/peers.csv`` and ``out/peers.json``.
 
-    The CSV is rewritten after each model, so an interrupted run keeps what it finished (a
-    re-run starts over: the whole run takes a few minutes)."""
-    from .experiments import _device, _git_commit
+    The optional dependencies and ``out`` are checked before any work. Both files are written
+    once, at the end, each by an atomic replacement: a failed or interrupted run leaves existing
+    results as they were and no partial files (a re-run starts over: the whole run takes a few
+    minutes)."""
 
     config = config or PeerConfig()
     if progress is None:
         progress = not os.environ.get("CI") and sys.stderr.isatty()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_dependencies()
+    with output_folder(out) as folder:
+        return _run_peers(folder, config, data_root, progress)
+
+
+def _run_peers(out: Path, config: PeerConfig, data_root, progress: bool) -> dict:
+    from .experiments import _device, _git_commit
+
     csv_path, json_path = out / "peers.csv", out / "peers.json"
     data, splits = experiment_split(data_root)
     if config.subset is not None:
@@ -287,8 +313,6 @@ def run_peers(out="results", config: PeerConfig | None = None, data_root=None, p
         rows.extend(_score(model, setting, seed, predict, X, fit_s))
         prov["fits"].append({"model": model, "setting": setting, "seed": seed, "fit_s": round(fit_s, 3)})
         prov["wall_s"] = round(time.perf_counter() - start, 3)
-        _write_csv(csv_path, rows)
-        json_path.write_text(json.dumps(prov, indent=1) + "\n")
         if progress:
             print(f"[peers] {model} {setting} seed {seed}: {fit_s:.1f} s", file=sys.stderr, flush=True)
 
@@ -331,11 +355,10 @@ def run_peers(out="results", config: PeerConfig | None = None, data_root=None, p
                 {**c, "refit_val_loss": val_loss, "matches_results": abs(val_loss - c["choose"]) <= 1e-9}
             )
             prov["wall_s"] = round(time.perf_counter() - start, 3)
-            _write_csv(csv_path, rows)
-            json_path.write_text(json.dumps(prov, indent=1) + "\n")
             if progress:
                 print(f"[peers] blog {c['method']} attempt {c['attempt']}: {fit_s:.1f} s", file=sys.stderr, flush=True)
     prov["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     prov["wall_s"] = round(time.perf_counter() - start, 3)
-    json_path.write_text(json.dumps(prov, indent=1) + "\n")
+    atomic_write(csv_path, _csv_text(rows))  # complete results only, each file replaced at once
+    atomic_write(json_path, json.dumps(prov, indent=1) + "\n")
     return prov

@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FMInputError, ResultsError
+from ..paths import check_output_folder
 from . import results_file
 from .metrics import log_loss, roc_auc
 
@@ -697,7 +698,7 @@ def run_regularised(name: str, out="results", *, data_root=None, threads=None, l
 
     config = PRESETS[name]
     engine.set_threads(threads)
-    out = Path(out)
+    out = check_output_folder(out)  # a bad --out is refused before any work
     out.mkdir(parents=True, exist_ok=True)
     say = log or (lambda msg: None)
     paths = {s: out / f"{name}{s}.csv" for s in ("", "-peers", "-summary", "-folds")}
@@ -810,7 +811,7 @@ def run_mechanism(name: str, out="results", *, data_root=None, threads=None, log
 
     config = PRESETS[name]
     engine.set_threads(threads)
-    out = Path(out)
+    out = check_output_folder(out)  # a bad --out is refused before any work
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
     with results_file.exclusive(out, name):

@@ -153,6 +153,14 @@ def _read_results(path: Path) -> _ResultsFile:
             f"{path}, line 1: the file starts with a UTF-8 byte-order mark, so another program re-saved "
             f"it and it may differ elsewhere too; {_REPAIR}"
         )
+    if b"\r" in raw:
+        line = raw[: raw.index(b"\r")].count(b"\n") + 1
+        raise ResultsError(
+            f"{path}, line {line}: Windows (CRLF) line endings, written by an editor or by a git checkout "
+            "with core.autocrlf; results files must keep Unix (LF) endings byte for byte. Fix: convert "
+            "it back with `dos2unix FILE`, or check it out again with `git checkout -- FILE` (the "
+            "repository's .gitattributes keeps results/ byte-exact, whatever core.autocrlf says)"
+        )
     parsed = _ResultsFile(path, raw, [], [], [], 0, None)
     pos, lineno = 0, 0
     while pos < len(raw):
@@ -229,6 +237,18 @@ class _Resume:
     dropped: list[str]  # what was set aside, in words
 
 
+def _uniform_run_length(rows: list[dict]) -> int | None:
+    """The number of epochs of every run block when all blocks have the same length, else None."""
+    lengths, current = [], 0
+    for row in rows:
+        if row["epoch"] == 1 and current:
+            lengths.append(current)
+            current = 0
+        current += 1
+    lengths.append(current)
+    return lengths[0] if len(set(lengths)) == 1 else None
+
+
 def finished_runs(path: Path, preset: Preset, epochs: int) -> _Resume:
     """The finished runs of ``path`` for ``preset`` (all its runs) trained ``epochs`` epochs.
 
@@ -257,6 +277,13 @@ def finished_runs(path: Path, preset: Preset, epochs: int) -> _Resume:
         if row["epoch"] == 1:
             if blocks and len(blocks[-1]) != epochs:
                 last = blocks[-1]
+                if _uniform_run_length(parsed.rows) == len(last):  # every run of the file stops there
+                    raise ResultsError(
+                        f"{path}: its runs were trained for {len(last)} epochs (lines {parsed.lines[0]}-"
+                        f"{parsed.lines[last[-1]]}), not {epochs}: pass --epochs {len(last)} to resume them "
+                        f"(or drop --epochs if {len(last)} is the preset's), or pass another --out folder "
+                        f"for {epochs} epochs"
+                    )
                 raise ResultsError(
                     f"{path}, lines {parsed.lines[last[0]]}-{parsed.lines[last[-1]]}: "
                     f"{_describe(_run_key(parsed.rows[last[0]]))} stops after epoch {len(last)} of {epochs} "
@@ -314,12 +341,26 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+TEMP_TOKEN = "fmedu"
+
+
+def _temp_prefix(name: str) -> str:
+    """``.NAME.fmedu-PID-``: the package's temporary files, told apart from anything else by name."""
+    return f".{name}.{TEMP_TOKEN}-{os.getpid()}-"
+
+
+def _temp_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"\.{re.escape(name)}\.{TEMP_TOKEN}-\d+-[A-Za-z0-9_]+\.tmp")
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Replace ``path`` by ``data`` all at once: a unique temporary file in the same folder,
     flushed to disk, then renamed. On any failure (a full disk) the temporary file is removed
-    and ``path`` is left as it was."""
+    and ``path`` is left as it was. A symbolic link is followed: its target is replaced and the
+    link kept, so that the link and what it points to never disagree."""
+    path = Path(os.path.realpath(path))
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o644)
@@ -441,11 +482,16 @@ def exclusive(out: Path, name: str):
 
 
 def remove_stale_temporaries(out: Path, name: str) -> None:
-    """Temporary files of :func:`atomic_write` left by a killed session (ours by their name)."""
+    """Temporary files of :func:`atomic_write` left by a killed session: only names that
+    :func:`atomic_write` makes (``.NAME.csv.fmedu-PID-XXXX.tmp``), never another file. Called
+    while holding :func:`exclusive`, so no live session of this preset owns one."""
     for stem in (f"{name}.csv", f"{name}.json"):
-        for tmp in out.glob(f".{glob.escape(stem)}.*.tmp"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        target = Path(os.path.realpath(out / stem))
+        pattern = _temp_pattern(target.name)
+        for tmp in target.parent.glob(f".{glob.escape(target.name)}.{TEMP_TOKEN}-*.tmp"):
+            if pattern.fullmatch(tmp.name) and tmp.is_file() and not tmp.is_symlink():
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
 
 def read_prefix(path: Path, length: int) -> bytes:
