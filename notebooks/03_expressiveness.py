@@ -553,8 +553,6 @@ in_range, cliff
 # distribution.
 
 # %% [markdown]
-
-# %% [markdown]
 # ## Key takeaways
 #
 # * An FM uses only the off-diagonal of $VV^\top$ (3.3). With the diagonal free, **every** symmetric

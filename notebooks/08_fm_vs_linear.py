@@ -593,9 +593,6 @@ def my_stable_width(etas, losses, tol):
     return float(np.log10(inside.max() / inside.min()))
 
 
-# %%
-EXERCISES["stable_width"].check(my_stable_width).correct
-
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-cell"]
 # Worked solution (expand the cell to read it).
 # A diverged run is outside the window, so adding it changes nothing: the width is a property
@@ -608,6 +605,9 @@ fn = (
     else EXERCISES["stable_width"].reference
 )
 fn(etas, losses, 0.005) == fn([*etas, 10.0], [*losses, math.inf], 0.005)
+
+# %%
+EXERCISES["stable_width"].check(my_stable_width).correct
 
 # %% [markdown]
 # ### Every check of this chapter, caught
