@@ -358,3 +358,105 @@ def test_other_epoch_count_is_named_not_called_damage(monkeypatch, tmp_path):
     with pytest.raises(ResultsError, match=r"its runs were trained for 2 epochs .*, not 3: pass --epochs 2") as info:
         experiments.run_experiment("tiny", out, epochs=3, progress=False)
     assert "damaged" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- one atomic writer
+
+
+def _linked(tmp_path: Path, name: str, content: bytes) -> tuple[Path, Path]:
+    """``tmp_path/out/name`` is a link to ``tmp_path/store/name``, which holds ``content``."""
+    store, out = tmp_path / "store", tmp_path / "out"
+    store.mkdir()
+    out.mkdir()
+    (store / name).write_bytes(content)
+    (out / name).symlink_to(store / name)
+    return out / name, store / name
+
+
+def _fail_fsync(monkeypatch):
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+
+
+def test_figures_command_keeps_linked_figure_files(capsys, tmp_path):
+    """`python -m fmedu figures` into a folder whose CSV and PNG are links: the links stay, their
+    targets get the new figure, and no temporary file is left beside them."""
+    csv_link, csv_target = _linked(tmp_path, "00_design_matrix.csv", b"stale\n")
+    png_link = tmp_path / "out" / "00_design_matrix.png"
+    png_target = tmp_path / "store" / "00_design_matrix.png"
+    png_target.write_bytes(b"stale")
+    png_link.symlink_to(png_target)
+    code, err = _status(capsys, ["figures", "--only", "00_design", "--out", str(tmp_path / "out")])
+    assert code == 0, err
+    assert csv_link.is_symlink() and png_link.is_symlink()
+    assert csv_target.read_bytes().startswith(b"row,")
+    assert png_target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [
+        "00_design_matrix.csv",
+        "00_design_matrix.png",
+    ]
+
+
+def test_figure_writers_leave_the_old_file_when_a_write_fails(monkeypatch, tmp_path):
+    """write_csv and save_png replace a file whole: a failure mid-write (a full disk) leaves the
+    old bytes and no temporary file, through a link as well as on a plain file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fmedu.registry import save_png, write_csv
+
+    csv_link, csv_target = _linked(tmp_path, "a.csv", b"x,y\r\n1,2\r\n")
+    plain = tmp_path / "out" / "b.png"
+    plain.write_bytes(b"old png")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    _fail_fsync(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        write_csv(csv_link, [{"x": 3, "y": 4}])
+    with pytest.raises(OSError, match="No space left"):
+        save_png(fig, plain)
+    plt.close(fig)
+    assert csv_link.is_symlink() and csv_target.read_bytes() == b"x,y\r\n1,2\r\n"
+    assert plain.read_bytes() == b"old png"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.csv", "b.png"]
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["a.csv"]
+    monkeypatch.undo()
+    write_csv(csv_link, [{"x": 3, "y": 4}])
+    assert csv_link.is_symlink() and csv_target.read_bytes() == b"x,y\r\n3,4\r\n"
+
+
+def test_regularised_writers_follow_links_and_lose_nothing(monkeypatch, tmp_path):
+    """The regularised preset's writers: an append to a linked CSV that fails mid-write is cut
+    back to the old bytes; cutting back a partial line or dropping rows replaces the link's target
+    whole and keeps the link; a failed replacement leaves the old file."""
+    from fmedu.movielens import regularised as reg
+
+    columns = ["a", "b"]
+    link, target = _linked(tmp_path, "r.csv", b"a,b\n1,2.5\n")
+    reg._append(link, [{"a": 3, "b": 4.5}], columns)
+    assert link.is_symlink() and target.read_bytes() == b"a,b\n1,2.5\n3,4.5\n"
+    before = target.read_bytes()
+    with monkeypatch.context() as m:
+        _fail_fsync(m)
+        with pytest.raises(OSError, match="No space left"):
+            reg._append(link, [{"a": 5, "b": 6.5}], columns)
+        assert target.read_bytes() == before
+        target.write_bytes(before + b"7,8")  # a partial last line, as an interruption leaves it
+        with pytest.raises(OSError, match="No space left"):
+            reg._complete_prefix(link)
+        assert target.read_bytes() == before + b"7,8"
+        with pytest.raises(OSError, match="No space left"):
+            reg._write_json(link.with_name("r.json"), {"sessions": []})
+    reg._complete_prefix(link)
+    assert link.is_symlink() and target.read_bytes() == before
+    assert reg._keep_rows(link, columns, lambda row: row["a"] != 1) == 1
+    assert link.is_symlink() and target.read_bytes() == b"a,b\n3,4.5\n"
+    new = tmp_path / "store" / "r.json"
+    (tmp_path / "out" / "r.json").symlink_to(new)
+    reg._write_json(tmp_path / "out" / "r.json", {"sessions": []})
+    assert (tmp_path / "out" / "r.json").is_symlink() and new.read_text() == '{\n "sessions": []\n}\n'
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["r.csv", "r.json"]

@@ -52,7 +52,6 @@ import csv
 import io
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -63,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FMInputError, ResultsError
-from ..paths import check_output_folder
+from ..paths import append_complete, check_output_folder
 from . import results_file
 from .metrics import log_loss, roc_auc
 
@@ -304,12 +303,12 @@ def _text(rows: list[dict], columns: list[str], header: bool) -> str:
 
 
 def _append(path: Path, rows: list[dict], columns: list[str]) -> None:
-    """Append rows in one flushed, fsync'ed write (the header first when the file is new)."""
-    new = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(_text(rows, columns, new))
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append complete rows in one flushed, fsync'ed write, cut back if the write fails; a new
+    file is created whole, with its header, by the atomic writer. A link is followed either way."""
+    if not path.exists() or path.stat().st_size == 0:
+        results_file.atomic_write(path, _text(rows, columns, True))
+    else:
+        append_complete(path, _text(rows, columns, False))
 
 
 def _keep_rows(path: Path, columns: list[str], keep) -> int:
