@@ -2,6 +2,7 @@
 package's own temporary files are removed, a bad --out or a missing dependency is reported before
 any work, and every refusal says what was wrong and how to fix it."""
 
+import math
 import os
 import subprocess
 import sys
@@ -460,3 +461,100 @@ def test_regularised_writers_follow_links_and_lose_nothing(monkeypatch, tmp_path
     reg._write_json(tmp_path / "out" / "r.json", {"sessions": []})
     assert (tmp_path / "out" / "r.json").is_symlink() and new.read_text() == '{\n "sessions": []\n}\n'
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["r.csv", "r.json"]
+
+
+# --------------------------------------------------------------------------- finite outputs
+
+
+def _large_model(seed: int, n: int, k: int, exponent: int):
+    """x with entries in [0.5, 1.5] (all features present) and V with entries ±[0.5, 1.5]·10^exponent."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    x = 0.5 + torch.rand(3, n, generator=gen, dtype=torch.float64)
+    sign = torch.where(torch.rand(n, k, generator=gen) < 0.5, -1.0, 1.0).double()
+    V = sign * (0.5 + torch.rand(n, k, generator=gen, dtype=torch.float64)) * 10.0**exponent
+    w = torch.rand(n, generator=gen, dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
+    return x, y, torch.tensor(0.25, dtype=torch.float64), w, V
+
+
+def _outputs_or_overflow(fn) -> tuple | None:
+    """The outputs of ``fn()``, or None when it raised fmedu's overflow error (any other error fails)."""
+    import torch
+
+    try:
+        out = fn()
+    except FMInputError as error:
+        assert "overflowed to" in str(error) and "although every input is finite" in str(error), error
+        return None
+    outs = out if isinstance(out, tuple) else (out,)
+    assert all(bool(torch.isfinite(t).all()) for t in outs)  # never a silent inf or NaN
+    return outs
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(2, 6),
+    k=st.integers(3, 4),
+    exponent=st.integers(0, 300),
+)
+def test_public_entries_never_return_non_finite_outputs(seed, n, k, exponent):
+    """Property: for finite inputs with large-but-finite V, predict, predict_sparse, the gradients
+    of ŷ and the batch loss gradients (dense and sparse) return finite tensors or raise fmedu's
+    overflow error. Below 10^100 they must succeed (logistic loss); from 10^160 the term
+    Σ_i v_if² x_i² ≥ 0.0625·n·10^320 overflows float64, so prediction must raise."""
+    import fmedu
+    from fmedu import grad
+
+    x, y, w0, w, V = _large_model(seed, n, k, exponent)
+    idx = _all_features(x.shape[0], n)
+    entries = {
+        "predict": lambda: fmedu.predict(x, w0, w, V),
+        "predict_naive": lambda: fmedu.predict_naive(x, w0, w, V),
+        "predict_sparse": lambda: fmedu.predict_sparse(idx, w0, w, V, x),
+        "predict_grad": lambda: grad.predict_grad(x, w0, w, V),
+        "predict_grad_sparse": lambda: grad.predict_grad_sparse(idx, w0, w, V, x),
+        "batch_loss_grad": lambda: grad.batch_loss_grad(x, y, w0, w, V, "logistic"),
+        "batch_loss_grad_sparse": lambda: grad.batch_loss_grad_sparse(idx, y, w0, w, V, "logistic", val=x),
+        "autograd_batch_grad": lambda: grad.autograd_batch_grad(y, w0, w, V, "logistic", x=x),
+    }
+    results = {name: _outputs_or_overflow(fn) for name, fn in entries.items()}
+    if exponent <= 100:
+        assert all(r is not None for r in results.values()), results
+    if exponent >= 160:
+        for name in ("predict", "predict_naive", "predict_sparse", "batch_loss_grad", "batch_loss_grad_sparse"):
+            assert results[name] is None, name
+
+
+def _all_features(batch: int, n: int):
+    """Every feature present in every row: idx[b] = 0 … n−1 (the sparse twin of a dense x)."""
+    import torch
+
+    return torch.arange(n).repeat(batch, 1)
+
+
+def test_a_diverging_training_run_raises_at_the_step_that_overflowed():
+    """Finite data, a step size far too large: both backends stop with fmedu's overflow error that
+    names the step and lr, instead of returning NaN parameters and a NaN history."""
+    import torch
+
+    from fmedu.train import evaluate, train
+
+    gen = torch.Generator().manual_seed(1)
+    X = torch.randn(40, 5, generator=gen, dtype=torch.float64) * 1e50
+    y = torch.randn(40, generator=gen, dtype=torch.float64)
+    for backend in ("closed-form", "autograd"):
+        with pytest.raises(FMInputError, match=r"after step \d+ \(epoch 1\) overflowed .* lr=1e\+120 is too large"):
+            train(X, y, X, y, k=3, lr=1e120, epochs=3, init_std=1e-60, backend=backend)
+    # the same data with a small step trains to finite parameters
+    result = train(X[:, :2] * 1e-50, y, X[:, :2] * 1e-50, y, k=3, lr=1e-2, epochs=2)
+    assert all(math.isfinite(row["train_loss"]) for row in result.history)
+    # evaluate of finite parameters whose prediction overflows refuses too
+    w = torch.zeros(5, dtype=torch.float64)
+    V = torch.full((5, 3), 1e200, dtype=torch.float64)
+    with pytest.raises(FMInputError, match="the prediction y_hat overflowed"):
+        evaluate(X * 1e-50, y, torch.tensor(0.0, dtype=torch.float64), w, V, "squared")
+    V = torch.full((5, 3), 1e100, dtype=torch.float64)
+    with pytest.raises(FMInputError, match="the mean loss overflowed"):
+        evaluate(X * 1e-50, y, torch.tensor(0.0, dtype=torch.float64), w, V, "squared")
