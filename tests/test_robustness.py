@@ -558,3 +558,24 @@ def test_a_diverging_training_run_raises_at_the_step_that_overflowed():
     V = torch.full((5, 3), 1e100, dtype=torch.float64)
     with pytest.raises(FMInputError, match="the mean loss overflowed"):
         evaluate(X * 1e-50, y, torch.tensor(0.0, dtype=torch.float64), w, V, "squared")
+
+
+def test_regularised_preset_removes_only_its_own_stale_temporaries(tmp_path):
+    """The regularised preset, like the experiments, clears the temporaries of a killed session of
+    its own files (all four CSVs and the JSON) and nothing else; a damaged provenance file is
+    refused as damaged, naming it, before any data is loaded, and left as it was."""
+    from fmedu.movielens import regularised as reg
+
+    name = "regularised-smoke"
+    token = results_file.TEMP_TOKEN
+    stale = [
+        f".{name}{s}.{token}-4242-abc_1.tmp" for s in (".csv", "-peers.csv", "-summary.csv", "-folds.csv", ".json")
+    ]
+    foreign = [f".{name}-summary.csv.backup.tmp", f".other.csv.{token}-4242-abc_1.tmp", "notes.txt"]
+    for file in stale + foreign:
+        (tmp_path / file).write_text("x\n")
+    (tmp_path / f"{name}.json").write_text("{ damaged")
+    with pytest.raises(ResultsError, match=rf"{name}\.json is damaged"):
+        reg.run(name, tmp_path)
+    assert (tmp_path / f"{name}.json").read_text() == "{ damaged"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*foreign, f"{name}.json"])

@@ -703,9 +703,8 @@ def run_regularised(name: str, out="results", *, data_root=None, threads=None, l
     paths = {s: out / f"{name}{s}.csv" for s in ("", "-peers", "-summary", "-folds")}
     json_path = out / f"{name}.json"
     with results_file.exclusive(out, name):
-        prov: dict[str, Any] = (
-            json.loads(json_path.read_text()) if json_path.exists() else {"preset": name, "sessions": []}
-        )
+        results_file.remove_stale_temporaries(out, name, (*(p.name for p in paths.values()), json_path.name))
+        prov: dict[str, Any] = results_file.read_provenance(json_path, name) or {"preset": name, "sessions": []}
         meaning = {k: v for k, v in _jsonable(asdict(config)).items() if k in _ROW_MEANING}
         old = {k: v for k, v in (prov.get("config") or meaning).items() if k in _ROW_MEANING}
         if old != meaning:
@@ -814,6 +813,7 @@ def run_mechanism(name: str, out="results", *, data_root=None, threads=None, log
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
     with results_file.exclusive(out, name):
+        results_file.remove_stale_temporaries(out, name)
         start = time.perf_counter()
         prov = {"preset": name, "description": config.description, "config": _jsonable(asdict(config)),
                 "seeds": "init SeedSequence([seed, 0]), epoch e shuffle SeedSequence([seed, 1, e])",

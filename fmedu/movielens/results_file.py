@@ -430,11 +430,12 @@ def exclusive(out: Path, name: str):
         os.close(fd)
 
 
-def remove_stale_temporaries(out: Path, name: str) -> None:
+def remove_stale_temporaries(out: Path, name: str, files: tuple[str, ...] | None = None) -> None:
     """Temporary files of :func:`atomic_write` left by a killed session: only names that
-    :func:`atomic_write` makes (``.NAME.csv.fmedu-PID-XXXX.tmp``), never another file. Called
-    while holding :func:`exclusive`, so no live session of this preset owns one."""
-    for stem in (f"{name}.csv", f"{name}.json"):
+    :func:`atomic_write` makes (``.NAME.csv.fmedu-PID-XXXX.tmp``), never another file. ``files``:
+    the preset's file names in ``out`` (default ``NAME.csv`` and ``NAME.json``). Called while
+    holding :func:`exclusive`, so no live session of this preset owns one."""
+    for stem in files or (f"{name}.csv", f"{name}.json"):
         target = Path(os.path.realpath(out / stem))
         pattern = _temp_pattern(target.name)
         for tmp in target.parent.glob(f".{glob.escape(target.name)}.{TEMP_TOKEN}-*.tmp"):
