@@ -53,7 +53,7 @@ from . import symbolic
 from .errors import FMInputError
 from .losses import LOSSES, Loss, check_targets, get_loss
 from .model import gather_sparse, predict, predict_sparse, sparse_batch
-from .validation import check_dense_batch, check_finite_result, check_nonempty, check_params
+from .validation import check_dense_batch, check_finite_result, check_finite_results, check_nonempty, check_params
 
 __all__ = [
     "predict_grad",
@@ -211,14 +211,15 @@ def batch_loss_grad_sparse(
 
 def _check_finite_outputs(y_hat: Tensor, L: Tensor, g_w0: Tensor, g_w: Tensor, g_V: Tensor) -> None:
     """Finite inputs can still overflow float arithmetic: refuse instead of returning inf or NaN."""
-    check_finite_result("the prediction y_hat", y_hat)
-    for name, t in (
-        ("the loss", L),
-        ("the gradient in w0", g_w0),
-        ("the gradient in w", g_w),
-        ("the gradient in V", g_V),
-    ):
-        check_finite_result(name, t)
+    check_finite_results(
+        {
+            "the prediction y_hat": y_hat,
+            "the loss": L,
+            "the gradient in w0": g_w0,
+            "the gradient in w": g_w,
+            "the gradient in V": g_V,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- checks
@@ -279,8 +280,8 @@ def autograd_batch_grad(
     params = [p.detach().clone().requires_grad_(True) for p in (w0, w, V)]
     L = _loss_of(params, spec, y, x, idx, val)
     grads = torch.autograd.grad(L, params)
-    for name, t in (("the loss", L), *zip(("the gradient in w0", "the gradient in w", "the gradient in V"), grads)):
-        check_finite_result(name, t.detach())
+    names = ("the loss", "the gradient in w0", "the gradient in w", "the gradient in V")
+    check_finite_results(dict(zip(names, (L, *grads))))
     return (L.detach(), *grads)
 
 

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import FMInputError
 
-__all__ = ["output_folder", "check_output_folder", "describe_os_error"]
+__all__ = [
+    "output_folder",
+    "check_output_folder",
+    "describe_os_error",
+    "atomic_write",
+    "append_complete",
+    "TEMP_TOKEN",
+    "temp_prefix",
+    "temp_pattern",
+]
 
 
 def check_output_folder(out: str | os.PathLike[str]) -> Path:
@@ -93,3 +104,74 @@ def describe_os_error(error: OSError, fallback: str | os.PathLike[str] | None = 
     name = errno.errorcode.get(error.errno or 0, "")
     fix = fixes.get(name, "check the path and its permissions, then run the command again")
     return f"cannot use{where}: {reason}; {fix}"
+
+
+# --------------------------------------------------------------------------- the one writer
+
+TEMP_TOKEN = "fmedu"
+
+
+def temp_prefix(name: str) -> str:
+    """``.NAME.fmedu-PID-``: the package's temporary files, told apart from anything else by name."""
+    return f".{name}.{TEMP_TOKEN}-{os.getpid()}-"
+
+
+def temp_pattern(name: str) -> re.Pattern[str]:
+    """Every temporary name :func:`atomic_write` can make for the file ``name``, and nothing else."""
+    return re.compile(rf"\.{re.escape(name)}\.{TEMP_TOKEN}-\d+-[A-Za-z0-9_]+\.tmp")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename) to disk, where the platform allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Replace ``path`` by ``data`` all at once: a unique temporary file in the same folder,
+    flushed to disk, then renamed. On any failure (a full disk) the temporary file is removed
+    and ``path`` is left as it was. A symbolic link is followed: its target is replaced and the
+    link kept, so that the link and what it points to never disagree. Every results and figure
+    file of the package is replaced through this function. Returns ``path`` as given."""
+    given = Path(path)
+    target = Path(os.path.realpath(given))
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o644)
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(target.parent)
+    return given
+
+
+def append_complete(path: str | os.PathLike[str], text: str) -> None:
+    """Append ``text`` (complete lines) in one flushed write; a link is followed. A failed write
+    (a full disk) is cut back, so that the file still ends where it ended before."""
+    if text and not text.endswith("\n"):
+        raise ValueError("append_complete appends complete lines only (text must end with a newline)")
+    with open(path, "a", encoding="utf-8", newline="") as fh:
+        size = fh.tell()
+        try:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                fh.truncate(size)
+            raise

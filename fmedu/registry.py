@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import csv
 import importlib
+import io
 import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import FMInputError
+from .paths import atomic_write
 
 FigureFn = Callable[[Path], list[Path]]
 REGISTRY: dict[str, FigureFn] = {}
@@ -52,13 +54,14 @@ def discover() -> dict[str, Callable[[Path], list[Path]]]:
 
 
 def write_csv(path: Path, rows: list[dict]) -> Path:
-    """Write dict rows (one header from the first row's keys)."""
+    """Write dict rows (one header from the first row's keys), replacing ``path`` at once
+    (:func:`fmedu.paths.atomic_write`: a failure leaves the old file as it was; a link is kept)."""
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return atomic_write(path, buf.getvalue())
 
 
 def _number(text: str) -> int | float | str:
@@ -85,10 +88,13 @@ def read_csv(path: Path | str) -> list[dict]:
 
 
 def save_png(fig, path: Path) -> Path:
-    """Save a matplotlib figure as PNG without embedded software/date metadata."""
+    """Save a matplotlib figure as PNG without embedded software/date metadata, replacing
+    ``path`` at once (:func:`fmedu.paths.atomic_write`: drawn in memory first, so a failure
+    leaves the old file as it was; a link is kept and its target updated)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
-    return path
+    return atomic_write(path, buf.getvalue())
 
 
 def generate(out_dir: Path, only: list[str] | None = None, progress: bool = True) -> list[Path]:

@@ -25,7 +25,14 @@ from torch import Tensor
 
 from .grad import batch_loss_grad, check_targets, get_loss
 from .model import predict
-from .validation import FMInputError, check_dense_batch, check_params, require_finite
+from .validation import (
+    FMInputError,
+    check_dense_batch,
+    check_finite_result,
+    check_finite_results,
+    check_params,
+    require_finite,
+)
 
 __all__ = [
     "TrainResult",
@@ -91,8 +98,10 @@ def _check_training_data(X: Tensor, y: Tensor, name: str, loss: str, n: int | No
 
 
 def evaluate(X: Tensor, y: Tensor, w0: Tensor, w: Tensor, V: Tensor, loss: str) -> float:
-    """Mean ``loss`` of the FM on (X, y), as a Python float."""
-    return float(get_loss(loss).value(predict(X, w0, w, V, check=False), y).mean())
+    """Mean ``loss`` of the FM on (X, y), as a Python float; a prediction or loss that overflows
+    (finite parameters too large for the dtype) raises fmedu's overflow error instead of inf/NaN."""
+    y_hat = check_finite_result("the prediction y_hat", predict(X, w0, w, V, check=False))
+    return float(check_finite_result("the mean loss", get_loss(loss).value(y_hat, y).mean()))
 
 
 def predict_labels(X: Tensor, w0: Tensor, w: Tensor, V: Tensor, task: str = "regression") -> Tensor:
@@ -186,12 +195,19 @@ def train(
             spec.value(predict(xb, *params, check=False), yb).mean().backward()
             opt.step()
 
+    # finite data and finite parameters can still overflow when lr is too large: every step's
+    # result is checked, so a diverged run raises at the step where it overflowed, never returns NaN
+    fix = f"the step size lr={lr!r} is too large for these data ({{dtype}} arithmetic overflowed); lower lr"
     history = [_history_row(0, X, y, X_val, y_val, [p.detach() for p in params], loss, task)]
+    steps = 0
     for epoch in range(1, epochs + 1):
         order = torch.randperm(N, generator=gen)
         for start in range(0, N, batch_size):
             rows = order[start : start + batch_size]
             step(X[rows], y[rows])
+            steps += 1
+            where = f"after step {steps} (epoch {epoch})"
+            check_finite_results({f"{name} {where}": p.detach() for name, p in zip(("w0", "w", "V"), params)}, fix)
         history.append(_history_row(epoch, X, y, X_val, y_val, [p.detach() for p in params], loss, task))
     w0, w, V = (p.detach().clone() for p in params)
     return TrainResult(w0, w, V, history)

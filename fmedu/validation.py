@@ -165,17 +165,28 @@ def check_nonempty(batch: int, what: str = "the batch") -> None:
         raise FMInputError(f"{what} is empty: pass at least one sample (the mean loss over no samples is undefined)")
 
 
-def check_finite_result(name: str, t: Tensor) -> Tensor:
-    """Refuse a non-finite result computed from finite inputs: float overflow (or inf − inf)."""
-    bad = ~torch.isfinite(t)
+RESCALE = "the inputs or parameters are too large for {dtype} arithmetic; rescale the features or the parameters"
+
+
+def check_finite_result(name: str, t: Tensor, fix: str = RESCALE) -> Tensor:
+    """Refuse a non-finite result computed from finite inputs: float overflow (or inf − inf).
+
+    The one overflow check of the package's public entries (predictions, gradients, losses,
+    training steps). ``fix`` says what to change; ``{dtype}`` in it is filled in."""
+    bad = ~torch.isfinite(t.detach())
     if bool(bad.any()):
         where = tuple(int(i) for i in torch.nonzero(bad)[0]) if t.dim() else ()
         raise FMInputError(
-            f"{name} overflowed to {t[where].item()} (first at index {where}) although every input is finite: "
-            f"the inputs or parameters are too large for {t.dtype} arithmetic; rescale the features or the "
-            "parameters"
+            f"{name} overflowed to {t.detach()[where].item()} (first at index {where}) although every input is "
+            f"finite: {fix.format(dtype=t.dtype)}"
         )
     return t
+
+
+def check_finite_results(results: dict[str, Tensor], fix: str = RESCALE) -> None:
+    """:func:`check_finite_result` on each named result, in order (the first bad one is named)."""
+    for name, t in results.items():
+        check_finite_result(name, t, fix)
 
 
 def check_labels(y: Tensor, allowed: tuple[float, ...] = (-1.0, 1.0), name: str = "y") -> None:

@@ -180,6 +180,34 @@ def test_row_cut_inside_its_last_field_is_not_complete(tiny, tmp_path, reference
     assert len(experiments.load_results(out / "tiny.csv")) == RUNS * EPOCHS
 
 
+@pytest.mark.parametrize("cut", ["inside the last row", "the last run's last epoch"])
+def test_resume_through_linked_results_files_keeps_the_links(tiny, tmp_path, reference, cut):
+    """End to end: the results files in --out are links into another folder; a sweep cut off in
+    its last run is resumed: the partial run is cut back and redone, both links stay links, their
+    targets end as the uninterrupted sweep's bytes, and no temporary or lock file is left."""
+    store, out = tmp_path / "store", tmp_path / "out"
+    experiments.run_experiment("tiny", store, progress=False, threads=1)
+    target = store / "tiny.csv"
+    whole = target.read_bytes()
+    assert whole == reference
+    if cut == "inside the last row":
+        target.write_bytes(whole[:-2])
+    else:
+        target.write_bytes(whole[: whole.rstrip(b"\n").rfind(b"\n") + 1])  # a complete line less
+    out.mkdir()
+    for name in ("tiny.csv", "tiny.json"):
+        (out / name).symlink_to(store / name)
+    with pytest.warns(experiments.ResultsWarning, match="set aside"):
+        prov = experiments.run_experiment("tiny", out, progress=False, threads=1)
+    assert prov["sessions"][-1]["runs_added"] == 1  # the cut run is redone, the other 13 kept
+    for name in ("tiny.csv", "tiny.json"):
+        assert (out / name).is_symlink() and (out / name).resolve() == store / name
+    assert target.read_bytes() == reference
+    assert json.loads((store / "tiny.json").read_text())["sessions"][-1]["runs_added"] == 1
+    assert sorted(p.name for p in out.iterdir()) == ["tiny.csv", "tiny.json"]
+    assert sorted(p.name for p in store.iterdir()) == ["tiny.csv", "tiny.json"]
+
+
 # --------------------------------------------------------------------------- defect 6: configuration
 
 

@@ -2,6 +2,7 @@
 package's own temporary files are removed, a bad --out or a missing dependency is reported before
 any work, and every refusal says what was wrong and how to fix it."""
 
+import math
 import os
 import subprocess
 import sys
@@ -358,3 +359,223 @@ def test_other_epoch_count_is_named_not_called_damage(monkeypatch, tmp_path):
     with pytest.raises(ResultsError, match=r"its runs were trained for 2 epochs .*, not 3: pass --epochs 2") as info:
         experiments.run_experiment("tiny", out, epochs=3, progress=False)
     assert "damaged" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- one atomic writer
+
+
+def _linked(tmp_path: Path, name: str, content: bytes) -> tuple[Path, Path]:
+    """``tmp_path/out/name`` is a link to ``tmp_path/store/name``, which holds ``content``."""
+    store, out = tmp_path / "store", tmp_path / "out"
+    store.mkdir()
+    out.mkdir()
+    (store / name).write_bytes(content)
+    (out / name).symlink_to(store / name)
+    return out / name, store / name
+
+
+def _fail_fsync(monkeypatch):
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+
+
+def test_figures_command_keeps_linked_figure_files(capsys, tmp_path):
+    """`python -m fmedu figures` into a folder whose CSV and PNG are links: the links stay, their
+    targets get the new figure, and no temporary file is left beside them."""
+    csv_link, csv_target = _linked(tmp_path, "00_design_matrix.csv", b"stale\n")
+    png_link = tmp_path / "out" / "00_design_matrix.png"
+    png_target = tmp_path / "store" / "00_design_matrix.png"
+    png_target.write_bytes(b"stale")
+    png_link.symlink_to(png_target)
+    code, err = _status(capsys, ["figures", "--only", "00_design", "--out", str(tmp_path / "out")])
+    assert code == 0, err
+    assert csv_link.is_symlink() and png_link.is_symlink()
+    assert csv_target.read_bytes().startswith(b"row,")
+    assert png_target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [
+        "00_design_matrix.csv",
+        "00_design_matrix.png",
+    ]
+
+
+def test_figure_writers_leave_the_old_file_when_a_write_fails(monkeypatch, tmp_path):
+    """write_csv and save_png replace a file whole: a failure mid-write (a full disk) leaves the
+    old bytes and no temporary file, through a link as well as on a plain file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fmedu.registry import save_png, write_csv
+
+    csv_link, csv_target = _linked(tmp_path, "a.csv", b"x,y\r\n1,2\r\n")
+    plain = tmp_path / "out" / "b.png"
+    plain.write_bytes(b"old png")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    _fail_fsync(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        write_csv(csv_link, [{"x": 3, "y": 4}])
+    with pytest.raises(OSError, match="No space left"):
+        save_png(fig, plain)
+    plt.close(fig)
+    assert csv_link.is_symlink() and csv_target.read_bytes() == b"x,y\r\n1,2\r\n"
+    assert plain.read_bytes() == b"old png"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.csv", "b.png"]
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["a.csv"]
+    monkeypatch.undo()
+    write_csv(csv_link, [{"x": 3, "y": 4}])
+    assert csv_link.is_symlink() and csv_target.read_bytes() == b"x,y\r\n3,4\r\n"
+
+
+def test_regularised_writers_follow_links_and_lose_nothing(monkeypatch, tmp_path):
+    """The regularised preset's writers: an append to a linked CSV that fails mid-write is cut
+    back to the old bytes; cutting back a partial line or dropping rows replaces the link's target
+    whole and keeps the link; a failed replacement leaves the old file."""
+    from fmedu.movielens import regularised as reg
+
+    columns = ["a", "b"]
+    link, target = _linked(tmp_path, "r.csv", b"a,b\n1,2.5\n")
+    reg._append(link, [{"a": 3, "b": 4.5}], columns)
+    assert link.is_symlink() and target.read_bytes() == b"a,b\n1,2.5\n3,4.5\n"
+    before = target.read_bytes()
+    with monkeypatch.context() as m:
+        _fail_fsync(m)
+        with pytest.raises(OSError, match="No space left"):
+            reg._append(link, [{"a": 5, "b": 6.5}], columns)
+        assert target.read_bytes() == before
+        target.write_bytes(before + b"7,8")  # a partial last line, as an interruption leaves it
+        with pytest.raises(OSError, match="No space left"):
+            reg._complete_prefix(link)
+        assert target.read_bytes() == before + b"7,8"
+        with pytest.raises(OSError, match="No space left"):
+            reg._write_json(link.with_name("r.json"), {"sessions": []})
+    reg._complete_prefix(link)
+    assert link.is_symlink() and target.read_bytes() == before
+    assert reg._keep_rows(link, columns, lambda row: row["a"] != 1) == 1
+    assert link.is_symlink() and target.read_bytes() == b"a,b\n3,4.5\n"
+    new = tmp_path / "store" / "r.json"
+    (tmp_path / "out" / "r.json").symlink_to(new)
+    reg._write_json(tmp_path / "out" / "r.json", {"sessions": []})
+    assert (tmp_path / "out" / "r.json").is_symlink() and new.read_text() == '{\n "sessions": []\n}\n'
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["r.csv", "r.json"]
+
+
+# --------------------------------------------------------------------------- finite outputs
+
+
+def _large_model(seed: int, n: int, k: int, exponent: int):
+    """x with entries in [0.5, 1.5] (all features present) and V with entries ±[0.5, 1.5]·10^exponent."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    x = 0.5 + torch.rand(3, n, generator=gen, dtype=torch.float64)
+    sign = torch.where(torch.rand(n, k, generator=gen) < 0.5, -1.0, 1.0).double()
+    V = sign * (0.5 + torch.rand(n, k, generator=gen, dtype=torch.float64)) * 10.0**exponent
+    w = torch.rand(n, generator=gen, dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
+    return x, y, torch.tensor(0.25, dtype=torch.float64), w, V
+
+
+def _outputs_or_overflow(fn) -> tuple | None:
+    """The outputs of ``fn()``, or None when it raised fmedu's overflow error (any other error fails)."""
+    import torch
+
+    try:
+        out = fn()
+    except FMInputError as error:
+        assert "overflowed to" in str(error) and "although every input is finite" in str(error), error
+        return None
+    outs = out if isinstance(out, tuple) else (out,)
+    assert all(bool(torch.isfinite(t).all()) for t in outs)  # never a silent inf or NaN
+    return outs
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(2, 6),
+    k=st.integers(3, 4),
+    exponent=st.integers(0, 300),
+)
+def test_public_entries_never_return_non_finite_outputs(seed, n, k, exponent):
+    """Property: for finite inputs with large-but-finite V, predict, predict_sparse, the gradients
+    of ŷ and the batch loss gradients (dense and sparse) return finite tensors or raise fmedu's
+    overflow error. Below 10^100 they must succeed (logistic loss); from 10^160 the term
+    Σ_i v_if² x_i² ≥ 0.0625·n·10^320 overflows float64, so prediction must raise."""
+    import fmedu
+    from fmedu import grad
+
+    x, y, w0, w, V = _large_model(seed, n, k, exponent)
+    idx = _all_features(x.shape[0], n)
+    entries = {
+        "predict": lambda: fmedu.predict(x, w0, w, V),
+        "predict_naive": lambda: fmedu.predict_naive(x, w0, w, V),
+        "predict_sparse": lambda: fmedu.predict_sparse(idx, w0, w, V, x),
+        "predict_grad": lambda: grad.predict_grad(x, w0, w, V),
+        "predict_grad_sparse": lambda: grad.predict_grad_sparse(idx, w0, w, V, x),
+        "batch_loss_grad": lambda: grad.batch_loss_grad(x, y, w0, w, V, "logistic"),
+        "batch_loss_grad_sparse": lambda: grad.batch_loss_grad_sparse(idx, y, w0, w, V, "logistic", val=x),
+        "autograd_batch_grad": lambda: grad.autograd_batch_grad(y, w0, w, V, "logistic", x=x),
+    }
+    results = {name: _outputs_or_overflow(fn) for name, fn in entries.items()}
+    if exponent <= 100:
+        assert all(r is not None for r in results.values()), results
+    if exponent >= 160:
+        for name in ("predict", "predict_naive", "predict_sparse", "batch_loss_grad", "batch_loss_grad_sparse"):
+            assert results[name] is None, name
+
+
+def _all_features(batch: int, n: int):
+    """Every feature present in every row: idx[b] = 0 … n−1 (the sparse twin of a dense x)."""
+    import torch
+
+    return torch.arange(n).repeat(batch, 1)
+
+
+def test_a_diverging_training_run_raises_at_the_step_that_overflowed():
+    """Finite data, a step size far too large: both backends stop with fmedu's overflow error that
+    names the step and lr, instead of returning NaN parameters and a NaN history."""
+    import torch
+
+    from fmedu.train import evaluate, train
+
+    gen = torch.Generator().manual_seed(1)
+    X = torch.randn(40, 5, generator=gen, dtype=torch.float64) * 1e50
+    y = torch.randn(40, generator=gen, dtype=torch.float64)
+    for backend in ("closed-form", "autograd"):
+        with pytest.raises(FMInputError, match=r"after step \d+ \(epoch 1\) overflowed .* lr=1e\+120 is too large"):
+            train(X, y, X, y, k=3, lr=1e120, epochs=3, init_std=1e-60, backend=backend)
+    # the same data with a small step trains to finite parameters
+    result = train(X[:, :2] * 1e-50, y, X[:, :2] * 1e-50, y, k=3, lr=1e-2, epochs=2)
+    assert all(math.isfinite(row["train_loss"]) for row in result.history)
+    # evaluate of finite parameters whose prediction overflows refuses too
+    w = torch.zeros(5, dtype=torch.float64)
+    V = torch.full((5, 3), 1e200, dtype=torch.float64)
+    with pytest.raises(FMInputError, match="the prediction y_hat overflowed"):
+        evaluate(X * 1e-50, y, torch.tensor(0.0, dtype=torch.float64), w, V, "squared")
+    V = torch.full((5, 3), 1e100, dtype=torch.float64)
+    with pytest.raises(FMInputError, match="the mean loss overflowed"):
+        evaluate(X * 1e-50, y, torch.tensor(0.0, dtype=torch.float64), w, V, "squared")
+
+
+def test_regularised_preset_removes_only_its_own_stale_temporaries(tmp_path):
+    """The regularised preset, like the experiments, clears the temporaries of a killed session of
+    its own files (all four CSVs and the JSON) and nothing else; a damaged provenance file is
+    refused as damaged, naming it, before any data is loaded, and left as it was."""
+    from fmedu.movielens import regularised as reg
+
+    name = "regularised-smoke"
+    token = results_file.TEMP_TOKEN
+    stale = [
+        f".{name}{s}.{token}-4242-abc_1.tmp" for s in (".csv", "-peers.csv", "-summary.csv", "-folds.csv", ".json")
+    ]
+    foreign = [f".{name}-summary.csv.backup.tmp", f".other.csv.{token}-4242-abc_1.tmp", "notes.txt"]
+    for file in stale + foreign:
+        (tmp_path / file).write_text("x\n")
+    (tmp_path / f"{name}.json").write_text("{ damaged")
+    with pytest.raises(ResultsError, match=rf"{name}\.json is damaged"):
+        reg.run(name, tmp_path)
+    assert (tmp_path / f"{name}.json").read_text() == "{ damaged"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*foreign, f"{name}.json"])

@@ -52,7 +52,6 @@ import csv
 import io
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -63,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FMInputError, ResultsError
-from ..paths import check_output_folder
+from ..paths import append_complete, check_output_folder
 from . import results_file
 from .metrics import log_loss, roc_auc
 
@@ -304,12 +303,12 @@ def _text(rows: list[dict], columns: list[str], header: bool) -> str:
 
 
 def _append(path: Path, rows: list[dict], columns: list[str]) -> None:
-    """Append rows in one flushed, fsync'ed write (the header first when the file is new)."""
-    new = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(_text(rows, columns, new))
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append complete rows in one flushed, fsync'ed write, cut back if the write fails; a new
+    file is created whole, with its header, by the atomic writer. A link is followed either way."""
+    if not path.exists() or path.stat().st_size == 0:
+        results_file.atomic_write(path, _text(rows, columns, True))
+    else:
+        append_complete(path, _text(rows, columns, False))
 
 
 def _keep_rows(path: Path, columns: list[str], keep) -> int:
@@ -704,9 +703,8 @@ def run_regularised(name: str, out="results", *, data_root=None, threads=None, l
     paths = {s: out / f"{name}{s}.csv" for s in ("", "-peers", "-summary", "-folds")}
     json_path = out / f"{name}.json"
     with results_file.exclusive(out, name):
-        prov: dict[str, Any] = (
-            json.loads(json_path.read_text()) if json_path.exists() else {"preset": name, "sessions": []}
-        )
+        results_file.remove_stale_temporaries(out, name, (*(p.name for p in paths.values()), json_path.name))
+        prov: dict[str, Any] = results_file.read_provenance(json_path, name) or {"preset": name, "sessions": []}
         meaning = {k: v for k, v in _jsonable(asdict(config)).items() if k in _ROW_MEANING}
         old = {k: v for k, v in (prov.get("config") or meaning).items() if k in _ROW_MEANING}
         if old != meaning:
@@ -815,6 +813,7 @@ def run_mechanism(name: str, out="results", *, data_root=None, threads=None, log
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
     with results_file.exclusive(out, name):
+        results_file.remove_stale_temporaries(out, name)
         start = time.perf_counter()
         prov = {"preset": name, "description": config.description, "config": _jsonable(asdict(config)),
                 "seeds": "init SeedSequence([seed, 0]), epoch e shuffle SeedSequence([seed, 1, e])",

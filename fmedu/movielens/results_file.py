@@ -26,12 +26,12 @@ import os
 import platform
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ResultsError
+from ..paths import TEMP_TOKEN, append_complete, atomic_write, fsync_dir, temp_pattern, temp_prefix
 from .presets import Preset
 
 try:
@@ -328,51 +328,9 @@ def format_rows(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible on every platform
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-TEMP_TOKEN = "fmedu"
-
-
-def _temp_prefix(name: str) -> str:
-    """``.NAME.fmedu-PID-``: the package's temporary files, told apart from anything else by name."""
-    return f".{name}.{TEMP_TOKEN}-{os.getpid()}-"
-
-
-def _temp_pattern(name: str) -> re.Pattern[str]:
-    return re.compile(rf"\.{re.escape(name)}\.{TEMP_TOKEN}-\d+-[A-Za-z0-9_]+\.tmp")
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Replace ``path`` by ``data`` all at once: a unique temporary file in the same folder,
-    flushed to disk, then renamed. On any failure (a full disk) the temporary file is removed
-    and ``path`` is left as it was. A symbolic link is followed: its target is replaced and the
-    link kept, so that the link and what it points to never disagree."""
-    path = Path(os.path.realpath(path))
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+_fsync_dir = fsync_dir
+_temp_prefix = temp_prefix
+_temp_pattern = temp_pattern
 
 
 def append_rows(path: Path, rows: list[dict]) -> None:
@@ -382,16 +340,7 @@ def append_rows(path: Path, rows: list[dict]) -> None:
     if not path.exists() or path.stat().st_size == 0:
         atomic_write(path, HEADER + text)
         return
-    with open(path, "a", encoding="utf-8", newline="") as fh:
-        size = fh.tell()
-        try:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        except BaseException:
-            with contextlib.suppress(OSError):
-                fh.truncate(size)
-            raise
+    append_complete(path, text)
 
 
 def read_provenance(path: Path, name: str) -> dict | None:
@@ -481,11 +430,12 @@ def exclusive(out: Path, name: str):
         os.close(fd)
 
 
-def remove_stale_temporaries(out: Path, name: str) -> None:
+def remove_stale_temporaries(out: Path, name: str, files: tuple[str, ...] | None = None) -> None:
     """Temporary files of :func:`atomic_write` left by a killed session: only names that
-    :func:`atomic_write` makes (``.NAME.csv.fmedu-PID-XXXX.tmp``), never another file. Called
-    while holding :func:`exclusive`, so no live session of this preset owns one."""
-    for stem in (f"{name}.csv", f"{name}.json"):
+    :func:`atomic_write` makes (``.NAME.csv.fmedu-PID-XXXX.tmp``), never another file. ``files``:
+    the preset's file names in ``out`` (default ``NAME.csv`` and ``NAME.json``). Called while
+    holding :func:`exclusive`, so no live session of this preset owns one."""
+    for stem in files or (f"{name}.csv", f"{name}.json"):
         target = Path(os.path.realpath(out / stem))
         pattern = _temp_pattern(target.name)
         for tmp in target.parent.glob(f".{glob.escape(target.name)}.{TEMP_TOKEN}-*.tmp"):
