@@ -619,7 +619,7 @@ by_hand = w0_ + w_bob + w_dune + dot
 # `EXERCISES["rendle_pairwise"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_rendle_pairwise(x, V):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_rendle_pairwise(x, V):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_rendle_pairwise(x, V):
     s = x @ V  # (batch, k): every s_f of every row
     diagonal = (x * x) @ (V * V)  # (batch, k)
@@ -729,7 +729,7 @@ sp.expand(repeated_once - (p1 * p2 - p3)), sp.expand(triples - (p1**3 - 3 * p1 *
 # when it recognises the mistake, names it; `EXERCISES["pairwise_one_hot"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_pairwise_one_hot(idx, V):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_pairwise_one_hot(idx, V):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_pairwise_one_hot(idx, V):
     rows = V[torch.as_tensor(idx)]  # (d, k)
     total = rows.sum(0)

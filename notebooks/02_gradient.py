@@ -672,7 +672,7 @@ errors["squared"][1e-2] < errors["squared"][1e-5], errors["logistic"][1e-2] > er
 # when it recognises the mistake, names it; `EXERCISES["grad_v"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_grad_v(x, V):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_grad_v(x, V):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_grad_v(x, V):
     s = x @ V  # (k,)
     return x[:, None] * s[None, :] - V * (x * x)[:, None]
@@ -689,7 +689,7 @@ EXERCISES["grad_v"].check(my_grad_v).correct
 # when it recognises the mistake, names it; `EXERCISES["logistic_dloss"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_logistic_dloss(y_hat, y):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_logistic_dloss(y_hat, y):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_logistic_dloss(y_hat, y):
     return -y * torch.sigmoid(-y * y_hat)
 

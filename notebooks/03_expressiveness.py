@@ -669,7 +669,7 @@ step1, step2, dominant.trace() == nn * (nn - 1), min(dominant.eigenvals()) >= 0
 # when it recognises the mistake, names it; `EXERCISES["is_dominant"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_is_dominant(M):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_is_dominant(M):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_is_dominant(M):
     off = M.abs().sum(1) - M.diagonal().abs()
     return bool((M.diagonal() > off).all())
@@ -687,7 +687,7 @@ EXERCISES["is_dominant"].check(my_is_dominant).correct
 # `EXERCISES["trace_lower_bound"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_trace_lower_bound(W):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_trace_lower_bound(W):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_trace_lower_bound(W):
     n = W.rows
     return 2 * sum(abs(W[i, j]) for i in range(n) for j in range(i + 1, n)) / (n - 1)

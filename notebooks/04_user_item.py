@@ -660,7 +660,7 @@ ui.diagonal_pinned_exact(V0_int * V0_int.T, 3)
 # when it recognises the mistake, names it; `EXERCISES["user_item_min_k"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_user_item_min_k(B):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_user_item_min_k(B):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_user_item_min_k(B):
     n_u, n_i = B.shape
     J_u = sp.eye(n_u) - sp.ones(n_u, n_u) / n_u
@@ -680,7 +680,7 @@ EXERCISES["user_item_min_k"].check(my_user_item_min_k).correct
 # `EXERCISES["double_centre"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_double_centre(B):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_double_centre(B):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_double_centre(B):
     row_means = B * sp.ones(B.cols, 1) / B.cols
     col_means = sp.ones(1, B.rows) * B / B.rows

@@ -593,7 +593,7 @@ sp.simplify(slip_bound / (1 / (d_s - 1))) == sp.Rational(1, 2)
 # when it recognises the mistake, names it; `EXERCISES["exact_bound"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_exact_bound(d, y):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_exact_bound(d, y):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_exact_bound(d, y):
     if d <= 1:
         return math.inf
@@ -614,7 +614,7 @@ EXERCISES["exact_bound"].check(my_exact_bound).correct
 # `EXERCISES["s_min_eigenvalue"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_s_min_eigenvalue(d, eta, y, z):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_s_min_eigenvalue(d, eta, y, z):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_s_min_eigenvalue(d, eta, y, z):
     beta = eta * y * z
     return min(1 - beta * (d - 1), 1 + beta)  # lambda_mean once, lambda_perp d - 1 times

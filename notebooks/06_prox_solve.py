@@ -774,7 +774,7 @@ all(left), prox.q_second(0.34, s_b, 1, 0.3) > 0
 # when it recognises the mistake, names it; `EXERCISES["s_inverse"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_s_inverse(d, beta):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_s_inverse(d, beta):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_s_inverse(d, beta):
     E, D = 1 + beta, 1 - (d - 1) * beta
     return (torch.eye(d, dtype=torch.float64) + (beta / D) * torch.ones(d, d, dtype=torch.float64)) / E
@@ -795,7 +795,7 @@ EXERCISES["s_inverse"].check(my_s_inverse).correct
 # `EXERCISES["q_prime"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_q_prime(z, B, A, C, d, y, eta):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_q_prime(z, B, A, C, d, y, eta):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_q_prime(z, B, A, C, d, y, eta):
     beta = eta * y * z
     lam_mean, lam_perp = 1 - beta * (d - 1), 1 + beta

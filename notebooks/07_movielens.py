@@ -731,7 +731,7 @@ bool(res.v_rms[0, -1] > res.v_rms[1, -1]), bool(res.train_loss[0, -1] > res.trai
 # recognises the mistake, names it. For a hint, run `EXERCISES["log_loss"].hint()`.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_log_loss(y, y_hat):\n    raise NotImplementedError  # your code here: return a float"}
+# %% fmedu={"stub": "def my_log_loss(y, y_hat):\n    raise NotImplementedError  # your code here: return a float"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_log_loss(y, y_hat):
     return float(torch.nn.functional.softplus(-y * y_hat).mean())
 
@@ -749,7 +749,7 @@ EXERCISES["log_loss"].check(my_log_loss).correct
 # inverted matrix, computed numerically on a grid of $z$.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_max_stretch(d, eta, y):\n    raise NotImplementedError  # your code here: return a float"}
+# %% fmedu={"stub": "def my_max_stretch(d, eta, y):\n    raise NotImplementedError  # your code here: return a float"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_max_stretch(d, eta, y):
     return 1 / (1 - (d - 1) * eta) if y > 0 else 1 / (1 - eta)
 

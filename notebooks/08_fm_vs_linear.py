@@ -544,7 +544,7 @@ print(f"AUC {auc:.3f} against logistic regression's {lr_auc:.3f}")
 # what you would get by treating the two models' losses as independent samples?
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_paired_se(loss_a, loss_b):\n    raise NotImplementedError  # your code here: return a float"}
+# %% fmedu={"stub": "def my_paired_se(loss_a, loss_b):\n    raise NotImplementedError  # your code here: return a float"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_paired_se(loss_a, loss_b):
     diff = np.asarray(loss_b, dtype=np.float64) - np.asarray(loss_a, dtype=np.float64)
     return float(diff.std(ddof=1) / np.sqrt(len(diff)))
@@ -585,7 +585,7 @@ paired < unpaired
 # what does your function return for SGD's sweep if you add a step size of 10 whose runs diverge?
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_stable_width(etas, losses, tol):\n    raise NotImplementedError  # your code here: return a float"}
+# %% fmedu={"stub": "def my_stable_width(etas, losses, tol):\n    raise NotImplementedError  # your code here: return a float"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_stable_width(etas, losses, tol):
     etas, losses = np.asarray(etas, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     ok = np.isfinite(losses)

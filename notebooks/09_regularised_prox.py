@@ -671,7 +671,7 @@ sp.simplify(first_order - (sp.eye(4) - (b / aa) * N4) / aa).is_zero_matrix
 # function; `EXERCISES["reg_latent_step"].hint()` gives a hint.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_latent_step(V_t, beta, eta, lam_v):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_latent_step(V_t, beta, eta, lam_v):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_latent_step(V_t, beta, eta, lam_v):
     d_, a_ = V_t.shape[0], 1 + eta * lam_v
     E_, D_ = a_ + beta, a_ - (d_ - 1) * beta
@@ -688,7 +688,7 @@ EXERCISES["reg_latent_step"].check(my_latent_step).correct
 # the step (9.3). Remember which entry the penalty never touches.
 
 
-# %% jupyter={"source_hidden": true} tags=["your-turn"] fmedu={"stub": "def my_linear_step(b_t, beta, eta, lam_w):\n    raise NotImplementedError  # your code here\n"}
+# %% fmedu={"stub": "def my_linear_step(b_t, beta, eta, lam_w):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
 def my_linear_step(b_t, beta, eta, lam_w):
     out = (b_t + beta) / (1 + eta * lam_w)
     out[0] = b_t[0] + beta

@@ -60,6 +60,24 @@ def test_every_notebook_is_paired_and_in_sync():
         assert py.with_suffix(".ipynb").exists(), f"{py.name} was never executed into a notebook"
 
 
+def test_paired_scripts_are_what_jupytext_writes():
+    """JupyterLab's jupytext refuses to open a notebook newer than its script when the script's text
+    differs from what jupytext would write (cell-marker metadata order, empty cells): compare the
+    text, the two version lines of the header aside."""
+    import jupytext
+
+    for nb in NOTEBOOKS:
+        text = jupytext.writes(jupytext.read(nb), fmt="py:percent")
+        lines = [
+            line
+            for line in text.splitlines()
+            if not line.startswith(("#       format_version:", "#       jupytext_version:"))
+        ]
+        assert "\n".join(lines) + "\n" == nb.with_suffix(".py").read_text(), (
+            f"{nb.name}: rewrite its script from jupytext"
+        )
+
+
 def test_pair_check_detects_an_edit(tmp_path):
     src = NOTEBOOKS[0].with_suffix(".py")
     (tmp_path / src.name).write_text(src.read_text() + "\n# %%\n1 + 1\n")
