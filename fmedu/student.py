@@ -3,7 +3,8 @@
 ``python -m fmedu.student`` (what ``make student`` runs) reads every committed chapter
 ``notebooks/NN_*.ipynb`` and writes ``build/student/NN_*.ipynb`` with
 
-* every cell tagged ``solution`` removed (the worked solutions under each exercise);
+* every cell tagged ``solution`` or ``solution-text`` removed (the worked solutions under each
+  exercise; ``solution-text`` marks one written as text, collapsed by an HTML details element);
 * every cell tagged ``your-turn`` kept with the stub stored in its metadata (``fmedu.stub``),
   so the reader's function starts as ``raise NotImplementedError`` and its check says
   "not yet written" instead of failing;
@@ -37,7 +38,7 @@ def student_notebook(nb):
     cells = []
     for cell in out.cells:
         tags = cell.get("metadata", {}).get("tags", [])
-        if "solution" in tags:
+        if "solution" in tags or "solution-text" in tags:
             continue
         if "your-turn" in tags:
             stub = cell.get("metadata", {}).get("fmedu", {}).get("stub")

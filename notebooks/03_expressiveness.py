@@ -585,8 +585,11 @@ for sign in (1, -1):
     thresholds[sign] = max(sp.solve(sp.Eq(ev, 0), tau)[0] for ev in eigenvalues)  # the last one to reach 0
 thresholds == {1: 1, -1: 3}
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution", "hide-cell"]
-# *Worked solution (expand the cell to read it).* The matrix $\mathbf 1\mathbf 1^\top$ has eigenvalue
+# %% [markdown] tags=["solution-text"]
+# <details>
+# <summary>Worked solution (click to read it)</summary>
+#
+# The matrix $\mathbf 1\mathbf 1^\top$ has eigenvalue
 # $n$ on $\mathbf 1$ and $0$ on the $n-1$ directions orthogonal to it, so
 #
 # $$
@@ -596,6 +599,8 @@ thresholds == {1: 1, -1: 3}
 #
 # By (3.6), $W + \tau I$ is PSD iff $\tau\ge-\lambda_{\min}$: $\tau\ge1$ for all $+1$ (dominance asks
 # for 3) and $\tau\ge n-1 = 3$ for all $-1$, exactly the dominant value.
+#
+# </details>
 
 # %% [markdown]
 # ### Exercise 3.2 (medium)
@@ -611,8 +616,11 @@ V_flip = sp.diag(-1, 1, 1) * V_120  # v_1 reversed
 sign_product = W_mixed[0, 1] * W_mixed[0, 2] * W_mixed[1, 2]
 sign_product, V_flip.shape[1], ex.offdiag_error(V_flip, W_mixed)
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution", "hide-cell"]
-# *Worked solution (expand the cell to read it).* With $k = 1$ the argument of (3.1) gives
+# %% [markdown] tags=["solution-text"]
+# <details>
+# <summary>Worked solution (click to read it)</summary>
+#
+# With $k = 1$ the argument of (3.1) gives
 #
 # $$
 # (v_1v_2v_3)^2 = (v_1v_2)(v_1v_3)(v_2v_3) = (+1)(+1)(-1) = -1 < 0,
@@ -622,6 +630,8 @@ sign_product, V_flip.shape[1], ex.offdiag_error(V_flip, W_mixed)
 # $VV^\top$: with $v_1\to-v_1$ in the $120°$ configuration,
 # $\langle -v_1, v_2\rangle = \langle -v_1, v_3\rangle = +1$ and $\langle v_2, v_3\rangle = -1$. In general a
 # $k = 1$ FM needs the product of the signs around every triangle of non-zero entries to be positive.
+#
+# </details>
 
 # %% [markdown]
 # ### Exercise 3.3 (hard)
@@ -644,8 +654,11 @@ step2 = sp.simplify(sum(ps) * S - nn**2 - amhm) == 0
 dominant = ex.dominant_completion(ex.ones_offdiag(nn, -1))
 step1, step2, dominant.trace() == nn * (nn - 1), min(dominant.eigenvals()) >= 0
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution", "hide-cell"]
-# *Worked solution (expand the cell to read it).* Let $S = \sum_i 1/p_i$. Testing PSD with $z_i = 1/p_i$:
+# %% [markdown] tags=["solution-text"]
+# <details>
+# <summary>Worked solution (click to read it)</summary>
+#
+# Let $S = \sum_i 1/p_i$. Testing PSD with $z_i = 1/p_i$:
 #
 # $$
 # 0 \le z^\top(P - \mathbf 1\mathbf 1^\top)z = \sum_i p_i\frac1{p_i^2} - \Bigl(\sum_i\frac1{p_i}\Bigr)^2 = S - S^2
@@ -660,6 +673,8 @@ step1, step2, dominant.trace() == nn * (nn - 1), min(dominant.eigenvals()) >= 0
 #
 # so $\sum_ip_i\ge n^2/S\ge n^2$ and $\operatorname{trace}(W+\Delta) = \sum_i(p_i - 1)\ge n^2 - n$.
 # The dominant completion has every $p_i = n$: equality.
+#
+# </details>
 
 # %% [markdown]
 # ### Exercise 3.4 (easy, your turn)

@@ -568,8 +568,11 @@ k_new = ui.user_item_min_k(B_new)
 w0_n, w_n, V_n = ui.user_item_fm(0, sp.zeros(7, 1), B_new)
 k_new, V_n.shape[1], ui.user_item_table_exact(w0_n, w_n, V_n, 3) == ui.full_model_table(0, sp.zeros(7, 1), B_new)
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution", "hide-cell"]
-# *Worked solution (expand the cell to read it).* The change adds $e_0e_0^\top$ to the table ($e_0$ the
+# %% [markdown] tags=["solution-text"]
+# <details>
+# <summary>Worked solution (click to read it)</summary>
+#
+# The change adds $e_0e_0^\top$ to the table ($e_0$ the
 # first unit vector of the right size on each side), so by linearity
 #
 # $$
@@ -579,6 +582,8 @@ k_new, V_n.shape[1], ui.user_item_table_exact(w0_n, w_n, V_n, 3) == ui.full_mode
 # $JB_{\text{want}}J$ has rank 1, and the new rank-one piece points elsewhere: its column
 # $Je_0 = (2/3, -1/3, -1/3)^\top$ is not a multiple of the column of $JB_{\text{want}}J$. The sum has
 # rank 2, so by (4.7) $k = 1$ no longer suffices and $k = 2$ does; the construction of §1 builds it.
+#
+# </details>
 
 # %% [markdown]
 # ### Exercise 4.2 (medium)
@@ -601,8 +606,11 @@ squares = (sp.Rational(14, 3) + 3 * (s1 + sp.Rational(2, 3)) ** 2) * (
 ) - sp.Rational(70, 3)
 pythagoras, sp.expand(excess - squares) == 0, excess.subs({s1: -sp.Rational(2, 3), t1: -sp.Rational(1, 2)})
 
-# %% [markdown] jupyter={"source_hidden": true} tags=["solution", "hide-cell"]
-# *Worked solution (expand the cell to read it).* By (4.6), $B' = JBJ + E$ with
+# %% [markdown] tags=["solution-text"]
+# <details>
+# <summary>Worked solution (click to read it)</summary>
+#
+# By (4.6), $B' = JBJ + E$ with
 # $E = (a^* - a)\mathbf 1^\top + \mathbf 1(b^* - b)^\top$, a row effect plus a column effect. $JBJ$ has zero
 # row and column sums, so with the Frobenius inner product $\langle X, Y\rangle = \operatorname{trace}(X^\top Y)$
 #
@@ -621,6 +629,8 @@ pythagoras, sp.expand(excess - squares) == 0, excess.subs({s1: -sp.Rational(2, 3
 # $$
 #
 # with equality at $s = -2/3$, $t = -1/2$, minus the means of $V_u$ and $V_i$.
+#
+# </details>
 
 # %% [markdown]
 # ## Going further (optional)
