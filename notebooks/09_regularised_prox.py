@@ -671,15 +671,15 @@ sp.simplify(first_order - (sp.eye(4) - (b / aa) * N4) / aa).is_zero_matrix
 # function; `EXERCISES["reg_latent_step"].hint()` gives a hint.
 
 
-# %% fmedu={"stub": "def my_latent_step(V_t, beta, eta, lam_v):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
-def my_latent_step(V_t, beta, eta, lam_v):
+# %% fmedu={"stub": "def my_reg_latent_step(V_t, beta, eta, lam_v):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
+def my_reg_latent_step(V_t, beta, eta, lam_v):
     d_, a_ = V_t.shape[0], 1 + eta * lam_v
     E_, D_ = a_ + beta, a_ - (d_ - 1) * beta
     return (V_t + (beta / D_) * V_t.sum(dim=0, keepdim=True)) / E_
 
 
 # %%
-EXERCISES["reg_latent_step"].check(my_latent_step).correct
+EXERCISES["reg_latent_step"].check(my_reg_latent_step).correct
 
 # %% [markdown]
 # ### Exercise 9.5 (easy, your turn)
@@ -688,15 +688,15 @@ EXERCISES["reg_latent_step"].check(my_latent_step).correct
 # the step (9.3). Remember which entry the penalty never touches.
 
 
-# %% fmedu={"stub": "def my_linear_step(b_t, beta, eta, lam_w):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
-def my_linear_step(b_t, beta, eta, lam_w):
+# %% fmedu={"stub": "def my_reg_linear_step(b_t, beta, eta, lam_w):\n    raise NotImplementedError  # your code here\n"} jupyter={"source_hidden": true} tags=["your-turn"]
+def my_reg_linear_step(b_t, beta, eta, lam_w):
     out = (b_t + beta) / (1 + eta * lam_w)
     out[0] = b_t[0] + beta
     return out
 
 
 # %%
-EXERCISES["reg_linear_step"].check(my_linear_step).correct
+EXERCISES["reg_linear_step"].check(my_reg_linear_step).correct
 
 # %% [markdown]
 # ### Every check of this chapter, caught
