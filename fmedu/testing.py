@@ -193,8 +193,12 @@ def inverse_tolerance(d: int, eta: float, y: int, z: float) -> float:
 def dual_tolerance(s, eta: float, y: int, z: float) -> float:
     """Two computations of q2(z) or ŷ(θ(z)) from the same sample (``s`` its SampleScalars):
     512·ε × (1 + |B| + A/(η λ_min²)), the size of their largest terms, λ_min the smaller
-    eigenvalue of S(z) (S⁻¹ amplifies by 1/λ_min, and ŷ squares it)."""
+    eigenvalue of S(z) (S⁻¹ amplifies by 1/λ_min, and ŷ squares it). The reduced formulas divide
+    by E = 1 + β and D = 1 − (d − 1)β even where S has no such eigenvalue (d = 1: S = 1, yet the
+    two latent terms of size A/E² cancel), so λ_min is also capped by |E| and |D|."""
     low, _ = _s_extremes(s.d, eta, y, z)
+    beta = eta * y * z
+    low = min(low, abs(1 + beta), abs(1 - (s.d - 1) * beta))
     return 512 * EPS64 * (1 + abs(s.B) + s.A / (eta * low**2))
 
 

@@ -233,7 +233,7 @@ def prox_step(
             )
         else:
             z, evaluations = maximise_q_newton(s, y, eta, lam_w=lam_w, lam_v=lam_v, return_evaluations=True)
-            if evaluations >= MAX_ITER:
+            if evaluations >= MAX_ITER and penalised and math.isinf(step_size_bound(d, "exact", y, lam_v=lam_v)):
                 raise FMInputError(
                     f"the z-iteration did not converge in {MAX_ITER} evaluations at eta = {eta:g} (nnz = {d}): with "
                     "a penalty that makes the bound infinite, eta this large moves t = logit(z) by about one unit "
