@@ -488,7 +488,7 @@ plt.show()
 # %% [markdown]
 # *Left: the published measure (best training loss) per step size. Right: test loss at the epoch
 # chosen on the validation rows, with logistic regression's (dotted). Bands: ±2 standard errors
-# over the ten attempts on one split — they show how much the seed matters, not the sampling error
+# over the ten attempts on one split — they show how much the random start and sample order matter, not the sampling error
 # of the 10,000 test ratings, which chapter 08 measures and which is larger. The axes stop at 0.75;
 # a triangle marks a point above it.* On training loss the large step sizes of SGD and Adagrad look
 # best, as in the post. On test loss the picture changes: the exact prox step has a narrow valley

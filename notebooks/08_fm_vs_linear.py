@@ -229,7 +229,7 @@ plt.show()
 # test set (not the sampling error of the test set); dotted line at logistic regression. Orange:
 # the frozen-vector step, which is a linear model; red: the post's FM methods.* Logistic
 # regression and the rank-0 Bayesian model agree, so their loss is what the linear part of this
-# data is worth; the rank-20 Bayesian FM is lower. The seed bars are small — but whether these
+# data is worth; the rank-20 Bayesian FM is lower. The bars over attempts are small — but whether these
 # differences would survive a different test set is a question the bars cannot answer.
 #
 # ## 4 · How large is the sampling error?
