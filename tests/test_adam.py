@@ -221,7 +221,7 @@ def test_a_row_replay_stops_when_its_moving_columns_stop_even_with_a_nan_column(
         exp_avg = np.array([[1e-3, 1e-3 if moving else 0.0, 0.0]])
         exp_avg_sq = np.full((1, 3), 1e-12)
         tables = _CountingTables(TABLES)
-        rules._replay_columns(theta, exp_avg, exp_avg_sq, 0, t0, K, lr, 0, 3, 1, tables)
+        rules._replay_columns(theta[0], exp_avg[0], exp_avg_sq[0], t0, K, lr, 0, 3, 1, tables)
         assert math.isnan(theta[0, 0]) and theta[0, 2] == 0.25
         if moving:  # as long as the replay of the moving column alone
             alone = _CountingTables(TABLES)

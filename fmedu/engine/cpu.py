@@ -10,14 +10,18 @@ of :mod:`fmedu.engine.common`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numba
 import numpy as np
-from numba import njit, prange
-from numba.core import caching
+from numba import njit, prange, types
+from numba.core import caching, cgutils
+from numba.core import config as numba_config
+from numba.extending import intrinsic
 
 from ..prox import scalar
 from ..validation import check_threads, env_threads
@@ -63,6 +67,49 @@ _OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False, "error_model": "numpy"
 _kernel = njit(**_OPTIONS)
 
 
+@contextlib.contextmanager
+def _slp_vectorised() -> Iterator[None]:
+    """Compile with LLVM's SLP vectoriser on (numba's ``NUMBA_SLP_VECTORIZE``, off by default).
+
+    The kernels know k + 1 at compile time, so LLVM unrolls every column loop completely; the
+    loop vectoriser then has no loop left, and only the SLP vectoriser packs the unrolled
+    columns into vector instructions. Packing independent columns performs the same IEEE
+    operations on each, so the results are bit for bit those of scalar code (no reassociation,
+    no contraction into fused multiply-adds: numba allows neither without ``fastmath``). The
+    setting is restored afterwards; it matters only while a kernel compiles (a kernel loaded
+    from numba's cache is already machine code).
+    """
+    before = numba_config.SLP_VECTORIZE
+    numba_config.SLP_VECTORIZE = 1
+    try:
+        yield
+    finally:
+        numba_config.SLP_VECTORIZE = before
+
+
+@intrinsic
+def _stack_columns(typingctx, width):
+    """A float64 scratch array of ``len(width)`` entries on the kernel's stack (``width``: a tuple
+    of k + 1 zeros, so its length is a compile-time constant).
+
+    Unlike a slice of a heap array, LLVM can prove that a stack buffer never aliases the
+    parameters, so the column loops that write it while reading θ vectorise without run-time
+    overlap checks, and a sample's column sums stay in registers.
+    """
+    count = len(width)
+    array_type = types.Array(types.float64, 1, "C")
+
+    def codegen(context, builder, signature, args):
+        data = cgutils.alloca_once(builder, context.get_value_type(types.float64), size=count)
+        array = context.make_array(array_type)(context, builder)
+        itemsize = context.get_constant(types.intp, 8)
+        shape = [context.get_constant(types.intp, count)]
+        context.populate_array(array, data=data, shape=shape, strides=[itemsize], itemsize=itemsize, meminfo=None)
+        return array._getvalue()
+
+    return array_type(width), codegen
+
+
 def newton_z(B: float, A: float, C: float, d: int, eta: float, y: float) -> float:
     """z* of the exact prox step from the sample scalars, as the compiled kernel computes it."""
     return float(_newton_z(float(B), float(A), float(C), float(d), float(eta), float(y), 100)[0])
@@ -81,7 +128,7 @@ def set_threads(threads: int | None = None) -> int:
     return threads
 
 
-@_kernel
+@jit.cpu_inlined  # so that LLVM sees the stack buffers it fills
 def _scalars(w0, theta, data, row, col_s, col_sq, K1):
     """(ŷ, y, d, B, A, C) of sample ``row``; fills the column sums (of the K1 = k + 1 columns)."""
     idx, nnz, y = data
@@ -91,10 +138,19 @@ def _scalars(w0, theta, data, row, col_s, col_sq, K1):
     return B + 0.5 * (C - A), y[row], d, B, A, C
 
 
+_COEFS = (0,) * (adam.SERIES_TERMS + 1)  # the length of Adam's gap coefficients, as a compile-time constant
+
+
 @_kernel
-def _prox_run(exact, eta, w0, theta, order, data, col_s, col_sq, lam_w, lam_v, linearised):
-    """One epoch of a prox run over ``order``; returns (summed pre-update loss, w0)."""
-    idx, K1 = data[0], theta.shape[1]
+def _prox_run(exact, eta, w0, theta, order, data, lam_w, lam_v, linearised, width):
+    """One epoch of a prox run over ``order``; returns (summed pre-update loss, w0).
+
+    ``width``: a tuple of K1 = k + 1 zeros; its length is part of its type, so K1 is a
+    compile-time constant (one compiled kernel per k) and every column loop has a known trip
+    count (see :func:`_slp_vectorised`).
+    """
+    idx, K1 = data[0], len(width)
+    col_s, col_sq = _stack_columns(width), _stack_columns(width)
     total = 0.0
     for pos in range(order.shape[0]):
         row = order[pos]
@@ -107,9 +163,10 @@ def _prox_run(exact, eta, w0, theta, order, data, col_s, col_sq, lam_w, lam_v, l
 
 
 @_kernel
-def _sgd_run(eta, w0, theta, order, data, col_s, col_sq, lam_w, lam_v):
+def _sgd_run(eta, w0, theta, order, data, lam_w, lam_v, width):
     """One epoch of an SGD run; returns (summed pre-update loss, w0)."""
-    idx, K1 = data[0], theta.shape[1]
+    idx, K1 = data[0], len(width)
+    col_s, col_sq = _stack_columns(width), _stack_columns(width)
     total = 0.0
     for pos in range(order.shape[0]):
         row = order[pos]
@@ -122,13 +179,10 @@ def _sgd_run(eta, w0, theta, order, data, col_s, col_sq, lam_w, lam_v):
 
 
 @_kernel
-def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, col_s, col_sq, lam_w, lam_v, width):
-    """One epoch of an Adagrad run; returns (summed pre-update loss, w0, w0's state_sum).
-
-    ``width``: K1 = k + 1 as a compile-time constant, as in :func:`_adam_run` (measured: faster
-    for Adagrad, whose column loop has a square root and a division; slower for SGD).
-    """
+def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, lam_w, lam_v, width):
+    """One epoch of an Adagrad run; returns (summed pre-update loss, w0, w0's state_sum)."""
     idx, K1 = data[0], len(width)
+    col_s, col_sq = _stack_columns(width), _stack_columns(width)
     total = 0.0
     for pos in range(order.shape[0]):
         row = order[pos]
@@ -165,19 +219,14 @@ def _adam_sample(
 
 
 @_kernel
-def _adam_run(
-    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, col_s, col_sq, coef, width,
-    lams,
-):  # fmt: skip
+def _adam_run(eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, width, lams):
     """One epoch of an Adam run from step ``t_start``, rows caught up lazily; returns (loss, w0, m, v of w0).
 
     Steps before ``adam.T_BC`` carry torch's bias corrections; from it on they are exactly 1.0,
-    and a second loop takes (η, 1.0) as constants. ``width`` is a tuple of k + 1 zeros: its
-    length is part of its type, so K1 = k + 1 is a compile-time constant (one compiled kernel
-    per k) and the compiler knows the trip count of every column loop.
+    and a second loop takes (η, 1.0) as constants. ``width`` as in :func:`_prox_run`.
     """
     K1 = len(width)
-    scratch = (col_s, col_sq, coef)
+    scratch = (_stack_columns(width), _stack_columns(width), _stack_columns(_COEFS))
     total = 0.0
     steps = order.shape[0]
     early = min(max(tables[0].shape[0] - 1 - t_start - 1, 0), steps)  # steps t < T_BC
@@ -196,13 +245,13 @@ def _adam_run(
         )  # fmt: skip
         total += loss
     t_end = t_start + steps
-    rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, 0, K1, 1, tables, coef)
+    rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, 0, K1, 1, tables, scratch[2])
     last_step[:] = t_end
     return total, w0, m0, v0
 
 
 @_kernel
-def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, col_s, col_sq, coef, width):
+def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, width):
     """Run r's epoch by its method; updates its parameters and state in place, returns the summed loss."""
     methods, etas, slots, lams = runs
     w0, theta = params
@@ -210,73 +259,69 @@ def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, table
     lam_w, lam_v = lams[r, 0], lams[r, 1]
     if method == PROX or method == PROX_PUB or method == PROX_LIN:
         total, w0[r] = _prox_run(
-            method != PROX_PUB, eta, w0[r], theta[r], order, data, col_s, col_sq, lam_w, lam_v, method == PROX_LIN
+            method != PROX_PUB, eta, w0[r], theta[r], order, data, lam_w, lam_v, method == PROX_LIN, width
         )
     elif method == SGD:
-        total, w0[r] = _sgd_run(eta, w0[r], theta[r], order, data, col_s, col_sq, lam_w, lam_v)
+        total, w0[r] = _sgd_run(eta, w0[r], theta[r], order, data, lam_w, lam_v, width)
     elif method == ADAGRAD:
         sum_w0, sum_theta = adagrad
         total, w0[r], sum_w0[s] = _adagrad_run(
-            eta, w0[r], sum_w0[s], theta[r], sum_theta[s], order, data, col_s, col_sq, lam_w, lam_v, width
+            eta, w0[r], sum_w0[s], theta[r], sum_theta[s], order, data, lam_w, lam_v, width
         )
     else:
         m0, v0, exp_avg, exp_avg_sq, last_step = adam_state
         total, w0[r], m0[s], v0[s] = _adam_run(
             eta, w0[r], m0[s], v0[s], theta[r], exp_avg[s], exp_avg_sq[s], last_step[s], t_start, order, data,
-            tables, col_s, col_sq, coef, width, (lam_w, lam_v),
+            tables, width, (lam_w, lam_v),
         )  # fmt: skip
     return total
 
 
 @_kernel
-def _held_out_loss(w0, theta, rows, data, col_s, col_sq):
+def _held_out_loss(w0, theta, rows, data, width):
     """Mean logistic loss of one run over ``rows`` (NaN for none)."""
     if rows.shape[0] == 0:
         return math.nan
+    col_s, col_sq = _stack_columns(width), _stack_columns(width)
     total = 0.0
     for pos in range(rows.shape[0]):
-        y_hat, y, _, _, _, _ = _scalars(w0, theta, data, rows[pos], col_s, col_sq, theta.shape[1])
+        y_hat, y, _, _, _, _ = _scalars(w0, theta, data, rows[pos], col_s, col_sq, len(width))
         total += scalar.softplus_neg(y * y_hat)
     return total / rows.shape[0]
 
 
 @_kernel
-def _v_rms(theta, col_sq):
+def _v_rms(theta, width):
     """RMS norm of the latent rows: √(Σ_i ‖v_i‖² / n)."""
-    rules.column_squares(theta, 0, theta.shape[1], 1, col_sq)
+    col_sq = _stack_columns(width)
+    rules.column_squares(theta, 0, len(width), 1, col_sq)
     acc = 0.0
-    for j in range(1, theta.shape[1]):
+    for j in range(1, len(width)):
         acc += col_sq[j]
     return math.sqrt(acc / theta.shape[0])
 
 
 @njit(parallel=True, **_OPTIONS)
-def _epoch_kernel(
-    runs, visits, order_of_run, t_start, params, adagrad, adam_state, data, held_out, tables, scratch, out, width
-):
+def _epoch_kernel(runs, visits, order_of_run, t_start, params, adagrad, adam_state, data, held_out, tables, out, width):
     """One epoch of every run, then its held-out losses: ``out[r]`` = (train, val, test loss, RMS norm).
 
     ``visits`` = (idx, nnz, y, steps): each shuffle's samples copied in the order the runs visit
     them (``(S, N_train, m)``, ``(S, N_train)``, ``(S, N_train)``) and ``steps`` = 0, 1, ..., so
     that a run reads its samples' data sequentially (from a shuffled order, each sample's index
     row, count and label were three cache misses: about half the time of an SGD step).
-    ``scratch`` ``(R, 2 K1 + N + 1)`` rows hold each run's column sums and Adam coefficients;
-    ``width``: a tuple of K1 = k + 1 zeros (see :func:`_adam_run`).
+    ``width``: a tuple of K1 = k + 1 zeros (see :func:`_prox_run`); each run's scratch (column
+    sums, Adam's coefficients) lives on its thread's stack.
     """
     w0, theta = params
-    K1 = theta.shape[2]
     visit_idx, visit_nnz, visit_y, steps = visits
     for r in prange(theta.shape[0]):
-        col_s, col_sq, coef = scratch[r, :K1], scratch[r, K1 : 2 * K1], scratch[r, 2 * K1 :]
         s = order_of_run[r]
         visited = (visit_idx[s], visit_nnz[s], visit_y[s])
-        total = _train_run(
-            r, runs, steps, t_start, params, adagrad, adam_state, visited, tables, col_s, col_sq, coef, width
-        )
+        total = _train_run(r, runs, steps, t_start, params, adagrad, adam_state, visited, tables, width)
         out[r, 0] = total / steps.shape[0]
-        out[r, 1] = _held_out_loss(w0[r], theta[r], held_out[0], data, col_s, col_sq)
-        out[r, 2] = _held_out_loss(w0[r], theta[r], held_out[1], data, col_s, col_sq)
-        out[r, 3] = _v_rms(theta[r], col_sq)
+        out[r, 1] = _held_out_loss(w0[r], theta[r], held_out[0], data, width)
+        out[r, 2] = _held_out_loss(w0[r], theta[r], held_out[1], data, width)
+        out[r, 3] = _v_rms(theta[r], width)
 
 
 class Trainer(TrainerBase):
@@ -289,25 +334,24 @@ class Trainer(TrainerBase):
 
     def _epoch(self, orders, order_of_run, t_start: int):
         R, K1 = len(self.runs), self.k + 1
-        scratch = np.zeros((R, 2 * K1 + adam.SERIES_TERMS + 1))
         out = np.zeros((R, 4))
         # each shuffle's samples in visiting order (one gather per distinct seed, shared by its runs)
         visits = (self.idx[orders], self.nnz[orders], self.y[orders], np.arange(orders.shape[1], dtype=np.int64))
-        _epoch_kernel(
-            (self.methods, self.epoch_etas(), self.slots, self.lams),
-            visits,
-            order_of_run,
-            t_start,
-            (self.w0, self.theta),
-            self.adagrad,
-            self.adam,
-            (self.idx, self.nnz, self.y),
-            (self.val_rows, self.test_rows),
-            adam.tables(),
-            scratch,
-            out,
-            (0,) * K1,
-        )
+        with _slp_vectorised():  # while the kernel compiles, if it does
+            _epoch_kernel(
+                (self.methods, self.epoch_etas(), self.slots, self.lams),
+                visits,
+                order_of_run,
+                t_start,
+                (self.w0, self.theta),
+                self.adagrad,
+                self.adam,
+                (self.idx, self.nnz, self.y),
+                (self.val_rows, self.test_rows),
+                adam.tables(),
+                out,
+                (0,) * K1,
+            )
         return out, self.w0.copy()
 
     def _params_of(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from numba.core.extending import overload
 
-__all__ = ["shared", "register_for_gpu", "SHARED", "COMPILED_SOURCES", "sources_digest"]
+__all__ = ["shared", "cpu_inlined", "register_for_gpu", "SHARED", "COMPILED_SOURCES", "sources_digest"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +43,13 @@ def shared(fn: F) -> F:
     """Register ``fn`` for compiled CPU callers (inlined) and for :func:`register_for_gpu`."""
     overload(fn, target="cpu", inline="always", strict=False)(_implementation(fn))
     SHARED.append(fn)
+    return fn
+
+
+def cpu_inlined(fn: F) -> F:
+    """Register ``fn`` for compiled CPU callers only, inlined at the IR level as :func:`shared` does
+    (for pieces of the CPU kernels that the GPU does not share)."""
+    overload(fn, target="cpu", inline="always", strict=False)(_implementation(fn))
     return fn
 
 

@@ -35,6 +35,9 @@ __all__ = [
     "prox_coefficients",
     "prox_step_coefficients",
     "prox_columns",
+    "first_latent",
+    "w_gradient",
+    "v_gradient",
     "sgd_update",
     "sgd_columns",
     "adagrad_update",
@@ -53,9 +56,9 @@ def column_sums(theta, idx, row, d, j0, j1, dj, col_s, col_sq):
         col_s[j] = 0.0
         col_sq[j] = 0.0
     for a in range(d):
-        i = idx[row, a]
+        theta_i = theta[idx[row, a]]  # (k + 1,): one contiguous row
         for j in range(j0, j1, dj):
-            v = theta[i, j]
+            v = theta_i[j]
             col_s[j] += v
             col_sq[j] += v * v
 
@@ -81,12 +84,24 @@ def logistic_slope(y, y_hat):
 
 
 @shared
-def _gradient(dl, s_j, p, j, lam_w, lam_v):
-    """∂f/∂θ[i, j] of a touched row, f = ℓ + ½ Σ_{i ∈ idx} (λ_w w_i² + λ_v ‖v_i‖²) (per-touch L2):
-    dℓ/dŷ + λ_w w_i for w_i (j = 0), dℓ/dŷ · (Σ v − v_i)_j + λ_v v_ij for a latent entry.
-    With λ = 0 the added term is 0.0 and the gradient is the unpenalised one, bit for bit."""
-    if j == 0:
-        return dl + lam_w * p
+def first_latent(j0, dj):
+    """The first latent column (j ≥ 1) among the owned columns j0, j0 + dj, ...: the loops over
+    latent columns start there, and the owner of column 0 (w) handles it apart, so that no
+    column loop has a branch (on the CPU, (j0, dj) = (0, 1) and this is the constant 1)."""
+    return j0 if j0 > 0 else dj
+
+
+@shared
+def w_gradient(dl, p, lam_w):
+    """∂f/∂w_i of a touched row, f = ℓ + ½ Σ_{i ∈ idx} (λ_w w_i² + λ_v ‖v_i‖²) (per-touch L2):
+    dℓ/dŷ + λ_w w_i. With λ = 0 the added term is 0.0, the unpenalised gradient bit for bit."""
+    return dl + lam_w * p
+
+
+@shared
+def v_gradient(dl, s_j, p, lam_v):
+    """∂f/∂v_ij of a touched row (f as in :func:`w_gradient`): dℓ/dŷ · (Σ v − v_i)_j + λ_v v_ij,
+    with ``s_j`` the sample's column sum (Σ v)_j and ``p`` = v_ij."""
     return dl * (s_j - p) + lam_v * p
 
 
@@ -124,12 +139,12 @@ def prox_columns(theta, idx, row, d, j0, j1, dj, col_s, beta, c, inv_E, exact, r
     shrink (exactly 1.0 without it, :mod:`fmedu.engine.penalised`).
     """
     for a in range(d):
-        i = idx[row, a]
-        for j in range(j0, j1, dj):
-            if j == 0:
-                theta[i, 0] = (theta[i, 0] + beta) * rho
-            elif exact:
-                theta[i, j] = (theta[i, j] + c * col_s[j]) * inv_E
+        theta_i = theta[idx[row, a]]
+        if j0 == 0:
+            theta_i[0] = (theta_i[0] + beta) * rho
+        if exact:
+            for j in range(first_latent(j0, dj), j1, dj):
+                theta_i[j] = (theta_i[j] + c * col_s[j]) * inv_E
 
 
 @shared
@@ -143,10 +158,13 @@ def sgd_columns(theta, idx, row, d, j0, j1, dj, col_s, dl, lr, lam_w, lam_v):
     """SGD on the owned columns of the touched rows (gradients from the pre-update values,
     with the per-touch penalty λ_w, λ_v)."""
     for a in range(d):
-        i = idx[row, a]
-        for j in range(j0, j1, dj):
-            p = theta[i, j]
-            theta[i, j] = sgd_update(p, _gradient(dl, col_s[j], p, j, lam_w, lam_v), lr)
+        theta_i = theta[idx[row, a]]
+        if j0 == 0:
+            p = theta_i[0]
+            theta_i[0] = sgd_update(p, w_gradient(dl, p, lam_w), lr)
+        for j in range(first_latent(j0, dj), j1, dj):
+            p = theta_i[j]
+            theta_i[j] = sgd_update(p, v_gradient(dl, col_s[j], p, lam_v), lr)
 
 
 @shared
@@ -161,9 +179,13 @@ def adagrad_columns(theta, acc, idx, row, d, j0, j1, dj, col_s, dl, lr, lam_w, l
     """Adagrad on the owned columns; ``acc`` ``(n, k + 1)`` is the run's sum of squared gradients."""
     for a in range(d):
         i = idx[row, a]
-        for j in range(j0, j1, dj):
-            p = theta[i, j]
-            theta[i, j], acc[i, j] = adagrad_update(p, acc[i, j], _gradient(dl, col_s[j], p, j, lam_w, lam_v), lr)
+        theta_i, acc_i = theta[i], acc[i]
+        if j0 == 0:
+            p = theta_i[0]
+            theta_i[0], acc_i[0] = adagrad_update(p, acc_i[0], w_gradient(dl, p, lam_w), lr)
+        for j in range(first_latent(j0, dj), j1, dj):
+            p = theta_i[j]
+            theta_i[j], acc_i[j] = adagrad_update(p, acc_i[j], v_gradient(dl, col_s[j], p, lam_v), lr)
 
 
 @shared
@@ -181,27 +203,32 @@ def adam_columns(
     """
     for a in range(d):
         i = idx[row, a]
-        for j in range(j0, j1, dj):
-            p = theta[i, j]
-            g = _gradient(dl, col_s[j], p, j, lam_w, lam_v)
-            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.adam_update(
-                p, exp_avg[i, j], exp_avg_sq[i, j], g, step_size, c2_sqrt
+        theta_i, m_i, v_i = theta[i], exp_avg[i], exp_avg_sq[i]
+        if j0 == 0:
+            p = theta_i[0]
+            theta_i[0], m_i[0], v_i[0] = adam.adam_update(
+                p, m_i[0], v_i[0], w_gradient(dl, p, lam_w), step_size, c2_sqrt
+            )
+        for j in range(first_latent(j0, dj), j1, dj):
+            p = theta_i[j]
+            theta_i[j], m_i[j], v_i[j] = adam.adam_update(
+                p, m_i[j], v_i[j], v_gradient(dl, col_s[j], p, lam_v), step_size, c2_sqrt
             )
         last_step[i] = t  # every lane writes the same value
 
 
 @shared
-def _series_applies_to_row(exp_avg, exp_avg_sq, i, coefs, j0, j1, dj):
-    """Whether the series in δ applies to every owned column of row i."""
+def _series_applies_to_row(m_i, v_i, coefs, j0, j1, dj):
+    """Whether the series in δ applies to every owned column of a row (its moments ``m_i``, ``v_i``)."""
     failing = 0
     for j in range(j0, j1, dj):
-        failing += 0 if adam.series_applies(exp_avg[i, j], exp_avg_sq[i, j], coefs) else 1
+        failing += 0 if adam.series_applies(m_i[j], v_i[j], coefs) else 1
     return failing == 0
 
 
 @shared
-def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, j1, dj, tables):
-    """The zero-gradient steps t0+1 .. t0+K of row i's owned columns, one by one, in lockstep.
+def _replay_columns(theta_i, m_i, v_i, t0, K, lr, j0, j1, dj, tables):
+    """The zero-gradient steps t0+1 .. t0+K of a row's owned columns, one by one, in lockstep.
 
     Stops after the first step that changes none of them (every later move is smaller, see
     :func:`fmedu.engine.adam.replay`); the moments of the remaining steps decay in closed form.
@@ -212,17 +239,15 @@ def _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, j1, dj, tables
         step_size, c2_sqrt = adam.step_factors(t0 + step, lr, tables)
         changed = 0
         for j in range(j0, j1, dj):
-            p = theta[i, j]
-            p_new, exp_avg[i, j], exp_avg_sq[i, j] = adam.adam_update(
-                p, exp_avg[i, j], exp_avg_sq[i, j], 0.0, step_size, c2_sqrt
-            )
-            theta[i, j] = p_new
+            p = theta_i[j]
+            p_new, m_i[j], v_i[j] = adam.adam_update(p, m_i[j], v_i[j], 0.0, step_size, c2_sqrt)
+            theta_i[j] = p_new
             changed += 0 if p_new == p or p_new != p_new else 1  # p_new != p_new: NaN
         if changed == 0:
             decay1, decay2 = adam.decay_factors(K - step, tables[5])
             for j in range(j0, j1, dj):
-                exp_avg[i, j] *= decay1
-                exp_avg_sq[i, j] *= decay2
+                m_i[j] *= decay1
+                v_i[j] *= decay2
             return
 
 
@@ -235,22 +260,19 @@ def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, j1, dj, 
     around δ (12 terms, valid for every δ), and before it a replay of the owned columns. The
     column loops have no branches, so the CPU's vectorise.
     """
+    theta_i, m_i, v_i = theta[i], exp_avg[i], exp_avg_sq[i]
     K = t_to - t0
     decay1, decay2 = adam.decay_factors(K, tables[5])
     coefs = adam.gap_coefficients(t0, K, tables, coef)
-    if _series_applies_to_row(exp_avg, exp_avg_sq, i, coefs, j0, j1, dj):
+    if _series_applies_to_row(m_i, v_i, coefs, j0, j1, dj):
         for j in range(j0, j1, dj):
-            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.series_catch_up(
-                theta[i, j], exp_avg[i, j], exp_avg_sq[i, j], lr, coefs, decay1, decay2
-            )
+            theta_i[j], m_i[j], v_i[j] = adam.series_catch_up(theta_i[j], m_i[j], v_i[j], lr, coefs, decay1, decay2)
     elif t0 + 1 >= tables[0].shape[0] - 1:
         late_coefs = adam.late_coefficients(tables[6], K)
         for j in range(j0, j1, dj):
-            theta[i, j], exp_avg[i, j], exp_avg_sq[i, j] = adam.late_catch_up(
-                theta[i, j], exp_avg[i, j], exp_avg_sq[i, j], lr, late_coefs, decay1, decay2
-            )
+            theta_i[j], m_i[j], v_i[j] = adam.late_catch_up(theta_i[j], m_i[j], v_i[j], lr, late_coefs, decay1, decay2)
     else:
-        _replay_columns(theta, exp_avg, exp_avg_sq, i, t0, K, lr, j0, j1, dj, tables)
+        _replay_columns(theta_i, m_i, v_i, t0, K, lr, j0, j1, dj, tables)
 
 
 @shared
@@ -281,7 +303,8 @@ def adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_to, lr, j0, j1, 
 def column_squares(theta, j0, j1, dj, out):
     """``out[j]`` = Σ_i θ[i, j]² over all rows, for the owned columns (the RMS latent norm's pieces)."""
     for j in range(j0, j1, dj):
-        acc = 0.0
-        for i in range(theta.shape[0]):
-            acc += theta[i, j] * theta[i, j]
-        out[j] = acc
+        out[j] = 0.0
+    for i in range(theta.shape[0]):
+        theta_i = theta[i]
+        for j in range(j0, j1, dj):
+            out[j] += theta_i[j] * theta_i[j]
