@@ -324,6 +324,25 @@ def _epoch_kernel(runs, visits, order_of_run, t_start, params, adagrad, adam_sta
         out[r, 3] = _v_rms(theta[r], width)
 
 
+@njit(parallel=True, **_OPTIONS)
+def _gather_visits(orders, idx, nnz, y, visit_idx, visit_nnz, visit_y):
+    """Each shuffle's samples in visiting order: ``visit_*[s, pos]`` = sample ``orders[s, pos]``.
+
+    Whole index rows are copied (a loop of fixed length: a branch on each sample's nnz would be
+    mispredicted and stall the independent loads); the buffers are the trainer's own, reused
+    every epoch.
+    """
+    S, N = orders.shape
+    m = idx.shape[1]
+    for s in range(S):
+        for pos in prange(N):
+            row = orders[s, pos]
+            visit_nnz[s, pos] = nnz[row]
+            visit_y[s, pos] = y[row]
+            for a in range(m):
+                visit_idx[s, pos, a] = idx[row, a]
+
+
 class Trainer(TrainerBase):
     """R runs trained together on the CPU; ``epoch()`` advances all of them by one epoch.
 
@@ -336,7 +355,18 @@ class Trainer(TrainerBase):
         R, K1 = len(self.runs), self.k + 1
         out = np.zeros((R, 4))
         # each shuffle's samples in visiting order (one gather per distinct seed, shared by its runs)
-        visits = (self.idx[orders], self.nnz[orders], self.y[orders], np.arange(orders.shape[1], dtype=np.int64))
+        S, N = orders.shape
+        if getattr(self, "_visits", None) is None or self._visits[1].shape != (S, N):
+            # int32 feature indices where they fit: half the bytes a run reads per sample
+            index_type = np.int32 if self.n < 2**31 else np.int64
+            self._visits = (
+                np.zeros((S, N, self.idx.shape[1]), dtype=index_type),
+                np.zeros((S, N), dtype=np.int64),
+                np.zeros((S, N), dtype=np.float64),
+                np.arange(N, dtype=np.int64),
+            )
+        visits = self._visits
+        _gather_visits(orders, self.idx, self.nnz, self.y, visits[0], visits[1], visits[2])
         with _slp_vectorised():  # while the kernel compiles, if it does
             _epoch_kernel(
                 (self.methods, self.epoch_etas(), self.slots, self.lams),
