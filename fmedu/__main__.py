@@ -105,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     ben.add_argument("--quick", action="store_true", help="smaller workloads (CI)")
     ben.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for the sweep (default: all)")
     ben.add_argument("--gpu-runs", type=_positive_int, default=500, help="runs per method on the GPU (default: 500)")
+    ben.add_argument(
+        "--against",
+        metavar="DIR",
+        default=None,
+        help="instead: compare this CPU engine with the one of another fmedu checkout DIR (e.g. "
+        "git worktree add /tmp/before <commit>), one run and one thread per method, taking turns",
+    )
+    ben.add_argument("--rounds", type=_positive_int, default=5, help="rounds of --against (default: 5)")
 
     peers = sub.add_parser(
         "peers",
@@ -206,7 +214,12 @@ def _run(args) -> int:
     elif args.command == "bench":
         from .movielens import bench
 
-        bench.main(published_steps=args.published_steps, quick=args.quick, threads=args.threads, gpu_runs=args.gpu_runs)
+        if args.against is not None:
+            bench.against(args.against, rounds=args.rounds)
+        else:
+            bench.main(
+                published_steps=args.published_steps, quick=args.quick, threads=args.threads, gpu_runs=args.gpu_runs
+            )
     return 0
 
 

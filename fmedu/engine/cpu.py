@@ -171,8 +171,8 @@ def _sgd_run(eta, w0, theta, order, data, lam_w, lam_v, width):
     for pos in range(order.shape[0]):
         row = order[pos]
         y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq, K1)
-        total += scalar.softplus_neg(y * y_hat)
-        dl = rules.logistic_slope(y, y_hat)
+        loss, dl = rules.logistic_loss_slope(y, y_hat)
+        total += loss
         w0 = rules.sgd_update(w0, dl, eta)
         rules.sgd_columns(theta, idx, row, d, 0, K1, 1, col_s, dl, eta, lam_w, lam_v)
     return total, w0
@@ -187,8 +187,8 @@ def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, lam_w, lam_v, w
     for pos in range(order.shape[0]):
         row = order[pos]
         y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq, K1)
-        total += scalar.softplus_neg(y * y_hat)
-        dl = rules.logistic_slope(y, y_hat)
+        loss, dl = rules.logistic_loss_slope(y, y_hat)
+        total += loss
         w0, sum_w0 = rules.adagrad_update(w0, sum_w0, dl, eta)
         rules.adagrad_columns(theta, sum_theta, idx, row, d, 0, K1, 1, col_s, dl, eta, lam_w, lam_v)
     return total, w0, sum_w0
@@ -210,12 +210,12 @@ def _adam_sample(
         theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, 0, K1, 1, tables, coef
     )
     y_hat, y, d, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq, K1)
-    dl = rules.logistic_slope(y, y_hat)
+    loss, dl = rules.logistic_loss_slope(y, y_hat)
     w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
     rules.adam_columns(
         theta, exp_avg, exp_avg_sq, last_step, idx, row, d, 0, K1, 1, col_s, dl, step_size, c2_sqrt, t, lams[0], lams[1]
     )
-    return scalar.softplus_neg(y * y_hat), w0, m0, v0
+    return loss, w0, m0, v0
 
 
 @_kernel

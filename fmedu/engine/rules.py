@@ -32,6 +32,7 @@ __all__ = [
     "column_sums",
     "sample_scalars",
     "logistic_slope",
+    "logistic_loss_slope",
     "prox_coefficients",
     "prox_step_coefficients",
     "prox_columns",
@@ -103,6 +104,21 @@ def v_gradient(dl, s_j, p, lam_v):
     """∂f/∂v_ij of a touched row (f as in :func:`w_gradient`): dℓ/dŷ · (Σ v − v_i)_j + λ_v v_ij,
     with ``s_j`` the sample's column sum (Σ v)_j and ``p`` = v_ij."""
     return dl * (s_j - p) + lam_v * p
+
+
+@shared
+def logistic_loss_slope(y, y_hat):
+    """(ℓ, dℓ/dŷ) of the logistic loss at one sample, sharing one exponential: with m = y ŷ,
+    ℓ = log(1 + e^(−m)) and dℓ/dŷ = −y σ(−m), both from e = e^(−|m|).
+
+    The same floats as ``scalar.softplus_neg(m)`` and :func:`logistic_slope` (each of which
+    computes the same e^(−|m|) in its own branch; y = ±1, so −y ŷ = −m exactly).
+    """
+    m = y * y_hat
+    e = math.exp(-abs(m))
+    if m > 0:
+        return math.log1p(e), -y * (e / (1.0 + e))
+    return -m + math.log1p(e), -y * (1.0 / (1.0 + e))
 
 
 @shared

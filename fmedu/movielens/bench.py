@@ -35,6 +35,7 @@ __all__ = [
     "ratio_in_rounds",
     "gpu_present",
     "main",
+    "against",
 ]
 
 ETA = 1.0 / 23.0
@@ -244,3 +245,19 @@ def main(published_steps: int = 200, quick: bool = False, threads: int | None = 
     ratio = eng / pub
     print(f"prox step speed-up: {ratio:,.0f}×")
     return ratio
+
+
+def against(source: str, rounds: int = 5, epochs: int = 2, methods=None) -> list[dict]:
+    """Print this CPU engine against the engine of the fmedu checkout ``source``
+    (:mod:`fmedu.movielens.compare`); returns the rows."""
+    from .. import engine
+    from . import compare
+
+    before = compare.load_engine(source)
+    idx, nnz, y, n_features, label = _data()
+    print(f"data: {label}, {len(y):,} samples, {n_features:,} features, k = 20; against: {source}")
+    rows = compare.compare(before, engine, (idx, nnz, y, n_features), methods or tuple(compare.METHODS), rounds, epochs)
+    for line in compare.format_rows(rows, rounds):
+        print(line)
+    engine.set_threads(None)
+    return rows
