@@ -79,12 +79,12 @@ def _slp_vectorised() -> Iterator[None]:
     setting is restored afterwards; it matters only while a kernel compiles (a kernel loaded
     from numba's cache is already machine code).
     """
-    before = numba_config.SLP_VECTORIZE
-    numba_config.SLP_VECTORIZE = 1
+    before = numba_config.SLP_VECTORIZE  # type: ignore[attr-defined]  # set by numba at import
+    numba_config.SLP_VECTORIZE = 1  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        numba_config.SLP_VECTORIZE = before
+        numba_config.SLP_VECTORIZE = before  # type: ignore[attr-defined]
 
 
 @intrinsic
@@ -356,16 +356,17 @@ class Trainer(TrainerBase):
         out = np.zeros((R, 4))
         # each shuffle's samples in visiting order (one gather per distinct seed, shared by its runs)
         S, N = orders.shape
-        if getattr(self, "_visits", None) is None or self._visits[1].shape != (S, N):
+        visits: tuple[np.ndarray, ...] | None = getattr(self, "_visits", None)
+        if visits is None or visits[1].shape != (S, N):
             # int32 feature indices where they fit: half the bytes a run reads per sample
             index_type = np.int32 if self.n < 2**31 else np.int64
-            self._visits = (
+            visits = (
                 np.zeros((S, N, self.idx.shape[1]), dtype=index_type),
                 np.zeros((S, N), dtype=np.int64),
                 np.zeros((S, N), dtype=np.float64),
                 np.arange(N, dtype=np.int64),
             )
-        visits = self._visits
+            self._visits = visits
         _gather_visits(orders, self.idx, self.nnz, self.y, visits[0], visits[1], visits[2])
         with _slp_vectorised():  # while the kernel compiles, if it does
             _epoch_kernel(
