@@ -17,8 +17,9 @@
   - ``v_rms`` (RMS norm of the latent rows), ``w0`` (global bias) after the epoch;
   - ``n_train``, ``n_val``, ``n_test``: the sizes of the three row sets.
 
-  On the CPU, runs are trained in chunks (up to 10 runs of one method, e.g. all attempts of one
-  step size); on a GPU (``--device cuda``) all the selected runs of a variant are one chunk,
+  On the CPU, runs are trained in chunks (up to 50 runs of one method, e.g. all attempts of five
+  step sizes: the runs of a chunk share each epoch's shuffles, and the threads share out more
+  runs); on a GPU (``--device cuda``) all the selected runs of a variant are one chunk,
   trained together. A chunk's rows are appended in one write, flushed and fsync'ed as soon
   as it finishes.
 * ``NAME.json`` — provenance: the configuration, seeds, git commit, package versions,
@@ -87,7 +88,7 @@ __all__ = [
 ]
 
 
-CHUNK_RUNS = 10  # runs trained together (and written together) in one chunk on the CPU
+CHUNK_RUNS = 50  # runs trained together (and written together) in one chunk on the CPU
 
 
 # --------------------------------------------------------------------------- provenance

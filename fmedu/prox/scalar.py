@@ -119,7 +119,7 @@ def newton_z(B: float, A: float, C: float, d: float, eta: float, y: float, max_i
         g = -y * f - t
         # residual at rounding level: since g' ≤ −1, |t − t*| ≤ |g| ≈ 1e-15 (1 + |t| + |ŷ|)
         if abs(g) <= 1e-15 * (1.0 + abs(t) + abs(f) + abs(B)):
-            break
+            return z, evaluations  # σ(t) of this very t
         if g > 0.0:
             lo = t
             hi = min(hi, t + g)
