@@ -278,16 +278,18 @@ def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, table
 
 
 @_kernel
-def _held_out_loss(w0, theta, rows, data, width):
-    """Mean logistic loss of one run over ``rows`` (NaN for none)."""
-    if rows.shape[0] == 0:
+def _held_out_loss(w0, theta, data, width):
+    """Mean logistic loss of one run over the held-out samples ``data`` = (idx, nnz, y), copied
+    contiguous in row order (NaN for none)."""
+    count = data[1].shape[0]
+    if count == 0:
         return math.nan
     col_s, col_sq = _stack_columns(width), _stack_columns(width)
     total = 0.0
-    for pos in range(rows.shape[0]):
-        y_hat, y, _, _, _, _ = _scalars(w0, theta, data, rows[pos], col_s, col_sq, len(width))
+    for row in range(count):
+        y_hat, y, _, _, _, _ = _scalars(w0, theta, data, row, col_s, col_sq, len(width))
         total += scalar.softplus_neg(y * y_hat)
-    return total / rows.shape[0]
+    return total / count
 
 
 @_kernel
@@ -302,15 +304,16 @@ def _v_rms(theta, width):
 
 
 @njit(parallel=True, **_OPTIONS)
-def _epoch_kernel(runs, visits, order_of_run, t_start, params, adagrad, adam_state, data, held_out, tables, out, width):
+def _epoch_kernel(runs, visits, order_of_run, t_start, params, adagrad, adam_state, held_out, tables, out, width):
     """One epoch of every run, then its held-out losses: ``out[r]`` = (train, val, test loss, RMS norm).
 
     ``visits`` = (idx, nnz, y, steps): each shuffle's samples copied in the order the runs visit
     them (``(S, N_train, m)``, ``(S, N_train)``, ``(S, N_train)``) and ``steps`` = 0, 1, ..., so
     that a run reads its samples' data sequentially (from a shuffled order, each sample's index
     row, count and label were three cache misses: about half the time of an SGD step).
-    ``width``: a tuple of K1 = k + 1 zeros (see :func:`_prox_run`); each run's scratch (column
-    sums, Adam's coefficients) lives on its thread's stack.
+    ``held_out`` = (idx, nnz, y) of the validation samples, then of the test samples, each
+    copied contiguous once. ``width``: a tuple of K1 = k + 1 zeros (see :func:`_prox_run`);
+    each run's scratch (column sums, Adam's coefficients) lives on its thread's stack.
     """
     w0, theta = params
     visit_idx, visit_nnz, visit_y, steps = visits
@@ -319,8 +322,10 @@ def _epoch_kernel(runs, visits, order_of_run, t_start, params, adagrad, adam_sta
         visited = (visit_idx[s], visit_nnz[s], visit_y[s])
         total = _train_run(r, runs, steps, t_start, params, adagrad, adam_state, visited, tables, width)
         out[r, 0] = total / steps.shape[0]
-        out[r, 1] = _held_out_loss(w0[r], theta[r], held_out[0], data, width)
-        out[r, 2] = _held_out_loss(w0[r], theta[r], held_out[1], data, width)
+        val = (held_out[0], held_out[1], held_out[2])
+        test = (held_out[3], held_out[4], held_out[5])
+        out[r, 1] = _held_out_loss(w0[r], theta[r], val, width)
+        out[r, 2] = _held_out_loss(w0[r], theta[r], test, width)
         out[r, 3] = _v_rms(theta[r], width)
 
 
@@ -356,10 +361,10 @@ class Trainer(TrainerBase):
         out = np.zeros((R, 4))
         # each shuffle's samples in visiting order (one gather per distinct seed, shared by its runs)
         S, N = orders.shape
+        # int32 feature indices where they fit: half the bytes a run reads per sample
+        index_type = np.int32 if self.n < 2**31 else np.int64
         visits: tuple[np.ndarray, ...] | None = getattr(self, "_visits", None)
         if visits is None or visits[1].shape != (S, N):
-            # int32 feature indices where they fit: half the bytes a run reads per sample
-            index_type = np.int32 if self.n < 2**31 else np.int64
             visits = (
                 np.zeros((S, N, self.idx.shape[1]), dtype=index_type),
                 np.zeros((S, N), dtype=np.int64),
@@ -368,6 +373,14 @@ class Trainer(TrainerBase):
             )
             self._visits = visits
         _gather_visits(orders, self.idx, self.nnz, self.y, visits[0], visits[1], visits[2])
+        held_out = getattr(self, "_held_out", None)
+        if held_out is None:  # the validation and test samples, copied contiguous once
+            held_out = tuple(
+                part
+                for rows in (self.val_rows, self.test_rows)
+                for part in (self.idx[rows].astype(index_type), self.nnz[rows], self.y[rows])
+            )
+            self._held_out = held_out
         with _slp_vectorised():  # while the kernel compiles, if it does
             _epoch_kernel(
                 (self.methods, self.epoch_etas(), self.slots, self.lams),
@@ -377,8 +390,7 @@ class Trainer(TrainerBase):
                 (self.w0, self.theta),
                 self.adagrad,
                 self.adam,
-                (self.idx, self.nnz, self.y),
-                (self.val_rows, self.test_rows),
+                held_out,
                 adam.tables(),
                 out,
                 (0,) * K1,
