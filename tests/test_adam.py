@@ -71,7 +71,7 @@ def test_zero_gradient_moves_shrink_at_every_step():
 
 def test_series_tables_match_exact_sums():
     mpmath.mp.prec = 120
-    bias1, bias2_sqrt, series, geom, geom_sums, decay, late = TABLES
+    bias1, bias2_sqrt, series, geom, geom_sums, decay, late, _ = TABLES
     b1, b2 = mpmath.mpf(adam.BETA1), mpmath.mpf(adam.BETA2)
     for n in (0, 3, adam.SERIES_TERMS):
         r = b1 * b2 ** (-mpmath.mpf(n + 1) / 2)
@@ -229,3 +229,15 @@ def test_a_row_replay_stops_when_its_moving_columns_stop_even_with_a_nan_column(
             assert theta[0, 1] == p and 2 < tables.steps == alone.steps < K
         else:
             assert theta[0, 1] == 0.5 and tables.steps <= 2
+
+
+def test_the_gap_terms_table_holds_the_floats_of_the_sequential_products():
+    """Short early gaps read g_n(s) = (√c2(s)/c1(s))·√c2(s)^n from a table: the very floats of
+    dividing once and multiplying term by term, at every step s and every term n."""
+    bias1, bias2_sqrt, gap_terms = TABLES[0], TABLES[1], TABLES[7]
+    assert gap_terms.shape == (adam.T_BC + 1, adam.SERIES_TERMS + 1)
+    for s in [1, 2, 3, 17, 100, 1000, 20000, adam.T_BC - 1, adam.T_BC, *range(5, adam.T_BC, 997)]:
+        g = bias2_sqrt[s] / bias1[s]
+        for n in range(adam.SERIES_TERMS + 1):
+            assert gap_terms[s, n] == g
+            g *= bias2_sqrt[s]

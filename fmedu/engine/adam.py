@@ -35,7 +35,9 @@ Tables (:func:`tables`, a tuple passed to the kernels): ``bias1`` and ``bias2_sq
 ``(T_BC + 1, SERIES_TERMS + 1)`` (D_n(t0) in row t0); ``geom`` ``(GEOM_LEN, SERIES_TERMS + 1)``
 (r_n^K in row K; below 10⁻⁴⁰ beyond) and ``geom_sums`` (Σ_{i=1..K} r_n^i, constant to the last
 bit beyond); ``decay`` ``(GEOM_LEN, 2)`` (β1^K, β2^K); ``late`` ``(GEOM_LEN, LATE_TERMS + 1)``
-(T_n(K)). A gap reads one row of each: its coefficients share a cache line.
+(T_n(K)); ``gap_terms`` ``(T_BC + 1, SERIES_TERMS + 1)`` (g_n(s) in row s, for the
+term-by-term sums of short early gaps). A gap reads one row of each: its coefficients share a
+cache line.
 
 **From step 37,412 on, every δ.** The series in δ needs δ small (√v0 large against ε); a
 parameter whose gradients have faded (a saturated model, large step sizes) has δ ≫ 1 and would
@@ -100,7 +102,8 @@ T_BC = _first_step_with_unit_corrections()  # 37,412
 
 @functools.lru_cache(maxsize=1)
 def tables() -> tuple[np.ndarray, ...]:
-    """``(bias1, bias2_sqrt, series, geom, geom_sums, decay, late)``: the read-only tables of the module docstring."""
+    """``(bias1, bias2_sqrt, series, geom, geom_sums, decay, late, gap_terms)``: the read-only tables of
+    the module docstring."""
     steps = range(1, T_BC + 1)  # entry 0 is never read
     bias1 = np.array([1.0] + [1.0 - BETA1**t for t in steps])  # as torch: 1 - beta1 ** step
     bias2_sqrt = np.array([1.0] + [(1.0 - BETA2**t) ** 0.5 for t in steps])
@@ -126,7 +129,13 @@ def tables() -> tuple[np.ndarray, ...]:
     if not np.all(late[LATE_TERMS, 1:] <= TOLERANCE * late[0, 1:]):  # the kernels rely on it
         raise AssertionError("the late-regime expansion needs more terms")
     rows = lambda table: np.ascontiguousarray(table.T.astype(np.float64))  # one row per t0 or K
-    out = (bias1, bias2_sqrt, rows(series), rows(geom), rows(geom_sums), rows(decay), rows(late))
+    # g_n(s) = (√c2(s) / c1(s)) · √c2(s)^n in float64, multiplied in this order, as a gap's
+    # term-by-term sum uses it (the kernels read a row instead of dividing and multiplying)
+    gap_terms = np.empty((T_BC + 1, SERIES_TERMS + 1))
+    gap_terms[:, 0] = bias2_sqrt / bias1
+    for term in range(1, SERIES_TERMS + 1):
+        gap_terms[:, term] = gap_terms[:, term - 1] * bias2_sqrt
+    out = (bias1, bias2_sqrt, rows(series), rows(geom), rows(geom_sums), rows(decay), rows(late), gap_terms)
     for table in out:
         table.setflags(write=False)
     return out
@@ -173,7 +182,7 @@ def gap_coefficients(t0, K, tables, work):
     ``work`` ``(N + 1,)`` is scratch; the result is a tuple, so that the per-column code below
     takes no arrays (and no reference counting) in its loop.
     """
-    bias1, bias2_sqrt, series, geom, geom_sums = tables[0], tables[1], tables[2], tables[3], tables[4]
+    bias1, series, geom, geom_sums = tables[0], tables[2], tables[3], tables[4]
     last = bias1.shape[0] - 1
     terms = work.shape[0]
     if t0 + 1 >= last:  # unit bias corrections throughout: the plain geometric sums
@@ -181,14 +190,13 @@ def gap_coefficients(t0, K, tables, work):
         for n in range(terms):
             work[n] = geom_sums[k, n]
     elif K <= DIRECT_GAP:
+        gap_terms = tables[7]  # g_n(s), tabulated as computed here before: the same floats
         for n in range(terms):
             work[n] = 0.0
         for i in range(1, K + 1):
             s = min(t0 + i, last)
-            g = bias2_sqrt[s] / bias1[s]
             for n in range(terms):
-                work[n] += geom[i, n] * g
-                g *= bias2_sqrt[s]
+                work[n] += geom[i, n] * gap_terms[s, n]
     else:
         a = min(t0, last)
         b = min(t0 + K, last)

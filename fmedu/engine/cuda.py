@@ -373,7 +373,7 @@ def kernel_signature() -> tuple:
         tup((vec_f, vec_f, cube_f, cube_f, mat_i)),  # Adam state
         tup((mat_i, vec_i, vec_f)),  # idx, nnz, y
         tup((vec_i, i64, vec_i, i64)),  # held-out rows and counts
-        tup((vec_f, vec_f, mat_f, mat_f, mat_f, mat_f, mat_f)),  # Adam tables
+        tup((vec_f, vec_f, mat_f, mat_f, mat_f, mat_f, mat_f, mat_f)),  # Adam tables
         mat_f,  # out
     )
 
