@@ -8,9 +8,12 @@ to shared memory, meet at one ``cuda.syncthreads()`` (the buffers alternate betw
 so one barrier per sample is enough), and every lane reduces the same sums in the same order
 to the sample scalars (B, A, C); each lane then takes the same scalar decisions (a prox
 run's Newton solve for z* runs in every lane and stops on its own, run by run) and updates
-its own columns. The epoch's launch also catches every Adam row up and evaluates the
-held-out rows, so parameters and state stay on the GPU across epochs and only the per-run
-records come back.
+its own columns. The epoch's launch also catches every Adam row up and computes each run's RMS
+latent norm; the held-out losses follow in a wide launch, one thread per run and held-out row
+(:func:`_held_out_kernel`), each run's mean then summed in row order (:func:`_mean_kernel`), as
+the CPU sums it. Parameters and state stay on the GPU across epochs and only the per-run records
+come back. Feature indices, sample and row numbers are 32-bit on the device (the host checks
+that they fit).
 
 The per-sample mathematics is :mod:`fmedu.engine.rules` and :mod:`fmedu.engine.adam`, the
 source the CPU kernels compile; block-level primitives only (shared memory and
@@ -70,12 +73,14 @@ __all__ = [
     "gpu_available",
     "simulator",
     "device_info",
-    "kernel_signature",
+    "kernel_signatures",
+    "KERNELS",
     "compile_ptx",
     "assemble",
 ]
 
 K1_MAX = 64  # columns per row the shared buffers hold: k ≤ 63 on the GPU
+_WIDE = 128  # threads per block of the held-out and mean kernels
 COEFS = adam.SERIES_TERMS + 1
 
 
@@ -225,23 +230,6 @@ def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, table
 
 
 @cuda.jit(device=True)
-def _held_out_loss(w0, theta, rows, count, data, lane, lanes, shared):
-    """Mean logistic loss of one run over ``rows[:count]`` (NaN for none), the same in every lane."""
-    if count == 0:
-        return math.nan
-    K1 = theta.shape[1]
-    total = 0.0
-    for pos in range(count):
-        buf = pos % 2
-        y_hat, y, _, _, _, _ = _sample(
-            w0, theta, data, rows[pos], lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1]
-        )
-        total += scalar.softplus_neg(y * y_hat)
-    cuda.syncthreads()
-    return total / count
-
-
-@cuda.jit(device=True)
 def _v_rms(theta, lane, lanes, shared):
     """RMS norm of the latent rows, √(Σ_i ‖v_i‖² / n), the same in every lane."""
     col_sq = shared[0, 1, : theta.shape[1]]
@@ -254,25 +242,55 @@ def _v_rms(theta, lane, lanes, shared):
 
 
 @cuda.jit(cache=True)  # on disk, stamped with every source it compiles (_EngineSourcesLocator)
-def _epoch_kernel(runs, orders, order_of_run, t_start, params, adagrad, adam_state, data, held_out, tables, out):
-    """Block r: one epoch of run r, its held-out losses and RMS norm into ``out[r]`` (as the CPU kernel).
-
-    ``held_out`` = (val_rows, n_val, test_rows, n_test): row arrays padded to length ≥ 1.
-    """
+def _epoch_kernel(runs, orders, order_of_run, t_start, params, adagrad, adam_state, data, tables, out):
+    """Block r: one epoch of run r, then its RMS norm: ``out[r, 0]``, ``out[r, 3]`` (as the CPU
+    kernel); the held-out losses ``out[r, 1:3]`` come from :func:`_held_out_kernel`."""
     r, lane, lanes = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x
     shared = cuda.shared.array((2, 2, K1_MAX), numba.float64)  # [buffer, sums | squares, column]
     order = orders[order_of_run[r]]
     total = _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, lane, lanes, shared)
-    cuda.syncthreads()  # lane 0's write of w0[r] is now visible to every lane
-    w0, theta = params[0][r], params[1][r]
-    val = _held_out_loss(w0, theta, held_out[0], held_out[1], data, lane, lanes, shared)
-    test = _held_out_loss(w0, theta, held_out[2], held_out[3], data, lane, lanes, shared)
-    v_rms = _v_rms(theta, lane, lanes, shared)
+    cuda.syncthreads()  # every lane's last writes to theta are done
+    v_rms = _v_rms(params[1][r], lane, lanes, shared)
     if lane == 0:
         out[r, 0] = total / order.shape[0]
-        out[r, 1] = val
-        out[r, 2] = test
         out[r, 3] = v_rms
+
+
+@cuda.jit(cache=True)
+def _held_out_kernel(params, data, rows, losses):
+    """One thread per (run, held-out row): ``losses[r, pos]`` = the logistic loss of run r on
+    sample ``rows[pos]``, its column sums and (B, A, C) in the CPU engine's order (each column
+    summed over the sample's rows in order, then A and C over the columns in order)."""
+    q = cuda.grid(1)
+    runs, count = losses.shape[0], losses.shape[1]
+    if q >= runs * count:
+        return
+    r, pos = q // count, q % count
+    w0, theta = params[0][r], params[1][r]
+    K1 = theta.shape[1]
+    col_s = cuda.local.array(K1_MAX, numba.float64)[:K1]
+    col_sq = cuda.local.array(K1_MAX, numba.float64)[:K1]
+    idx, nnz, y = data
+    row = rows[pos]
+    rules.column_sums(theta, idx, row, nnz[row], 0, K1, 1, col_s, col_sq)
+    B, A, C = rules.sample_scalars(w0, col_s, col_sq)
+    losses[r, pos] = scalar.softplus_neg(y[row] * (B + 0.5 * (C - A)))
+
+
+@cuda.jit(cache=True)
+def _mean_kernel(losses, count, out, column):
+    """``out[r, column]`` = the mean of ``losses[r, :count]``, summed in order as the CPU does
+    (NaN for no rows)."""
+    r = cuda.grid(1)
+    if r >= out.shape[0]:
+        return
+    if count == 0:
+        out[r, column] = math.nan
+        return
+    total = 0.0
+    for pos in range(count):
+        total += losses[r, pos]
+    out[r, column] = total / count
 
 
 def check_lanes(lanes: int, max_threads: int, registers: int, gpu: str) -> None:
@@ -314,12 +332,20 @@ class CudaTrainer(TrainerBase):
         self._params = (dev(self.w0), dev(self.theta))
         self._adagrad = tuple(dev(_nonempty(a)) for a in self.adagrad)
         self._adam = tuple(dev(_nonempty(a)) for a in self.adam)
-        self._data = (dev(self.idx), dev(self.nnz), dev(self.y))
-        self._held_out = (
-            dev(_padded(self.val_rows)),
-            len(self.val_rows),
-            dev(_padded(self.test_rows)),
-            len(self.test_rows),
+        # 32-bit indices on the device (checked to fit): cheaper integer arithmetic in every lane
+        if max(self.n, len(self.y)) >= 2**31:
+            raise FMInputError(
+                f"the GPU kernels index with 32-bit integers: {self.n:,} features and {len(self.y):,} samples "
+                "must each stay below 2**31; use device='cpu'"
+            )
+        self._data = (dev(self.idx.astype(np.int32)), dev(self.nnz.astype(np.int32)), dev(self.y))
+        R = len(self.runs)
+        self._held_out = tuple(
+            (dev(_padded(rows).astype(np.int32)), len(rows)) for rows in (self.val_rows, self.test_rows)
+        )
+        # per-row held-out losses of every run, summed per run in order by _mean_kernel
+        self._losses = tuple(
+            cuda.device_array((R, max(len(rows), 1)), dtype=np.float64) for rows in (self.val_rows, self.test_rows)
         )
         self._tables = tuple(dev(np.ascontiguousarray(t)) for t in adam.tables())
 
@@ -329,14 +355,13 @@ class CudaTrainer(TrainerBase):
         methods, _, slots, lams = self._runs
         args = (
             (methods, cuda.to_device(self.epoch_etas()), slots, lams),
-            cuda.to_device(orders),
-            cuda.to_device(order_of_run),
+            cuda.to_device(orders.astype(np.int32)),
+            cuda.to_device(order_of_run.astype(np.int32)),
             t_start,
             self._params,
             self._adagrad,
             self._adam,
             self._data,
-            self._held_out,
             self._tables,
             out,
         )
@@ -345,6 +370,12 @@ class CudaTrainer(TrainerBase):
             check_lanes(self.lanes, kernel.max_threads_per_block, kernel.regs_per_thread, device_info()["gpu"])
             self._lanes_checked = True
         _epoch_kernel[R, self.lanes](*args)
+        for column, (rows, count) in ((1, self._held_out[0]), (2, self._held_out[1])):
+            losses = self._losses[column - 1]
+            if count:
+                blocks = (R * count + _WIDE - 1) // _WIDE
+                _held_out_kernel[blocks, _WIDE](self._params, self._data, rows, losses)
+            _mean_kernel[(R + _WIDE - 1) // _WIDE, _WIDE](losses, count, out, column)
         return out.copy_to_host(), self._params[0].copy_to_host()
 
     def _params_of(self, r: int) -> tuple[float, np.ndarray, np.ndarray]:
@@ -357,33 +388,42 @@ def _nonempty(a: np.ndarray) -> np.ndarray:
     return a if a.shape[0] else np.zeros((1, *a.shape[1:]), dtype=a.dtype)
 
 
-def kernel_signature() -> tuple:
-    """The numba signature of the epoch kernel for C-contiguous arrays as :class:`CudaTrainer` passes them."""
-    i64, f64 = numba.int64, numba.float64
-    vec_i, vec_f = i64[::1], f64[::1]
-    mat_i, mat_f, cube_f = i64[:, ::1], f64[:, ::1], f64[:, :, ::1]
+def kernel_signatures() -> dict[str, tuple]:
+    """The numba signature of each kernel for C-contiguous arrays as :class:`CudaTrainer` passes them."""
+    i32, i64, f64 = numba.int32, numba.int64, numba.float64
+    vec_i, vec_f, vec_i32 = i64[::1], f64[::1], i32[::1]
+    mat_i, mat_f, cube_f, mat_i32 = i64[:, ::1], f64[:, ::1], f64[:, :, ::1], i32[:, ::1]
     tup = numba.types.Tuple
-    return (
-        tup((vec_i, vec_f, vec_i, mat_f)),  # methods, etas (of the epoch), slots, penalties (R, 2)
-        mat_i,  # orders
-        vec_i,  # order_of_run
-        i64,  # t_start
-        tup((vec_f, cube_f)),  # w0, theta
-        tup((vec_f, cube_f)),  # Adagrad state
-        tup((vec_f, vec_f, cube_f, cube_f, mat_i)),  # Adam state
-        tup((mat_i, vec_i, vec_f)),  # idx, nnz, y
-        tup((vec_i, i64, vec_i, i64)),  # held-out rows and counts
-        tup((vec_f, vec_f, mat_f, mat_f, mat_f, mat_f, mat_f, mat_f)),  # Adam tables
-        mat_f,  # out
-    )
+    params = tup((vec_f, cube_f))  # w0, theta
+    data = tup((mat_i32, vec_i32, vec_f))  # idx, nnz, y
+    return {
+        "_epoch_kernel": (
+            tup((vec_i, vec_f, vec_i, mat_f)),  # methods, etas (of the epoch), slots, penalties (R, 2)
+            mat_i32,  # orders
+            vec_i32,  # order_of_run
+            i64,  # t_start
+            params,
+            tup((vec_f, cube_f)),  # Adagrad state
+            tup((vec_f, vec_f, cube_f, cube_f, mat_i)),  # Adam state
+            data,
+            tup((vec_f, vec_f, mat_f, mat_f, mat_f, mat_f, mat_f, mat_f)),  # Adam tables
+            mat_f,  # out
+        ),
+        "_held_out_kernel": (params, data, vec_i32, mat_f),  # params, data, held-out rows, losses
+        "_mean_kernel": (mat_f, i64, mat_f, i64),  # losses, count, out, column
+    }
 
 
-def compile_ptx(cc: tuple[int, int] = (9, 0)) -> str:
-    """PTX of the epoch kernel (every method, every device function) for compute capability ``cc``.
+KERNELS = ("_epoch_kernel", "_held_out_kernel", "_mean_kernel")
+
+
+def compile_ptx(cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
+    """PTX of every kernel (the epoch kernel with every method and device function, the held-out
+    and mean kernels) for compute capability ``cc``, by kernel name.
 
     Needs numba-cuda with its CUDA compiler packages (the ``cu13`` extra) but no GPU. numba-cuda
     asks the current device for its compute capability when it compiles a *device* function
-    called by the kernel; without a GPU that question is answered here with ``cc`` for the
+    called by a kernel; without a GPU that question is answered here with ``cc`` for the
     duration of the compilation.
     """
     if simulator():
@@ -393,17 +433,17 @@ def compile_ptx(cc: tuple[int, int] = (9, 0)) -> str:
     asked = dispatcher.get_current_device
     dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
     try:
-        ptx, _ = cuda.compile_ptx(_epoch_kernel.py_func, kernel_signature(), cc=cc)
+        signatures = kernel_signatures()
+        return {name: cuda.compile_ptx(globals()[name].py_func, signatures[name], cc=cc)[0] for name in KERNELS}
     finally:
         dispatcher.get_current_device = asked
-    return ptx
 
 
-def assemble(ptx: str, cc: tuple[int, int] = (9, 0)) -> dict:
-    """Assemble PTX to machine code for ``cc`` with nvJitLink (no GPU needed); ptxas's report.
+def assemble(ptx: str, cc: tuple[int, int] = (9, 0), kernel: str = "_epoch_kernel") -> dict:
+    """Assemble one kernel's PTX to machine code for ``cc`` with nvJitLink (no GPU needed); ptxas's report.
 
-    Returns ``registers`` (per thread), ``spill_stores``, ``spill_loads`` (bytes) of the epoch
-    kernel and ``cubin_bytes``. Needs the ``cu13`` packages of numba-cuda (nvJitLink).
+    Returns ``registers`` (per thread), ``spill_stores``, ``spill_loads`` (bytes) of ``kernel``
+    and ``cubin_bytes``. Needs the ``cu13`` packages of numba-cuda (nvJitLink).
     """
     import re
 
@@ -420,11 +460,11 @@ def assemble(ptx: str, cc: tuple[int, int] = (9, 0)) -> dict:
     finally:
         nvjitlink.destroy(handle)
     text = log.decode(errors="replace")
-    kernel = text[text.index("_epoch_kernel") :]
-    registers = re.search(r"Used (\d+) registers", kernel)
-    spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", kernel)
+    report = text[text.index(kernel) :]
+    registers = re.search(r"Used (\d+) registers", report)
+    spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", report)
     if registers is None or spills is None:
-        raise FMInputError(f"could not read ptxas's report for the epoch kernel:\n{text}")
+        raise FMInputError(f"could not read ptxas's report for {kernel}:\n{text}")
     return {
         "registers": int(registers.group(1)),
         "spill_stores": int(spills.group(1)),
