@@ -1,26 +1,27 @@
 """The engine's GPU backend: numba-cuda kernels, one launch per epoch (chapter 07).
 
-One thread block per run walks that run's own shuffled samples in order. Lane ``j`` of the
-block owns column j of every parameter row (w and the k latent columns; with fewer lanes
-than columns, lane j owns j, j + lanes, ...), so a touched row's values and its optimiser
-state stay in one lane and never cross lanes. Per sample the lanes write their column sums
-to shared memory, meet at one ``cuda.syncthreads()`` (the buffers alternate between samples,
-so one barrier per sample is enough), and every lane reduces the same sums in the same order
-to the sample scalars (B, A, C); each lane then takes the same scalar decisions (a prox
-run's Newton solve for z* runs in every lane and stops on its own, run by run) and updates
-its own columns. The epoch's launch also catches every Adam row up and computes each run's RMS
-latent norm; the held-out losses follow in a wide launch, one thread per run and held-out row
-(:func:`_held_out_kernel`), each run's mean then summed in row order (:func:`_mean_kernel`), as
-the CPU sums it. Parameters and state stay on the GPU across epochs and only the per-run records
-come back. Feature indices, sample and row numbers are 32-bit on the device (the host checks
-that they fit).
+One thread block, a single warp, per run walks that run's own shuffled samples in order. Lane
+``j`` owns column j of every parameter row (w and the k latent columns; with fewer lanes than
+columns, lane j owns j, j + lanes, ...), so a touched row's values and its optimiser state stay
+in one lane and never cross lanes. Per sample each lane sums its own columns over the sample's
+rows into its own local arrays, and the sample scalars (B, A, C) are reduced by warp shuffles:
+every lane reads column j's sums from their owner, j = 1..k in order, and adds them in the CPU
+engine's order, so the simulator reproduces the CPU's floats; no shared memory and no barrier
+on the per-sample path (hence at most 32 lanes per run). Each lane then takes the same scalar
+decisions (a prox run's Newton solve for z* runs in every lane and stops on its own, run by
+run) and updates its own columns. The epoch's launch also catches every Adam row up and
+computes each run's RMS latent norm; the held-out losses follow in a wide launch, one thread per
+run and held-out row (:func:`_held_out_kernel`), each run's mean then summed in row order
+(:func:`_mean_kernel`), as the CPU sums it. Parameters and state stay on the GPU across epochs
+and only the per-run records come back. Feature indices, sample and row numbers are 32-bit on
+the device (the host checks that they fit).
 
 The per-sample mathematics is :mod:`fmedu.engine.rules` and :mod:`fmedu.engine.adam`, the
-source the CPU kernels compile; block-level primitives only (shared memory and
-``syncthreads``, no warp shuffles), so numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``)
-runs these kernels unchanged on a CPU, which is how they are tested without a GPU.
-Importing this module needs numba-cuda (``pip install -e '.[cuda]'``); running it needs a GPU
-or the simulator.
+source the CPU kernels compile. numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``) runs these
+kernels unchanged on a CPU, which is how they are tested without a GPU; it has no warp
+intrinsics, so under it ``_shfl`` and ``_syncwarp`` are stand-ins made of the block's shared
+memory and barriers (the kernel source is the same). Importing this module needs numba-cuda
+(``pip install -e '.[cuda]'``); running it needs a GPU or the simulator.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ if not numba.config.ENABLE_CUDASIM:  # type: ignore[attr-defined]  # the simulat
 __all__ = [
     "CudaTrainer",
     "K1_MAX",
-    "check_lanes",
+    "LANES_MAX",
     "gpu_available",
     "simulator",
     "device_info",
@@ -79,7 +80,7 @@ __all__ = [
     "assemble",
 ]
 
-K1_MAX = 64  # columns per row the shared buffers hold: k ≤ 63 on the GPU
+K1_MAX = 64  # columns per row the lanes' local buffers hold: k ≤ 63 on the GPU
 _WIDE = 128  # threads per block of the held-out and mean kernels
 COEFS = adam.SERIES_TERMS + 1
 
@@ -103,87 +104,138 @@ def device_info() -> dict:
     return {"gpu": name, "compute_capability": list(device.compute_capability)}
 
 
+LANES_MAX = 32  # one warp per run: the per-sample reduction is a warp shuffle
+
+
+if numba.config.ENABLE_CUDASIM:  # type: ignore[attr-defined]  # the simulator has no warp intrinsics
+
+    def _shfl(mask, value, src):
+        """The simulator's stand-in for ``cuda.shfl_sync``: lane ``src``'s ``value`` in every lane,
+        through the block's shared memory between barriers (the block is one warp here)."""
+        board = cuda.shared.array(LANES_MAX, numba.float64)
+        cuda.syncthreads()  # every lane has read the previous exchange
+        board[cuda.threadIdx.x] = value
+        cuda.syncthreads()
+        return board[src]
+
+    def _syncwarp(mask):
+        """The simulator's stand-in for ``cuda.syncwarp``: a barrier of the block (one warp)."""
+        cuda.syncthreads()
+
+else:
+
+    @cuda.jit(device=True)
+    def _shfl(mask, value, src):
+        """Lane ``src``'s ``value`` in every lane of ``mask`` (a register exchange, no memory)."""
+        return cuda.shfl_sync(mask, value, src)
+
+    @cuda.jit(device=True)
+    def _syncwarp(mask):
+        """The lanes of ``mask`` meet; their memory writes before it are seen after it."""
+        cuda.syncwarp(mask)
+
+
 @cuda.jit(device=True)
-def _sample(w0, theta, data, row, lane, lanes, col_s, col_sq):
-    """The block's sample scalars: owned column sums, one barrier, the same reduction in every lane."""
+def _warp_scalars(w0, col_s, col_sq, K1, lanes, mask):
+    """The sample scalars (B, A, C) and Σ w_i from the lanes' owned column sums, in every lane.
+
+    Column j's sums live in lane j mod ``lanes``; every lane reads them by a shuffle from that
+    lane, column by column in order, and adds them as :func:`fmedu.engine.rules.sample_scalars`
+    does on the CPU (A = Σ_j col_sq[j], C = Σ_j col_s[j]² over j = 1..k in order,
+    B = w0 + col_s[0]), so every lane holds the CPU's floats.
+    """
+    w_sum = _shfl(mask, col_s[0], 0)
+    A = 0.0
+    C = 0.0
+    for j in range(1, K1):
+        src = j % lanes
+        s_j = _shfl(mask, col_s[j], src)
+        A += _shfl(mask, col_sq[j], src)
+        C += s_j * s_j
+    return w0 + w_sum, A, C, w_sum
+
+
+@cuda.jit(device=True)
+def _sample(w0, theta, data, row, lane, lanes, mask, col_s, col_sq):
+    """The sample's scalars in every lane: the lane's owned column sums (its own ``col_s``,
+    ``col_sq``), then one warp-shuffle reduction (no shared memory, no barrier)."""
     idx, nnz, y = data
     d = nnz[row]
-    rules.column_sums(theta, idx, row, d, lane, theta.shape[1], lanes, col_s, col_sq)
-    cuda.syncthreads()
-    B, A, C = rules.sample_scalars(w0, col_s, col_sq)
-    return B + 0.5 * (C - A), y[row], d, B, A, C
+    K1 = theta.shape[1]
+    rules.column_sums(theta, idx, row, d, lane, K1, lanes, col_s, col_sq)
+    B, A, C, w_sum = _warp_scalars(w0, col_s, col_sq, K1, lanes, mask)
+    return B + 0.5 * (C - A), y[row], d, B, A, C, w_sum
 
 
 @cuda.jit(device=True)
-def _prox_run(exact, eta, w0, theta, order, data, lane, lanes, shared, lam_w, lam_v, linearised):
+def _prox_run(exact, eta, w0, theta, order, data, lane, lanes, mask, col_s, col_sq, lam_w, lam_v, linearised):
     """One epoch of a prox run (see :func:`fmedu.engine.cpu._prox_run`); returns (loss sum, w0)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
     for pos in range(order.shape[0]):
-        row, buf = order[pos], pos % 2
-        y_hat, y, d, B, A, C = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
+        row = order[pos]
+        y_hat, y, d, B, A, C, w_sum = _sample(w0, theta, data, row, lane, lanes, mask, col_s, col_sq)
         total += scalar.softplus_neg(y * y_hat)
-        beta, c, inv_E, rho = rules.prox_step_coefficients(
-            B, A, C, d, eta, y, w0, shared[buf, 0, 0], lam_w, lam_v, linearised
-        )
+        beta, c, inv_E, rho = rules.prox_step_coefficients(B, A, C, d, eta, y, w0, w_sum, lam_w, lam_v, linearised)
         w0 += beta
-        rules.prox_columns(theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], beta, c, inv_E, exact, rho)
+        rules.prox_columns(theta, idx, row, d, lane, K1, lanes, col_s, beta, c, inv_E, exact, rho)
     return total, w0
 
 
 @cuda.jit(device=True)
-def _sgd_run(eta, w0, theta, order, data, lane, lanes, shared, lam_w, lam_v):
+def _sgd_run(eta, w0, theta, order, data, lane, lanes, mask, col_s, col_sq, lam_w, lam_v):
     """One epoch of an SGD run; returns (loss sum, w0)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
     for pos in range(order.shape[0]):
-        row, buf = order[pos], pos % 2
-        y_hat, y, d, _, _, _ = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
+        row = order[pos]
+        y_hat, y, d, _, _, _, _ = _sample(w0, theta, data, row, lane, lanes, mask, col_s, col_sq)
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0 = rules.sgd_update(w0, dl, eta)
-        rules.sgd_columns(theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, eta, lam_w, lam_v)
+        rules.sgd_columns(theta, idx, row, d, lane, K1, lanes, col_s, dl, eta, lam_w, lam_v)
     return total, w0
 
 
 @cuda.jit(device=True)
-def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, lane, lanes, shared, lam_w, lam_v):
+def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, lane, lanes, mask, col_s, col_sq, lam_w, lam_v):
     """One epoch of an Adagrad run; returns (loss sum, w0, w0's state_sum)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
     for pos in range(order.shape[0]):
-        row, buf = order[pos], pos % 2
-        y_hat, y, d, _, _, _ = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
+        row = order[pos]
+        y_hat, y, d, _, _, _, _ = _sample(w0, theta, data, row, lane, lanes, mask, col_s, col_sq)
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0, sum_w0 = rules.adagrad_update(w0, sum_w0, dl, eta)
-        rules.adagrad_columns(
-            theta, sum_theta, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, eta, lam_w, lam_v
-        )
+        rules.adagrad_columns(theta, sum_theta, idx, row, d, lane, K1, lanes, col_s, dl, eta, lam_w, lam_v)
     return total, w0, sum_w0
 
 
 @cuda.jit(device=True)
 def _adam_run(
-    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, lane, lanes, shared,
-    lam_w, lam_v,
+    eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, lane, lanes, mask, col_s,
+    col_sq, lam_w, lam_v,
 ):  # fmt: skip
     """One epoch of an Adam run from step ``t_start``, then every row caught up; returns (loss, w0, m, v)."""
     idx, nnz, K1 = data[0], data[1], theta.shape[1]
     coef = cuda.local.array(COEFS, numba.float64)
     total = 0.0
     for pos in range(order.shape[0]):
-        row, buf, t = order[pos], pos % 2, t_start + pos + 1
+        row, t = order[pos], t_start + pos + 1
+        # the lanes meet: a row's last_step (every lane writes the same value in adam_columns)
+        # is seen by all before any catches that row up again
+        _syncwarp(mask)
         rules.adam_catch_up_rows(
             theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, lane, K1, lanes, tables, coef
         )
-        y_hat, y, d, _, _, _ = _sample(w0, theta, data, row, lane, lanes, shared[buf, 0, :K1], shared[buf, 1, :K1])
+        y_hat, y, d, _, _, _, _ = _sample(w0, theta, data, row, lane, lanes, mask, col_s, col_sq)
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         step_size, c2_sqrt = adam.step_factors(t, eta, tables)
         w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
         rules.adam_columns(
-            theta, exp_avg, exp_avg_sq, last_step, idx, row, d, lane, K1, lanes, shared[buf, 0, :K1], dl, step_size,
+            theta, exp_avg, exp_avg_sq, last_step, idx, row, d, lane, K1, lanes, col_s, dl, step_size,
             c2_sqrt, t, lam_w, lam_v,
         )  # fmt: skip
     t_end = t_start + order.shape[0]
@@ -195,7 +247,7 @@ def _adam_run(
 
 
 @cuda.jit(device=True)
-def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, lane, lanes, shared):
+def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, lane, lanes, mask, col_s, col_sq):
     """Run r's epoch by its method (the same in every lane of the block); returns the loss sum."""
     methods, etas, slots, lams = runs
     w0, theta = params
@@ -203,15 +255,15 @@ def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, table
     lam_w, lam_v = lams[r, 0], lams[r, 1]
     if method == PROX or method == PROX_PUB or method == PROX_LIN:
         total, w = _prox_run(
-            method != PROX_PUB, eta, w0[r], theta[r], order, data, lane, lanes, shared, lam_w, lam_v,
+            method != PROX_PUB, eta, w0[r], theta[r], order, data, lane, lanes, mask, col_s, col_sq, lam_w, lam_v,
             method == PROX_LIN,
         )  # fmt: skip
     elif method == SGD:
-        total, w = _sgd_run(eta, w0[r], theta[r], order, data, lane, lanes, shared, lam_w, lam_v)
+        total, w = _sgd_run(eta, w0[r], theta[r], order, data, lane, lanes, mask, col_s, col_sq, lam_w, lam_v)
     elif method == ADAGRAD:
         sum_w0, sum_theta = adagrad
         total, w, acc = _adagrad_run(
-            eta, w0[r], sum_w0[s], theta[r], sum_theta[s], order, data, lane, lanes, shared, lam_w, lam_v
+            eta, w0[r], sum_w0[s], theta[r], sum_theta[s], order, data, lane, lanes, mask, col_s, col_sq, lam_w, lam_v
         )
         if lane == 0:
             sum_w0[s] = acc
@@ -219,7 +271,7 @@ def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, table
         m_w0, v_w0, exp_avg, exp_avg_sq, last_step = adam_state
         total, w, m, v = _adam_run(
             eta, w0[r], m_w0[s], v_w0[s], theta[r], exp_avg[s], exp_avg_sq[s], last_step[s], t_start, order, data,
-            tables, lane, lanes, shared, lam_w, lam_v,
+            tables, lane, lanes, mask, col_s, col_sq, lam_w, lam_v,
         )  # fmt: skip
         if lane == 0:
             m_w0[s] = m
@@ -230,9 +282,9 @@ def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, table
 
 
 @cuda.jit(device=True)
-def _v_rms(theta, lane, lanes, shared):
-    """RMS norm of the latent rows, √(Σ_i ‖v_i‖² / n), the same in every lane."""
-    col_sq = shared[0, 1, : theta.shape[1]]
+def _v_rms(theta, lane, lanes, col_sq):
+    """RMS norm of the latent rows, √(Σ_i ‖v_i‖² / n), the same in every lane (``col_sq``: the
+    block's shared buffer; once per epoch)."""
     rules.column_squares(theta, lane, theta.shape[1], lanes, col_sq)
     cuda.syncthreads()
     acc = 0.0
@@ -246,11 +298,17 @@ def _epoch_kernel(runs, orders, order_of_run, t_start, params, adagrad, adam_sta
     """Block r: one epoch of run r, then its RMS norm: ``out[r, 0]``, ``out[r, 3]`` (as the CPU
     kernel); the held-out losses ``out[r, 1:3]`` come from :func:`_held_out_kernel`."""
     r, lane, lanes = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x
-    shared = cuda.shared.array((2, 2, K1_MAX), numba.float64)  # [buffer, sums | squares, column]
+    mask = 0xFFFFFFFF >> (LANES_MAX - lanes)  # the block's lanes: one warp, lanes <= 32
+    K1 = params[1].shape[2]
+    col_s = cuda.local.array(K1_MAX, numba.float64)[:K1]  # the lane's owned column sums
+    col_sq = cuda.local.array(K1_MAX, numba.float64)[:K1]
     order = orders[order_of_run[r]]
-    total = _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, tables, lane, lanes, shared)
+    total = _train_run(
+        r, runs, order, t_start, params, adagrad, adam_state, data, tables, lane, lanes, mask, col_s, col_sq
+    )
+    shared = cuda.shared.array(K1_MAX, numba.float64)
     cuda.syncthreads()  # every lane's last writes to theta are done
-    v_rms = _v_rms(params[1][r], lane, lanes, shared)
+    v_rms = _v_rms(params[1][r], lane, lanes, shared[:K1])
     if lane == 0:
         out[r, 0] = total / order.shape[0]
         out[r, 3] = v_rms
@@ -293,17 +351,6 @@ def _mean_kernel(losses, count, out, column):
     out[r, column] = total / count
 
 
-def check_lanes(lanes: int, max_threads: int, registers: int, gpu: str) -> None:
-    """Refuse ``lanes`` threads per block beyond ``max_threads``, the most that can launch on ``gpu``
-    at the compiled kernel's ``registers`` per thread (the register file is shared by a block)."""
-    if lanes > max_threads:
-        raise FMInputError(
-            f"lanes={lanes} cannot launch on {gpu}: the epoch kernel uses {registers} registers per "
-            f"thread, so at most {max_threads} threads fit in a block; pass lanes <= {max_threads} "
-            "(the default, 32, is one warp per run)"
-        )
-
-
 def _padded(rows: np.ndarray) -> np.ndarray:
     return rows if len(rows) else np.zeros(1, dtype=np.int64)
 
@@ -311,9 +358,9 @@ def _padded(rows: np.ndarray) -> np.ndarray:
 class CudaTrainer(TrainerBase):
     """R runs trained together on the GPU, one launch per epoch; same contract as :class:`fmedu.engine.Trainer`.
 
-    ``lanes``: threads per block (per run), 32 (a warp) by default; any count from 1 gives the
-    same numbers, up to the most that can launch at the kernel's register count (576 on an
-    H100/H200 at 112 registers per thread; checked at the first epoch, see :func:`check_lanes`).
+    ``lanes``: threads per block (per run), one warp: 32 by default, any count from 1 to 32
+    gives the same numbers (the per-sample reduction is a warp shuffle, so a run's lanes are one
+    warp; more are refused).
     The parameters and optimiser state live on the GPU; ``params(r)`` copies one run's back.
     """
 
@@ -323,10 +370,12 @@ class CudaTrainer(TrainerBase):
         super().__init__(runs, idx, nnz, y, **kwargs)
         if self.k + 1 > K1_MAX:
             raise FMInputError(f"the GPU kernels hold k + 1 <= {K1_MAX} columns per row; got k = {self.k}")
-        if not (isinstance(lanes, int) and 1 <= lanes <= 1024):
-            raise FMInputError(f"lanes must be an int in [1, 1024], got {lanes!r}")
+        if not (isinstance(lanes, int) and 1 <= lanes <= LANES_MAX):
+            raise FMInputError(
+                f"lanes must be an int in [1, {LANES_MAX}], got {lanes!r}: a run's lanes are one warp "
+                "(the per-sample sums are reduced by warp shuffles); 32, the default, gives each lane one column"
+            )
         self.lanes = lanes
-        self._lanes_checked = False  # against the compiled kernel's register count, at the first launch
         dev = cuda.to_device
         self._runs = (dev(self.methods), dev(self.etas), dev(self.slots), dev(self.lams))
         self._params = (dev(self.w0), dev(self.theta))
@@ -365,10 +414,6 @@ class CudaTrainer(TrainerBase):
             self._tables,
             out,
         )
-        if not simulator() and not self._lanes_checked:  # compiles (or loads) the kernel for these arguments
-            kernel = _epoch_kernel._compile_for_args(*args)
-            check_lanes(self.lanes, kernel.max_threads_per_block, kernel.regs_per_thread, device_info()["gpu"])
-            self._lanes_checked = True
         _epoch_kernel[R, self.lanes](*args)
         for column, (rows, count) in ((1, self._held_out[0]), (2, self._held_out[1])):
             losses = self._losses[column - 1]
