@@ -60,8 +60,8 @@ K = 4
 METHOD_ETAS = (("prox", 0.2), ("prox-published", 0.2), ("sgd", 0.3), ("adagrad", 0.1), ("adam", 0.01))
 
 
-def _compare(runs, lanes, epochs=2, N=40, seed=0, **rows):
-    idx, nnz, y = synthetic(N=N, seed=seed)
+def _compare(runs, lanes, epochs=2, N=40, seed=0, m=None, **rows):
+    idx, nnz, y = synthetic(N=N, seed=seed) if m is None else synthetic(N=N, seed=seed, m=m)
     kw = dict(n_features=N_FEAT, k=K, **rows)
     cpu = engine.Trainer(runs, idx, nnz, y, **kw)
     gpu = cuda_engine.CudaTrainer(runs, idx, nnz, y, lanes=lanes, **kw)
@@ -93,6 +93,18 @@ def test_penalties_decay_and_the_linearised_ablation_match_the_cpu_engine(lanes)
     runs.append(engine.Run("prox-linearised", 0.2, 3, lam_v=0.1))
     rows = dict(train_rows=np.arange(16, 40), val_rows=np.arange(8), test_rows=np.arange(8, 16))
     _compare(runs, lanes, epochs=3, **rows)
+
+
+@pytest.mark.parametrize("lanes", [32, 8])
+def test_long_samples_take_the_general_path_and_agree(lanes):
+    """Samples of up to D_REG + 3 rows mixed with short ones: a sample whose rows do not fit the
+    registers (d > D_REG) or the lanes (d > lanes) takes the general path, the others the
+    registers path, within one epoch; every record and parameter still matches the CPU's."""
+    idx, nnz, _ = synthetic(N=30, seed=2, m=cuda_engine.D_REG + 3)
+    assert (nnz > cuda_engine.D_REG).any() and (nnz <= min(lanes, cuda_engine.D_REG)).any()
+    etas = dict(METHOD_ETAS, prox=0.03, **{"prox-published": 0.03})  # below 1/(2·15 + 1)
+    runs = [engine.Run(m, eta, 1) for m, eta in etas.items()]
+    _compare(runs, lanes, epochs=2, N=30, seed=2, m=cuda_engine.D_REG + 3)
 
 
 def test_adam_alone_and_without_held_out_rows():

@@ -3,18 +3,26 @@
 One thread block, a single warp, per run walks that run's own shuffled samples in order. Lane
 ``j`` owns column j of every parameter row (w and the k latent columns; with fewer lanes than
 columns, lane j owns j, j + lanes, ...), so a touched row's values and its optimiser state stay
-in one lane and never cross lanes. Per sample each lane sums its own columns over the sample's
-rows into its own local arrays, and the sample scalars (B, A, C) are reduced by warp shuffles:
-every lane reads column j's sums from their owner, j = 1..k in order, and adds them in the CPU
+in one lane and never cross lanes. A sample's feature indices arrive in one coalesced load (lane
+a reads the a-th) and reach every lane by shuffles (:func:`_touched`); the next sample's indices
+and label are loaded before the current sample is worked on (:func:`_fetch`), so that those
+loads are in flight meanwhile. When each lane owns at most one column (k + 1 ≤ lanes) and the
+sample's rows fit (d ≤ ``D_REG``, d ≤ lanes; :func:`_held`), the lane loads its column of every
+row, then every row's optimiser state, into registers before using any (:func:`_gather`: an
+unrolled loop, so the loads are in flight together), and the update reuses those values;
+otherwise it reads row by row. Per sample each lane sums its own columns over the sample's rows,
+and the sample scalars (B, A, C) are reduced by warp shuffles: every
+lane reads column j's sums from their owner, j = 1..k in order, and adds them in the CPU
 engine's order, so the simulator reproduces the CPU's floats; no shared memory and no barrier
 on the per-sample path (hence at most 32 lanes per run). Each lane then takes the same scalar
 decisions (a prox run's Newton solve for z* runs in every lane and stops on its own, run by
-run) and updates its own columns. The epoch's launch also catches every Adam row up and
-computes each run's RMS latent norm; the held-out losses follow in a wide launch, one thread per
-run and held-out row (:func:`_held_out_kernel`), each run's mean then summed in row order
-(:func:`_mean_kernel`), as the CPU sums it. Parameters and state stay on the GPU across epochs
-and only the per-run records come back. Feature indices, sample and row numbers are 32-bit on
-the device (the host checks that they fit).
+run) and updates its own columns. Wide launches follow the epoch's: Adam's end-of-epoch
+catch-up of every row, one thread per run and row (:func:`_adam_flush_kernel`); each run's RMS
+latent norm (:func:`_v_rms_kernel`); the held-out losses, one thread per run and held-out row
+(:func:`_held_out_kernel`), each run's mean then summed in row order (:func:`_mean_kernel`), as
+the CPU sums it. Parameters and state stay on the GPU across epochs and only the per-run records
+come back. Feature indices, sample and row numbers are 32-bit on the device (the host checks
+that they fit).
 
 The per-sample mathematics is :mod:`fmedu.engine.rules` and :mod:`fmedu.engine.adam`, the
 source the CPU kernels compile. numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``) runs these
@@ -37,7 +45,7 @@ from numba import cuda
 from ..errors import FMInputError
 from ..prox import scalar
 from . import adam, jit, rules
-from .common import ADAGRAD, PROX, PROX_LIN, PROX_PUB, SGD, TrainerBase
+from .common import ADAGRAD, ADAM, PROX, PROX_LIN, PROX_PUB, SGD, TrainerBase
 
 if getattr(cuda, "implementation", None) != "NVIDIA":  # numba's own, deprecated CUDA target
     raise FMInputError("device='cuda' needs numba-cuda: install the GPU extra with pip install -e '.[cuda]'")
@@ -83,6 +91,7 @@ __all__ = [
 K1_MAX = 64  # columns per row the lanes' local buffers hold: k ≤ 63 on the GPU
 _WIDE = 128  # threads per block of the held-out and mean kernels
 COEFS = adam.SERIES_TERMS + 1
+D_REG = 12  # a sample's rows (d ≤ 12; MovieLens has 11) held in registers when each lane owns one column
 
 
 def simulator() -> bool:
@@ -108,15 +117,40 @@ LANES_MAX = 32  # one warp per run: the per-sample reduction is a warp shuffle
 
 
 if numba.config.ENABLE_CUDASIM:  # type: ignore[attr-defined]  # the simulator has no warp intrinsics
+    import threading
+
+    _lane = threading.local()  # the simulator runs each lane as a thread of its own
+
+    def _boards():
+        """This lane's handles on its block's exchange boards (allocated once per lane: the
+        simulator finds a block's shared array by inspecting the call stack, a slow step)."""
+        if not hasattr(_lane, "parity"):
+            _lane.parity = 0
+            _lane.f = cuda.shared.array((2, LANES_MAX), numba.float64)
+            _lane.i = cuda.shared.array((2, LANES_MAX), numba.int32)
+        return _lane
 
     def _shfl(mask, value, src):
-        """The simulator's stand-in for ``cuda.shfl_sync``: lane ``src``'s ``value`` in every lane,
-        through the block's shared memory between barriers (the block is one warp here)."""
-        board = cuda.shared.array(LANES_MAX, numba.float64)
-        cuda.syncthreads()  # every lane has read the previous exchange
-        board[cuda.threadIdx.x] = value
+        """The simulator's stand-in for ``cuda.shfl_sync``: lane ``src``'s ``value``. Every lane
+        writes its own to one half of a shared board, meets the others at a barrier (the block
+        is one warp) and reads. Successive exchanges (of either board) alternate halves, so one
+        barrier per exchange suffices: a lane writes a half again only after the next
+        exchange's barrier, which every lane reaches after its read of this one."""
+        lane = _boards()
+        half = lane.parity
+        lane.parity = 1 - half
+        lane.f[half, cuda.threadIdx.x] = value
+        cuda.syncthreads()  # (the block is one warp)
+        return lane.f[half, src]
+
+    def _shfl_i(mask, value, src):
+        """:func:`_shfl` for a 32-bit integer (a feature index)."""
+        lane = _boards()
+        half = lane.parity
+        lane.parity = 1 - half
+        lane.i[half, cuda.threadIdx.x] = value
         cuda.syncthreads()
-        return board[src]
+        return lane.i[half, src]
 
     def _syncwarp(mask):
         """The simulator's stand-in for ``cuda.syncwarp``: a barrier of the block (one warp)."""
@@ -127,6 +161,11 @@ else:
     @cuda.jit(device=True)
     def _shfl(mask, value, src):
         """Lane ``src``'s ``value`` in every lane of ``mask`` (a register exchange, no memory)."""
+        return cuda.shfl_sync(mask, value, src)
+
+    @cuda.jit(device=True)
+    def _shfl_i(mask, value, src):
+        """Lane ``src``'s 32-bit integer ``value`` in every lane of ``mask``."""
         return cuda.shfl_sync(mask, value, src)
 
     @cuda.jit(device=True)
@@ -156,15 +195,109 @@ def _warp_scalars(w0, col_s, col_sq, K1, lanes, mask):
 
 
 @cuda.jit(device=True)
-def _sample(w0, theta, data, row, lane, lanes, mask, col_s, col_sq):
-    """The sample's scalars in every lane: the lane's owned column sums (its own ``col_s``,
-    ``col_sq``), then one warp-shuffle reduction (no shared memory, no barrier)."""
+def _fetch(order, pos, data, lane):
+    """Sample ``order[pos]``'s (row, d, y, i_lane): lane a holds the sample's a-th feature index
+    (a < d; lane 0's index in the lanes beyond d), so that the whole index row arrives in one
+    coalesced load and each lane's copy comes by a shuffle (:func:`_touched`). The kernels fetch
+    the next sample before working on the current one, so that these loads are in flight while
+    it computes (only indices and labels: θ may change before the next sample)."""
     idx, nnz, y = data
+    row = order[pos]
     d = nnz[row]
+    return row, d, y[row], idx[row, lane if lane < d else 0]
+
+
+@cuda.jit(device=True)
+def _touched(idx, row, a, i_lane, lanes, mask):
+    """The sample's a-th feature index in every lane: a shuffle from lane a (a < lanes; a is the
+    same in every lane, so every lane takes the same branch), else a load."""
+    if a < lanes:
+        return _shfl_i(mask, i_lane, a)
+    return idx[row, a]
+
+
+@cuda.jit(device=True)
+def _sample(w0, theta, idx, sample, lane, lanes, mask, col_s, col_sq):
+    """The sample's scalars in every lane: the lane's owned column sums (its own ``col_s``,
+    ``col_sq``) over the rows in order (:func:`fmedu.engine.rules.add_row`, the pieces of
+    :func:`fmedu.engine.rules.column_sums`), then one warp-shuffle reduction (no shared memory,
+    no barrier). ``sample`` is :func:`_fetch`'s tuple."""
+    row, d, y, i_lane = sample
     K1 = theta.shape[1]
-    rules.column_sums(theta, idx, row, d, lane, K1, lanes, col_s, col_sq)
+    rules.clear_columns(lane, K1, lanes, col_s, col_sq)
+    for a in range(d):
+        rules.add_row(theta[_touched(idx, row, a, i_lane, lanes, mask)], lane, K1, lanes, col_s, col_sq)
     B, A, C, w_sum = _warp_scalars(w0, col_s, col_sq, K1, lanes, mask)
-    return B + 0.5 * (C - A), y[row], d, B, A, C, w_sum
+    return B + 0.5 * (C - A), B, A, C, w_sum
+
+
+@cuda.jit(device=True)
+def _held(K1, lanes, d):
+    """Whether a sample takes the registers path: each lane owns at most one column (K1 ≤ lanes)
+    and the sample's d rows fit the registers and the lanes (d ≤ D_REG, d ≤ lanes). The same in
+    every lane."""
+    return K1 <= lanes and d <= D_REG and d <= lanes
+
+
+@cuda.jit(device=True)
+def _gather(theta, sample, lane, mask, rows, vals):
+    """``rows[a]``, ``vals[a]`` = the sample's a-th feature index and θ[i_a, lane] for a < d: the
+    loop has a constant trip count, so it is unrolled and every shuffle and load is issued
+    before any value is used (the arrays become registers). Lanes beyond the columns read w."""
+    row, d, y, i_lane = sample
+    j = lane if lane < theta.shape[1] else 0
+    for a in range(D_REG):
+        if a < d:
+            i = _shfl_i(mask, i_lane, a)
+            rows[a] = i
+            vals[a] = theta[i, j]
+
+
+@cuda.jit(device=True)
+def _held_sums(vals, d):
+    """The lane's column sums (Σ θ, Σ θ²) over the held rows in order, as
+    :func:`fmedu.engine.rules.add_row` adds them."""
+    s = 0.0
+    sq = 0.0
+    for a in range(D_REG):
+        if a < d:
+            s, sq = rules.add_value(s, sq, vals[a])
+    return s, sq
+
+
+@cuda.jit(device=True)
+def _warp_owned_scalars(w0, s, sq, K1, mask):
+    """:func:`_warp_scalars` when lane j holds column j's sums ``s``, ``sq`` in registers."""
+    w_sum = _shfl(mask, s, 0)
+    A = 0.0
+    C = 0.0
+    for j in range(1, K1):
+        s_j = _shfl(mask, s, j)
+        A += _shfl(mask, sq, j)
+        C += s_j * s_j
+    return w0 + w_sum, A, C, w_sum
+
+
+@cuda.jit(device=True)
+def _scalars(w0, theta, idx, sample, held, lane, lanes, mask, col_s, col_sq, rows, vals):
+    """(ŷ, B, A, C, Σ w_i, s) of the sample in every lane, s being the lane's own column sum when
+    ``held`` (:func:`_gather`, :func:`_held_sums`, :func:`_warp_owned_scalars`); otherwise the
+    sums are in ``col_s``, ``col_sq`` (:func:`_sample`). The floats are the same either way."""
+    if held:
+        _gather(theta, sample, lane, mask, rows, vals)
+        s, sq = _held_sums(vals, sample[1])
+        B, A, C, w_sum = _warp_owned_scalars(w0, s, sq, theta.shape[1], mask)
+        return B + 0.5 * (C - A), B, A, C, w_sum, s
+    y_hat, B, A, C, w_sum = _sample(w0, theta, idx, sample, lane, lanes, mask, col_s, col_sq)
+    return y_hat, B, A, C, w_sum, 0.0
+
+
+@cuda.jit(device=True)
+def _next(order, pos, data, lane, sample):
+    """:func:`_fetch` of position pos + 1 while there is one (else ``sample`` again)."""
+    if pos + 1 < order.shape[0]:
+        return _fetch(order, pos + 1, data, lane)
+    return sample
 
 
 @cuda.jit(device=True)
@@ -172,13 +305,29 @@ def _prox_run(exact, eta, w0, theta, order, data, lane, lanes, mask, col_s, col_
     """One epoch of a prox run (see :func:`fmedu.engine.cpu._prox_run`); returns (loss sum, w0)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
+    rows = cuda.local.array(D_REG, numba.int32)  # the registers path (_held): the rows and their values
+    vals = cuda.local.array(D_REG, numba.float64)
+    upcoming = _fetch(order, 0, data, lane)
     for pos in range(order.shape[0]):
-        row = order[pos]
-        y_hat, y, d, B, A, C, w_sum = _sample(w0, theta, data, row, lane, lanes, mask, col_s, col_sq)
+        sample = upcoming
+        upcoming = _next(order, pos, data, lane, sample)
+        row, d, y, i_lane = sample
+        held = _held(K1, lanes, d)
+        y_hat, B, A, C, w_sum, s = _scalars(w0, theta, idx, sample, held, lane, lanes, mask, col_s, col_sq, rows, vals)
         total += scalar.softplus_neg(y * y_hat)
         beta, c, inv_E, rho = rules.prox_step_coefficients(B, A, C, d, eta, y, w0, w_sum, lam_w, lam_v, linearised)
         w0 += beta
-        rules.prox_columns(theta, idx, row, d, lane, K1, lanes, col_s, beta, c, inv_E, exact, rho)
+        if held:
+            for a in range(D_REG):  # unrolled; the rows' values are already in registers
+                if a < d and lane < K1:
+                    if lane == 0:
+                        theta[rows[a], 0] = rules.prox_w(vals[a], beta, rho)
+                    elif exact:
+                        theta[rows[a], lane] = rules.prox_v(vals[a], s, c, inv_E)
+        else:
+            for a in range(d):
+                theta_i = theta[_touched(idx, row, a, i_lane, lanes, mask)]
+                rules.prox_row(theta_i, lane, K1, lanes, col_s, beta, c, inv_E, exact, rho)
     return total, w0
 
 
@@ -187,13 +336,28 @@ def _sgd_run(eta, w0, theta, order, data, lane, lanes, mask, col_s, col_sq, lam_
     """One epoch of an SGD run; returns (loss sum, w0)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
+    rows = cuda.local.array(D_REG, numba.int32)  # the registers path (_held): the rows and their values
+    vals = cuda.local.array(D_REG, numba.float64)
+    upcoming = _fetch(order, 0, data, lane)
     for pos in range(order.shape[0]):
-        row = order[pos]
-        y_hat, y, d, _, _, _, _ = _sample(w0, theta, data, row, lane, lanes, mask, col_s, col_sq)
+        sample = upcoming
+        upcoming = _next(order, pos, data, lane, sample)
+        row, d, y, i_lane = sample
+        held = _held(K1, lanes, d)
+        y_hat, _, _, _, _, s = _scalars(w0, theta, idx, sample, held, lane, lanes, mask, col_s, col_sq, rows, vals)
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0 = rules.sgd_update(w0, dl, eta)
-        rules.sgd_columns(theta, idx, row, d, lane, K1, lanes, col_s, dl, eta, lam_w, lam_v)
+        if held:
+            for a in range(D_REG):  # unrolled; the rows' values are already in registers
+                if a < d and lane < K1:
+                    p = vals[a]
+                    g = rules.w_gradient(dl, p, lam_w) if lane == 0 else rules.v_gradient(dl, s, p, lam_v)
+                    theta[rows[a], lane] = rules.sgd_update(p, g, eta)
+        else:
+            for a in range(d):
+                theta_i = theta[_touched(idx, row, a, i_lane, lanes, mask)]
+                rules.sgd_row(theta_i, lane, K1, lanes, col_s, dl, eta, lam_w, lam_v)
     return total, w0
 
 
@@ -202,13 +366,33 @@ def _adagrad_run(eta, w0, sum_w0, theta, sum_theta, order, data, lane, lanes, ma
     """One epoch of an Adagrad run; returns (loss sum, w0, w0's state_sum)."""
     idx, K1 = data[0], theta.shape[1]
     total = 0.0
+    rows = cuda.local.array(D_REG, numba.int32)  # the registers path (_held): the rows and their values
+    vals = cuda.local.array(D_REG, numba.float64)
+    accs = cuda.local.array(D_REG, numba.float64)
+    upcoming = _fetch(order, 0, data, lane)
     for pos in range(order.shape[0]):
-        row = order[pos]
-        y_hat, y, d, _, _, _, _ = _sample(w0, theta, data, row, lane, lanes, mask, col_s, col_sq)
+        sample = upcoming
+        upcoming = _next(order, pos, data, lane, sample)
+        row, d, y, i_lane = sample
+        held = _held(K1, lanes, d)
+        y_hat, _, _, _, _, s = _scalars(w0, theta, idx, sample, held, lane, lanes, mask, col_s, col_sq, rows, vals)
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         w0, sum_w0 = rules.adagrad_update(w0, sum_w0, dl, eta)
-        rules.adagrad_columns(theta, sum_theta, idx, row, d, lane, K1, lanes, col_s, dl, eta, lam_w, lam_v)
+        if held:
+            j = lane if lane < K1 else 0
+            for a in range(D_REG):  # every row's state loaded before the first update
+                if a < d:
+                    accs[a] = sum_theta[rows[a], j]
+            for a in range(D_REG):
+                if a < d and lane < K1:
+                    p = vals[a]
+                    g = rules.w_gradient(dl, p, lam_w) if lane == 0 else rules.v_gradient(dl, s, p, lam_v)
+                    theta[rows[a], lane], sum_theta[rows[a], lane] = rules.adagrad_update(p, accs[a], g, eta)
+        else:
+            for a in range(d):
+                i = _touched(idx, row, a, i_lane, lanes, mask)
+                rules.adagrad_row(theta[i], sum_theta[i], lane, K1, lanes, col_s, dl, eta, lam_w, lam_v)
     return total, w0, sum_w0
 
 
@@ -217,32 +401,58 @@ def _adam_run(
     eta, w0, m0, v0, theta, exp_avg, exp_avg_sq, last_step, t_start, order, data, tables, lane, lanes, mask, col_s,
     col_sq, lam_w, lam_v,
 ):  # fmt: skip
-    """One epoch of an Adam run from step ``t_start``, then every row caught up; returns (loss, w0, m, v)."""
-    idx, nnz, K1 = data[0], data[1], theta.shape[1]
+    """One epoch of an Adam run from step ``t_start``, its touched rows caught up lazily; returns
+    (loss, w0, m, v). Every row is caught up to the epoch's end by :func:`_adam_flush_kernel`."""
+    idx, K1 = data[0], theta.shape[1]
     coef = cuda.local.array(COEFS, numba.float64)
     total = 0.0
+    rows = cuda.local.array(D_REG, numba.int32)  # the registers path (_held): the rows and their values
+    vals = cuda.local.array(D_REG, numba.float64)
+    ms = cuda.local.array(D_REG, numba.float64)
+    vs = cuda.local.array(D_REG, numba.float64)
+    upcoming = _fetch(order, 0, data, lane)
     for pos in range(order.shape[0]):
-        row, t = order[pos], t_start + pos + 1
-        # the lanes meet: a row's last_step (every lane writes the same value in adam_columns)
-        # is seen by all before any catches that row up again
+        sample = upcoming
+        upcoming = _next(order, pos, data, lane, sample)
+        row, d, y, i_lane = sample
+        t = t_start + pos + 1
+        # the lanes meet: a row's last_step (every lane writes the same value below) is seen by
+        # all before any catches that row up again
         _syncwarp(mask)
-        rules.adam_catch_up_rows(
-            theta, exp_avg, exp_avg_sq, last_step, idx, row, nnz[row], t - 1, eta, lane, K1, lanes, tables, coef
-        )
-        y_hat, y, d, _, _, _, _ = _sample(w0, theta, data, row, lane, lanes, mask, col_s, col_sq)
+        for a in range(d):  # rules.adam_catch_up_rows, with the sample's indices from the lanes
+            i = _touched(idx, row, a, i_lane, lanes, mask)
+            t0 = last_step[i]
+            if t0 < t - 1:
+                rules.adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t - 1, eta, lane, K1, lanes, tables, coef)
+        held = _held(K1, lanes, d)
+        y_hat, _, _, _, _, s = _scalars(w0, theta, idx, sample, held, lane, lanes, mask, col_s, col_sq, rows, vals)
         total += scalar.softplus_neg(y * y_hat)
         dl = rules.logistic_slope(y, y_hat)
         step_size, c2_sqrt = adam.step_factors(t, eta, tables)
         w0, m0, v0 = adam.adam_update(w0, m0, v0, dl, step_size, c2_sqrt)
-        rules.adam_columns(
-            theta, exp_avg, exp_avg_sq, last_step, idx, row, d, lane, K1, lanes, col_s, dl, step_size,
-            c2_sqrt, t, lam_w, lam_v,
-        )  # fmt: skip
-    t_end = t_start + order.shape[0]
-    rules.adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_end, eta, lane, K1, lanes, tables, coef)
-    cuda.syncthreads()  # every lane has read last_step
-    for i in range(lane, last_step.shape[0], lanes):
-        last_step[i] = t_end
+        if held:
+            j = lane if lane < K1 else 0
+            for a in range(D_REG):  # every row's moments loaded before the first update
+                if a < d:
+                    ms[a] = exp_avg[rows[a], j]
+                    vs[a] = exp_avg_sq[rows[a], j]
+            for a in range(D_REG):
+                if a < d:
+                    if lane < K1:
+                        p = vals[a]
+                        g = rules.w_gradient(dl, p, lam_w) if lane == 0 else rules.v_gradient(dl, s, p, lam_v)
+                        i = rows[a]
+                        theta[i, lane], exp_avg[i, lane], exp_avg_sq[i, lane] = adam.adam_update(
+                            p, ms[a], vs[a], g, step_size, c2_sqrt
+                        )
+                    last_step[rows[a]] = t  # every lane writes the same value
+        else:
+            for a in range(d):  # rules.adam_columns, likewise
+                i = _touched(idx, row, a, i_lane, lanes, mask)
+                rules.adam_row(
+                    theta[i], exp_avg[i], exp_avg_sq[i], lane, K1, lanes, col_s, dl, step_size, c2_sqrt, lam_w, lam_v
+                )
+                last_step[i] = t  # every lane writes the same value
     return total, w0, m0, v0
 
 
@@ -281,22 +491,11 @@ def _train_run(r, runs, order, t_start, params, adagrad, adam_state, data, table
     return total
 
 
-@cuda.jit(device=True)
-def _v_rms(theta, lane, lanes, col_sq):
-    """RMS norm of the latent rows, √(Σ_i ‖v_i‖² / n), the same in every lane (``col_sq``: the
-    block's shared buffer; once per epoch)."""
-    rules.column_squares(theta, lane, theta.shape[1], lanes, col_sq)
-    cuda.syncthreads()
-    acc = 0.0
-    for j in range(1, theta.shape[1]):
-        acc += col_sq[j]
-    return math.sqrt(acc / theta.shape[0])
-
-
 @cuda.jit(cache=True)  # on disk, stamped with every source it compiles (_EngineSourcesLocator)
 def _epoch_kernel(runs, orders, order_of_run, t_start, params, adagrad, adam_state, data, tables, out):
-    """Block r: one epoch of run r, then its RMS norm: ``out[r, 0]``, ``out[r, 3]`` (as the CPU
-    kernel); the held-out losses ``out[r, 1:3]`` come from :func:`_held_out_kernel`."""
+    """Block r: one epoch of run r (one warp), its mean training loss in ``out[r, 0]``; then
+    :func:`_adam_flush_kernel`, :func:`_v_rms_kernel` (``out[r, 3]``) and the held-out kernels
+    (``out[r, 1:3]``) complete the CPU kernel's record."""
     r, lane, lanes = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x
     mask = 0xFFFFFFFF >> (LANES_MAX - lanes)  # the block's lanes: one warp, lanes <= 32
     K1 = params[1].shape[2]
@@ -306,12 +505,49 @@ def _epoch_kernel(runs, orders, order_of_run, t_start, params, adagrad, adam_sta
     total = _train_run(
         r, runs, order, t_start, params, adagrad, adam_state, data, tables, lane, lanes, mask, col_s, col_sq
     )
-    shared = cuda.shared.array(K1_MAX, numba.float64)
-    cuda.syncthreads()  # every lane's last writes to theta are done
-    v_rms = _v_rms(params[1][r], lane, lanes, shared[:K1])
     if lane == 0:
         out[r, 0] = total / order.shape[0]
-        out[r, 3] = v_rms
+
+
+@cuda.jit(cache=True)
+def _adam_flush_kernel(adam_runs, etas, t_end, params, adam_state, tables):
+    """One thread per (Adam run, row): row i of Adam slot s (run ``adam_runs[s]``) caught up from
+    its last gradient to step ``t_end`` (:func:`fmedu.engine.rules.adam_catch_up_row` on all its
+    columns), then its ``last_step`` set to ``t_end``: the end-of-epoch catch-up of every row,
+    spread over many warps per run (rows are independent, so each gets the CPU's floats)."""
+    q = cuda.grid(1)
+    last_step = adam_state[4]
+    n = last_step.shape[1]
+    if q >= adam_runs.shape[0] * n:
+        return
+    s, i = q // n, q % n
+    r = adam_runs[s]
+    theta = params[1][r]
+    t0 = last_step[s, i]
+    if t0 < t_end:
+        coef = cuda.local.array(COEFS, numba.float64)
+        rules.adam_catch_up_row(
+            theta, adam_state[2][s], adam_state[3][s], i, t0, t_end, etas[r], 0, theta.shape[1], 1, tables, coef
+        )
+        last_step[s, i] = t_end
+
+
+@cuda.jit(cache=True)
+def _v_rms_kernel(params, out):
+    """Block r: ``out[r, 3]`` = the RMS norm of run r's latent rows, √(Σ_i ‖v_i‖² / n), each
+    column summed over the rows in order by its lane, then the columns in order (the CPU's
+    floats)."""
+    r, lane, lanes = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x
+    theta = params[1][r]
+    K1 = theta.shape[1]
+    col_sq = cuda.shared.array(K1_MAX, numba.float64)[:K1]
+    rules.column_squares(theta, lane, K1, lanes, col_sq)
+    cuda.syncthreads()
+    if lane == 0:
+        acc = 0.0
+        for j in range(1, K1):
+            acc += col_sq[j]
+        out[r, 3] = math.sqrt(acc / theta.shape[0])
 
 
 @cuda.jit(cache=True)
@@ -397,6 +633,9 @@ class CudaTrainer(TrainerBase):
             cuda.device_array((R, max(len(rows), 1)), dtype=np.float64) for rows in (self.val_rows, self.test_rows)
         )
         self._tables = tuple(dev(np.ascontiguousarray(t)) for t in adam.tables())
+        adam_runs = np.flatnonzero(self.methods == ADAM).astype(np.int32)  # by slot
+        self._adam_runs = (dev(_nonempty(adam_runs)), len(adam_runs))
+        self._flush = (self._params, self._adam, self._tables)
 
     def _epoch(self, orders, order_of_run, t_start: int):
         R = len(self.runs)
@@ -415,6 +654,11 @@ class CudaTrainer(TrainerBase):
             out,
         )
         _epoch_kernel[R, self.lanes](*args)
+        adam_runs, count = self._adam_runs
+        if count:
+            blocks = (count * self.n + _WIDE - 1) // _WIDE
+            _adam_flush_kernel[blocks, _WIDE](adam_runs, args[0][1], t_start + orders.shape[1], *self._flush)
+        _v_rms_kernel[R, self.lanes](self._params, out)
         for column, (rows, count) in ((1, self._held_out[0]), (2, self._held_out[1])):
             losses = self._losses[column - 1]
             if count:
@@ -441,6 +685,8 @@ def kernel_signatures() -> dict[str, tuple]:
     tup = numba.types.Tuple
     params = tup((vec_f, cube_f))  # w0, theta
     data = tup((mat_i32, vec_i32, vec_f))  # idx, nnz, y
+    adam_state = tup((vec_f, vec_f, cube_f, cube_f, mat_i))
+    tables = tup((vec_f, vec_f, mat_f, mat_f, mat_f, mat_f, mat_f, mat_f))
     return {
         "_epoch_kernel": (
             tup((vec_i, vec_f, vec_i, mat_f)),  # methods, etas (of the epoch), slots, penalties (R, 2)
@@ -449,17 +695,19 @@ def kernel_signatures() -> dict[str, tuple]:
             i64,  # t_start
             params,
             tup((vec_f, cube_f)),  # Adagrad state
-            tup((vec_f, vec_f, cube_f, cube_f, mat_i)),  # Adam state
+            adam_state,  # m, v of w0; exp_avg, exp_avg_sq, last_step
             data,
-            tup((vec_f, vec_f, mat_f, mat_f, mat_f, mat_f, mat_f, mat_f)),  # Adam tables
+            tables,  # Adam's tables
             mat_f,  # out
         ),
+        "_adam_flush_kernel": (vec_i32, vec_f, i64, params, adam_state, tables),  # Adam runs by slot, etas, t_end
+        "_v_rms_kernel": (params, mat_f),
         "_held_out_kernel": (params, data, vec_i32, mat_f),  # params, data, held-out rows, losses
         "_mean_kernel": (mat_f, i64, mat_f, i64),  # losses, count, out, column
     }
 
 
-KERNELS = ("_epoch_kernel", "_held_out_kernel", "_mean_kernel")
+KERNELS = ("_epoch_kernel", "_adam_flush_kernel", "_v_rms_kernel", "_held_out_kernel", "_mean_kernel")
 
 
 def compile_ptx(cc: tuple[int, int] = (9, 0)) -> dict[str, str]:

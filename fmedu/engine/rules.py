@@ -29,21 +29,31 @@ from .common import ADAGRAD_EPS, MAX_NEWTON
 from .jit import shared
 
 __all__ = [
+    "clear_columns",
+    "add_value",
+    "add_row",
     "column_sums",
     "sample_scalars",
     "logistic_slope",
     "logistic_loss_slope",
     "prox_coefficients",
     "prox_step_coefficients",
+    "prox_row",
+    "prox_w",
+    "prox_v",
     "prox_columns",
     "first_latent",
     "w_gradient",
     "v_gradient",
     "sgd_update",
+    "sgd_row",
     "sgd_columns",
     "adagrad_update",
+    "adagrad_row",
     "adagrad_columns",
     "adam_columns",
+    "adam_row",
+    "adam_catch_up_row",
     "adam_catch_up_rows",
     "adam_flush_columns",
     "column_squares",
@@ -51,17 +61,32 @@ __all__ = [
 
 
 @shared
-def column_sums(theta, idx, row, d, j0, j1, dj, col_s, col_sq):
-    """``col_s[j]``, ``col_sq[j]`` for the owned columns j of sample ``row`` (its d rows, in order)."""
+def clear_columns(j0, j1, dj, col_s, col_sq):
+    """Zero the owned entries of ``col_s`` and ``col_sq`` (before a sample's first row)."""
     for j in range(j0, j1, dj):
         col_s[j] = 0.0
         col_sq[j] = 0.0
+
+
+@shared
+def add_value(s, sq, v):
+    """One column's sums (Σ θ, Σ θ²) with one more row's value ``v`` added."""
+    return s + v, sq + v * v
+
+
+@shared
+def add_row(theta_i, j0, j1, dj, col_s, col_sq):
+    """Add one touched row ``theta_i`` ``(k + 1,)`` to the owned column sums."""
+    for j in range(j0, j1, dj):
+        col_s[j], col_sq[j] = add_value(col_s[j], col_sq[j], theta_i[j])
+
+
+@shared
+def column_sums(theta, idx, row, d, j0, j1, dj, col_s, col_sq):
+    """``col_s[j]``, ``col_sq[j]`` for the owned columns j of sample ``row`` (its d rows, in order)."""
+    clear_columns(j0, j1, dj, col_s, col_sq)
     for a in range(d):
-        theta_i = theta[idx[row, a]]  # (k + 1,): one contiguous row
-        for j in range(j0, j1, dj):
-            v = theta_i[j]
-            col_s[j] += v
-            col_sq[j] += v * v
+        add_row(theta[idx[row, a]], j0, j1, dj, col_s, col_sq)  # one contiguous row
 
 
 @shared
@@ -148,19 +173,37 @@ def prox_step_coefficients(B, A, C, d, eta, y, w0, w_sum, lam_w, lam_v, linearis
 
 
 @shared
-def prox_columns(theta, idx, row, d, j0, j1, dj, col_s, beta, c, inv_E, exact, rho):
-    """The prox step on the owned columns; ``exact=False`` leaves V alone (erratum E3).
+def prox_row(theta_i, j0, j1, dj, col_s, beta, c, inv_E, exact, rho):
+    """The prox step on the owned columns of one touched row; ``exact=False`` leaves V alone
+    (erratum E3).
 
     w_i ← (w_i + β) ρ, v_i ← (v_i + c Σ v) / E; ρ = 1/(1 + ηλ_w) is the per-touch penalty's
     shrink (exactly 1.0 without it, :mod:`fmedu.engine.penalised`).
     """
+    if j0 == 0:
+        theta_i[0] = prox_w(theta_i[0], beta, rho)
+    if exact:
+        for j in range(first_latent(j0, dj), j1, dj):
+            theta_i[j] = prox_v(theta_i[j], col_s[j], c, inv_E)
+
+
+@shared
+def prox_w(p, beta, rho):
+    """The prox step's new w_i = (w_i + β) ρ from ``p`` = w_i."""
+    return (p + beta) * rho
+
+
+@shared
+def prox_v(p, s_j, c, inv_E):
+    """The prox step's new v_ij = (v_ij + c (Σ v)_j) / E from ``p`` = v_ij and ``s_j`` = (Σ v)_j."""
+    return (p + c * s_j) * inv_E
+
+
+@shared
+def prox_columns(theta, idx, row, d, j0, j1, dj, col_s, beta, c, inv_E, exact, rho):
+    """:func:`prox_row` on each of sample ``row``'s d rows."""
     for a in range(d):
-        theta_i = theta[idx[row, a]]
-        if j0 == 0:
-            theta_i[0] = (theta_i[0] + beta) * rho
-        if exact:
-            for j in range(first_latent(j0, dj), j1, dj):
-                theta_i[j] = (theta_i[j] + c * col_s[j]) * inv_E
+        prox_row(theta[idx[row, a]], j0, j1, dj, col_s, beta, c, inv_E, exact, rho)
 
 
 @shared
@@ -170,17 +213,22 @@ def sgd_update(p, g, lr):
 
 
 @shared
+def sgd_row(theta_i, j0, j1, dj, col_s, dl, lr, lam_w, lam_v):
+    """SGD on the owned columns of one touched row (gradients from the pre-update values, with
+    the per-touch penalty λ_w, λ_v)."""
+    if j0 == 0:
+        p = theta_i[0]
+        theta_i[0] = sgd_update(p, w_gradient(dl, p, lam_w), lr)
+    for j in range(first_latent(j0, dj), j1, dj):
+        p = theta_i[j]
+        theta_i[j] = sgd_update(p, v_gradient(dl, col_s[j], p, lam_v), lr)
+
+
+@shared
 def sgd_columns(theta, idx, row, d, j0, j1, dj, col_s, dl, lr, lam_w, lam_v):
-    """SGD on the owned columns of the touched rows (gradients from the pre-update values,
-    with the per-touch penalty λ_w, λ_v)."""
+    """:func:`sgd_row` on each of sample ``row``'s d rows."""
     for a in range(d):
-        theta_i = theta[idx[row, a]]
-        if j0 == 0:
-            p = theta_i[0]
-            theta_i[0] = sgd_update(p, w_gradient(dl, p, lam_w), lr)
-        for j in range(first_latent(j0, dj), j1, dj):
-            p = theta_i[j]
-            theta_i[j] = sgd_update(p, v_gradient(dl, col_s[j], p, lam_v), lr)
+        sgd_row(theta[idx[row, a]], j0, j1, dj, col_s, dl, lr, lam_w, lam_v)
 
 
 @shared
@@ -191,17 +239,23 @@ def adagrad_update(p, acc, g, lr):
 
 
 @shared
+def adagrad_row(theta_i, acc_i, j0, j1, dj, col_s, dl, lr, lam_w, lam_v):
+    """Adagrad on the owned columns of one touched row; ``acc_i`` ``(k + 1,)`` is its sum of
+    squared gradients."""
+    if j0 == 0:
+        p = theta_i[0]
+        theta_i[0], acc_i[0] = adagrad_update(p, acc_i[0], w_gradient(dl, p, lam_w), lr)
+    for j in range(first_latent(j0, dj), j1, dj):
+        p = theta_i[j]
+        theta_i[j], acc_i[j] = adagrad_update(p, acc_i[j], v_gradient(dl, col_s[j], p, lam_v), lr)
+
+
+@shared
 def adagrad_columns(theta, acc, idx, row, d, j0, j1, dj, col_s, dl, lr, lam_w, lam_v):
-    """Adagrad on the owned columns; ``acc`` ``(n, k + 1)`` is the run's sum of squared gradients."""
+    """:func:`adagrad_row` on each of sample ``row``'s d rows; ``acc`` ``(n, k + 1)``."""
     for a in range(d):
         i = idx[row, a]
-        theta_i, acc_i = theta[i], acc[i]
-        if j0 == 0:
-            p = theta_i[0]
-            theta_i[0], acc_i[0] = adagrad_update(p, acc_i[0], w_gradient(dl, p, lam_w), lr)
-        for j in range(first_latent(j0, dj), j1, dj):
-            p = theta_i[j]
-            theta_i[j], acc_i[j] = adagrad_update(p, acc_i[j], v_gradient(dl, col_s[j], p, lam_v), lr)
+        adagrad_row(theta[i], acc[i], j0, j1, dj, col_s, dl, lr, lam_w, lam_v)
 
 
 @shared
@@ -219,18 +273,22 @@ def adam_columns(
     """
     for a in range(d):
         i = idx[row, a]
-        theta_i, m_i, v_i = theta[i], exp_avg[i], exp_avg_sq[i]
-        if j0 == 0:
-            p = theta_i[0]
-            theta_i[0], m_i[0], v_i[0] = adam.adam_update(
-                p, m_i[0], v_i[0], w_gradient(dl, p, lam_w), step_size, c2_sqrt
-            )
-        for j in range(first_latent(j0, dj), j1, dj):
-            p = theta_i[j]
-            theta_i[j], m_i[j], v_i[j] = adam.adam_update(
-                p, m_i[j], v_i[j], v_gradient(dl, col_s[j], p, lam_v), step_size, c2_sqrt
-            )
+        adam_row(theta[i], exp_avg[i], exp_avg_sq[i], j0, j1, dj, col_s, dl, step_size, c2_sqrt, lam_w, lam_v)
         last_step[i] = t  # every lane writes the same value
+
+
+@shared
+def adam_row(theta_i, m_i, v_i, j0, j1, dj, col_s, dl, step_size, c2_sqrt, lam_w, lam_v):
+    """Adam's step on the owned columns of one touched row (its moments ``m_i``, ``v_i``); see
+    :func:`adam_columns`."""
+    if j0 == 0:
+        p = theta_i[0]
+        theta_i[0], m_i[0], v_i[0] = adam.adam_update(p, m_i[0], v_i[0], w_gradient(dl, p, lam_w), step_size, c2_sqrt)
+    for j in range(first_latent(j0, dj), j1, dj):
+        p = theta_i[j]
+        theta_i[j], m_i[j], v_i[j] = adam.adam_update(
+            p, m_i[j], v_i[j], v_gradient(dl, col_s[j], p, lam_v), step_size, c2_sqrt
+        )
 
 
 @shared
@@ -268,7 +326,7 @@ def _replay_columns(theta_i, m_i, v_i, t0, K, lr, j0, j1, dj, tables):
 
 
 @shared
-def _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, j1, dj, tables, coef):
+def adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, j1, dj, tables, coef):
     """Row i's owned columns from step t0 (its last gradient) to step t_to, zero gradients between.
 
     The rule of :func:`fmedu.engine.adam.catch_up`, a row at a time: the series in δ (6 terms)
@@ -302,7 +360,7 @@ def adam_catch_up_rows(theta, exp_avg, exp_avg_sq, last_step, idx, row, d, t_to,
         i = idx[row, a]
         t0 = last_step[i]
         if t0 < t_to:
-            _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, j1, dj, tables, coef)
+            adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, j1, dj, tables, coef)
 
 
 @shared
@@ -312,7 +370,7 @@ def adam_flush_columns(theta, exp_avg, exp_avg_sq, last_step, t_to, lr, j0, j1, 
     for i in range(theta.shape[0]):
         t0 = last_step[i]
         if t0 < t_to:
-            _adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, j1, dj, tables, coef)
+            adam_catch_up_row(theta, exp_avg, exp_avg_sq, i, t0, t_to, lr, j0, j1, dj, tables, coef)
 
 
 @shared
