@@ -237,8 +237,12 @@ plt.show()
 # To apply (8.1) and (8.2) we need each model's loss on each test row. The committed results
 # hold means only, so we train one run of each of the post's methods again — attempt 0, its chosen
 # step size, stopped at its own chosen epoch — and fit logistic regression and one Bayesian FM
-# (seed 0). Each refit must reproduce the committed numbers exactly (a Gibbs sampler with a fixed
-# seed is deterministic too). This takes a few minutes:
+# (seed 0). The FM refits and the Bayesian FM must reproduce the committed numbers exactly (a
+# Gibbs sampler with a fixed seed is deterministic too). Logistic regression's solver, L-BFGS,
+# stops once its gradient is small (scikit-learn's default tolerance, 10⁻⁴), not at the exact
+# optimum, and its path follows the machine's linear-algebra library: on another processor it
+# stops at a slightly different point, so its test loss must agree to 10⁻⁶, a thousandth of the
+# smallest difference (0.001) this chapter tries to resolve. This takes a few minutes:
 
 # %%
 picks = peers.blog_method_choices(sf_rows, attempts=(0,))
@@ -258,14 +262,14 @@ committed = {
 }
 (
     all(same),
-    abs(row_loss["logistic regression"].mean() - committed[("logistic regression", "C=1")]) <= 1e-9,
+    abs(row_loss["logistic regression"].mean() - committed[("logistic regression", "C=1")]) <= 1e-6,
     abs(row_loss["Bayesian FM (rank 20)"].mean() - committed[("Bayesian FM (myFM)", "rank=20")]) <= 1e-9,
 )
 
 # %% [markdown]
-# Every refit reproduces its recorded validation loss exactly, and the two peers their recorded
-# test losses. Now (8.1) for logistic regression's test loss, and (8.2) for its difference with
-# the exact prox step, against the spread over seeds that the bars above showed:
+# Every refit reproduces its recorded validation loss exactly, the Bayesian FM its recorded test
+# loss, and logistic regression its test loss to 10⁻⁶. Now (8.1) for logistic regression's test
+# loss, and (8.2) for its difference with the exact prox step, against the spread over seeds that the bars above showed:
 
 # %%
 m = len(test_rows)

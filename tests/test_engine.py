@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import fmedu
@@ -158,6 +158,7 @@ def test_adam_lazy_catch_up_equals_dense_adam_across_step_37412():
     y=st.sampled_from([-1.0, 1.0]),
     eta_frac=st.floats(0.01, 0.95),
 )
+@example(B=-3.0, P=2.25, frac=0.75, d=11, y=-1.0, eta_frac=0.375)  # Newton alone alternates here (test below)
 def test_prox_z_solves_the_dual_optimality_condition(B, P, frac, d, y, eta_frac):
     A, C = P, frac * d * P  # ‖Σ v_i‖² ≤ d Σ‖v_i‖²
     eta = eta_frac * min(prox.step_size_bound(d, "exact", y), 1.0)
@@ -170,6 +171,67 @@ def test_prox_z_solves_the_dual_optimality_condition(B, P, frac, d, y, eta_frac)
     lam_mean, lam_perp = prox.s_eigenvalues(d, eta, y, z)
     f = B + eta * y * z * (d + 1) + 0.5 * ((d - 1) * s.mean_energy / lam_mean**2 - s.perp_energy / lam_perp**2)
     assert abs(-y * f - math.log(z / (1 - z))) <= 1e-9 * (1 + abs(f))
+
+
+def test_newton_alone_alternates_where_the_halving_rule_converges(monkeypatch):
+    """A sample on which plain Newton steps jump between the two flat ends of g(t) and creep
+    inwards: after 100 evaluations (the engine's cap) they are still far from the root. The
+    halving rule of bracketed_newton reaches it in a few more than FREE_NEWTON evaluations,
+    in each of the three iterations that use it (unpenalised, penalised, per-feature)."""
+    from fmedu.engine import penalised
+    from fmedu.prox import dual, scalar, step
+
+    B, A, C, d, eta, y = -3.0, 2.25, 0.75 * 11 * 2.25, 11, 0.375, -1.0
+    s = prox.SampleScalars(B, A, C, d)
+
+    def residual(z):
+        return abs(dual.q_prime(z, s, y, eta))
+
+    def solve_three_ways():
+        z_plain, n_plain = scalar.newton_z(B, A, C, float(d), eta, y, 100)
+        z_pen, n_pen = penalised.newton_z(B, A, C, float(d), eta, y, 1.0, 1.0, 100)
+        predict = lambda z: scalar.prediction_after(z, B, A, C, float(d), eta, y)
+        try:
+            z_feat = step._newton_per_feature(predict, y, -y * (B + 0.5 * (C - A)), max_iter=100)
+        except FMInputError:
+            z_feat = math.nan
+        return (z_plain, n_plain), (z_pen, n_pen), z_feat
+
+    (z, n), (z_pen, n_pen), z_feat = solve_three_ways()
+    assert n <= scalar.FREE_NEWTON + 10 and n_pen <= scalar.FREE_NEWTON + 10
+    assert residual(z) <= 1e-12 and residual(z_pen) <= 1e-12 and residual(z_feat) <= 1e-12
+    assert engine.newton_z(B, A, C, d, eta, y) == z  # the compiled kernel takes the same steps
+
+    monkeypatch.setattr(scalar, "FREE_NEWTON", 10**9)  # Newton steps only (the interpreted source)
+    (z, n), (z_pen, n_pen), z_feat = solve_three_ways()
+    assert n == 100 and n_pen == 100 and math.isnan(z_feat)  # the per-feature iteration refuses
+    assert residual(z) > 1.0 and residual(z_pen) > 1.0
+
+
+def test_z_iteration_converges_below_the_cap_on_a_random_sweep():
+    """20,000 random samples below the bound (d 1..11, both labels, |B| up to ~30, A over five
+    decades): each z-iteration ends at a root of q' within the engine's cap of evaluations."""
+    from fmedu.engine.common import MAX_NEWTON
+    from fmedu.prox import dual, scalar
+
+    rng = np.random.default_rng(25)
+    worst = 0
+    for _ in range(20_000):
+        d, y = int(rng.integers(1, 12)), float(rng.choice([-1.0, 1.0]))
+        B = rng.normal() * 10 ** rng.uniform(-1, 1.5)
+        A = 10 ** rng.uniform(-3, 2)
+        C = rng.uniform(0, 1) * d * A
+        eta = rng.uniform(0.01, 0.99) * min(prox.step_size_bound(d, "exact", y), 1.0)
+        z, evaluations = scalar.newton_z(B, A, C, float(d), eta, y, MAX_NEWTON)
+        worst = max(worst, evaluations)
+        if z == 1.0:  # t* = logit z* beyond float64's sigmoid: −y ŷ(θ(z*)) = t* is that large
+            assert -y * scalar.prediction_after(z, B, A, C, float(d), eta, y)[0] > 36.0
+            continue
+        s = prox.SampleScalars(B, A, C, d)
+        # logit(z) of the float z is exact to about ε/(z(1 − z)): the returned z is σ(t*) rounded
+        tolerance = 1e-9 * (1 + abs(B) + A + C) + 4 * scalar.EPS / (z * (1 - z))
+        assert abs(dual.q_prime(z, s, y, eta)) <= tolerance, (B, A, C, d, y, eta)
+    assert worst < MAX_NEWTON
 
 
 def test_same_seed_same_numbers_and_different_seeds_differ():

@@ -54,7 +54,7 @@ PROX, PROX_PUB, SGD, ADAGRAD, ADAM, PROX_LIN = range(6)
 PROX_METHODS = ("prox", "prox-published", "prox-linearised")
 
 ADAGRAD_EPS = 1e-10  # torch.optim.Adagrad default
-MAX_NEWTON = 100  # cap on the Newton evaluations of one prox step (8 at most seen on MovieLens)
+MAX_NEWTON = 100  # cap on the evaluations of one prox step's z-iteration (a test checks a random sweep stays below it)
 
 
 @dataclass(frozen=True)

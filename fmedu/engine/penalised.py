@@ -77,6 +77,7 @@ def newton_z(B, A, C, d, eta, y, rho, a, max_iter):
         t = t_pole - 1.0
     lo = -math.inf
     hi = t_pole
+    g_before = math.inf
     evaluations = 0
     for _ in range(max_iter):
         z = scalar.sigmoid(t)
@@ -85,16 +86,8 @@ def newton_z(B, A, C, d, eta, y, rho, a, max_iter):
         g = -y * f - t
         if abs(g) <= 1e-15 * (1.0 + abs(t) + abs(f) + abs(B)):
             break
-        if g > 0.0:
-            lo = t
-            hi = min(hi, t + g)
-        else:
-            hi = t
-            lo = max(lo, t + g)
-        slope = -y * df * z * (1.0 - z) - 1.0
-        t_next = t - g / slope
-        if not (t_next > lo and t_next < hi):
-            t_next = 0.5 * (lo + hi)
+        t_next, lo, hi = scalar.bracketed_newton(t, g, -y * df * z * (1.0 - z) - 1.0, lo, hi, g_before)
+        g_before = g if evaluations >= scalar.FREE_NEWTON else math.inf
         if abs(t_next - t) <= 1e-15 * (1.0 + abs(t)):
             t = t_next
             break

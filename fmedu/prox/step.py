@@ -141,21 +141,17 @@ def _newton_per_feature(predict, y: float, start: float, max_iter: int = 200) ->
     """z* with per-feature penalties: the bracketed Newton iteration of
     :func:`fmedu.prox.scalar.newton_z` on g(t) = −y ŷ(θ(σ(t))) − t, with ``predict(z)``
     returning (ŷ(θ(z)), dŷ/dz) (:func:`~fmedu.prox.dual.prediction_after_per_feature`).
-    Below the bound (checked before) g' ≤ −1, so |t − t*| ≤ |g(t)| brackets the root."""
-    t, lo, hi = start, -math.inf, math.inf
-    for _ in range(max_iter):
+    Below the bound (checked before) g' ≤ −1, so |t − t*| ≤ |g(t)| brackets the root
+    (:func:`fmedu.prox.scalar.bracketed_newton`)."""
+    t, lo, hi, g_before = start, -math.inf, math.inf, math.inf
+    for evaluations in range(1, max_iter + 1):
         z = scalar.sigmoid(t)
         f, df = predict(z)
         g = -y * f - t
         if abs(g) <= 1e-15 * (1.0 + abs(t) + abs(f)):
             break
-        if g > 0.0:
-            lo, hi = t, min(hi, t + g)
-        else:
-            hi, lo = t, max(lo, t + g)
-        t_next = t - g / (-y * df * z * (1.0 - z) - 1.0)
-        if not (lo < t_next < hi):
-            t_next = 0.5 * (lo + hi)
+        t_next, lo, hi = scalar.bracketed_newton(t, g, -y * df * z * (1.0 - z) - 1.0, lo, hi, g_before)
+        g_before = g if evaluations >= scalar.FREE_NEWTON else math.inf
         if abs(t_next - t) <= 1e-15 * (1.0 + abs(t)):
             t = t_next
             break
