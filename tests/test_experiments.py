@@ -120,6 +120,22 @@ def test_presets_follow_the_design():
     assert joins == {"published": "published", "corrected": "correct"}
 
 
+def test_step_sizes_are_the_nearest_doubles_to_the_geometric_grid():
+    # mpmath at 60 digits is an independent computation of 1e-5·(top/1e-5)^(i/9); np.geomspace
+    # misses it in the last bit at 8 of 10 points on some CPUs, so the grid would follow the machine.
+    from mpmath import mp, mpf
+
+    from fmedu.movielens import presets
+
+    with mp.workdps(60):
+        for method, top in (("prox", mpf(1) / 23), ("sgd", mpf("0.1")), ("adam", mpf("0.1"))):
+            lo = mpf("1e-5")
+            assert presets.step_sizes(method) == [float(lo * (top / lo) ** (mpf(i) / 9)) for i in range(10)]
+    assert presets.step_sizes("prox")[-1] == presets.PUBLISHED_ETA and presets.step_sizes("sgd")[0] == 1e-5
+    with pytest.raises(ValueError, match="count >= 2"):
+        presets.step_sizes("sgd", 1)
+
+
 def test_cli_help_and_list():
     for args in (["experiment", "--help"], ["bench", "--help"], ["figures", "--help"]):
         out = subprocess.run([sys.executable, "-m", "fmedu", *args], capture_output=True, text=True, check=True)

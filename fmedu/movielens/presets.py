@@ -8,10 +8,9 @@ number of attempts (seeds 0, 1, ...).
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import numpy as np
 
 __all__ = [
     "PUBLISHED_ETA",
@@ -32,9 +31,20 @@ SPLIT_SEED = 0
 
 
 def step_sizes(method: str, count: int = 10) -> list[float]:
-    """The sweep's geometric step sizes: 1e-5 … 1/23 for prox, 1e-5 … 1e-1 otherwise."""
-    top = PUBLISHED_ETA if method.startswith("prox") else 1e-1
-    return [float(v) for v in np.geomspace(1e-5, top, count)]
+    """The sweep's geometric step sizes: 1e-5 … 1/23 for prox, 1e-5 … 1e-1 otherwise.
+
+    The i-th is the double nearest to 1e-5·(top/1e-5)^(i/(count − 1)), computed in 40-digit
+    decimal arithmetic, so the grid is the same on every machine: ``np.geomspace`` rounds the
+    last bit differently where numpy's power function is vectorised for the CPU (AVX-512), and a
+    step size one ulp off changes a run's results in their last digits.
+    """
+    if count < 2:
+        raise ValueError(f"step_sizes needs count >= 2 (both ends of the grid), got {count}")
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        lo = decimal.Decimal("1e-5")
+        top = decimal.Decimal(1) / 23 if method.startswith("prox") else decimal.Decimal("0.1")
+        return [float(lo * (top / lo) ** (decimal.Decimal(i) / (count - 1))) for i in range(count)]
 
 
 @dataclass(frozen=True)
