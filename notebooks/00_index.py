@@ -95,7 +95,7 @@ plt.show()
 #   optimiser; errata E3 and E9.
 # * [07 · MovieLens 100k: the published experiment, reproduced and corrected](07_movielens.ipynb):
 #   the data and the published join (erratum E4), the 10-epoch curve of a linear model (E3), why
-#   the exact step diverges at the published step size, and the stability sweeps (E5).
+#   the exact step fails at the published step size, and the stability sweeps (E5).
 # * [08 · Does an FM beat a linear model?](08_fm_vs_linear.ipynb): train, validation and test
 #   rows; logistic regression and a Bayesian FM as peers; the sampling error of a test log-loss
 #   and paired bootstrap intervals; a step-size robustness measure that does not depend on the

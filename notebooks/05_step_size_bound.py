@@ -25,7 +25,7 @@
 # bound is about: **one step**. Below it, the step is a convex problem and the search over $z$
 # solves it; it says nothing about many steps in a row. The prox objective has a minimiser for
 # every $\eta$, and staying below the bound does not make the iteration stable: chapter 07
-# ([07_movielens](07_movielens.ipynb)) shows the exact step diverging on MovieLens at the published
+# ([07_movielens](07_movielens.ipynb)) shows the exact step getting worse every epoch on MovieLens at the published
 # $\eta$, and chapter 09 ([09_regularised_prox](09_regularised_prox.ipynb)) explains why.
 #
 # Symbols as in the [notation](../README.md#notation) table.
@@ -136,7 +136,7 @@ plt.show()
 # This one-parameter loss is convex, and for convex losses Asi and Duchi prove that proximal steps are
 # robust to the step size [4]. An FM's loss is not convex in its parameters (the pairwise term
 # multiplies two latent vectors), and that robustness does not carry over: chapter 07 shows the exact
-# FM step diverging on MovieLens at the published $\eta$. Here we only ask when one step is a convex problem.
+# FM step getting worse every epoch on MovieLens at the published $\eta$. Here we only ask when one step is a convex problem.
 #
 # ## 3. The logistic loss as a maximum over $z$
 #
@@ -353,7 +353,7 @@ plt.show()
 # be strictly convex: what steps 2 and 3 of section 4 and the published search over $z$ need.
 #
 # **What it is not.** It says nothing about many steps in a row. Staying below it does not make the
-# iteration stable: chapter 07 ([07_movielens](07_movielens.ipynb)) shows the exact step diverging on
+# iteration stable: chapter 07 ([07_movielens](07_movielens.ipynb)) shows the exact step getting worse every epoch on
 # MovieLens at the published $\eta = 1/23$. Chapter 09 ([09_regularised_prox](09_regularised_prox.ipynb))
 # explains why: an implicit step divides by
 # $1 - x$ along the FM's bilinear, indefinite directions where an explicit one multiplies by $1 + x$, and

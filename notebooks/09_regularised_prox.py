@@ -380,7 +380,7 @@ checks
 #
 # ## 4. Why the exact step inflates the vectors every sample touches
 #
-# Chapter 07 saw the exact step diverge at the published step size, well below its convexity bound, and chapter 08
+# Chapter 07 saw the exact step get worse every epoch at the published step size, well below its convexity bound, and chapter 08
 # found it worse than logistic regression on held-out ratings where SGD ties. The reason is visible in one
 # dimension. Take a loss with curvature $h$ along some direction with coordinate $s$, locally $\frac h2 s^2$. A gradient (explicit)
 # step multiplies $s$ by $1 - \eta h$. A proximal (implicit) step solves $s' = s - \eta h s'$ and multiplies $s$ by $1/(1+\eta h)$:

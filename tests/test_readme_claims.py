@@ -20,7 +20,7 @@ def _published_exact_runs():
     return by_attempt
 
 
-def test_e3_row_matches_the_committed_divergence():
+def test_e3_row_matches_the_committed_exact_step_runs():
     readme = (ROOT / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| E3 |"))
     m = re.search(
@@ -28,7 +28,7 @@ def test_e3_row_matches_the_committed_divergence():
         r"initialisation, ([\d.]+) after ten epochs",
         row,
     )
-    assert m, "the E3 row states the divergence of the exact step in the checked form"
+    assert m, "the E3 row states the exact step's losses and latent norm in the checked form"
     first, tenth, init, final = (float(g) for g in m.groups())
     runs = _published_exact_runs()
     assert len(runs) == 3
