@@ -565,7 +565,7 @@ for name_, (m_, lo_, hi_) in [
 
 # %% [markdown]
 # * With the penalty, SGD beats logistic regression on every fold, each fold's interval below zero; the exact proximal
-#   step beats it on every fold in point estimate, with the interval below zero on three of the five. Both across-fold
+#   step beats it on every fold in point estimate, with the interval below zero on four of the five. Both across-fold
 #   intervals lie below zero, as does penalised Adagrad's; penalised Adam's lies above zero. For SGD, Adagrad and the exact
 #   step the penalty turns the FM's interactions into held-out accuracy.
 # * The exact step with a penalty is worse than SGD with one: the across-fold difference (first line above) has its

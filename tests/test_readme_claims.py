@@ -63,7 +63,7 @@ def test_regularised_section_matches_the_committed_folds():
     assert int(folds[("sgd", "1")]["folds_interval_below_zero"]) == 5, "SGD: every fold's interval below zero"
     assert (
         int(folds[("prox", "1")]["folds_below_zero"]) == 5
-        and int(folds[("prox", "1")]["folds_interval_below_zero"]) == 3
+        and int(folds[("prox", "1")]["folds_interval_below_zero"]) == 4
     )
 
 
