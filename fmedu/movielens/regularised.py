@@ -167,7 +167,7 @@ class MechanismConfig:
 
 _FULL_GRIDS = {
     # method: (eta0 values without penalty, their decays, eta0 values with penalty, their decays); the
-    # unpenalised prox step diverges at eta >= 0.02 (the latent vectors of gender and occupation grow)
+    # unpenalised prox step degrades at eta >= 0.02 (its gender and occupation latent vectors grow; chapter 09)
     "prox": ((0.003, 0.01, 0.03), (0.85, 0.9, 1.0), (0.02, 0.04, 0.08), (0.85, 0.9)),
     "sgd": ((0.003, 0.01, 0.03), (0.85, 0.9, 1.0), (0.02, 0.04, 0.08), (0.85, 0.9)),
     "adagrad": ((0.01, 0.03, 0.1), (0.85, 0.9, 1.0), (0.02, 0.05, 0.1), (0.85, 0.9)),
