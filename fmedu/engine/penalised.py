@@ -86,8 +86,9 @@ def newton_z(B, A, C, d, eta, y, rho, a, max_iter):
         g = -y * f - t
         if abs(g) <= 1e-15 * (1.0 + abs(t) + abs(f) + abs(B)):
             break
-        t_next, lo, hi = scalar.bracketed_newton(t, g, -y * df * z * (1.0 - z) - 1.0, lo, hi, g_before)
-        g_before = g if evaluations >= scalar.FREE_NEWTON else math.inf
+        t_next, lo, hi, g_before = scalar.bracketed_newton(
+            t, g, -y * df * z * (1.0 - z) - 1.0, lo, hi, g_before, evaluations
+        )
         if abs(t_next - t) <= 1e-15 * (1.0 + abs(t)):
             t = t_next
             break

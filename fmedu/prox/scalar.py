@@ -99,13 +99,15 @@ def q2_value(z: float, A: float, C: float, d: float, eta: float, y: float) -> fl
 
 @register_jitable
 def bracketed_newton(
-    t: float, g: float, slope: float, lo: float, hi: float, g_before: float
-) -> tuple[float, float, float]:
-    """One step of the safeguarded Newton iteration on a decreasing g with g' ≤ −1: (t_next, lo, hi).
+    t: float, g: float, slope: float, lo: float, hi: float, g_before: float, evaluations: int
+) -> tuple[float, float, float, float]:
+    """One step of the safeguarded Newton iteration on a decreasing g with g' ≤ −1:
+    (t_next, lo, hi, g_before for the next step).
 
-    ``g`` = g(t) and ``slope`` = g'(t); ``g_before`` is the previous evaluation's g, or ∞ to
-    take the Newton step whenever it stays in the bracket (the callers pass ∞ for their first
-    :data:`FREE_NEWTON` evaluations). Since g' ≤ −1, |t − t*| ≤ |g(t)|: the root lies in [t + g, t] when g < 0 and in
+    ``g`` = g(t), ``slope`` = g'(t), ``evaluations`` counts this one; ``g_before`` is what the
+    previous step returned (∞ at the first): the previous g once :data:`FREE_NEWTON`
+    evaluations are done, ∞ before, so the first ones take the Newton step whenever it stays
+    in the bracket. Since g' ≤ −1, |t − t*| ≤ |g(t)|: the root lies in [t + g, t] when g < 0 and in
     [t, t + g] when g > 0, so the first evaluation brackets it and every later one shrinks the
     bracket (lo, hi). The step is Newton's, t − g/g', unless it leaves the bracket or the last
     step did not halve |g|; then it bisects the bracket. Without the second rule Newton can
@@ -123,7 +125,7 @@ def bracketed_newton(
     t_next = t - g / slope
     if not (t_next > lo and t_next < hi) or abs(g) > 0.5 * abs(g_before):
         t_next = 0.5 * (lo + hi)
-    return t_next, lo, hi
+    return t_next, lo, hi, (g if evaluations >= FREE_NEWTON else math.inf)
 
 
 @register_jitable
@@ -157,8 +159,7 @@ def newton_z(B: float, A: float, C: float, d: float, eta: float, y: float, max_i
         # residual at rounding level: since g' ≤ −1, |t − t*| ≤ |g| ≈ 1e-15 (1 + |t| + |ŷ|)
         if abs(g) <= 1e-15 * (1.0 + abs(t) + abs(f) + abs(B)):
             return z, evaluations  # σ(t) of this very t
-        t_next, lo, hi = bracketed_newton(t, g, -y * df * z * (1.0 - z) - 1.0, lo, hi, g_before)
-        g_before = g if evaluations >= FREE_NEWTON else math.inf
+        t_next, lo, hi, g_before = bracketed_newton(t, g, -y * df * z * (1.0 - z) - 1.0, lo, hi, g_before, evaluations)
         if abs(t_next - t) <= 1e-15 * (1.0 + abs(t)):
             t = t_next
             break

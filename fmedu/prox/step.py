@@ -150,8 +150,9 @@ def _newton_per_feature(predict, y: float, start: float, max_iter: int = 200) ->
         g = -y * f - t
         if abs(g) <= 1e-15 * (1.0 + abs(t) + abs(f)):
             break
-        t_next, lo, hi = scalar.bracketed_newton(t, g, -y * df * z * (1.0 - z) - 1.0, lo, hi, g_before)
-        g_before = g if evaluations >= scalar.FREE_NEWTON else math.inf
+        t_next, lo, hi, g_before = scalar.bracketed_newton(
+            t, g, -y * df * z * (1.0 - z) - 1.0, lo, hi, g_before, evaluations
+        )
         if abs(t_next - t) <= 1e-15 * (1.0 + abs(t)):
             t = t_next
             break
