@@ -146,3 +146,32 @@ def test_a_real_gpu_is_reported():
     assert cuda_engine.gpu_available()
     info = cuda_engine.device_info()
     assert info["gpu"] and len(info["compute_capability"]) == 2
+
+
+@pytest.mark.skipif(not SIMULATOR, reason="a race of numba-cuda's simulator")
+def test_every_lane_finds_its_blocks_one_exchange_board(monkeypatch):
+    """The simulator's ``cuda.shared.array`` checks its table and stores a new array without a
+    lock; here every new array takes 5 ms, so every lane of a fresh launch finds the table empty
+    and makes a board of its own (the race that failed a CI run now and then). The exchanges and
+    the RMS kernel (its columns read by shuffles) must still give the CPU engine's floats."""
+    import time
+
+    from numba.cuda.simulator import kernelapi
+
+    class SlowArrays:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def empty(*args, **kwargs):
+            time.sleep(0.005)
+            return np.empty(*args, **kwargs)
+
+    monkeypatch.setattr(kernelapi, "np", SlowArrays())
+    lanes, rows, K1 = 8, 7, K + 1
+    theta = np.arange(2 * rows * K1, dtype=np.float64).reshape(2, rows, K1) / 10 - 3
+    out = np.full((2, 4), np.nan)
+    cuda_engine._v_rms_kernel[2, lanes]((np.zeros(2), theta), out)
+    expected = np.sqrt((theta[:, :, 1:] ** 2).sum(axis=(1, 2)) / rows)
+    assert rel_err(out[:, 3], expected) <= TOLERANCE
+    _compare([engine.Run("adam", 0.05, 3), engine.Run("sgd", 0.1, 4)], lanes=8, epochs=1, N=30)

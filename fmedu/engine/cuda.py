@@ -122,12 +122,21 @@ if numba.config.ENABLE_CUDASIM:  # type: ignore[attr-defined]  # the simulator h
     _lane = threading.local()  # the simulator runs each lane as a thread of its own
 
     def _boards():
-        """This lane's handles on its block's exchange boards (allocated once per lane: the
-        simulator finds a block's shared array by inspecting the call stack, a slow step)."""
+        """This lane's handles on its block's exchange boards, fetched once per lane (the
+        simulator finds a block's shared array by inspecting the call stack, a slow step).
+
+        The simulator's ``cuda.shared.array`` looks a board up in its table and, when missing,
+        creates and stores one without a lock: two lanes asking at once can each get a board of
+        their own, and their exchanges then read garbage (an intermittent failure, seen in CI).
+        So every lane asks, the lanes meet, and every lane asks again, now finding the one board
+        that stayed. Every lane makes its first exchange at the same point, so the barriers
+        match."""
         if not hasattr(_lane, "parity"):
+            for _ in range(2):
+                _lane.f = cuda.shared.array((2, LANES_MAX), numba.float64)
+                _lane.i = cuda.shared.array((2, LANES_MAX), numba.int32)
+                cuda.syncthreads()
             _lane.parity = 0
-            _lane.f = cuda.shared.array((2, LANES_MAX), numba.float64)
-            _lane.i = cuda.shared.array((2, LANES_MAX), numba.int32)
         return _lane
 
     def _shfl(mask, value, src):
@@ -534,19 +543,19 @@ def _adam_flush_kernel(adam_runs, etas, t_end, params, adam_state, tables):
 
 @cuda.jit(cache=True)
 def _v_rms_kernel(params, out):
-    """Block r: ``out[r, 3]`` = the RMS norm of run r's latent rows, √(Σ_i ‖v_i‖² / n), each
-    column summed over the rows in order by its lane, then the columns in order (the CPU's
-    floats)."""
+    """Block r (one warp): ``out[r, 3]`` = the RMS norm of run r's latent rows, √(Σ_i ‖v_i‖² / n),
+    each column summed over the rows in order by its lane, then the columns in order, read by
+    shuffles from their owners (the CPU's floats; no shared memory)."""
     r, lane, lanes = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x
+    mask = 0xFFFFFFFF >> (LANES_MAX - lanes)
     theta = params[1][r]
     K1 = theta.shape[1]
-    col_sq = cuda.shared.array(K1_MAX, numba.float64)[:K1]
+    col_sq = cuda.local.array(K1_MAX, numba.float64)[:K1]  # the lane's owned columns
     rules.column_squares(theta, lane, K1, lanes, col_sq)
-    cuda.syncthreads()
+    acc = 0.0
+    for j in range(1, K1):
+        acc += _shfl(mask, col_sq[j], j % lanes)
     if lane == 0:
-        acc = 0.0
-        for j in range(1, K1):
-            acc += col_sq[j]
         out[r, 3] = math.sqrt(acc / theta.shape[0])
 
 
