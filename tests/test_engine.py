@@ -398,3 +398,43 @@ def test_cached_cpu_kernels_are_stamped_with_every_source_they_compile():
     assert isinstance(locator, cpu._EngineSourcesLocator)
     assert locator.get_source_stamp() == cpu._sources_digest()
     assert cpu._EngineSourcesLocator.from_function(math.sqrt, engine.__file__) is None  # only cpu.py's kernels
+
+
+@pytest.mark.parametrize("R, threads", [(50, 2), (10, 3), (5, 2), (1, 2), (3, 8), (7, 1)])
+def test_the_threads_take_the_runs_in_turn(R, threads):
+    """A sweep lists runs step size by step size; prange gives each thread one contiguous block
+    of the schedule, and each block must be runs t, t + T, t + 2T, ... (T = min(threads, R)), so
+    that every thread gets a share of every step size."""
+    from fmedu.engine.cpu import run_schedule
+
+    schedule = run_schedule(R, threads)
+    assert sorted(schedule.tolist()) == list(range(R))
+    T = min(threads, R)
+    blocks = np.split(schedule, np.cumsum([len(range(t, R, T)) for t in range(T)])[:-1])
+    assert [b.tolist() for b in blocks] == [list(range(t, R, T)) for t in range(T)]
+
+
+def test_prange_deals_the_schedule_out_in_contiguous_blocks():
+    """What run_schedule relies on: with T threads, numba's prange gives thread t the t-th
+    contiguous block, so thread t trains runs t, t + T, ... (read back with numba.get_thread_id)."""
+    import numba
+
+    from fmedu.engine.cpu import run_schedule
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+
+    @numba.njit(parallel=True)
+    def thread_of_run(schedule, out):
+        for q in numba.prange(schedule.shape[0]):
+            out[schedule[q]] = numba.get_thread_id()
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        out = np.full(50, -1)
+        thread_of_run(run_schedule(50, 2), out)
+    finally:
+        numba.set_num_threads(before)
+    assert set(out[0::2]) | set(out[1::2]) == {0, 1}
+    assert len(set(out[0::2])) == 1 and len(set(out[1::2])) == 1

@@ -28,7 +28,7 @@ from ..validation import check_threads, env_threads
 from . import adam, jit, rules
 from .common import ADAGRAD, PROX, PROX_LIN, PROX_PUB, SGD, TrainerBase
 
-__all__ = ["Trainer", "set_threads", "newton_z"]
+__all__ = ["Trainer", "set_threads", "newton_z", "run_schedule"]
 
 
 def _sources_digest() -> str:
@@ -304,8 +304,13 @@ def _v_rms(theta, width):
 
 
 @njit(parallel=True, **_OPTIONS)
-def _epoch_kernel(runs, visits, order_of_run, t_start, params, adagrad, adam_state, held_out, tables, out, width):
+def _epoch_kernel(
+    runs, visits, order_of_run, schedule, t_start, params, adagrad, adam_state, held_out, tables, out, width
+):  # fmt: skip
     """One epoch of every run, then its held-out losses: ``out[r]`` = (train, val, test loss, RMS norm).
+
+    The threads take the runs in the order ``schedule`` (a permutation, :func:`run_schedule`):
+    ``prange`` hands each thread one contiguous block of it.
 
     ``visits`` = (idx, nnz, y, steps): each shuffle's samples copied in the order the runs visit
     them (``(S, N_train, m)``, ``(S, N_train)``, ``(S, N_train)``) and ``steps`` = 0, 1, ..., so
@@ -317,7 +322,8 @@ def _epoch_kernel(runs, visits, order_of_run, t_start, params, adagrad, adam_sta
     """
     w0, theta = params
     visit_idx, visit_nnz, visit_y, steps = visits
-    for r in prange(theta.shape[0]):
+    for q in prange(theta.shape[0]):
+        r = schedule[q]
         s = order_of_run[r]
         visited = (visit_idx[s], visit_nnz[s], visit_y[s])
         total = _train_run(r, runs, steps, t_start, params, adagrad, adam_state, visited, tables, width)
@@ -327,6 +333,18 @@ def _epoch_kernel(runs, visits, order_of_run, t_start, params, adagrad, adam_sta
         out[r, 1] = _held_out_loss(w0[r], theta[r], val, width)
         out[r, 2] = _held_out_loss(w0[r], theta[r], test, width)
         out[r, 3] = _v_rms(theta[r], width)
+
+
+def run_schedule(R: int, threads: int) -> np.ndarray:
+    """The order ``(R,)`` in which the threads take the runs: run r goes to thread r mod ``threads``.
+
+    ``prange`` splits its range into one contiguous block per thread, and a sweep lists its runs
+    step size by step size, the costlier large steps last; taken in that order one thread would
+    get the small steps and the other the large ones. Dealt out in turn, each thread gets a share
+    of every step size. A run's arithmetic does not depend on its thread.
+    """
+    T = max(1, min(threads, R))
+    return np.concatenate([np.arange(t, max(R, 0), T, dtype=np.int64) for t in range(T)])
 
 
 @njit(parallel=True, **_OPTIONS)
@@ -386,6 +404,7 @@ class Trainer(TrainerBase):
                 (self.methods, self.epoch_etas(), self.slots, self.lams),
                 visits,
                 order_of_run,
+                run_schedule(R, numba.get_num_threads()),
                 t_start,
                 (self.w0, self.theta),
                 self.adagrad,
