@@ -1,11 +1,11 @@
 """The engine's CPU backend: numba kernels, parallel over runs (chapter 07).
 
 Each run walks its own shuffled samples one by one, exactly as the single-run algorithm
-does; ``prange`` spreads the runs over the cores, dealt out in turn (:func:`run_schedule`). The kernels are short loops over samples
-built from the shared pieces of :mod:`fmedu.engine.rules` and :mod:`fmedu.engine.adam` (the
-same source the GPU kernels of :mod:`fmedu.engine.cuda` call), with every column owned by
-the one CPU thread that trains the run: (j0, dj) = (0, 1). Shapes and state arrays are those
-of :mod:`fmedu.engine.common`.
+does; ``prange`` spreads the runs over the cores, dealt out in turn (:func:`run_schedule`).
+The kernels are short loops over samples built from the shared pieces of
+:mod:`fmedu.engine.rules` and :mod:`fmedu.engine.adam` (the same source the GPU kernels of
+:mod:`fmedu.engine.cuda` call), with every column owned by the one CPU thread that trains the
+run: (j0, dj) = (0, 1). Shapes and state arrays are those of :mod:`fmedu.engine.common`.
 """
 
 from __future__ import annotations
