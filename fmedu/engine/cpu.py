@@ -344,7 +344,7 @@ def run_schedule(R: int, threads: int) -> np.ndarray:
     of every step size. A run's arithmetic does not depend on its thread.
     """
     T = max(1, min(threads, R))
-    return np.concatenate([np.arange(t, max(R, 0), T, dtype=np.int64) for t in range(T)])
+    return np.concatenate([np.arange(t, R, T, dtype=np.int64) for t in range(T)])
 
 
 @njit(parallel=True, **_OPTIONS)
